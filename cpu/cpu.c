@@ -1,0 +1,885 @@
+/*
+ * cpu.c — a logical processor: engine set-up, the Unicorn hooks, the run
+ * loop, register access and the public API of cpu.h.
+ *
+ * Hooks (all run inside uc_emu_start and leave only through uc_emu_stop with
+ * a recorded cpu->pend; none longjmps):
+ *  - block hook: accounts time for the previous translation block, scans
+ *    new blocks for sensitive instructions and fetch permission, enforces the
+ *    instruction budget (docs/cpu-mmu.md "Interception");
+ *  - site hooks: one UC_HOOK_CODE per sensitive instruction address;
+ *  - INTR hook: exceptions the engine raised (translation-cache misses are
+ *    filled in place and the instruction retried);
+ *  - unmapped hook: creates linear-view windows on demand.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_priv.h"
+
+const char *cpu_strerror(cpu_err e)
+{
+    switch (e) {
+    case CPU_OK: return "success";
+    case CPU_ERR_NOMEM: return "out of host memory";
+    case CPU_ERR_UNICORN: return "the Unicorn engine refused an operation";
+    case CPU_ERR_QUIRK: return "the Unicorn engine does not behave as hvsim requires";
+    case CPU_ERR_ARG: return "invalid argument";
+    }
+    return "unknown error";
+}
+
+const char *cpu_stop_name(enum cpu_stop s)
+{
+    switch (s) {
+    case CPU_STOP_BUDGET: return "budget";
+    case CPU_STOP_HALTED: return "halted";
+    case CPU_STOP_SHUTDOWN: return "shutdown";
+    case CPU_STOP_PLATFORM: return "platform";
+    case CPU_STOP_UNMODELLED: return "unmodelled";
+    case CPU_STOP_INTERNAL: return "internal";
+    }
+    return "?";
+}
+
+/* ---- engine registers ---- */
+
+static const int gpr_uc[16] = {
+    UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+    UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
+    UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11,
+    UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
+};
+
+uint64_t eng_get(cpu_t *cpu, int ucreg)
+{
+    uint64_t v = 0;
+    uc_reg_read(cpu->uc, ucreg, &v);
+    return v;
+}
+
+void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
+{
+    uc_reg_write(cpu->uc, ucreg, &v);
+}
+
+uint64_t cpu_gpr(cpu_t *cpu, unsigned idx) { return eng_get(cpu, gpr_uc[idx & 15]); }
+void cpu_set_gpr(cpu_t *cpu, unsigned idx, uint64_t v) { eng_set(cpu, gpr_uc[idx & 15], v); }
+uint64_t cpu_rflags(cpu_t *cpu) { return eng_get(cpu, UC_X86_REG_RFLAGS) & 0x3FFFFF; }
+void cpu_set_rflags(cpu_t *cpu, uint64_t v) { eng_set(cpu, UC_X86_REG_RFLAGS, (v & 0x3FFFFF) | RF_FIXED); }
+uint64_t cpu_rip(cpu_t *cpu) { return eng_get(cpu, UC_X86_REG_RIP); }
+void cpu_set_rip(cpu_t *cpu, uint64_t v) { eng_set(cpu, UC_X86_REG_RIP, v); }
+
+/* ---- events, failures, time ---- */
+
+void cpu_emit(cpu_t *cpu, enum cpu_event_kind k, uint64_t rip, uint64_t a, uint64_t b,
+              uint64_t c, uint64_t d)
+{
+    if (!cpu->plat.event)
+        return;
+    struct cpu_event ev = { .kind = k, .cycle = cpu->cycles, .rip = rip, .a = a, .b = b, .c = c, .d = d };
+    cpu->plat.event(cpu->plat.ctx, cpu, &ev);
+}
+
+void cpu_unmodelled(cpu_t *cpu, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cpu->msg, sizeof(cpu->msg), fmt, ap);
+    va_end(ap);
+    cpu->pend.kind = PEND_UNMODELLED;
+    if (cpu->plat.event) {
+        struct cpu_event ev = { .kind = CPU_EV_UNMODELLED, .cycle = cpu->cycles, .rip = cpu_rip(cpu),
+                                .text = cpu->msg };
+        cpu->plat.event(cpu->plat.ctx, cpu, &ev);
+    }
+}
+
+void cpu_internal(cpu_t *cpu, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cpu->msg, sizeof(cpu->msg), fmt, ap);
+    va_end(ap);
+    cpu->pend.kind = PEND_INTERNAL;
+}
+
+void cpu_charge(cpu_t *cpu, unsigned cycles) { cpu->cycles += cycles; }
+
+/* Account for the part of the current translation block executed before la
+ * (la outside the block: the whole block ran). */
+static void account_tb(cpu_t *cpu, uint64_t la)
+{
+    const struct tb_info *tb = cpu->cur_tb;
+    if (!tb)
+        return;
+    uint64_t c, n;
+    if (la >= tb->la && la < tb->la + tb->size) {
+        tb_prefix(tb, la, &c, &n);
+    } else {
+        c = tb->cum[tb->ninsn];
+        n = tb->ninsn;
+    }
+    cpu->cycles += c;
+    cpu->insns += n;
+    cpu->cur_tb = NULL;
+}
+
+/* ---- the engine's double-fault tracker ----
+ * QEMU counts every exception it raises towards #DF; with the INTR hook
+ * the counter is never reset, so the second contributory fault would come
+ * out as vector 8. cpu_create() finds the counter in a uc_context image by
+ * experiment and resets it after every exception (docs/cpu-mmu.md). */
+static void reset_engine_df(cpu_t *cpu)
+{
+    uc_context_save(cpu->uc, cpu->ctx_scratch);
+    int32_t none = -1;
+    memcpy((char *)cpu->ctx_scratch + cpu->oe_off, &none, 4);
+    uc_context_restore(cpu->uc, cpu->ctx_scratch);
+}
+
+static void probe_intr(uc_engine *uc, uint32_t intno, void *ud)
+{
+    uint32_t *out = ud;
+    *out = intno;
+    uc_emu_stop(uc);
+}
+
+/* Find and verify the offset of QEMU's old_exception field in a uc_context. */
+static bool find_df_tracker(cpu_t *cpu)
+{
+    uc_engine *uc = cpu->uc;
+    const uint64_t at = 0x10000;
+    static const uint8_t div0[] = { 0x48, 0x31, 0xc9, 0x48, 0xf7, 0xf1, 0xf4 };  /* xor rcx,rcx; div rcx */
+    uint32_t vec = ~0u;
+    uc_hook h;
+    uc_context *a = NULL, *b = NULL;
+    bool ok = false;
+    if (uc_mem_map(uc, at, 0x1000, UC_PROT_ALL) != UC_ERR_OK)
+        return false;
+    uc_mem_write(uc, at, div0, sizeof(div0));
+    uc_hook_add(uc, &h, UC_HOOK_INTR, (void *)probe_intr, &vec, 1, 0);
+    if (uc_context_alloc(uc, &a) || uc_context_alloc(uc, &b))
+        goto out;
+    uc_context_save(uc, a);
+    uc_emu_start(uc, at, at + sizeof(div0) - 1, 0, 0);
+    if (vec != 0)
+        goto out;
+    uc_context_save(uc, b);
+    size_t n = uc_context_size(uc), found = 0, off = 0;
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+        int32_t x, y;
+        memcpy(&x, (char *)a + i, 4);
+        memcpy(&y, (char *)b + i, 4);
+        if (x == -1 && y == 0) {
+            off = i;
+            found++;
+        }
+    }
+    if (found != 1)
+        goto out;
+    cpu->oe_off = off;
+    /* Verify: after a reset, a second #DE must still be vector 0, not 8. */
+    reset_engine_df(cpu);
+    vec = ~0u;
+    uc_emu_start(uc, at, at + sizeof(div0) - 1, 0, 0);
+    ok = vec == 0;
+    reset_engine_df(cpu);
+out:
+    uc_hook_del(uc, h);
+    uc_mem_unmap(uc, at, 0x1000);
+    if (a) uc_context_free(a);
+    if (b) uc_context_free(b);
+    uc_ctl_flush_tlb(uc);
+    return ok;
+}
+
+/* ---- hooks ---- */
+
+static void stop_with(cpu_t *cpu, enum pend_kind k, uint64_t rip)
+{
+    cpu->pend.kind = k;
+    cpu->pend.rip = rip;
+    uc_emu_stop(cpu->uc);
+}
+
+static bool site_hooked(cpu_t *cpu, uint64_t la)
+{
+    for (unsigned i = 0; i < cpu->nsites; i++)
+        if (cpu->site_la[i] == la)
+            return true;
+    for (unsigned i = 0; i < cpu->nnew_sites; i++)
+        if (cpu->new_sites[i] == la)
+            return true;
+    return false;
+}
+
+/* Scan the block at la (size bytes as the engine translated it). Returns
+ * the record, or NULL after stopping the engine (fetch fault, internal). */
+static const struct tb_info *scan_block(cpu_t *cpu, uint64_t la, uint32_t size)
+{
+    uint8_t *bytes = malloc(size + 16);
+    size_t cap = size + 1;
+    uint16_t *off = malloc(sizeof(uint16_t) * cap);
+    uint32_t *cum = malloc(sizeof(uint32_t) * cap);
+    uint8_t *cls = malloc(cap);
+    if (!bytes || !off || !cum || !cls) {
+        free(bytes); free(off); free(cum); free(cls);
+        cpu_internal(cpu, "out of memory scanning a translation block");
+        uc_emu_stop(cpu->uc);
+        return NULL;
+    }
+    size_t got = mem_peek_code(cpu, la, bytes, size + 15);
+    struct pg_ctx pc;
+    cpu_pg_ctx(cpu, &pc, cpu->cpl, false);
+    uint32_t pos = 0, n = 0, cycles = 0;
+    uint64_t fetch_fault_at = 0, fault_la = 0;
+    bool fetch_fault = false;
+    uint64_t checked_page = ~0ull;
+    while (pos < size) {
+        struct dec_insn d;
+        if (pos >= got || !dec_bytes(cpu, bytes + pos, got - pos, la + pos, &d)) {
+            /* Undecodable: the site handler reports it when it is reached. */
+            d.la = la + pos;
+            d.len = 1;
+            d.cls = IC_UNDECODABLE;
+            d.cost = 1;
+        }
+        /* Fetch permission for every page the instruction's bytes touch
+         * (the engine cannot express no-execute, docs/cpu-mmu.md). */
+        for (uint64_t p = (la + pos) & ~0xFFFull; p <= ((la + pos + d.len - 1) & ~0xFFFull); p += 4096) {
+            if (p == checked_page)
+                continue;
+            checked_page = p;
+            struct pg_result r;
+            uint64_t probe = p < la + pos ? la + pos : p;
+            enum pg_status st = cpu_walk(cpu, &pc, probe, PG_ACC_FETCH, false, &r);
+            if (st != PG_OK && !fetch_fault) {
+                fetch_fault = true;
+                fetch_fault_at = la + pos;
+                fault_la = probe;
+            }
+        }
+        off[n] = (uint16_t)pos;
+        cum[n] = cycles;
+        cls[n] = (uint8_t)d.cls;
+        if (d.cls != IC_NONE && !fetch_fault && !site_hooked(cpu, d.la)) {
+            if (cpu->nnew_sites < sizeof(cpu->new_sites) / sizeof(cpu->new_sites[0]))
+                cpu->new_sites[cpu->nnew_sites++] = d.la;
+        }
+        cycles += d.cost;
+        pos += d.len;
+        n++;
+        if (fetch_fault)
+            break;
+    }
+    off[n] = (uint16_t)pos;
+    cum[n] = cycles;
+    if (fetch_fault) {
+        free(bytes); free(off); free(cum); free(cls);
+        cpu->pend.kind = PEND_FETCH_FAULT;
+        cpu->pend.rip = la;
+        cpu->pend.la = fault_la;
+        cpu->pend.vector = VEC_PF;
+        cpu->pend.ec = (uint32_t)(fetch_fault_at - la);      /* offset of the faulting instruction */
+        uc_emu_stop(cpu->uc);
+        return NULL;
+    }
+    struct tb_info t = { .la = la, .size = size, .ninsn = n, .gen = view_generation(cpu->view),
+                         .bytes = bytes, .off = off, .cum = cum, .cls = cls };
+    cpu->stats.tb_scans++;
+    for (uint64_t p = la & ~0xFFFull; p < la + size; p += 4096)
+        view_note_code(cpu->view, p);
+    const struct tb_info *ti = tbc_insert(cpu->tbc, &t);
+    if (!ti) {
+        free(bytes); free(off); free(cum); free(cls);
+        cpu_internal(cpu, "out of memory recording a translation block");
+        uc_emu_stop(cpu->uc);
+    }
+    return ti;
+}
+
+static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
+{
+    cpu_t *cpu = ud;
+    (void)uc;
+    account_tb(cpu, ~0ull);
+    if (cpu->pend.kind != PEND_NONE) {
+        uc_emu_stop(cpu->uc);
+        return;
+    }
+    const struct tb_info *tb = tbc_lookup(cpu->tbc, la);
+    if (tb && (tb->gen != view_generation(cpu->view) || tb->size != size)) {
+        tb = NULL;
+    } else if (tb) {
+        /* Rewritten code keeps the address: compare the bytes. */
+        uint8_t now[64];
+        uint32_t n = size < sizeof(now) ? size : (uint32_t)sizeof(now);
+        if (mem_peek_code(cpu, la, now, n) != n || memcmp(now, tb->bytes, n) != 0)
+            tb = NULL;
+    }
+    if (!tb) {
+        cpu->nnew_sites = 0;
+        tb = scan_block(cpu, la, size);
+        if (!tb)
+            return;
+        if (cpu->nnew_sites) {
+            stop_with(cpu, PEND_NEW_SITES, la);
+            return;
+        }
+    }
+    if (cpu->insns >= cpu->budget_end) {
+        stop_with(cpu, PEND_BUDGET, la);
+        return;
+    }
+    cpu->cur_tb = tb;
+}
+
+static void cb_site(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
+{
+    cpu_t *cpu = ud;
+    (void)uc; (void)size;
+    const struct tb_info *tb = cpu->cur_tb;
+    if (!tb || la < tb->la || la >= tb->la + tb->size)
+        return;
+    uint64_t off = la - tb->la;
+    for (uint32_t k = 0; k < tb->ninsn; k++) {
+        if (tb->off[k] == off) {
+            if (tb->cls[k] == IC_NONE)
+                return;                        /* the site holds other code now */
+            account_tb(cpu, la);
+            stop_with(cpu, PEND_SITE, la);
+            return;
+        }
+    }
+}
+
+static void cb_trace(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
+{
+    cpu_t *cpu = ud;
+    (void)uc;
+    const struct tb_info *tb = cpu->cur_tb;
+    if (!cpu->plat.event || !tb || la < tb->la || la >= tb->la + tb->size)
+        return;
+    uint64_t c, n;
+    tb_prefix(tb, la, &c, &n);
+    struct cpu_event ev = { .kind = CPU_EV_INSN, .cycle = cpu->cycles + c, .rip = la,
+                            .a = cpu->insns + n, .bytes = tb->bytes + (la - tb->la),
+                            .nbytes = size > 15 ? 15 : size };
+    cpu->plat.event(cpu->plat.ctx, cpu, &ev);
+}
+
+static void cb_intr(uc_engine *uc, uint32_t intno, void *ud)
+{
+    cpu_t *cpu = ud;
+    uint64_t rip = cpu_rip(cpu);
+    reset_engine_df(cpu);
+    account_tb(cpu, rip);
+    if (intno == VEC_PF) {
+        uint64_t la = eng_get(cpu, UC_X86_REG_CR2);
+        struct xcpt x;
+        int r = view_handle_fault(cpu->view, la, rip, &x);
+        if (r > 0)
+            return;                             /* translation installed: retry */
+        if (r < 0) {
+            uc_emu_stop(uc);
+            return;
+        }
+        cpu->pend.la = la;
+        cpu->pend.ec = x.ec;
+    } else if (intno == VEC_DF) {
+        cpu_internal(cpu, "the engine raised #DF at RIP %#llx: an exception escaped hvsim's tracking",
+                     (unsigned long long)rip);
+        uc_emu_stop(uc);
+        return;
+    }
+    cpu->pend.vector = intno;
+    stop_with(cpu, PEND_EXCEPTION, rip);
+}
+
+static bool cb_unmapped(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *ud)
+{
+    cpu_t *cpu = ud;
+    (void)uc; (void)type; (void)size; (void)value;
+    if (view_cover(cpu->view, addr))
+        return true;                            /* the engine's walker decides now */
+    if (cpu->pend.kind == PEND_NONE) {
+        if (view_is_reserved(addr))
+            cpu_unmodelled(cpu, "guest accessed linear %#llx, inside the range hvsim reserves for "
+                           "itself (docs/boot-protocol.md)", (unsigned long long)addr);
+        else
+            cpu_internal(cpu, "no linear-view window for %#llx", (unsigned long long)addr);
+    }
+    return false;
+}
+
+static bool cb_insn_invalid(uc_engine *uc, void *ud)
+{
+    cpu_t *cpu = ud;
+    (void)uc;
+    uint64_t rip = cpu_rip(cpu);
+    account_tb(cpu, rip);
+    cpu->pend.kind = PEND_EXCEPTION;
+    cpu->pend.vector = VEC_UD;
+    cpu->pend.rip = rip;
+    return false;
+}
+
+/* ---- creation ---- */
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat, cpu_t **out)
+{
+    *out = NULL;
+    if (!cfg || !plat || !plat->phys_span || !plat->io_in || !plat->io_out)
+        return CPU_ERR_ARG;
+    cpu_t *cpu = calloc(1, sizeof(*cpu));
+    if (!cpu)
+        return CPU_ERR_NOMEM;
+    cpu->cfg = *cfg;
+    cpu->prof = cfg->profile ? cfg->profile : cpu_profile_default();
+    cpu->plat = *plat;
+    cpu->sti_shadow_rip = ~0ull;
+    uint64_t s = cfg->seed ^ (0xA5A5A5A5ull * (cfg->lp_index + 1));
+    for (int i = 0; i < 4; i++)
+        cpu->prng[i] = splitmix(&s);
+
+    cpu_err err = CPU_ERR_UNICORN;
+    uc_err ue = uc_open(UC_ARCH_X86, UC_MODE_64, &cpu->uc);
+    if (ue != UC_ERR_OK) {
+        snprintf(cpu->msg, sizeof(cpu->msg), "uc_open: %s", uc_strerror(ue));
+        goto fail;
+    }
+    if (uc_context_alloc(cpu->uc, &cpu->ctx_scratch) != UC_ERR_OK)
+        goto fail;
+    if (!find_df_tracker(cpu)) {
+        err = CPU_ERR_QUIRK;
+        snprintf(cpu->msg, sizeof(cpu->msg), "could not locate the engine's double-fault tracker "
+                 "(this hvsim build expects Unicorn 2.0.1)");
+        goto fail;
+    }
+    err = CPU_ERR_NOMEM;
+    if (!dec_init(cpu) || !(cpu->tbc = tbc_create()))
+        goto fail;
+    cpu->view = view_create(cpu, cfg->view_max_pages);
+    if (!cpu->view) {
+        err = CPU_ERR_UNICORN;
+        goto fail;
+    }
+    /* The engine's own paging: on, with hvsim's shadow tables; GDT/IDT empty
+     * so that a segment load that escaped interception cannot succeed. */
+    eng_set(cpu, UC_X86_REG_CR4, CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT);
+    view_set_context(cpu->view);
+    eng_set(cpu, UC_X86_REG_CR0, CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG);
+    uc_x86_mmr empty = { 0, 0, 0, 0 };
+    uc_reg_write(cpu->uc, UC_X86_REG_GDTR, &empty);
+    uc_reg_write(cpu->uc, UC_X86_REG_IDTR, &empty);
+
+    err = CPU_ERR_UNICORN;
+    if (uc_hook_add(cpu->uc, &cpu->h_block, UC_HOOK_BLOCK, (void *)cb_block, cpu, 1, 0) ||
+        uc_hook_add(cpu->uc, &cpu->h_intr, UC_HOOK_INTR, (void *)cb_intr, cpu, 1, 0) ||
+        uc_hook_add(cpu->uc, &cpu->h_unmapped, UC_HOOK_MEM_UNMAPPED, (void *)cb_unmapped, cpu, 1, 0) ||
+        uc_hook_add(cpu->uc, &cpu->h_insn_invalid, UC_HOOK_INSN_INVALID, (void *)cb_insn_invalid, cpu, 1, 0))
+        goto fail;
+    if (cfg->trace_insns &&
+        uc_hook_add(cpu->uc, &cpu->h_trace, UC_HOOK_CODE, (void *)cb_trace, cpu, 1, 0))
+        goto fail;
+
+    /* Architectural reset state (SDM 3A 9.1.1), then the boot code sets more. */
+    cpu->cr0 = CR0_ET | CR0_CD | CR0_NW;
+    cpu->dr[6] = 0xFFFF0FF0u;
+    cpu->dr[7] = 0x400;
+    msr_reset(cpu);
+    *out = cpu;
+    return CPU_OK;
+fail:
+    if (cpu->msg[0] == 0)
+        snprintf(cpu->msg, sizeof(cpu->msg), "engine set-up failed");
+    fprintf(stderr, "hvsim: cpu %u: %s\n", cfg->lp_index, cpu->msg);
+    cpu_destroy(cpu);
+    return err;
+}
+
+void cpu_destroy(cpu_t *cpu)
+{
+    if (!cpu)
+        return;
+    view_destroy(cpu->view);
+    tbc_destroy(cpu->tbc);
+    dec_fini(cpu);
+    if (cpu->ctx_scratch)
+        uc_context_free(cpu->ctx_scratch);
+    if (cpu->uc)
+        uc_close(cpu->uc);
+    free(cpu);
+}
+
+void cpu_set_virt_ops(cpu_t *cpu, const struct cpu_virt_ops *ops)
+{
+    if (ops) {
+        cpu->virt = *ops;
+        cpu->has_virt = true;
+    } else {
+        cpu->has_virt = false;
+    }
+}
+
+/* ---- the run loop ---- */
+
+static void add_new_sites(cpu_t *cpu)
+{
+    for (unsigned i = 0; i < cpu->nnew_sites; i++) {
+        uint64_t la = cpu->new_sites[i];
+        if (cpu->nsites >= CPU_MAX_SITES) {
+            cpu_internal(cpu, "more than %u sensitive-instruction sites", CPU_MAX_SITES);
+            return;
+        }
+        uc_hook h;
+        if (uc_hook_add(cpu->uc, &h, UC_HOOK_CODE, (void *)cb_site, cpu, la, la) != UC_ERR_OK) {
+            cpu_internal(cpu, "uc_hook_add(site %#llx) failed", (unsigned long long)la);
+            return;
+        }
+        cpu->site_hooks[cpu->nsites] = h;
+        cpu->site_la[cpu->nsites++] = la;
+        /* Code translated before the hook existed does not call it. */
+        uc_ctl_remove_cache(cpu->uc, la, la + 1);
+        cpu->stats.sites++;
+    }
+    cpu->nnew_sites = 0;
+}
+
+/* Which access of the instruction at rip touched la? (For the #PF error
+ * code; the engine does not say.) */
+static enum pg_access classify_access(cpu_t *cpu, uint64_t rip, uint64_t la, uint64_t *fetch_insn)
+{
+    struct dec_insn d;
+    *fetch_insn = 0;
+    if (dec_at(cpu, rip, &d)) {
+        dec_memops(cpu, &d);
+        for (unsigned i = 0; i < d.nmem; i++) {
+            const struct dec_memop *m = &d.mem[i];
+            if (la - m->ea < m->size || (la & ~0xFFFull) == ((m->ea + m->size - 1) & ~0xFFFull))
+                return m->write ? PG_ACC_WRITE : PG_ACC_READ;
+        }
+        if (la - rip < d.len) {
+            *fetch_insn = rip;
+            return PG_ACC_FETCH;
+        }
+    }
+    /* Not a data access of the first instruction: a later instruction of
+     * the block whose bytes reach the faulting page. */
+    uint64_t p = rip;
+    for (int i = 0; i < 64; i++) {
+        uint8_t buf[16];
+        size_t n = mem_peek_code(cpu, p, buf, sizeof(buf));
+        struct dec_insn e;
+        if (!n || !dec_bytes(cpu, buf, n, p, &e) || la - p < e.len) {
+            *fetch_insn = p;
+            return PG_ACC_FETCH;
+        }
+        p += e.len;
+    }
+    *fetch_insn = rip;
+    return PG_ACC_FETCH;
+}
+
+/* Execute from the current RIP up to (not including) the instruction at
+ * `until` (a block that crosses into a page that cannot be fetched). */
+static bool run_until(cpu_t *cpu, uint64_t until)
+{
+    uint64_t rip = cpu_rip(cpu);
+    if (rip == until)
+        return true;
+    cpu->pend.kind = PEND_NONE;
+    uc_err e = uc_emu_start(cpu->uc, rip, until, 0, 0);
+    cpu->stats.engine_entries++;
+    account_tb(cpu, cpu_rip(cpu));
+    if (e != UC_ERR_OK || cpu->pend.kind != PEND_NONE || cpu_rip(cpu) != until)
+        return false;
+    return true;
+}
+
+static void handle_exception(cpu_t *cpu)
+{
+    unsigned v = cpu->pend.vector;
+    uint64_t rip = cpu->pend.rip;
+    struct xcpt x = { v, 0, false, 0 };
+    switch (v) {
+    case VEC_PF: {
+        uint64_t la = cpu->pend.la, finsn;
+        enum pg_access acc = classify_access(cpu, rip, la, &finsn);
+        struct pg_ctx pc;
+        struct pg_result r;
+        cpu_pg_ctx(cpu, &pc, cpu->cpl, false);
+        uint32_t ec = cpu->pend.ec;
+        if (cpu_walk(cpu, &pc, la, acc, false, &r) == PG_FAULT)
+            ec = r.error_code;
+        if (acc == PG_ACC_FETCH && finsn != rip) {
+            if (!run_until(cpu, finsn)) {
+                if (cpu->pend.kind == PEND_NONE)
+                    cpu_internal(cpu, "could not stop before the instruction at %#llx",
+                                 (unsigned long long)finsn);
+                return;
+            }
+            rip = finsn;
+        }
+        x = (struct xcpt){ VEC_PF, ec, true, la };
+        break;
+    }
+    case VEC_GP: {
+        /* The engine raises #GP for non-canonical addresses (stack accesses
+         * get #SS, SDM 3A 6.15) and for SSE alignment. */
+        struct dec_insn d;
+        x = xcpt_gp(0);
+        if (dec_at(cpu, rip, &d)) {
+            dec_memops(cpu, &d);
+            for (unsigned i = 0; i < d.nmem; i++)
+                if (!pg_canonical(d.mem[i].ea, cpu->prof->linear_bits) ||
+                    !pg_canonical(d.mem[i].ea + d.mem[i].size - 1, cpu->prof->linear_bits)) {
+                    if (d.mem[i].stack)
+                        x.vector = VEC_SS;
+                    break;
+                }
+        }
+        break;
+    }
+    case VEC_DB:
+        /* Single-step trap (RFLAGS.TF): RIP is already past the instruction. */
+        cpu->dr[6] |= 1ull << 14;
+        cpu->insns++;
+        cpu_deliver(cpu, VEC_DB, EV_HW_EXCEPTION, false, 0, rip);
+        return;
+    case VEC_AC:
+        x = (struct xcpt){ VEC_AC, 0, true, 0 };
+        break;
+    case VEC_DE: case VEC_UD: case VEC_NM: case VEC_MF: case VEC_XM: case VEC_BR: case VEC_BP: case VEC_OF:
+        break;
+    default:
+        cpu_internal(cpu, "the engine raised vector %u at RIP %#llx, which hvsim does not expect",
+                     v, (unsigned long long)rip);
+        return;
+    }
+    cpu_raise(cpu, &x, rip);
+}
+
+static enum cpu_stop stop_for_pending(cpu_t *cpu)
+{
+    switch (cpu->pend.kind) {
+    case PEND_HALT: return CPU_STOP_HALTED;
+    case PEND_PLATFORM: return CPU_STOP_PLATFORM;
+    case PEND_UNMODELLED: return CPU_STOP_UNMODELLED;
+    default: return CPU_STOP_INTERNAL;
+    }
+}
+
+enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
+{
+    cpu->budget_end = cpu->insns + budget;
+    for (;;) {
+        if (cpu->shutdown)
+            return CPU_STOP_SHUTDOWN;
+        if (cpu->halted)
+            return CPU_STOP_HALTED;
+        if (cpu->insns >= cpu->budget_end)
+            return CPU_STOP_BUDGET;
+        cpu->pend = (struct pending){ PEND_NONE, 0, 0, 0, 0 };
+        uint64_t rip = cpu_rip(cpu);
+        uc_err e = uc_emu_start(cpu->uc, rip, view_until_address(cpu->view), 0, 0);
+        cpu->stats.engine_entries++;
+        switch (cpu->pend.kind) {
+        case PEND_NONE:
+            account_tb(cpu, cpu_rip(cpu));
+            if (e != UC_ERR_OK) {
+                cpu_internal(cpu, "the engine stopped at RIP %#llx: %s", (unsigned long long)cpu_rip(cpu),
+                             uc_strerror(e));
+                return CPU_STOP_INTERNAL;
+            }
+            if (cpu_rip(cpu) == view_until_address(cpu->view)) {
+                cpu_unmodelled(cpu, "execution reached hvsim's reserved page at %#llx",
+                               (unsigned long long)cpu_rip(cpu));
+                return CPU_STOP_UNMODELLED;
+            }
+            break;                              /* stopped for no reason: resume */
+        case PEND_SITE: {
+            struct dec_insn d;
+            cpu_set_rip(cpu, cpu->pend.rip);
+            if (!dec_at(cpu, cpu->pend.rip, &d))
+                d.cls = IC_UNDECODABLE;
+            if (d.cls == IC_NONE)
+                break;                          /* code changed under the site */
+            cpu->pend.kind = PEND_NONE;
+            if (!sysinsn_emulate(cpu, &d))
+                return stop_for_pending(cpu);
+            if (cpu->shutdown)
+                return CPU_STOP_SHUTDOWN;
+            break;
+        }
+        case PEND_NEW_SITES:
+            add_new_sites(cpu);
+            if (cpu->pend.kind == PEND_INTERNAL)
+                return CPU_STOP_INTERNAL;
+            cpu_set_rip(cpu, cpu->pend.rip);
+            break;
+        case PEND_FETCH_FAULT: {
+            uint64_t finsn = cpu->pend.rip + cpu->pend.ec;
+            uint64_t la = cpu->pend.la;
+            cpu_set_rip(cpu, cpu->pend.rip);
+            if (finsn != cpu->pend.rip && !run_until(cpu, finsn)) {
+                if (cpu->pend.kind != PEND_NONE && cpu->pend.kind != PEND_EXCEPTION &&
+                    cpu->pend.kind != PEND_SITE && cpu->pend.kind != PEND_NEW_SITES)
+                    return stop_for_pending(cpu);
+                break;                          /* something else happened first: resume */
+            }
+            struct pg_ctx pc;
+            struct pg_result r;
+            cpu_pg_ctx(cpu, &pc, cpu->cpl, false);
+            if (cpu_walk(cpu, &pc, la, PG_ACC_FETCH, false, &r) == PG_OK)
+                break;                          /* permission appeared meanwhile */
+            struct xcpt x = { VEC_PF, r.error_code, true, la };
+            cpu_raise(cpu, &x, finsn);
+            break;
+        }
+        case PEND_EXCEPTION:
+            cpu_set_rip(cpu, cpu->pend.rip);
+            handle_exception(cpu);
+            if (cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
+                return stop_for_pending(cpu);
+            break;
+        case PEND_BUDGET:
+            cpu_set_rip(cpu, cpu->pend.rip);
+            return CPU_STOP_BUDGET;
+        default:
+            return stop_for_pending(cpu);
+        }
+        if (cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
+            return stop_for_pending(cpu);
+    }
+}
+
+/* ---- public state access ---- */
+
+static const char *const reg_names[CPU_REG_COUNT] = {
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+    "rip", "rflags", "cr0", "cr2", "cr3", "cr4", "cr8", "efer", "xcr0",
+};
+
+const char *cpu_reg_name(enum cpu_reg r)
+{
+    return (unsigned)r < CPU_REG_COUNT ? reg_names[r] : "?";
+}
+
+int cpu_reg_by_name(const char *name)
+{
+    for (int i = 0; i < CPU_REG_COUNT; i++)
+        if (!strcmp(reg_names[i], name))
+            return i;
+    return -1;
+}
+
+uint64_t cpu_get(cpu_t *cpu, enum cpu_reg r)
+{
+    if (r <= CPU_R15)
+        return cpu_gpr(cpu, r);
+    switch (r) {
+    case CPU_RIP: return cpu_rip(cpu);
+    case CPU_RFLAGS: return cpu_rflags(cpu);
+    case CPU_CR0: return cpu->cr0;
+    case CPU_CR2: return cpu->cr2;
+    case CPU_CR3: return cpu->cr3;
+    case CPU_CR4: return cpu->cr4;
+    case CPU_CR8: return cpu->cr8;
+    case CPU_EFER: return cpu->efer;
+    case CPU_XCR0: return cpu->xcr0;
+    default: return 0;
+    }
+}
+
+void cpu_set(cpu_t *cpu, enum cpu_reg r, uint64_t v)
+{
+    if (r <= CPU_R15) {
+        cpu_set_gpr(cpu, r, v);
+        return;
+    }
+    switch (r) {
+    case CPU_RIP: cpu_set_rip(cpu, v); break;
+    case CPU_RFLAGS: cpu_set_rflags(cpu, v); break;
+    case CPU_CR0: cpu->cr0 = v; break;
+    case CPU_CR2: cpu->cr2 = v; break;
+    case CPU_CR3: cpu->cr3 = v; break;
+    case CPU_CR4: cpu->cr4 = v; break;
+    case CPU_CR8: cpu->cr8 = v; break;
+    case CPU_EFER: cpu->efer = v; break;
+    case CPU_XCR0: cpu->xcr0 = v; break;
+    default: break;
+    }
+}
+
+void cpu_get_seg(cpu_t *cpu, enum cpu_segreg s, struct cpu_seg *out)
+{
+    *out = cpu->seg[s];
+    if (s == CPU_FS || s == CPU_GS)
+        out->base = eng_get(cpu, s == CPU_FS ? UC_X86_REG_FS_BASE : UC_X86_REG_GS_BASE);
+}
+
+void cpu_set_seg(cpu_t *cpu, enum cpu_segreg s, const struct cpu_seg *seg)
+{
+    cpu->seg[s] = *seg;
+}
+
+void cpu_get_dtr(cpu_t *cpu, bool idt, struct cpu_dtr *out) { *out = idt ? cpu->idtr : cpu->gdtr; }
+void cpu_set_dtr(cpu_t *cpu, bool idt, const struct cpu_dtr *dtr)
+{
+    if (idt)
+        cpu->idtr = *dtr;
+    else
+        cpu->gdtr = *dtr;
+}
+
+unsigned cpu_cpl(const cpu_t *cpu) { return cpu->cpl; }
+
+bool cpu_msr_read(cpu_t *cpu, uint32_t msr, uint64_t *val) { return msr_rdmsr(cpu, msr, val); }
+bool cpu_msr_write(cpu_t *cpu, uint32_t msr, uint64_t val)
+{
+    if (msr == 0xC0000080) {                 /* EFER: boot may set LMA directly */
+        cpu->efer = val;
+        return true;
+    }
+    return msr_wrmsr(cpu, msr, val);
+}
+
+void cpu_commit_state(cpu_t *cpu)
+{
+    for (int s = CPU_ES; s <= CPU_GS; s++)
+        seg_sync_engine(cpu, (enum cpu_segreg)s);
+    uint64_t cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG | (cpu->cr0 & (CR0_MP | CR0_EM | CR0_TS));
+    eng_set(cpu, UC_X86_REG_CR4, CR4_PAE | (cpu->cr4 & (CR4_OSFXSR | CR4_OSXMMEXCPT)));
+    eng_set(cpu, UC_X86_REG_CR0, cr0);
+    cpu->cpl = SEG_ATTR_DPL(cpu->seg[CPU_CS].attr);
+    view_flush(cpu->view, false);
+    view_set_context(cpu->view);
+    tbc_clear(cpu->tbc);
+    cpu->cur_tb = NULL;
+}
+
+uint64_t cpu_cycles(const cpu_t *cpu) { return cpu->cycles; }
+uint64_t cpu_insns(const cpu_t *cpu) { return cpu->insns; }
+void cpu_advance_cycles(cpu_t *cpu, uint64_t to)
+{
+    if (to > cpu->cycles)
+        cpu->cycles = to;
+}
+bool cpu_halted(const cpu_t *cpu) { return cpu->halted; }
+unsigned cpu_lp_index(const cpu_t *cpu) { return cpu->cfg.lp_index; }
+const char *cpu_message(const cpu_t *cpu) { return cpu->msg; }
+void cpu_get_stats(const cpu_t *cpu, struct cpu_stats *out) { *out = cpu->stats; }
+void cpu_notify_phys_write(cpu_t *cpu, uint64_t pa, uint64_t len) { view_phys_written(cpu->view, pa, len); }

@@ -1,0 +1,224 @@
+/*
+ * cpu.h — one simulated x64 logical processor.
+ *
+ * Unicorn executes ordinary instructions; this module owns every system-level
+ * semantic: paging and the translation cache (the "view"), exceptions and
+ * interrupts, system instructions, MSRs, CPUID from a CPU profile, virtual
+ * time. See docs/cpu-mmu.md for how Unicorn 2.0.1 is driven.
+ *
+ * The CPU reaches the rest of the machine only through struct cpu_platform
+ * (physical memory, port I/O, the event observer) and, for VMX/SVM, through
+ * struct cpu_virt_ops. It never reads the host clock or host randomness.
+ * A cpu is used from one host thread at a time.
+ */
+#ifndef HVSIM_CPU_H
+#define HVSIM_CPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cpu cpu_t;
+struct cpu_profile;
+
+/* Errors returned by cpu_* functions. */
+typedef enum cpu_err {
+    CPU_OK = 0,
+    CPU_ERR_NOMEM,         /* cpu_create: host allocation failed */
+    CPU_ERR_UNICORN,       /* cpu_create: Unicorn refused an operation (message says which) */
+    CPU_ERR_QUIRK,         /* cpu_create: a measured Unicorn behaviour hvsim relies on is absent */
+    CPU_ERR_ARG,           /* any: invalid argument */
+} cpu_err;
+
+const char *cpu_strerror(cpu_err e);
+
+/* ---- Physical memory and devices, provided by the platform (sim/) ---- */
+
+enum cpu_span_kind {
+    CPU_SPAN_NONE = 0,     /* nothing is there: an access is unmodelled */
+    CPU_SPAN_RAM,          /* RAM backed by (fd, fd_offset) and host */
+};
+
+struct cpu_phys_span {
+    enum cpu_span_kind kind;
+    uint64_t base;         /* guest-physical start of the span */
+    uint64_t len;          /* length in bytes (page multiple) */
+    uint8_t *host;         /* host address of base (RAM) */
+    int fd;                /* memfd backing the span (RAM), for aliasing */
+    uint64_t fd_offset;    /* file offset of base */
+};
+
+/* Kinds of events the CPU reports to the observer (trace records). */
+enum cpu_event_kind {
+    CPU_EV_EXCEPTION = 1,  /* exception or interrupt delivered through the IDT */
+    CPU_EV_CR_WRITE,       /* MOV to CRn, CLTS, LMSW */
+    CPU_EV_MSR,            /* RDMSR/WRMSR, including #GP for unmodelled MSRs */
+    CPU_EV_IO,             /* port I/O */
+    CPU_EV_HALT,           /* HLT entered (a = RIP after HLT) */
+    CPU_EV_TLB_INVAL,      /* translation-cache invalidation */
+    CPU_EV_INSN,           /* a retired instruction (with --trace-insns) */
+    CPU_EV_TRIPLE_FAULT,   /* shutdown */
+    CPU_EV_UNMODELLED,     /* something hvsim does not model; text explains */
+};
+
+/* TLB invalidation causes, for CPU_EV_TLB_INVAL.a */
+enum cpu_inval_kind {
+    CPU_INVAL_MOV_CR3 = 1, /* b = new CR3, c = 1 if globals kept */
+    CPU_INVAL_INVLPG,      /* b = linear address */
+    CPU_INVAL_INVPCID,     /* b = type, c = PCID, d = address */
+    CPU_INVAL_PAGING_BITS, /* CR0/CR4 paging-bit change: b = CR number */
+};
+
+struct cpu_event {
+    enum cpu_event_kind kind;
+    uint64_t cycle;        /* virtual cycle of the event on this LP */
+    uint64_t rip;          /* RIP of the instruction the event belongs to */
+    uint64_t a, b, c, d;   /* kind-specific, documented in docs/trace-format.md */
+    const uint8_t *bytes;  /* CPU_EV_INSN: instruction bytes */
+    unsigned nbytes;
+    const char *text;      /* CPU_EV_UNMODELLED: what was not modelled */
+};
+
+/* Result of a platform port access. */
+enum cpu_io_result {
+    CPU_IO_OK = 0,
+    CPU_IO_STOP,           /* the access completed and the run must end (exit device) */
+    CPU_IO_UNMODELLED,     /* nothing decodes this port: fail loudly */
+};
+
+struct cpu_platform {
+    void *ctx;
+    /* Find the span containing guest-physical address pa. */
+    void (*phys_span)(void *ctx, uint64_t pa, struct cpu_phys_span *out);
+    enum cpu_io_result (*io_in)(void *ctx, cpu_t *cpu, uint16_t port, unsigned size, uint32_t *val);
+    enum cpu_io_result (*io_out)(void *ctx, cpu_t *cpu, uint16_t port, unsigned size, uint32_t val);
+    /* Observer: called for every event; may be NULL. */
+    void (*event)(void *ctx, cpu_t *cpu, const struct cpu_event *ev);
+};
+
+struct cpu_config {
+    const struct cpu_profile *profile;  /* NULL: the default profile */
+    unsigned lp_index;                  /* logical processor number */
+    uint64_t seed;                      /* RDRAND/RDSEED stream seed */
+    bool trace_insns;                   /* report every retired instruction */
+    unsigned view_max_pages;            /* translation-cache bound in 4-KiB pages (0: default) */
+};
+
+cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat, cpu_t **out)
+    __attribute__((warn_unused_result));
+void cpu_destroy(cpu_t *cpu);
+
+/* ---- Running ---- */
+
+enum cpu_stop {
+    CPU_STOP_BUDGET = 0,   /* the instruction budget ran out */
+    CPU_STOP_HALTED,       /* HLT: waiting for an event */
+    CPU_STOP_SHUTDOWN,     /* triple fault */
+    CPU_STOP_PLATFORM,     /* a device asked the run to end */
+    CPU_STOP_UNMODELLED,   /* hvsim met something it does not model (cpu_message) */
+    CPU_STOP_INTERNAL,     /* host-side failure (cpu_message) */
+};
+
+/* Run until at least `budget` more instructions have retired (the count is
+ * checked at translation-block boundaries) or something stops the CPU. */
+enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget);
+const char *cpu_message(const cpu_t *cpu);   /* explanation of the last stop */
+const char *cpu_stop_name(enum cpu_stop s);
+
+uint64_t cpu_cycles(const cpu_t *cpu);       /* virtual cycles on this LP */
+uint64_t cpu_insns(const cpu_t *cpu);        /* retired instructions */
+void cpu_advance_cycles(cpu_t *cpu, uint64_t to);   /* idle time (halted LPs) */
+bool cpu_halted(const cpu_t *cpu);
+unsigned cpu_lp_index(const cpu_t *cpu);
+
+/* ---- State access (boot, tests, scenario checks) ---- */
+
+enum cpu_reg {
+    CPU_RAX = 0, CPU_RCX, CPU_RDX, CPU_RBX, CPU_RSP, CPU_RBP, CPU_RSI, CPU_RDI,
+    CPU_R8, CPU_R9, CPU_R10, CPU_R11, CPU_R12, CPU_R13, CPU_R14, CPU_R15,
+    CPU_RIP, CPU_RFLAGS,
+    CPU_CR0, CPU_CR2, CPU_CR3, CPU_CR4, CPU_CR8, CPU_EFER, CPU_XCR0,
+    CPU_REG_COUNT
+};
+const char *cpu_reg_name(enum cpu_reg r);
+int cpu_reg_by_name(const char *name);       /* -1 if unknown */
+
+uint64_t cpu_get(cpu_t *cpu, enum cpu_reg r);
+/* Sets a register directly (no architectural checks): for boot and tests. */
+void cpu_set(cpu_t *cpu, enum cpu_reg r, uint64_t v);
+
+enum cpu_segreg { CPU_ES = 0, CPU_CS, CPU_SS, CPU_DS, CPU_FS, CPU_GS, CPU_LDTR, CPU_TR, CPU_SEG_COUNT };
+
+/* A segment register with its hidden part, attributes in the VMX
+ * access-rights layout (SDM 3C 24.4.1): 3:0 type, 4 S, 6:5 DPL, 7 P,
+ * 12 AVL, 13 L, 14 D/B, 15 G, 16 unusable. */
+struct cpu_seg {
+    uint16_t sel;
+    uint64_t base;
+    uint32_t limit;
+    uint32_t attr;
+};
+#define SEG_ATTR_S         (1u << 4)
+#define SEG_ATTR_P         (1u << 7)
+#define SEG_ATTR_L         (1u << 13)
+#define SEG_ATTR_DB        (1u << 14)
+#define SEG_ATTR_G         (1u << 15)
+#define SEG_ATTR_UNUSABLE  (1u << 16)
+#define SEG_ATTR_DPL(a)    (((a) >> 5) & 3)
+
+struct cpu_dtr { uint64_t base; uint16_t limit; };
+
+void cpu_get_seg(cpu_t *cpu, enum cpu_segreg s, struct cpu_seg *out);
+void cpu_set_seg(cpu_t *cpu, enum cpu_segreg s, const struct cpu_seg *seg);
+void cpu_get_dtr(cpu_t *cpu, bool idt, struct cpu_dtr *out);
+void cpu_set_dtr(cpu_t *cpu, bool idt, const struct cpu_dtr *dtr);
+unsigned cpu_cpl(const cpu_t *cpu);
+
+/* Model-specific registers: direct access for boot and tests. */
+bool cpu_msr_read(cpu_t *cpu, uint32_t msr, uint64_t *val);
+bool cpu_msr_write(cpu_t *cpu, uint32_t msr, uint64_t val);
+
+/* Make the CPU state consistent after a series of cpu_set*() calls (pushes
+ * the architectural state into the instruction engine and flushes the view). */
+void cpu_commit_state(cpu_t *cpu);
+
+/* Linear-memory access with the current paging state, as an implicit
+ * supervisor access (for the loader and tests). Returns false on a fault. */
+bool cpu_read_linear(cpu_t *cpu, uint64_t la, void *buf, size_t len);
+
+/* Counters, for tests and the summary. */
+struct cpu_stats {
+    uint64_t exceptions;        /* exceptions and interrupts delivered */
+    uint64_t unmodelled_msrs;   /* RDMSR/WRMSR of an MSR hvsim does not model (#GP) */
+    uint64_t view_fills;        /* translation-cache fills */
+    uint64_t view_flushes;      /* whole-cache flushes */
+    uint64_t sites;             /* sensitive-instruction sites intercepted */
+    uint64_t tb_scans;          /* translation blocks decoded */
+    uint64_t engine_entries;    /* uc_emu_start calls */
+};
+void cpu_get_stats(const cpu_t *cpu, struct cpu_stats *out);
+
+/* Host writes to guest-physical memory that may hold code must be reported,
+ * so translated code is discarded (Unicorn does not see host writes). */
+void cpu_notify_phys_write(cpu_t *cpu, uint64_t pa, uint64_t len);
+
+/* ---- CPU profiles (cpu/profiles.c) ---- */
+
+const struct cpu_profile *cpu_profile_default(void);
+const struct cpu_profile *cpu_profile_find(const char *name);   /* "intel", "amd" or a profile name */
+const struct cpu_profile *cpu_profile_at(unsigned i);           /* NULL past the end */
+const char *cpu_profile_name(const struct cpu_profile *p);
+const char *cpu_profile_description(const struct cpu_profile *p);
+const char *cpu_profile_vendor(const struct cpu_profile *p);    /* "GenuineIntel" / "AuthenticAMD" */
+
+/* ---- The VT-x/AMD-V seam (registered by vmx_model) ---- */
+
+struct cpu_virt_ops {
+    void *ctx;
+    /* A VMX or SVM instruction was met (cls: see cpu/insn_classes.def).
+     * Return true when handled; false makes it #UD. */
+    bool (*insn)(void *ctx, cpu_t *cpu, int cls, uint64_t rip, unsigned len);
+};
+void cpu_set_virt_ops(cpu_t *cpu, const struct cpu_virt_ops *ops);
+
+#endif

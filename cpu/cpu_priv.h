@@ -1,0 +1,361 @@
+/*
+ * cpu_priv.h — internal state of a logical processor, shared by the files of
+ * cpu/ and by white-box unit tests. Nothing outside cpu/ and tests/ includes it.
+ *
+ * Where state lives (invariant, see docs/cpu-mmu.md):
+ *  - general registers, RIP, RFLAGS, x87/SSE state, FS/GS base: in the
+ *    Unicorn engine (the engine executes the instructions that use them);
+ *  - everything else architectural (control and debug registers, EFER, XCR0,
+ *    segment descriptor caches, descriptor-table registers, MSRs, CPL,
+ *    activity state): here, in struct cpu. The engine's own copies of CR0,
+ *    CR3, CR4, EFER, GDTR and IDTR are hvsim's mechanism, not guest state.
+ */
+#ifndef HVSIM_CPU_PRIV_H
+#define HVSIM_CPU_PRIV_H
+
+#include <capstone/capstone.h>
+#include <unicorn/unicorn.h>
+
+#include "cpu.h"
+#include "paging.h"
+
+/* Instruction classes (insn_classes.def). */
+enum insn_class {
+#define X(name, mn, why) IC_##name,
+#include "insn_classes.def"
+#undef X
+    IC_COUNT
+};
+const char *insn_class_name(enum insn_class c);
+
+/* ---- control-register and flag bits used across cpu/ ---- */
+#define CR0_PE (1ull << 0)
+#define CR0_MP (1ull << 1)
+#define CR0_EM (1ull << 2)
+#define CR0_TS (1ull << 3)
+#define CR0_ET (1ull << 4)
+#define CR0_NE (1ull << 5)
+#define CR0_WP (1ull << 16)
+#define CR0_AM (1ull << 18)
+#define CR0_NW (1ull << 29)
+#define CR0_CD (1ull << 30)
+#define CR0_PG (1ull << 31)
+
+#define CR4_VME        (1ull << 0)
+#define CR4_PVI        (1ull << 1)
+#define CR4_TSD        (1ull << 2)
+#define CR4_DE         (1ull << 3)
+#define CR4_PSE        (1ull << 4)
+#define CR4_PAE        (1ull << 5)
+#define CR4_MCE        (1ull << 6)
+#define CR4_PGE        (1ull << 7)
+#define CR4_PCE        (1ull << 8)
+#define CR4_OSFXSR     (1ull << 9)
+#define CR4_OSXMMEXCPT (1ull << 10)
+#define CR4_UMIP       (1ull << 11)
+#define CR4_LA57       (1ull << 12)
+#define CR4_VMXE       (1ull << 13)
+#define CR4_SMXE       (1ull << 14)
+#define CR4_FSGSBASE   (1ull << 16)
+#define CR4_PCIDE      (1ull << 17)
+#define CR4_OSXSAVE    (1ull << 18)
+#define CR4_SMEP       (1ull << 20)
+#define CR4_SMAP       (1ull << 21)
+#define CR4_PKE        (1ull << 22)
+
+#define EFER_SCE   (1ull << 0)
+#define EFER_LME   (1ull << 8)
+#define EFER_LMA   (1ull << 10)
+#define EFER_NXE   (1ull << 11)
+#define EFER_SVME  (1ull << 12)
+
+#define RF_CF   (1ull << 0)
+#define RF_FIXED (1ull << 1)
+#define RF_TF   (1ull << 8)
+#define RF_IF   (1ull << 9)
+#define RF_DF   (1ull << 10)
+#define RF_OF   (1ull << 11)
+#define RF_IOPL (3ull << 12)
+#define RF_NT   (1ull << 14)
+#define RF_RF   (1ull << 16)
+#define RF_VM   (1ull << 17)
+#define RF_AC   (1ull << 18)
+#define RF_VIF  (1ull << 19)
+#define RF_VIP  (1ull << 20)
+#define RF_ID   (1ull << 21)
+
+/* Exception vectors (SDM 3A 6.3.1). */
+enum {
+    VEC_DE = 0, VEC_DB = 1, VEC_NMI = 2, VEC_BP = 3, VEC_OF = 4, VEC_BR = 5, VEC_UD = 6,
+    VEC_NM = 7, VEC_DF = 8, VEC_TS = 10, VEC_NP = 11, VEC_SS = 12, VEC_GP = 13,
+    VEC_PF = 14, VEC_MF = 16, VEC_AC = 17, VEC_MC = 18, VEC_XM = 19, VEC_VE = 20,
+    VEC_CP = 21,
+};
+
+/* ---- MSR file (msr.c, msrs.def) ---- */
+enum msr_id {
+#define X(name, index, kind, reset, desc) MSR_##name,
+#include "msrs.def"
+#undef X
+    MSR_COUNT
+};
+struct msr_file {
+    uint64_t val[MSR_COUNT];
+};
+int msr_lookup(uint32_t index);               /* -1: not modelled */
+const char *msr_name(uint32_t index);         /* NULL: not modelled */
+
+/* ---- CPU profile (profiles.c) ---- */
+struct cpuid_leaf {
+    uint32_t leaf, subleaf;
+    bool has_subleaf;                          /* ECX selects a subleaf */
+    uint32_t eax, ebx, ecx, edx;
+};
+struct cpu_profile {
+    const char *name;
+    const char *description;
+    const char *vendor;                        /* 12-character CPUID vendor string */
+    bool is_amd;
+    unsigned maxphyaddr, linear_bits;
+    const struct cpuid_leaf *leaves;
+    unsigned nleaves;
+    uint64_t tsc_hz;                           /* virtual TSC frequency */
+    /* feature switches hvsim's own semantics depend on */
+    bool nx, smep, smap, pcid, invpcid, fsgsbase, xsave, rdrand, rdseed, rdtscp,
+         page1g, pge, syscall, umip, sysenter_in_long_mode, monitor;
+    uint64_t xcr0_supported;                   /* XCR0 bits that may be set */
+    uint64_t cr4_reserved;                     /* CR4 bits that fault when set */
+};
+
+/* ---- translation cache: the engine's linear view (view.c) ---- */
+struct view;
+
+/* ---- decoded instructions (decode.c) ---- */
+#define DEC_MAX_MEMOPS 2
+struct dec_memop {
+    uint64_t ea;                               /* effective (linear) address */
+    unsigned size;
+    bool read, write;
+    bool stack;                                /* SS-relative (base RSP/RBP or implicit) */
+};
+struct dec_insn {
+    uint64_t la;
+    unsigned len;
+    uint8_t bytes[16];
+    unsigned id;                               /* Capstone x86_insn */
+    enum insn_class cls;
+    unsigned cost;                             /* cycles, from cost.def */
+    cs_insn *ci;                               /* Capstone detail (valid until next decode) */
+    unsigned nmem;
+    struct dec_memop mem[DEC_MAX_MEMOPS];      /* filled by dec_memops() */
+};
+
+/* Per-translation-block record kept by the block hook (decode.c). */
+struct tb_info {
+    uint64_t la;                               /* first instruction */
+    uint32_t size;                             /* bytes, as the engine reported */
+    uint32_t ninsn;
+    uint64_t gen;                              /* view generation when scanned */
+    uint8_t *bytes;                            /* copy of the code (detects rewritten code) */
+    uint16_t *off;                             /* offset of each instruction, ninsn + 1 entries */
+    uint8_t *cls;                              /* enum insn_class of each instruction */
+    uint32_t *cum;                             /* cycles before each instruction, ninsn + 1 entries */
+};
+
+/* What made the engine stop; set by hooks, consumed by the run loop. */
+enum pend_kind {
+    PEND_NONE = 0,
+    PEND_SITE,          /* code hook at a sensitive instruction (rip) */
+    PEND_EXCEPTION,     /* engine raised vector at rip */
+    PEND_NEW_SITES,     /* block hook found sites that need hooks (TB at rip) */
+    PEND_FETCH_FAULT,   /* block hook: fetch not permitted at rip (la = fault address) */
+    PEND_BUDGET,        /* instruction budget reached at a TB boundary (rip) */
+    PEND_HALT,          /* HLT completed */
+    PEND_PLATFORM,      /* a device asked the run to end */
+    PEND_UNMODELLED,    /* message in cpu->msg */
+    PEND_INTERNAL,      /* message in cpu->msg */
+};
+struct pending {
+    enum pend_kind kind;
+    uint64_t rip;
+    unsigned vector;
+    uint64_t la;        /* fault address */
+    uint32_t ec;        /* error code */
+};
+
+#define CPU_MAX_SITES 4096
+
+struct cpu {
+    uc_engine *uc;
+    struct cpu_config cfg;
+    const struct cpu_profile *prof;
+    struct cpu_platform plat;
+    struct cpu_virt_ops virt;
+    bool has_virt;
+
+    /* architectural state owned by cpu/ */
+    uint64_t cr0, cr2, cr3, cr4, cr8, efer, xcr0;
+    uint64_t dr[8];
+    struct cpu_seg seg[CPU_SEG_COUNT];
+    struct cpu_dtr gdtr, idtr;
+    unsigned cpl;
+    struct msr_file msr;
+    uint64_t tsc_offset;                       /* TSC = cycles + tsc_offset */
+    bool halted, shutdown;
+    uint64_t sti_shadow_rip;                   /* interrupt shadow after STI/MOV SS (~0: none) */
+    int delivering;                            /* exception-delivery nesting (for #DF) */
+    unsigned first_vector;                     /* vector being delivered when nesting */
+
+    /* time */
+    uint64_t cycles, insns;
+    uint64_t budget_end;                       /* stop when insns reaches this */
+    const struct tb_info *cur_tb;              /* TB whose cost is not yet accounted */
+
+    /* mechanism */
+    struct view *view;
+    csh cs;
+    cs_insn *csi;
+    struct pending pend;
+    uc_hook h_block, h_intr, h_unmapped, h_insn_invalid, h_trace;
+    uc_hook site_hooks[CPU_MAX_SITES];
+    uint64_t site_la[CPU_MAX_SITES];
+    unsigned nsites;
+    uint64_t new_sites[64];
+    unsigned nnew_sites;
+    struct tbcache *tbc;
+    uc_context *ctx_scratch;                   /* for resetting the engine's #DF tracker */
+    size_t oe_off;                             /* offset of that tracker in a uc_context */
+    uint64_t prng[4];                          /* xoshiro256** state for RDRAND/RDSEED */
+    uint64_t shadow_root_written;              /* engine CR3 currently loaded */
+
+    struct cpu_stats stats;
+    char msg[512];
+};
+
+/* ---- engine register helpers (cpu.c) ---- */
+uint64_t eng_get(cpu_t *cpu, int ucreg);
+void eng_set(cpu_t *cpu, int ucreg, uint64_t v);
+uint64_t cpu_gpr(cpu_t *cpu, unsigned idx);    /* idx 0..15 in encoding order */
+void cpu_set_gpr(cpu_t *cpu, unsigned idx, uint64_t v);
+uint64_t cpu_rflags(cpu_t *cpu);
+void cpu_set_rflags(cpu_t *cpu, uint64_t v);
+uint64_t cpu_rip(cpu_t *cpu);
+void cpu_set_rip(cpu_t *cpu, uint64_t v);
+
+/* ---- events and failures (cpu.c) ---- */
+void cpu_emit(cpu_t *cpu, enum cpu_event_kind k, uint64_t rip, uint64_t a, uint64_t b,
+              uint64_t c, uint64_t d);
+void cpu_unmodelled(cpu_t *cpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cpu_internal(cpu_t *cpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cpu_charge(cpu_t *cpu, unsigned cycles);
+
+/* ---- memory access as instructions see it (mem.c) ----
+ * Result of an access: OK, or an exception already described in *x. */
+struct xcpt {
+    unsigned vector;
+    uint32_t ec;
+    bool has_ec;
+    uint64_t cr2;
+};
+enum mem_res { MEM_OK = 0, MEM_FAULT, MEM_UNMODELLED };
+struct mem_acc {
+    unsigned cpl;              /* privilege used for the permission check */
+    bool implicit_sv;          /* implicit supervisor access (descriptor tables, TSS) */
+    bool stack;                /* #SS instead of #GP for non-canonical addresses */
+};
+enum mem_res mem_read(cpu_t *cpu, const struct mem_acc *a, uint64_t la, void *buf, size_t len,
+                      struct xcpt *x);
+enum mem_res mem_write(cpu_t *cpu, const struct mem_acc *a, uint64_t la, const void *buf, size_t len,
+                       struct xcpt *x);
+struct mem_acc mem_acc_cur(cpu_t *cpu);              /* current CPL, explicit */
+struct mem_acc mem_acc_sys(void);                    /* implicit supervisor */
+void cpu_pg_ctx(cpu_t *cpu, struct pg_ctx *pc, unsigned cpl, bool implicit_sv);
+/* pg_walk over guest-physical memory (A/D writes go to guest memory). */
+enum pg_status cpu_walk(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum pg_access acc,
+                        bool set_ad, struct pg_result *r);
+/* Physical access (bounds-checked through the platform). */
+bool phys_read(cpu_t *cpu, uint64_t pa, void *buf, size_t len);
+bool phys_write(cpu_t *cpu, uint64_t pa, const void *buf, size_t len);
+/* Read instruction bytes at la without side effects (no A/D, no faults). */
+size_t mem_peek_code(cpu_t *cpu, uint64_t la, uint8_t *buf, size_t len);
+
+/* ---- exceptions (exceptions.c) ---- */
+enum ev_type { EV_HW_EXCEPTION, EV_SW_INT, EV_SW_EXCEPTION, EV_EXT_INT, EV_NMI, EV_PRIV_SW_EXCEPTION };
+/* Deliver an event through the IDT (SDM 3A 6.12/6.14). next_rip: the RIP to
+ * push (faults: the faulting instruction; traps and INT n: the next one). */
+void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, uint32_t ec,
+                 uint64_t next_rip);
+void cpu_raise(cpu_t *cpu, const struct xcpt *x, uint64_t rip);   /* fault at rip */
+static inline struct xcpt xcpt_gp(uint32_t ec) { return (struct xcpt){ VEC_GP, ec, true, 0 }; }
+static inline struct xcpt xcpt_ud(void) { return (struct xcpt){ VEC_UD, 0, false, 0 }; }
+
+/* ---- segments (seg.c) ---- */
+bool seg_read_descriptor(cpu_t *cpu, uint16_t sel, uint64_t *lo, uint64_t *hi, struct xcpt *x);
+void seg_from_descriptor(uint16_t sel, uint64_t lo, uint64_t hi, struct cpu_seg *out);
+void seg_sync_engine(cpu_t *cpu, enum cpu_segreg s);
+void seg_set_cpl(cpu_t *cpu, unsigned cpl);
+bool seg_load_data(cpu_t *cpu, enum cpu_segreg s, uint16_t sel, struct xcpt *x);
+
+/* ---- system instructions (sysinsn.c) ---- */
+/* Emulate the sensitive instruction at the current RIP. Returns false when
+ * the run must stop (cpu->pend says why). */
+bool sysinsn_emulate(cpu_t *cpu, const struct dec_insn *d);
+bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt *x);
+
+/* ---- MSR access with architectural checks (msr.c) ---- */
+bool msr_rdmsr(cpu_t *cpu, uint32_t index, uint64_t *val);     /* false: #GP */
+bool msr_wrmsr(cpu_t *cpu, uint32_t index, uint64_t val);      /* false: #GP */
+void msr_reset(cpu_t *cpu);
+
+/* ---- CPUID (profiles.c) ---- */
+void cpuid_query(cpu_t *cpu, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+
+/* ---- decode (decode.c) ---- */
+bool dec_init(cpu_t *cpu);
+void dec_fini(cpu_t *cpu);
+/* Decode the instruction at la; false if the bytes are not decodable. */
+bool dec_at(cpu_t *cpu, uint64_t la, struct dec_insn *out);
+bool dec_bytes(cpu_t *cpu, const uint8_t *bytes, size_t n, uint64_t la, struct dec_insn *out);
+/* Fill d->mem[] with the memory accesses the instruction makes. */
+void dec_memops(cpu_t *cpu, struct dec_insn *d);
+unsigned dec_reg_index(unsigned capstone_reg, unsigned *width);  /* GPR index or ~0u */
+
+/* ---- translation-block scan cache (decode.c) ---- */
+struct tbcache *tbc_create(void);
+void tbc_destroy(struct tbcache *t);
+void tbc_clear(struct tbcache *t);
+const struct tb_info *tbc_lookup(struct tbcache *t, uint64_t la);
+const struct tb_info *tbc_insert(struct tbcache *t, const struct tb_info *tmpl);
+/* Cycles and instructions of tb executed before la (la inside tb). */
+void tb_prefix(const struct tb_info *tb, uint64_t la, uint64_t *cycles, uint64_t *insns);
+
+/* ---- view (view.c) ---- */
+struct view *view_create(cpu_t *cpu, unsigned max_pages);
+void view_destroy(struct view *v);
+/* Handle an engine #PF at la. Returns 1 if the access may be retried
+ * (a translation was installed), 0 if it is a guest fault (x filled),
+ * -1 on an unmodelled situation (cpu->msg filled). */
+int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x);
+/* Ensure an engine region covers la (for the unmapped hook). */
+bool view_cover(struct view *v, uint64_t la);
+void view_flush(struct view *v, bool keep_global);
+void view_flush_pcid(struct view *v, uint16_t pcid, bool keep_global);
+void view_invlpg(struct view *v, uint64_t la);
+void view_set_context(struct view *v);       /* CPL / PCID / paging bits changed */
+uint64_t view_generation(const struct view *v);
+uint64_t view_until_address(const struct view *v);
+bool view_is_reserved(uint64_t la);
+void view_note_code(struct view *v, uint64_t la);
+void view_phys_written(struct view *v, uint64_t pa, uint64_t len);
+
+/* ---- cost model (cost.c) ---- */
+enum cost_event {
+#define X(name, cycles, desc) COST_##name,
+#include "cost.def"
+#undef X
+    COST_COUNT
+};
+extern const unsigned cost_table[COST_COUNT];
+unsigned cost_of_insn(const cs_insn *ci, enum insn_class cls);
+
+#endif

@@ -1,0 +1,1565 @@
+/*
+ * sysinsn.c — emulation of the instructions in insn_classes.def, following
+ * the "Operation" and "Protected Mode / 64-Bit Mode Exceptions" sections of
+ * SDM vol. 2 for each instruction. One handler per class (insn_handlers[]);
+ * a class without a handler fails loudly.
+ *
+ * Called from the run loop with the engine stopped at the instruction, RIP
+ * pointing at it, and the time of every earlier instruction accounted.
+ * A handler either completes the instruction (RIP advanced), delivers a
+ * fault (RIP of the instruction pushed), or stops the run (cpu->pend).
+ */
+#include <string.h>
+
+#include "cpu_priv.h"
+
+typedef bool (*insn_fn)(cpu_t *cpu, const struct dec_insn *d);
+
+/* ---- helpers ---- */
+
+static bool next(cpu_t *cpu, const struct dec_insn *d, unsigned cost)
+{
+    cpu_set_rip(cpu, d->la + d->len);
+    cpu_charge(cpu, cost);
+    cpu->insns++;
+    return true;
+}
+
+static bool fault(cpu_t *cpu, const struct dec_insn *d, struct xcpt x)
+{
+    cpu_charge(cpu, cost_table[COST_INSN]);
+    cpu_raise(cpu, &x, d->la);
+    return !(cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL);
+}
+
+static bool gp0(cpu_t *cpu, const struct dec_insn *d) { return fault(cpu, d, xcpt_gp(0)); }
+static bool ud(cpu_t *cpu, const struct dec_insn *d) { return fault(cpu, d, xcpt_ud()); }
+
+static bool stop_unmodelled(cpu_t *cpu)
+{
+    (void)cpu;
+    return false;
+}
+
+static const cs_x86 *X(const struct dec_insn *d) { return &d->ci->detail->x86; }
+
+/* Effective address of memory operand i (no access). */
+static uint64_t op_ea(cpu_t *cpu, const struct dec_insn *d, unsigned i)
+{
+    const cs_x86_op *op = &X(d)->operands[i];
+    uint64_t ea = (uint64_t)op->mem.disp;
+    unsigned w;
+    if (op->mem.base == X86_REG_RIP)
+        ea += d->la + d->len;
+    else if (op->mem.base != X86_REG_INVALID) {
+        unsigned idx = dec_reg_index(op->mem.base, &w);
+        if (idx < 16) {
+            uint64_t v = cpu_gpr(cpu, idx);
+            ea += w == 4 ? (v & 0xFFFFFFFFu) : v;
+        }
+    }
+    if (op->mem.index != X86_REG_INVALID) {
+        unsigned idx = dec_reg_index(op->mem.index, &w);
+        if (idx < 16) {
+            uint64_t v = cpu_gpr(cpu, idx);
+            ea += (w == 4 ? (v & 0xFFFFFFFFu) : v) * (uint64_t)op->mem.scale;
+        }
+    }
+    if (X(d)->addr_size == 4)
+        ea &= 0xFFFFFFFFu;
+    if (op->mem.segment == X86_REG_FS)
+        ea += cpu->seg[CPU_FS].base;
+    else if (op->mem.segment == X86_REG_GS)
+        ea += cpu->seg[CPU_GS].base;
+    return ea;
+}
+
+static bool op_is_stack(const cs_x86_op *op)
+{
+    return op->mem.base == X86_REG_RSP || op->mem.base == X86_REG_RBP;
+}
+
+/* Read a GPR of the given Capstone register (zero-extended). */
+static uint64_t reg_read(cpu_t *cpu, unsigned reg)
+{
+    unsigned w;
+    unsigned idx = dec_reg_index(reg, &w);
+    if (idx == ~0u)
+        return 0;
+    if (idx >= 16)
+        return (cpu_gpr(cpu, idx - 16) >> 8) & 0xFF;
+    uint64_t v = cpu_gpr(cpu, idx);
+    switch (w) {
+    case 1: return v & 0xFF;
+    case 2: return v & 0xFFFF;
+    case 4: return v & 0xFFFFFFFFu;
+    default: return v;
+    }
+}
+
+/* Write a GPR with x86-64 semantics (32-bit writes zero-extend). */
+static void reg_write(cpu_t *cpu, unsigned reg, uint64_t val)
+{
+    unsigned w;
+    unsigned idx = dec_reg_index(reg, &w);
+    if (idx == ~0u)
+        return;
+    if (idx >= 16) {
+        uint64_t v = cpu_gpr(cpu, idx - 16);
+        cpu_set_gpr(cpu, idx - 16, (v & ~0xFF00ull) | ((val & 0xFF) << 8));
+        return;
+    }
+    uint64_t v = cpu_gpr(cpu, idx);
+    switch (w) {
+    case 1: v = (v & ~0xFFull) | (val & 0xFF); break;
+    case 2: v = (v & ~0xFFFFull) | (val & 0xFFFF); break;
+    case 4: v = val & 0xFFFFFFFFu; break;
+    default: v = val; break;
+    }
+    cpu_set_gpr(cpu, idx, v);
+}
+
+/* Read operand i (register, memory or immediate) of the given size. */
+static bool op_read(cpu_t *cpu, const struct dec_insn *d, unsigned i, uint64_t *val, struct xcpt *x)
+{
+    const cs_x86_op *op = &X(d)->operands[i];
+    switch (op->type) {
+    case X86_OP_REG:
+        *val = reg_read(cpu, op->reg);
+        return true;
+    case X86_OP_IMM:
+        *val = (uint64_t)op->imm;
+        return true;
+    case X86_OP_MEM: {
+        struct mem_acc a = mem_acc_cur(cpu);
+        a.stack = op_is_stack(op);
+        uint64_t v = 0;
+        enum mem_res r = mem_read(cpu, &a, op_ea(cpu, d, i), &v, op->size ? op->size : 8, x);
+        if (r == MEM_UNMODELLED) {
+            x->vector = ~0u;
+            return false;
+        }
+        *val = v;
+        return r == MEM_OK;
+    }
+    default:
+        *x = xcpt_ud();
+        return false;
+    }
+}
+
+static bool op_write(cpu_t *cpu, const struct dec_insn *d, unsigned i, uint64_t val, struct xcpt *x)
+{
+    const cs_x86_op *op = &X(d)->operands[i];
+    if (op->type == X86_OP_REG) {
+        reg_write(cpu, op->reg, val);
+        return true;
+    }
+    if (op->type == X86_OP_MEM) {
+        struct mem_acc a = mem_acc_cur(cpu);
+        a.stack = op_is_stack(op);
+        enum mem_res r = mem_write(cpu, &a, op_ea(cpu, d, i), &val, op->size ? op->size : 8, x);
+        if (r == MEM_UNMODELLED) {
+            x->vector = ~0u;
+            return false;
+        }
+        return r == MEM_OK;
+    }
+    *x = xcpt_ud();
+    return false;
+}
+
+/* Finish an operand access that failed: deliver the fault, or stop the run
+ * when the access hit something unmodelled. */
+static bool op_failed(cpu_t *cpu, const struct dec_insn *d, struct xcpt x)
+{
+    if (x.vector == ~0u)
+        return stop_unmodelled(cpu);
+    return fault(cpu, d, x);
+}
+
+static unsigned iopl(cpu_t *cpu) { return (unsigned)((cpu_rflags(cpu) >> 12) & 3); }
+
+static uint64_t canon_mask_ok(cpu_t *cpu, uint64_t v) { return pg_canonical(v, cpu->prof->linear_bits); }
+
+/* ---- control registers (SDM 2B MOV to/from CRn; SDM 3A 2.5) ---- */
+
+static void engine_sync_cr0_cr4(cpu_t *cpu)
+{
+    /* The engine's CR0/CR4 keep paging and write protection on; the x87/SSE
+     * control bits mirror the guest's so that the engine raises #NM/#UD. */
+    uint64_t cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG | (cpu->cr0 & (CR0_MP | CR0_EM | CR0_TS));
+    uint64_t cr4 = CR4_PAE | (cpu->cr4 & (CR4_OSFXSR | CR4_OSXMMEXCPT));
+    eng_set(cpu, UC_X86_REG_CR4, cr4);
+    eng_set(cpu, UC_X86_REG_CR0, cr0);
+}
+
+bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt *x)
+{
+    uint64_t old;
+    switch (n) {
+    case 0: {
+        old = cpu->cr0;
+        if (v >> 32) { *x = xcpt_gp(0); return false; }
+        if ((v & CR0_PG) && !(v & CR0_PE)) { *x = xcpt_gp(0); return false; }
+        if ((v & CR0_NW) && !(v & CR0_CD)) { *x = xcpt_gp(0); return false; }
+        if ((cpu->efer & EFER_LMA) && !(v & CR0_PG)) {
+            /* Leaving IA-32e mode requires compatibility mode first (SDM 3A 9.8.5.4). */
+            *x = xcpt_gp(0);
+            return false;
+        }
+        if ((v & CR0_PG) && !(old & CR0_PG) && (cpu->efer & EFER_LME) && !(cpu->cr4 & CR4_PAE)) {
+            *x = xcpt_gp(0);
+            return false;
+        }
+        if ((v & CR0_PG) && !(old & CR0_PG)) {
+            cpu_unmodelled(cpu, "MOV to CR0 enabling paging (entering a paging mode at run time) is not modelled yet");
+            return false;
+        }
+        v |= CR0_ET;                               /* hard-wired to 1 */
+        cpu->cr0 = v;
+        engine_sync_cr0_cr4(cpu);
+        if ((old ^ v) & (CR0_PG | CR0_WP | CR0_PE | CR0_CD | CR0_NW))
+            view_flush(cpu->view, false);          /* SDM 3A 4.10.4.1 */
+        break;
+    }
+    case 3: {
+        old = cpu->cr3;
+        bool pcide = cpu->cr4 & CR4_PCIDE;
+        bool noflush = pcide && (v >> 63);
+        v &= ~(1ull << 63);
+        if (v >> cpu->prof->maxphyaddr) { *x = xcpt_gp(0); return false; }
+        cpu->cr3 = v;
+        cpu_charge(cpu, cost_table[COST_TLB_FLUSH]);
+        if (!pcide) {
+            view_flush_pcid(cpu->view, 0, true);
+        } else if (!noflush) {
+            view_flush_pcid(cpu->view, (uint16_t)(v & 0xFFF), true);
+        }
+        view_set_context(cpu->view);
+        cpu_emit(cpu, CPU_EV_TLB_INVAL, rip, CPU_INVAL_MOV_CR3, v, noflush ? 2 : 1, 0);
+        break;
+    }
+    case 4: {
+        old = cpu->cr4;
+        uint64_t rsvd = cpu->prof->cr4_reserved;
+        if (!cpu->prof->smep) rsvd |= CR4_SMEP;
+        if (!cpu->prof->smap) rsvd |= CR4_SMAP;
+        if (!cpu->prof->pcid) rsvd |= CR4_PCIDE;
+        if (!cpu->prof->fsgsbase) rsvd |= CR4_FSGSBASE;
+        if (!cpu->prof->umip) rsvd |= CR4_UMIP;
+        if (!cpu->prof->pge) rsvd |= CR4_PGE;
+        if (v & rsvd) { *x = xcpt_gp(0); return false; }
+        if ((cpu->efer & EFER_LMA) && !(v & CR4_PAE)) { *x = xcpt_gp(0); return false; }
+        if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) &&
+            ((cpu->cr3 & 0xFFF) || !(cpu->efer & EFER_LMA))) {
+            *x = xcpt_gp(0);
+            return false;
+        }
+        cpu->cr4 = v;
+        engine_sync_cr0_cr4(cpu);
+        if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_PCIDE | CR4_SMEP | CR4_SMAP | CR4_LA57 | CR4_PKE)) {
+            view_flush(cpu->view, false);
+            view_set_context(cpu->view);
+            cpu_emit(cpu, CPU_EV_TLB_INVAL, rip, CPU_INVAL_PAGING_BITS, 4, 0, 0);
+        }
+        break;
+    }
+    case 8:
+        if (v >> 4) { *x = xcpt_gp(0); return false; }
+        old = cpu->cr8;
+        cpu->cr8 = v;
+        break;
+    default:
+        *x = xcpt_ud();
+        return false;
+    }
+    cpu_emit(cpu, CPU_EV_CR_WRITE, rip, n, old, v, 0);
+    return true;
+}
+
+static unsigned cr_number(unsigned reg) { return reg - X86_REG_CR0; }
+static unsigned dr_number(unsigned reg) { return reg - X86_REG_DR0; }
+
+static bool h_mov_from_cr(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    unsigned n = cr_number(X(d)->operands[1].reg);
+    uint64_t v;
+    switch (n) {
+    case 0: v = cpu->cr0; break;
+    case 2: v = cpu->cr2; break;
+    case 3: v = cpu->cr3; break;
+    case 4: v = cpu->cr4; break;
+    case 8: v = cpu->cr8; break;
+    default: return ud(cpu, d);
+    }
+    cpu_set_gpr(cpu, dec_reg_index(X(d)->operands[0].reg, NULL), v);
+    return next(cpu, d, cost_table[COST_INSN]);
+}
+
+static bool h_mov_to_cr(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    unsigned n = cr_number(X(d)->operands[0].reg);
+    uint64_t v = cpu_gpr(cpu, dec_reg_index(X(d)->operands[1].reg, NULL));
+    struct xcpt x;
+    if (!cpu_write_cr(cpu, n, v, d->la, &x)) {
+        if (cpu->pend.kind == PEND_UNMODELLED)
+            return false;
+        return fault(cpu, d, x);
+    }
+    return next(cpu, d, cost_table[COST_SERIALIZING]);
+}
+
+/* DR7 bits 7:0 enable breakpoints; hvsim does not model them (fails loudly). */
+static bool h_mov_dr(cpu_t *cpu, const struct dec_insn *d)
+{
+    bool to = d->cls == IC_MOV_TO_DR;
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    unsigned n = dr_number(X(d)->operands[to ? 0 : 1].reg);
+    if ((n == 4 || n == 5) && (cpu->cr4 & CR4_DE))
+        return ud(cpu, d);
+    if (n == 4) n = 6;
+    if (n == 5) n = 7;
+    if (n > 7)
+        return ud(cpu, d);
+    if (cpu->dr[7] & (1ull << 13)) {
+        /* General detect (SDM 3B 17.2.4): #DB before the access, DR6.BD set. */
+        cpu->dr[7] &= ~(1ull << 13);
+        cpu->dr[6] |= 1ull << 13;
+        cpu_charge(cpu, cost_table[COST_INSN]);
+        cpu_deliver(cpu, VEC_DB, EV_HW_EXCEPTION, false, 0, d->la);
+        return true;
+    }
+    unsigned gpr = dec_reg_index(X(d)->operands[to ? 1 : 0].reg, NULL);
+    if (!to) {
+        cpu_set_gpr(cpu, gpr, cpu->dr[n]);
+        return next(cpu, d, cost_table[COST_INSN]);
+    }
+    uint64_t v = cpu_gpr(cpu, gpr);
+    if ((n == 6 || n == 7) && (v >> 32))
+        return gp0(cpu, d);
+    if (n == 7 && (v & 0xFF)) {
+        cpu_unmodelled(cpu, "MOV to DR7 = %#llx enables a hardware breakpoint; debug breakpoints "
+                       "are not modelled", (unsigned long long)v);
+        return false;
+    }
+    if (n == 6)
+        v = (v & 0x1E00F) | 0xFFFF0FF0u;           /* reserved bits read as 1 (SDM 3B 17.2.3) */
+    if (n == 7)
+        v = (v & ~0x0000D800ull) | 0x400;
+    cpu->dr[n] = v;
+    return next(cpu, d, cost_table[COST_SERIALIZING]);
+}
+
+static bool h_clts(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    struct xcpt x;
+    if (!cpu_write_cr(cpu, 0, cpu->cr0 & ~CR0_TS, d->la, &x))
+        return cpu->pend.kind == PEND_UNMODELLED ? false : fault(cpu, d, x);
+    return next(cpu, d, cost_table[COST_SERIALIZING]);
+}
+
+static bool h_lmsw(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    uint64_t v;
+    struct xcpt x;
+    if (!op_read(cpu, d, 0, &v, &x))
+        return op_failed(cpu, d, x);
+    /* Loads PE, MP, EM, TS; cannot clear PE (SDM 2A LMSW). */
+    uint64_t nv = (cpu->cr0 & ~0xEull) | (v & 0xE) | (cpu->cr0 & CR0_PE) | (v & CR0_PE);
+    if (!cpu_write_cr(cpu, 0, nv, d->la, &x))
+        return cpu->pend.kind == PEND_UNMODELLED ? false : fault(cpu, d, x);
+    return next(cpu, d, cost_table[COST_SERIALIZING]);
+}
+
+static bool h_smsw(cpu_t *cpu, const struct dec_insn *d)
+{
+    if ((cpu->cr4 & CR4_UMIP) && cpu->cpl > 0)
+        return gp0(cpu, d);
+    struct xcpt x;
+    const cs_x86_op *op = &X(d)->operands[0];
+    uint64_t v = op->type == X86_OP_MEM ? (cpu->cr0 & 0xFFFF) : cpu->cr0;
+    if (!op_write(cpu, d, 0, v, &x))
+        return op_failed(cpu, d, x);
+    return next(cpu, d, cost_table[COST_INSN]);
+}
+
+/* ---- MSRs, CPUID, time, randomness ---- */
+
+static bool h_rdmsr(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    uint32_t idx = (uint32_t)cpu_gpr(cpu, 1);
+    uint64_t v;
+    bool ok = msr_rdmsr(cpu, idx, &v);
+    cpu_emit(cpu, CPU_EV_MSR, d->la, idx, ok ? v : 0, 0, ok ? 0 : (msr_lookup(idx) < 0 ? 2 : 1));
+    if (!ok) {
+        if (msr_lookup(idx) < 0)
+            cpu->stats.unmodelled_msrs++;
+        return gp0(cpu, d);
+    }
+    cpu_set_gpr(cpu, 0, v & 0xFFFFFFFFu);
+    cpu_set_gpr(cpu, 2, v >> 32);
+    return next(cpu, d, cost_table[COST_MSR_ACCESS]);
+}
+
+static bool h_wrmsr(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    uint32_t idx = (uint32_t)cpu_gpr(cpu, 1);
+    uint64_t v = (cpu_gpr(cpu, 0) & 0xFFFFFFFFu) | (cpu_gpr(cpu, 2) << 32);
+    bool ok = msr_wrmsr(cpu, idx, v);
+    cpu_emit(cpu, CPU_EV_MSR, d->la, idx, v, 1, ok ? 0 : (msr_lookup(idx) < 0 ? 2 : 1));
+    if (!ok) {
+        if (msr_lookup(idx) < 0)
+            cpu->stats.unmodelled_msrs++;
+        return gp0(cpu, d);
+    }
+    return next(cpu, d, cost_table[COST_MSR_ACCESS] + cost_table[COST_SERIALIZING]);
+}
+
+static bool h_cpuid(cpu_t *cpu, const struct dec_insn *d)
+{
+    uint32_t r[4];
+    cpuid_query(cpu, (uint32_t)cpu_gpr(cpu, 0), (uint32_t)cpu_gpr(cpu, 1), r);
+    cpu_set_gpr(cpu, 0, r[0]);
+    cpu_set_gpr(cpu, 3, r[1]);
+    cpu_set_gpr(cpu, 1, r[2]);
+    cpu_set_gpr(cpu, 2, r[3]);
+    return next(cpu, d, cost_table[COST_CPUID]);
+}
+
+static bool h_rdtsc(cpu_t *cpu, const struct dec_insn *d)
+{
+    if ((cpu->cr4 & CR4_TSD) && cpu->cpl > 0)
+        return gp0(cpu, d);
+    if (d->cls == IC_RDTSCP && !cpu->prof->rdtscp)
+        return ud(cpu, d);
+    uint64_t tsc = cpu->cycles + cpu->tsc_offset;
+    cpu_set_gpr(cpu, 0, tsc & 0xFFFFFFFFu);
+    cpu_set_gpr(cpu, 2, tsc >> 32);
+    if (d->cls == IC_RDTSCP)
+        cpu_set_gpr(cpu, 1, cpu->msr.val[MSR_TSC_AUX] & 0xFFFFFFFFu);
+    return next(cpu, d, cost_table[COST_RDTSC]);
+}
+
+static bool h_rdpid(cpu_t *cpu, const struct dec_insn *d)
+{
+    return ud(cpu, d);              /* no profile offers RDPID (CPUID.7.0:ECX[22] = 0) */
+}
+
+static bool h_rdpmc(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (!(cpu->cr4 & CR4_PCE) && cpu->cpl > 0)
+        return gp0(cpu, d);
+    /* No performance-monitoring counters are modelled (CPUID.0AH = 0), so
+     * every ECX value names an invalid counter: #GP(0) (SDM 2B RDPMC). */
+    return gp0(cpu, d);
+}
+
+/* xoshiro256** (Blackman & Vigna), seeded per LP from the run's seed. */
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t prng_next(cpu_t *cpu)
+{
+    uint64_t *s = cpu->prng;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+static bool h_rdrand(cpu_t *cpu, const struct dec_insn *d)
+{
+    if ((d->cls == IC_RDRAND && !cpu->prof->rdrand) || (d->cls == IC_RDSEED && !cpu->prof->rdseed))
+        return ud(cpu, d);
+    const cs_x86_op *op = &X(d)->operands[0];
+    if (op->type != X86_OP_REG)
+        return ud(cpu, d);
+    reg_write(cpu, op->reg, prng_next(cpu));
+    uint64_t fl = cpu_rflags(cpu) & ~(RF_CF | (1ull << 2) | (1ull << 4) | (1ull << 6) | (1ull << 7) | RF_OF);
+    cpu_set_rflags(cpu, fl | RF_CF);
+    return next(cpu, d, cost_table[COST_RDRAND]);
+}
+
+/* ---- activity ---- */
+
+static bool h_hlt(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    next(cpu, d, cost_table[COST_INSN]);
+    cpu->halted = true;
+    cpu_emit(cpu, CPU_EV_HALT, d->la, d->la + d->len, cpu_rflags(cpu) & RF_IF ? 1 : 0, 0, 0);
+    cpu->pend.kind = PEND_HALT;
+    return false;                   /* the run loop reports CPU_STOP_HALTED */
+}
+
+static bool h_pause(cpu_t *cpu, const struct dec_insn *d)
+{
+    return next(cpu, d, cost_table[COST_PAUSE]);
+}
+
+static bool h_monitor(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (!cpu->prof->monitor || cpu->cpl != 0)
+        return ud(cpu, d);
+    /* MWAIT may return for implementation-specific reasons (SDM 2B MWAIT),
+     * and no store to the monitored range can arrive from outside in this
+     * model yet, so MONITOR arms nothing and MWAIT returns at once. */
+    if (d->cls == IC_MWAIT && (cpu_gpr(cpu, 1) & ~1ull))
+        return gp0(cpu, d);
+    return next(cpu, d, cost_table[COST_INSN]);
+}
+
+/* ---- port I/O (SDM 3A 19.5 I/O permission bitmap) ---- */
+
+static bool io_allowed(cpu_t *cpu, uint16_t port, unsigned size, struct xcpt *x)
+{
+    if (cpu->cpl <= iopl(cpu))
+        return true;
+    struct cpu_seg *tr = &cpu->seg[CPU_TR];
+    *x = xcpt_gp(0);
+    if ((tr->attr & SEG_ATTR_UNUSABLE) || tr->sel == 0 || tr->limit < 0x67)
+        return false;
+    struct mem_acc a = mem_acc_sys();
+    uint16_t base;
+    if (mem_read(cpu, &a, tr->base + 0x66, &base, 2, x) != MEM_OK)
+        return false;
+    uint64_t byte = (uint64_t)base + port / 8;
+    if (byte + 1 > tr->limit) {
+        *x = xcpt_gp(0);
+        return false;
+    }
+    uint16_t bits;
+    if (mem_read(cpu, &a, tr->base + byte, &bits, 2, x) != MEM_OK)
+        return false;
+    unsigned mask = ((1u << size) - 1) << (port & 7);
+    if (bits & mask) {
+        *x = xcpt_gp(0);
+        return false;
+    }
+    return true;
+}
+
+static unsigned acc_size(unsigned reg)
+{
+    unsigned w = 1;
+    dec_reg_index(reg, &w);
+    return w;
+}
+
+static bool io_result(cpu_t *cpu, const struct dec_insn *d, enum cpu_io_result r, bool in,
+                      uint16_t port, unsigned size)
+{
+    if (r == CPU_IO_UNMODELLED) {
+        cpu_unmodelled(cpu, "%s of %u byte(s) at port %#x: no device decodes this port",
+                       in ? "IN" : "OUT", size, port);
+        return false;
+    }
+    return true;
+}
+
+static bool h_in_out(cpu_t *cpu, const struct dec_insn *d)
+{
+    bool in = d->cls == IC_IN;
+    const cs_x86 *x = X(d);
+    unsigned areg = in ? x->operands[0].reg : x->operands[1].reg;
+    const cs_x86_op *pop = in ? &x->operands[1] : &x->operands[0];
+    uint16_t port = pop->type == X86_OP_IMM ? (uint16_t)pop->imm : (uint16_t)cpu_gpr(cpu, 2);
+    unsigned size = acc_size(areg);
+    struct xcpt xc;
+    if (!io_allowed(cpu, port, size, &xc))
+        return fault(cpu, d, xc);
+    enum cpu_io_result r;
+    if (in) {
+        uint32_t v = 0;
+        r = cpu->plat.io_in(cpu->plat.ctx, cpu, port, size, &v);
+        if (r != CPU_IO_UNMODELLED)
+            reg_write(cpu, areg, v);
+        cpu_emit(cpu, CPU_EV_IO, d->la, port, v, size, 0);
+    } else {
+        uint32_t v = (uint32_t)reg_read(cpu, areg);
+        cpu_emit(cpu, CPU_EV_IO, d->la, port, v, size, 1);
+        r = cpu->plat.io_out(cpu->plat.ctx, cpu, port, size, v);
+    }
+    if (!io_result(cpu, d, r, in, port, size))
+        return false;
+    next(cpu, d, cost_table[COST_PORT_IO]);
+    if (r == CPU_IO_STOP) {
+        cpu->pend.kind = PEND_PLATFORM;
+        return false;
+    }
+    return true;
+}
+
+/* INS/OUTS with optional REP (SDM 2A INS, 2B OUTS). */
+static bool h_string_io(cpu_t *cpu, const struct dec_insn *d)
+{
+    bool in = d->cls == IC_INS;
+    const cs_x86 *x = X(d);
+    unsigned size = d->id == X86_INS_INSB || d->id == X86_INS_OUTSB ? 1 :
+                    d->id == X86_INS_INSW || d->id == X86_INS_OUTSW ? 2 : 4;
+    bool rep = x->prefix[0] == X86_PREFIX_REP;
+    uint16_t port = (uint16_t)cpu_gpr(cpu, 2);
+    struct xcpt xc;
+    if (!io_allowed(cpu, port, size, &xc))
+        return fault(cpu, d, xc);
+    uint64_t count = rep ? cpu_gpr(cpu, 1) : 1;
+    if (x->addr_size == 4)
+        count &= 0xFFFFFFFFu;
+    int64_t step = (cpu_rflags(cpu) & RF_DF) ? -(int64_t)size : (int64_t)size;
+    unsigned ireg = in ? 7 : 6;     /* RDI or RSI */
+    uint64_t seg_base = 0;
+    if (!in) {
+        for (unsigned i = 0; i < x->op_count; i++)
+            if (x->operands[i].type == X86_OP_MEM) {
+                if (x->operands[i].mem.segment == X86_REG_FS) seg_base = cpu->seg[CPU_FS].base;
+                if (x->operands[i].mem.segment == X86_REG_GS) seg_base = cpu->seg[CPU_GS].base;
+            }
+    }
+    struct mem_acc a = mem_acc_cur(cpu);
+    while (count) {
+        uint64_t addr = cpu_gpr(cpu, ireg);
+        if (x->addr_size == 4)
+            addr &= 0xFFFFFFFFu;
+        uint32_t v = 0;
+        enum cpu_io_result r;
+        if (in) {
+            r = cpu->plat.io_in(cpu->plat.ctx, cpu, port, size, &v);
+            if (!io_result(cpu, d, r, true, port, size))
+                return false;
+            enum mem_res mr = mem_write(cpu, &a, addr, &v, size, &xc);
+            if (mr == MEM_UNMODELLED)
+                return false;
+            if (mr != MEM_OK)
+                return fault(cpu, d, xc);
+            cpu_emit(cpu, CPU_EV_IO, d->la, port, v, size, 0);
+        } else {
+            enum mem_res mr = mem_read(cpu, &a, addr + seg_base, &v, size, &xc);
+            if (mr == MEM_UNMODELLED)
+                return false;
+            if (mr != MEM_OK)
+                return fault(cpu, d, xc);
+            cpu_emit(cpu, CPU_EV_IO, d->la, port, v, size, 1);
+            r = cpu->plat.io_out(cpu->plat.ctx, cpu, port, size, v);
+            if (!io_result(cpu, d, r, false, port, size))
+                return false;
+        }
+        cpu_set_gpr(cpu, ireg, cpu_gpr(cpu, ireg) + (uint64_t)step);
+        count--;
+        if (rep)
+            cpu_set_gpr(cpu, 1, x->addr_size == 4 ? (count & 0xFFFFFFFFu) : count);
+        cpu_charge(cpu, cost_table[COST_PORT_IO]);
+        if (r == CPU_IO_STOP) {
+            if (count == 0)
+                next(cpu, d, 0);
+            cpu->pend.kind = PEND_PLATFORM;
+            return false;
+        }
+    }
+    return next(cpu, d, 0);
+}
+
+/* ---- flags ---- */
+
+static bool h_cli_sti(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl > iopl(cpu))
+        return gp0(cpu, d);
+    uint64_t fl = cpu_rflags(cpu);
+    if (d->cls == IC_CLI) {
+        cpu_set_rflags(cpu, fl & ~RF_IF);
+    } else {
+        if (!(fl & RF_IF))
+            cpu->sti_shadow_rip = d->la + d->len;   /* blocking by STI (SDM 3A 6.8.3) */
+        cpu_set_rflags(cpu, fl | RF_IF);
+    }
+    return next(cpu, d, cost_table[COST_INSN]);
+}
+
+static void ac_changed(cpu_t *cpu, uint64_t old, uint64_t nw)
+{
+    if (((old ^ nw) & RF_AC) && (cpu->cr4 & CR4_SMAP) && cpu->cpl < 3)
+        view_flush(cpu->view, false);
+}
+
+static bool h_popf(cpu_t *cpu, const struct dec_insn *d)
+{
+    unsigned size = X(d)->prefix[2] == 0x66 ? 2 : 8;
+    uint64_t rsp = cpu_gpr(cpu, 4), v = 0;
+    struct mem_acc a = mem_acc_cur(cpu);
+    a.stack = true;
+    struct xcpt xc;
+    enum mem_res r = mem_read(cpu, &a, rsp, &v, size, &xc);
+    if (r == MEM_UNMODELLED)
+        return false;
+    if (r != MEM_OK)
+        return fault(cpu, d, xc);
+    uint64_t old = cpu_rflags(cpu);
+    /* Flags POPF may change (SDM 2B POPF, IA-32e mode). */
+    uint64_t mask = 0x3F7FD5;           /* CF PF AF ZF SF TF IF DF OF IOPL NT AC VIF VIP ID */
+    mask &= ~(RF_VIF | RF_VIP);
+    if (cpu->cpl > 0)
+        mask &= ~RF_IOPL;
+    if (cpu->cpl > iopl(cpu))
+        mask &= ~RF_IF;
+    if (size == 2)
+        mask &= 0xFFFF;
+    uint64_t nw = (old & ~mask) | (v & mask);
+    nw = (nw & ~(RF_RF | RF_VM)) | RF_FIXED;
+    cpu_set_rflags(cpu, nw);
+    cpu_set_gpr(cpu, 4, rsp + size);
+    ac_changed(cpu, old, nw);
+    return next(cpu, d, cost_table[COST_INSN]);
+}
+
+static bool h_stac_clac(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (!cpu->prof->smap || cpu->cpl > 0)
+        return ud(cpu, d);
+    uint64_t old = cpu_rflags(cpu);
+    uint64_t nw = d->cls == IC_STAC ? (old | RF_AC) : (old & ~RF_AC);
+    cpu_set_rflags(cpu, nw);
+    ac_changed(cpu, old, nw);
+    return next(cpu, d, cost_table[COST_INSN]);
+}
+
+/* ---- software interrupts ---- */
+
+static bool h_int(cpu_t *cpu, const struct dec_insn *d)
+{
+    uint64_t nrip = d->la + d->len;
+    cpu->insns++;
+    switch (d->cls) {
+    case IC_INT:
+        cpu_deliver(cpu, (unsigned)(X(d)->operands[0].imm & 0xFF), EV_SW_INT, false, 0, nrip);
+        break;
+    case IC_INT3:
+        cpu_deliver(cpu, VEC_BP, EV_SW_EXCEPTION, false, 0, nrip);
+        break;
+    case IC_INT1:
+        cpu_deliver(cpu, VEC_DB, EV_PRIV_SW_EXCEPTION, false, 0, nrip);
+        break;
+    default:                        /* INTO: invalid in 64-bit mode */
+        cpu->insns--;
+        return ud(cpu, d);
+    }
+    return !(cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL);
+}
+
+/* ---- far transfers, IRET, SYSCALL family ---- */
+
+static struct cpu_seg flat_code64(uint16_t sel, unsigned dpl)
+{
+    return (struct cpu_seg){ .sel = sel, .base = 0, .limit = 0xFFFFFFFF,
+                             .attr = 0xB | SEG_ATTR_S | (dpl << 5) | SEG_ATTR_P | SEG_ATTR_L | SEG_ATTR_G };
+}
+
+static struct cpu_seg flat_data(uint16_t sel, unsigned dpl)
+{
+    return (struct cpu_seg){ .sel = sel, .base = 0, .limit = 0xFFFFFFFF,
+                             .attr = 0x3 | SEG_ATTR_S | (dpl << 5) | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G };
+}
+
+/* Check and load a code-segment selector for a far transfer to privilege
+ * `rpl` (SDM 2A JMP/CALL, 2B RET). Only 64-bit code segments are
+ * modelled; a compatibility-mode target fails loudly. */
+static int load_code_seg(cpu_t *cpu, uint16_t sel, bool is_ret, struct cpu_seg *out, struct xcpt *x)
+{
+    if ((sel & 0xFFFC) == 0) {
+        *x = xcpt_gp(0);
+        return 0;
+    }
+    uint64_t lo, hi;
+    if (!seg_read_descriptor(cpu, sel, &lo, &hi, x))
+        return 0;
+    seg_from_descriptor(sel, lo, hi, out);
+    unsigned type = out->attr & 0xF, dpl = SEG_ATTR_DPL(out->attr), rpl = sel & 3;
+    if (!(out->attr & SEG_ATTR_S)) {
+        cpu_unmodelled(cpu, "far transfer through a system descriptor (selector %#x, type %u): "
+                       "call gates and task switches are not modelled", sel, type);
+        return -1;
+    }
+    if (!(type & 8)) {
+        *x = xcpt_gp(sel & 0xFFFC);
+        return 0;
+    }
+    bool conforming = type & 4;
+    if (is_ret) {
+        if (rpl < cpu->cpl || (conforming ? dpl > rpl : dpl != rpl)) {
+            *x = xcpt_gp(sel & 0xFFFC);
+            return 0;
+        }
+    } else {
+        if (conforming ? dpl > cpu->cpl : (rpl > cpu->cpl || dpl != cpu->cpl)) {
+            *x = xcpt_gp(sel & 0xFFFC);
+            return 0;
+        }
+    }
+    if (!(out->attr & SEG_ATTR_P)) {
+        *x = (struct xcpt){ VEC_NP, sel & 0xFFFCu, true, 0 };
+        return 0;
+    }
+    if (!(out->attr & SEG_ATTR_L) || (out->attr & SEG_ATTR_DB)) {
+        cpu_unmodelled(cpu, "far transfer to selector %#x, a %s code segment: only 64-bit mode is "
+                       "modelled so far", sel, (out->attr & SEG_ATTR_DB) ? "32-bit" : "16-bit");
+        return -1;
+    }
+    return 1;
+}
+
+/* Load SS for a return to an outer privilege level (SDM 2B IRET/RET). */
+static int load_ss_for(cpu_t *cpu, uint16_t sel, unsigned new_cpl, struct cpu_seg *out, struct xcpt *x)
+{
+    if ((sel & 0xFFFC) == 0) {
+        if (new_cpl == 3) {
+            *x = xcpt_gp(0);
+            return 0;
+        }
+        *out = (struct cpu_seg){ .sel = sel, .attr = SEG_ATTR_UNUSABLE | (new_cpl << 5) };
+        return 1;
+    }
+    uint64_t lo, hi;
+    if (!seg_read_descriptor(cpu, sel, &lo, &hi, x))
+        return 0;
+    seg_from_descriptor(sel, lo, hi, out);
+    unsigned type = out->attr & 0xF;
+    if ((sel & 3) != new_cpl || !(out->attr & SEG_ATTR_S) || (type & 8) || !(type & 2) ||
+        SEG_ATTR_DPL(out->attr) != new_cpl) {
+        *x = xcpt_gp(sel & 0xFFFC);
+        return 0;
+    }
+    if (!(out->attr & SEG_ATTR_P)) {
+        *x = (struct xcpt){ VEC_SS, sel & 0xFFFCu, true, 0 };
+        return 0;
+    }
+    return 1;
+}
+
+/* Returning to an outer level: data segments the new level may not use
+ * become null (SDM 2B IRET, RETURN-TO-OUTER-PRIVILEGE-LEVEL). */
+static void null_inaccessible_segments(cpu_t *cpu, unsigned new_cpl)
+{
+    static const enum cpu_segreg segs[] = { CPU_ES, CPU_DS, CPU_FS, CPU_GS };
+    for (unsigned i = 0; i < 4; i++) {
+        struct cpu_seg *s = &cpu->seg[segs[i]];
+        unsigned type = s->attr & 0xF;
+        bool conforming_code = (type & 8) && (type & 4);
+        if (!(s->attr & SEG_ATTR_UNUSABLE) && !conforming_code && SEG_ATTR_DPL(s->attr) < new_cpl) {
+            s->sel = 0;
+            s->attr |= SEG_ATTR_UNUSABLE;
+            if (segs[i] != CPU_FS && segs[i] != CPU_GS)
+                s->base = 0;
+            seg_sync_engine(cpu, segs[i]);
+        }
+    }
+}
+
+static bool h_iret(cpu_t *cpu, const struct dec_insn *d)
+{
+    unsigned sz = d->id == X86_INS_IRETQ ? 8 : d->id == X86_INS_IRETD ? 4 : 2;
+    uint64_t fl = cpu_rflags(cpu);
+    if (fl & RF_NT)
+        return gp0(cpu, d);                     /* no task switch in IA-32e mode */
+    uint64_t rsp = cpu_gpr(cpu, 4);
+    uint8_t buf[40];
+    struct mem_acc a = mem_acc_cur(cpu);
+    a.stack = true;
+    struct xcpt xc;
+    enum mem_res mr = mem_read(cpu, &a, rsp, buf, 5 * sz, &xc);
+    if (mr == MEM_UNMODELLED)
+        return false;
+    if (mr != MEM_OK)
+        return fault(cpu, d, xc);
+    uint64_t v[5] = { 0 };
+    for (int i = 0; i < 5; i++)
+        memcpy(&v[i], buf + i * sz, sz);
+    uint64_t nrip = v[0], nfl = v[2], nrsp = v[3];
+    uint16_t ncs = (uint16_t)v[1], nss = (uint16_t)v[4];
+    struct cpu_seg cs, ss;
+    int r = load_code_seg(cpu, ncs, true, &cs, &xc);
+    if (r < 0)
+        return false;
+    if (r == 0)
+        return fault(cpu, d, xc);
+    unsigned new_cpl = ncs & 3;
+    if (!canon_mask_ok(cpu, nrip))
+        return gp0(cpu, d);
+    r = load_ss_for(cpu, nss, new_cpl, &ss, &xc);
+    if (r == 0)
+        return fault(cpu, d, xc);
+    /* RFLAGS (SDM 2B IRET): IOPL only at CPL 0, IF only if CPL <= IOPL. */
+    uint64_t mask = 0x3F7FD5 & ~RF_VM;
+    if (cpu->cpl > 0)
+        mask &= ~RF_IOPL;
+    if (cpu->cpl > iopl(cpu))
+        mask &= ~(RF_IF | RF_VIF | RF_VIP);
+    if (sz == 2)
+        mask &= 0xFFFF;
+    uint64_t newfl = ((fl & ~mask) | (nfl & mask) | RF_FIXED) & ~RF_RF;
+    if (sz == 4)
+        newfl = (newfl & ~0xFFFFFFFF00000000ull);
+    cs.sel = ncs;
+    unsigned old_cpl = cpu->cpl;
+    cpu->seg[CPU_CS] = cs;
+    cpu->seg[CPU_SS] = ss;
+    seg_sync_engine(cpu, CPU_CS);
+    seg_sync_engine(cpu, CPU_SS);
+    cpu_set_rflags(cpu, newfl);
+    cpu_set_gpr(cpu, 4, sz == 4 ? (nrsp & 0xFFFFFFFFu) : nrsp);
+    cpu_set_rip(cpu, nrip);
+    seg_set_cpl(cpu, new_cpl);
+    if (new_cpl > old_cpl)
+        null_inaccessible_segments(cpu, new_cpl);
+    ac_changed(cpu, fl, newfl);
+    cpu->insns++;
+    cpu_charge(cpu, cost_table[COST_SERIALIZING] + cost_table[COST_SEG_LOAD] * 2);
+    return true;
+}
+
+static bool h_far_ret(cpu_t *cpu, const struct dec_insn *d)
+{
+    unsigned sz = d->id == X86_INS_RETFQ ? 8 : (X(d)->prefix[2] == 0x66 ? 2 : 4);
+    uint64_t imm = X(d)->op_count && X(d)->operands[0].type == X86_OP_IMM ? (uint64_t)X(d)->operands[0].imm : 0;
+    uint64_t rsp = cpu_gpr(cpu, 4);
+    uint8_t buf[32];
+    struct mem_acc a = mem_acc_cur(cpu);
+    a.stack = true;
+    struct xcpt xc;
+    enum mem_res mr = mem_read(cpu, &a, rsp, buf, 2 * sz, &xc);
+    if (mr == MEM_UNMODELLED)
+        return false;
+    if (mr != MEM_OK)
+        return fault(cpu, d, xc);
+    uint64_t nrip = 0, ncs = 0;
+    memcpy(&nrip, buf, sz);
+    memcpy(&ncs, buf + sz, sz);
+    struct cpu_seg cs, ss;
+    int r = load_code_seg(cpu, (uint16_t)ncs, true, &cs, &xc);
+    if (r < 0)
+        return false;
+    if (r == 0)
+        return fault(cpu, d, xc);
+    unsigned new_cpl = ncs & 3;
+    if (!canon_mask_ok(cpu, nrip))
+        return gp0(cpu, d);
+    uint64_t nrsp = rsp + 2 * sz + imm;
+    bool outer = new_cpl > cpu->cpl;
+    if (outer) {
+        uint64_t v[2] = { 0, 0 };
+        mr = mem_read(cpu, &a, nrsp, buf, 2 * sz, &xc);
+        if (mr == MEM_UNMODELLED)
+            return false;
+        if (mr != MEM_OK)
+            return fault(cpu, d, xc);
+        memcpy(&v[0], buf, sz);
+        memcpy(&v[1], buf + sz, sz);
+        r = load_ss_for(cpu, (uint16_t)v[1], new_cpl, &ss, &xc);
+        if (r == 0)
+            return fault(cpu, d, xc);
+        nrsp = v[0] + imm;
+        cpu->seg[CPU_SS] = ss;
+        seg_sync_engine(cpu, CPU_SS);
+    }
+    cs.sel = (uint16_t)ncs;
+    cpu->seg[CPU_CS] = cs;
+    seg_sync_engine(cpu, CPU_CS);
+    cpu_set_gpr(cpu, 4, nrsp);
+    cpu_set_rip(cpu, nrip);
+    seg_set_cpl(cpu, new_cpl);
+    if (outer)
+        null_inaccessible_segments(cpu, new_cpl);
+    cpu->insns++;
+    cpu_charge(cpu, cost_table[COST_SEG_LOAD] * 2);
+    return true;
+}
+
+/* JMP/CALL far through a memory operand m16:32 or m16:64 (the direct forms
+ * are invalid in 64-bit mode and Capstone does not decode them there). */
+static bool h_far_jmp_call(cpu_t *cpu, const struct dec_insn *d)
+{
+    const cs_x86_op *op = &X(d)->operands[0];
+    if (op->type != X86_OP_MEM)
+        return ud(cpu, d);
+    unsigned osz = op->size >= 10 ? 8 : op->size == 6 ? 4 : op->size == 4 ? 2 : 4;
+    uint8_t buf[10];
+    struct mem_acc a = mem_acc_cur(cpu);
+    a.stack = op_is_stack(op);
+    struct xcpt xc;
+    enum mem_res mr = mem_read(cpu, &a, op_ea(cpu, d, 0), buf, osz + 2, &xc);
+    if (mr == MEM_UNMODELLED)
+        return false;
+    if (mr != MEM_OK)
+        return fault(cpu, d, xc);
+    uint64_t target = 0;
+    uint16_t sel;
+    memcpy(&target, buf, osz);
+    memcpy(&sel, buf + osz, 2);
+    struct cpu_seg cs;
+    int r = load_code_seg(cpu, sel, false, &cs, &xc);
+    if (r < 0)
+        return false;
+    if (r == 0)
+        return fault(cpu, d, xc);
+    if (!canon_mask_ok(cpu, target))
+        return gp0(cpu, d);
+    if (d->cls == IC_FAR_CALL) {
+        uint64_t frame[2] = { d->la + d->len, cpu->seg[CPU_CS].sel };
+        uint64_t rsp = cpu_gpr(cpu, 4) - 2 * osz;
+        struct mem_acc sa = mem_acc_cur(cpu);
+        sa.stack = true;
+        uint8_t fb[16];
+        memcpy(fb, &frame[0], osz);
+        memcpy(fb + osz, &frame[1], osz);
+        mr = mem_write(cpu, &sa, rsp, fb, 2 * osz, &xc);
+        if (mr == MEM_UNMODELLED)
+            return false;
+        if (mr != MEM_OK)
+            return fault(cpu, d, xc);
+        cpu_set_gpr(cpu, 4, rsp);
+    }
+    cs.sel = (uint16_t)((sel & 0xFFFC) | cpu->cpl);
+    cpu->seg[CPU_CS] = cs;
+    seg_sync_engine(cpu, CPU_CS);
+    cpu_set_rip(cpu, target);
+    cpu->insns++;
+    cpu_charge(cpu, cost_table[COST_SEG_LOAD]);
+    return true;
+}
+
+static bool h_syscall(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (!(cpu->efer & EFER_SCE) || !(cpu->efer & EFER_LMA))
+        return ud(cpu, d);
+    uint64_t star = cpu->msr.val[MSR_STAR];
+    uint64_t fl = cpu_rflags(cpu);
+    cpu_set_gpr(cpu, 1, d->la + d->len);
+    cpu_set_gpr(cpu, 11, fl);
+    uint16_t sel = (uint16_t)((star >> 32) & 0xFFFC);
+    cpu->seg[CPU_CS] = flat_code64(sel, 0);
+    cpu->seg[CPU_SS] = flat_data((uint16_t)(sel + 8), 0);
+    seg_sync_engine(cpu, CPU_CS);
+    seg_sync_engine(cpu, CPU_SS);
+    uint64_t nfl = (fl & ~cpu->msr.val[MSR_FMASK] & ~RF_RF) | RF_FIXED;
+    cpu_set_rflags(cpu, nfl);
+    cpu_set_rip(cpu, cpu->msr.val[MSR_LSTAR]);
+    seg_set_cpl(cpu, 0);
+    ac_changed(cpu, fl, nfl);
+    cpu->insns++;
+    cpu_charge(cpu, cost_table[COST_PRIV_SWITCH]);
+    return true;
+}
+
+static bool h_sysret(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (!(cpu->efer & EFER_SCE))
+        return ud(cpu, d);
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    bool rexw = X(d)->rex & 8;
+    if (!rexw) {
+        cpu_unmodelled(cpu, "SYSRET to compatibility mode (no REX.W): only 64-bit mode is modelled so far");
+        return false;
+    }
+    uint64_t rcx = cpu_gpr(cpu, 1);
+    /* Intel raises #GP(0) in ring 0 for a non-canonical RCX; AMD loads it
+     * and faults on the first fetch in ring 3 (SDM 2B SYSRET; APM vol. 3). */
+    if (!cpu->prof->is_amd && !canon_mask_ok(cpu, rcx))
+        return gp0(cpu, d);
+    uint64_t star = cpu->msr.val[MSR_STAR];
+    uint16_t base = (uint16_t)(star >> 48);
+    uint64_t old = cpu_rflags(cpu);
+    cpu->seg[CPU_CS] = flat_code64((uint16_t)((base + 16) | 3), 3);
+    cpu->seg[CPU_SS] = flat_data((uint16_t)((base + 8) | 3), 3);
+    seg_sync_engine(cpu, CPU_CS);
+    seg_sync_engine(cpu, CPU_SS);
+    uint64_t nfl = (cpu_gpr(cpu, 11) & 0x3C7FD7) | RF_FIXED;
+    cpu_set_rflags(cpu, nfl);
+    cpu_set_rip(cpu, rcx);
+    seg_set_cpl(cpu, 3);
+    ac_changed(cpu, old, nfl);
+    cpu->insns++;
+    cpu_charge(cpu, cost_table[COST_PRIV_SWITCH]);
+    return true;
+}
+
+static bool h_sysenter(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (!cpu->prof->sysenter_in_long_mode)
+        return ud(cpu, d);                    /* AMD: #UD in long mode (APM vol. 3) */
+    uint64_t cs = cpu->msr.val[MSR_SYSENTER_CS];
+    if ((cs & 0xFFFC) == 0)
+        return gp0(cpu, d);
+    uint64_t old = cpu_rflags(cpu);
+    cpu->seg[CPU_CS] = flat_code64((uint16_t)(cs & 0xFFFC), 0);
+    cpu->seg[CPU_SS] = flat_data((uint16_t)((cs & 0xFFFC) + 8), 0);
+    seg_sync_engine(cpu, CPU_CS);
+    seg_sync_engine(cpu, CPU_SS);
+    cpu_set_rflags(cpu, old & ~(RF_VM | RF_IF | RF_RF));
+    cpu_set_gpr(cpu, 4, cpu->msr.val[MSR_SYSENTER_ESP]);
+    cpu_set_rip(cpu, cpu->msr.val[MSR_SYSENTER_EIP]);
+    seg_set_cpl(cpu, 0);
+    cpu->insns++;
+    cpu_charge(cpu, cost_table[COST_PRIV_SWITCH]);
+    return true;
+}
+
+static bool h_sysexit(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (!cpu->prof->sysenter_in_long_mode)
+        return ud(cpu, d);
+    uint64_t cs = cpu->msr.val[MSR_SYSENTER_CS];
+    if (cpu->cpl != 0 || (cs & 0xFFFC) == 0)
+        return gp0(cpu, d);
+    if (!(X(d)->rex & 8)) {
+        cpu_unmodelled(cpu, "SYSEXIT to compatibility mode (no REX.W): only 64-bit mode is modelled so far");
+        return false;
+    }
+    uint64_t rdx = cpu_gpr(cpu, 2), rcx = cpu_gpr(cpu, 1);
+    if (!canon_mask_ok(cpu, rdx) || !canon_mask_ok(cpu, rcx))
+        return gp0(cpu, d);
+    cpu->seg[CPU_CS] = flat_code64((uint16_t)(((cs & 0xFFFC) + 32) | 3), 3);
+    cpu->seg[CPU_SS] = flat_data((uint16_t)(((cs & 0xFFFC) + 40) | 3), 3);
+    seg_sync_engine(cpu, CPU_CS);
+    seg_sync_engine(cpu, CPU_SS);
+    cpu_set_gpr(cpu, 4, rcx);
+    cpu_set_rip(cpu, rdx);
+    seg_set_cpl(cpu, 3);
+    cpu->insns++;
+    cpu_charge(cpu, cost_table[COST_PRIV_SWITCH]);
+    return true;
+}
+
+/* ---- segment registers ---- */
+
+static enum cpu_segreg sreg_of(unsigned reg)
+{
+    switch (reg) {
+    case X86_REG_ES: return CPU_ES;
+    case X86_REG_CS: return CPU_CS;
+    case X86_REG_SS: return CPU_SS;
+    case X86_REG_DS: return CPU_DS;
+    case X86_REG_FS: return CPU_FS;
+    default: return CPU_GS;
+    }
+}
+
+static bool h_mov_sreg(cpu_t *cpu, const struct dec_insn *d)
+{
+    enum cpu_segreg s = sreg_of(X(d)->operands[0].reg);
+    if (s == CPU_CS)
+        return ud(cpu, d);
+    uint64_t v;
+    struct xcpt xc;
+    if (!op_read(cpu, d, 1, &v, &xc))
+        return op_failed(cpu, d, xc);
+    if (!seg_load_data(cpu, s, (uint16_t)v, &xc))
+        return cpu->pend.kind == PEND_UNMODELLED ? false : fault(cpu, d, xc);
+    if (s == CPU_SS)
+        cpu->sti_shadow_rip = d->la + d->len;      /* blocking by MOV SS */
+    return next(cpu, d, cost_table[COST_SEG_LOAD]);
+}
+
+static bool h_pop_sreg(cpu_t *cpu, const struct dec_insn *d)
+{
+    enum cpu_segreg s = sreg_of(X(d)->operands[0].reg);
+    unsigned size = X(d)->prefix[2] == 0x66 ? 2 : 8;
+    uint64_t rsp = cpu_gpr(cpu, 4), v = 0;
+    struct mem_acc a = mem_acc_cur(cpu);
+    a.stack = true;
+    struct xcpt xc;
+    enum mem_res r = mem_read(cpu, &a, rsp, &v, size, &xc);
+    if (r == MEM_UNMODELLED)
+        return false;
+    if (r != MEM_OK)
+        return fault(cpu, d, xc);
+    if (!seg_load_data(cpu, s, (uint16_t)v, &xc))
+        return cpu->pend.kind == PEND_UNMODELLED ? false : fault(cpu, d, xc);
+    cpu_set_gpr(cpu, 4, rsp + size);
+    return next(cpu, d, cost_table[COST_SEG_LOAD]);
+}
+
+static bool h_load_farptr(cpu_t *cpu, const struct dec_insn *d)
+{
+    enum cpu_segreg s = d->id == X86_INS_LSS ? CPU_SS : d->id == X86_INS_LFS ? CPU_FS : CPU_GS;
+    const cs_x86_op *dst = &X(d)->operands[0];
+    unsigned w = 8;
+    dec_reg_index(dst->reg, &w);
+    uint8_t buf[10];
+    struct mem_acc a = mem_acc_cur(cpu);
+    a.stack = op_is_stack(&X(d)->operands[1]);
+    struct xcpt xc;
+    enum mem_res r = mem_read(cpu, &a, op_ea(cpu, d, 1), buf, w + 2, &xc);
+    if (r == MEM_UNMODELLED)
+        return false;
+    if (r != MEM_OK)
+        return fault(cpu, d, xc);
+    uint64_t off = 0;
+    uint16_t sel;
+    memcpy(&off, buf, w);
+    memcpy(&sel, buf + w, 2);
+    if (!seg_load_data(cpu, s, sel, &xc))
+        return cpu->pend.kind == PEND_UNMODELLED ? false : fault(cpu, d, xc);
+    reg_write(cpu, dst->reg, off);
+    return next(cpu, d, cost_table[COST_SEG_LOAD]);
+}
+
+/* LAR, LSL, VERR, VERW (SDM 2A/2B): ZF reports whether the descriptor is
+ * visible at the current privilege level and of an acceptable type. */
+static bool h_desc_query(cpu_t *cpu, const struct dec_insn *d)
+{
+    bool verx = d->cls == IC_VERR || d->cls == IC_VERW;
+    uint64_t selv;
+    struct xcpt xc;
+    if (!op_read(cpu, d, verx ? 0 : 1, &selv, &xc))
+        return op_failed(cpu, d, xc);
+    uint16_t sel = (uint16_t)selv;
+    bool ok = false;
+    uint64_t lo = 0, hi = 0;
+    if ((sel & 0xFFFC) != 0) {
+        struct xcpt ig;
+        ok = seg_read_descriptor(cpu, sel, &lo, &hi, &ig);
+        if (!ok && ig.vector == VEC_PF)
+            return fault(cpu, d, ig);
+    }
+    struct cpu_seg s = { 0 };
+    if (ok) {
+        seg_from_descriptor(sel, lo, hi, &s);
+        unsigned type = s.attr & 0xF, dpl = SEG_ATTR_DPL(s.attr), rpl = sel & 3;
+        bool sys = !(s.attr & SEG_ATTR_S);
+        bool conforming = !sys && (type & 0xC) == 0xC;
+        if (!conforming && (dpl < cpu->cpl || dpl < rpl))
+            ok = false;
+        if (ok && sys) {
+            /* IA-32e mode: LAR accepts LDT(2), TSS avail/busy(9,B), call gate(C);
+             * LSL accepts LDT and TSS; VERR/VERW accept no system segment. */
+            if (verx)
+                ok = false;
+            else if (d->cls == IC_LAR)
+                ok = type == 2 || type == 9 || type == 0xB || type == 0xC;
+            else
+                ok = type == 2 || type == 9 || type == 0xB;
+        } else if (ok) {
+            if (d->cls == IC_VERR)
+                ok = !(type & 8) || (type & 2);               /* data, or readable code */
+            else if (d->cls == IC_VERW)
+                ok = !(type & 8) && (type & 2);               /* writable data */
+        }
+    }
+    uint64_t fl = cpu_rflags(cpu) & ~(1ull << 6);
+    if (ok) {
+        fl |= 1ull << 6;
+        if (d->cls == IC_LAR)
+            reg_write(cpu, X(d)->operands[0].reg, lo >> 32 & 0x00FFFF00u);
+        else if (d->cls == IC_LSL)
+            reg_write(cpu, X(d)->operands[0].reg, s.limit);
+    }
+    cpu_set_rflags(cpu, fl);
+    return next(cpu, d, cost_table[COST_SEG_LOAD]);
+}
+
+/* ---- descriptor tables ---- */
+
+static bool h_lgdt_lidt(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    if (X(d)->operands[0].type != X86_OP_MEM)
+        return ud(cpu, d);
+    uint8_t buf[10];
+    struct mem_acc a = mem_acc_cur(cpu);
+    struct xcpt xc;
+    enum mem_res r = mem_read(cpu, &a, op_ea(cpu, d, 0), buf, 10, &xc);
+    if (r == MEM_UNMODELLED)
+        return false;
+    if (r != MEM_OK)
+        return fault(cpu, d, xc);
+    struct cpu_dtr t;
+    memcpy(&t.limit, buf, 2);
+    memcpy(&t.base, buf + 2, 8);
+    if (!canon_mask_ok(cpu, t.base))
+        return gp0(cpu, d);
+    if (d->cls == IC_LGDT)
+        cpu->gdtr = t;
+    else
+        cpu->idtr = t;
+    return next(cpu, d, cost_table[COST_DESC_TABLE]);
+}
+
+static bool h_sgdt_sidt(cpu_t *cpu, const struct dec_insn *d)
+{
+    if ((cpu->cr4 & CR4_UMIP) && cpu->cpl > 0)
+        return gp0(cpu, d);
+    if (X(d)->operands[0].type != X86_OP_MEM)
+        return ud(cpu, d);
+    const struct cpu_dtr *t = d->cls == IC_SGDT ? &cpu->gdtr : &cpu->idtr;
+    uint8_t buf[10];
+    memcpy(buf, &t->limit, 2);
+    memcpy(buf + 2, &t->base, 8);
+    struct mem_acc a = mem_acc_cur(cpu);
+    struct xcpt xc;
+    enum mem_res r = mem_write(cpu, &a, op_ea(cpu, d, 0), buf, 10, &xc);
+    if (r == MEM_UNMODELLED)
+        return false;
+    if (r != MEM_OK)
+        return fault(cpu, d, xc);
+    return next(cpu, d, cost_table[COST_INSN]);
+}
+
+static bool h_sldt_str(cpu_t *cpu, const struct dec_insn *d)
+{
+    if ((cpu->cr4 & CR4_UMIP) && cpu->cpl > 0)
+        return gp0(cpu, d);
+    uint16_t sel = d->cls == IC_SLDT ? cpu->seg[CPU_LDTR].sel : cpu->seg[CPU_TR].sel;
+    struct xcpt xc;
+    const cs_x86_op *op = &X(d)->operands[0];
+    uint64_t v = sel;
+    if (op->type == X86_OP_MEM) {
+        struct mem_acc a = mem_acc_cur(cpu);
+        enum mem_res r = mem_write(cpu, &a, op_ea(cpu, d, 0), &v, 2, &xc);
+        if (r == MEM_UNMODELLED)
+            return false;
+        if (r != MEM_OK)
+            return fault(cpu, d, xc);
+    } else {
+        reg_write(cpu, op->reg, v);
+    }
+    return next(cpu, d, cost_table[COST_INSN]);
+}
+
+static bool h_lldt_ltr(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    uint64_t v;
+    struct xcpt xc;
+    if (!op_read(cpu, d, 0, &v, &xc))
+        return op_failed(cpu, d, xc);
+    uint16_t sel = (uint16_t)v;
+    bool ltr = d->cls == IC_LTR;
+    if ((sel & 0xFFFC) == 0) {
+        if (ltr)
+            return gp0(cpu, d);
+        cpu->seg[CPU_LDTR] = (struct cpu_seg){ .sel = sel, .attr = SEG_ATTR_UNUSABLE };
+        return next(cpu, d, cost_table[COST_DESC_TABLE]);
+    }
+    if (sel & 4)
+        return fault(cpu, d, xcpt_gp(sel & 0xFFFC));
+    uint64_t lo, hi;
+    if (!seg_read_descriptor(cpu, sel, &lo, &hi, &xc))
+        return cpu->pend.kind == PEND_UNMODELLED ? false : fault(cpu, d, xc);
+    struct cpu_seg s;
+    seg_from_descriptor(sel, lo, hi, &s);
+    unsigned type = s.attr & 0xF;
+    bool want = ltr ? type == 9 : type == 2;         /* available 64-bit TSS / LDT */
+    if ((s.attr & SEG_ATTR_S) || !want)
+        return fault(cpu, d, xcpt_gp(sel & 0xFFFC));
+    if (!(s.attr & SEG_ATTR_P))
+        return fault(cpu, d, (struct xcpt){ VEC_NP, sel & 0xFFFCu, true, 0 });
+    if (!canon_mask_ok(cpu, s.base))
+        return fault(cpu, d, xcpt_gp(sel & 0xFFFC));
+    if (ltr) {
+        /* Mark the descriptor busy in the GDT (SDM 2A LTR). */
+        uint64_t nlo = lo | (2ull << 40);
+        struct mem_acc a = mem_acc_sys();
+        enum mem_res r = mem_write(cpu, &a, cpu->gdtr.base + (sel & 0xFFF8), &nlo, 8, &xc);
+        if (r == MEM_UNMODELLED)
+            return false;
+        if (r != MEM_OK)
+            return fault(cpu, d, xc);
+        s.attr |= 2;
+        cpu->seg[CPU_TR] = s;
+    } else {
+        cpu->seg[CPU_LDTR] = s;
+    }
+    return next(cpu, d, cost_table[COST_DESC_TABLE]);
+}
+
+/* ---- TLB and caches ---- */
+
+static bool h_invlpg(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    if (X(d)->operands[0].type != X86_OP_MEM)
+        return ud(cpu, d);
+    uint64_t la = op_ea(cpu, d, 0);
+    if (canon_mask_ok(cpu, la))                 /* a non-canonical INVLPG is a no-op */
+        view_invlpg(cpu->view, la);
+    cpu_emit(cpu, CPU_EV_TLB_INVAL, d->la, CPU_INVAL_INVLPG, la, 0, 0);
+    return next(cpu, d, cost_table[COST_TLB_FLUSH]);
+}
+
+static bool h_invpcid(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (!cpu->prof->invpcid)
+        return ud(cpu, d);
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    uint64_t type = reg_read(cpu, X(d)->operands[0].reg);
+    uint64_t desc[2];
+    struct mem_acc a = mem_acc_cur(cpu);
+    struct xcpt xc;
+    enum mem_res r = mem_read(cpu, &a, op_ea(cpu, d, 1), desc, 16, &xc);
+    if (r == MEM_UNMODELLED)
+        return false;
+    if (r != MEM_OK)
+        return fault(cpu, d, xc);
+    uint16_t pcid = desc[0] & 0xFFF;
+    bool pcide = cpu->cr4 & CR4_PCIDE;
+    if (type > 3 || (desc[0] >> 12))
+        return gp0(cpu, d);
+    switch (type) {
+    case 0:                                       /* individual address */
+        if (!canon_mask_ok(cpu, desc[1]) || (!pcide && pcid))
+            return gp0(cpu, d);
+        view_invlpg(cpu->view, desc[1]);
+        break;
+    case 1:                                       /* single context, globals kept */
+        if (!pcide && pcid)
+            return gp0(cpu, d);
+        view_flush_pcid(cpu->view, pcid, true);
+        break;
+    case 2:                                       /* all contexts including globals */
+        view_flush(cpu->view, false);
+        break;
+    case 3:                                       /* all contexts except globals */
+        view_flush(cpu->view, true);
+        break;
+    }
+    view_set_context(cpu->view);
+    cpu_emit(cpu, CPU_EV_TLB_INVAL, d->la, CPU_INVAL_INVPCID, type, pcid, desc[1]);
+    return next(cpu, d, cost_table[COST_TLB_FLUSH]);
+}
+
+static bool h_cache(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    return next(cpu, d, cost_table[COST_CACHE_FLUSH]);
+}
+
+static bool h_xsetbv_xgetbv(cpu_t *cpu, const struct dec_insn *d)
+{
+    /* No profile offers XSAVE, so CR4.OSXSAVE cannot be set and both
+     * instructions raise #UD (SDM 2B XSETBV/XGETBV). */
+    if (!cpu->prof->xsave || !(cpu->cr4 & CR4_OSXSAVE))
+        return ud(cpu, d);
+    cpu_unmodelled(cpu, "XSETBV/XGETBV with XSAVE enabled is not modelled");
+    return false;
+}
+
+static bool h_swapgs(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->cpl != 0)
+        return gp0(cpu, d);
+    uint64_t k = cpu->msr.val[MSR_KERNEL_GS_BASE];
+    cpu->msr.val[MSR_KERNEL_GS_BASE] = cpu->seg[CPU_GS].base;
+    cpu->seg[CPU_GS].base = k;
+    seg_sync_engine(cpu, CPU_GS);
+    return next(cpu, d, cost_table[COST_INSN]);
+}
+
+static bool h_fsgsbase(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (!(cpu->cr4 & CR4_FSGSBASE))
+        return ud(cpu, d);
+    bool fs = d->id == X86_INS_RDFSBASE || d->id == X86_INS_WRFSBASE;
+    bool wr = d->id == X86_INS_WRFSBASE || d->id == X86_INS_WRGSBASE;
+    enum cpu_segreg s = fs ? CPU_FS : CPU_GS;
+    unsigned reg = X(d)->operands[0].reg;
+    if (wr) {
+        uint64_t v = reg_read(cpu, reg);
+        if (!canon_mask_ok(cpu, v))
+            return gp0(cpu, d);
+        cpu->seg[s].base = v;
+        seg_sync_engine(cpu, s);
+    } else {
+        reg_write(cpu, reg, cpu->seg[s].base);
+    }
+    return next(cpu, d, cost_table[COST_INSN]);
+}
+
+static bool h_virt(cpu_t *cpu, const struct dec_insn *d)
+{
+    if (cpu->has_virt && cpu->virt.insn(cpu->virt.ctx, cpu, (int)d->cls, d->la, d->len))
+        return !(cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL);
+    return ud(cpu, d);                            /* no virtualization model registered */
+}
+
+static bool h_not_in_profile(cpu_t *cpu, const struct dec_insn *d)
+{
+    return ud(cpu, d);
+}
+
+static bool h_undecodable(cpu_t *cpu, const struct dec_insn *d)
+{
+    char hex[64];
+    size_t n = mem_peek_code(cpu, d->la, (uint8_t *)hex + 32, 15);
+    char *p = hex;
+    for (size_t i = 0; i < n && i < 8; i++)
+        p += sprintf(p, "%02x ", (uint8_t)hex[32 + i]);
+    *p = 0;
+    cpu_unmodelled(cpu, "the decoder does not know the instruction at RIP %#llx (bytes %s)",
+                   (unsigned long long)d->la, hex);
+    return false;
+}
+
+static const insn_fn insn_handlers[IC_COUNT] = {
+    [IC_MOV_FROM_CR] = h_mov_from_cr, [IC_MOV_TO_CR] = h_mov_to_cr,
+    [IC_MOV_FROM_DR] = h_mov_dr, [IC_MOV_TO_DR] = h_mov_dr,
+    [IC_CLTS] = h_clts, [IC_LMSW] = h_lmsw, [IC_SMSW] = h_smsw,
+    [IC_RDMSR] = h_rdmsr, [IC_WRMSR] = h_wrmsr, [IC_CPUID] = h_cpuid,
+    [IC_RDTSC] = h_rdtsc, [IC_RDTSCP] = h_rdtsc, [IC_RDPID] = h_rdpid, [IC_RDPMC] = h_rdpmc,
+    [IC_RDRAND] = h_rdrand, [IC_RDSEED] = h_rdrand,
+    [IC_HLT] = h_hlt, [IC_PAUSE] = h_pause, [IC_MONITOR] = h_monitor, [IC_MWAIT] = h_monitor,
+    [IC_IN] = h_in_out, [IC_OUT] = h_in_out, [IC_INS] = h_string_io, [IC_OUTS] = h_string_io,
+    [IC_CLI] = h_cli_sti, [IC_STI] = h_cli_sti, [IC_POPF] = h_popf,
+    [IC_STAC] = h_stac_clac, [IC_CLAC] = h_stac_clac,
+    [IC_INT] = h_int, [IC_INT3] = h_int, [IC_INTO] = h_int, [IC_INT1] = h_int,
+    [IC_IRET] = h_iret, [IC_SYSCALL] = h_syscall, [IC_SYSRET] = h_sysret,
+    [IC_SYSENTER] = h_sysenter, [IC_SYSEXIT] = h_sysexit,
+    [IC_FAR_JMP] = h_far_jmp_call, [IC_FAR_CALL] = h_far_jmp_call, [IC_FAR_RET] = h_far_ret,
+    [IC_MOV_TO_SREG] = h_mov_sreg, [IC_POP_SREG] = h_pop_sreg, [IC_LOAD_FARPTR] = h_load_farptr,
+    [IC_LAR] = h_desc_query, [IC_LSL] = h_desc_query, [IC_VERR] = h_desc_query, [IC_VERW] = h_desc_query,
+    [IC_LGDT] = h_lgdt_lidt, [IC_LIDT] = h_lgdt_lidt, [IC_LLDT] = h_lldt_ltr, [IC_LTR] = h_lldt_ltr,
+    [IC_SGDT] = h_sgdt_sidt, [IC_SIDT] = h_sgdt_sidt, [IC_SLDT] = h_sldt_str, [IC_STR] = h_sldt_str,
+    [IC_INVLPG] = h_invlpg, [IC_INVPCID] = h_invpcid, [IC_INVD] = h_cache, [IC_WBINVD] = h_cache,
+    [IC_XSETBV] = h_xsetbv_xgetbv, [IC_XGETBV] = h_xsetbv_xgetbv,
+    [IC_SWAPGS] = h_swapgs, [IC_FSGSBASE] = h_fsgsbase,
+    [IC_VMX] = h_virt, [IC_SVM] = h_virt,
+    [IC_NOT_IN_PROFILE] = h_not_in_profile, [IC_UNDECODABLE] = h_undecodable,
+};
+
+bool sysinsn_has_handler(enum insn_class c);
+bool sysinsn_has_handler(enum insn_class c)
+{
+    return (unsigned)c < IC_COUNT && insn_handlers[c] != NULL;
+}
+
+bool sysinsn_emulate(cpu_t *cpu, const struct dec_insn *d)
+{
+    insn_fn fn = (unsigned)d->cls < IC_COUNT ? insn_handlers[d->cls] : NULL;
+    if (!fn) {
+        cpu_unmodelled(cpu, "instruction class %s at RIP %#llx has no emulation",
+                       insn_class_name(d->cls), (unsigned long long)d->la);
+        return false;
+    }
+    return fn(cpu, d);
+}

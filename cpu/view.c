@@ -1,0 +1,699 @@
+/*
+ * view.c — the instruction engine's view of linear memory, which is also the
+ * model's translation cache (TLB). See docs/cpu-mmu.md for the measurements
+ * behind this design.
+ *
+ * Mechanism (Unicorn 2.0.1):
+ *  - The engine runs with its own paging ON. Its page tables ("shadow
+ *    tables", in a pool registered at engine physical RESERVED_BASE) carry
+ *    only presence and write permission; the engine takes the data from
+ *    the engine region at the *linear* address (2.0.1 ignores the frame
+ *    address). So every guest access is checked by the engine's walker
+ *    first, and a missing or read-only shadow entry raises #PF with
+ *    exact guest state (RIP, flags), which the INTR hook forwards to
+ *    view_handle_fault().
+ *  - Engine regions ("windows", 1 GiB of linear space each) are backed by a
+ *    host reservation; a translated page is an mmap of the guest-physical
+ *    page's memfd offset at the matching host address, so aliases share
+ *    memory and host writes are visible at once.
+ *  - A shadow entry is present only while the translation it caches is
+ *    valid for the current context; invalidations clear entries and
+ *    flush the engine's own TLB (a write of its CR3).
+ *
+ * Invariants:
+ *  - a present shadow leaf implies a live host alias of the right page;
+ *  - entries are only removed together with an engine TLB flush;
+ *  - shadow tables never map RESERVED_BASE..RESERVED_END except the
+ *    "until" page, which guests cannot reach through their own tables.
+ * Called from the run loop and from the INTR/unmapped hooks (in-hook fills).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cpu_priv.h"
+
+/* The top 16 MiB below 1 TiB of linear space belong to hvsim (shadow
+ * tables and the run's `until` page); engine physical addresses must stay
+ * below 2^40 (the engine's MAXPHYADDR). Documented in docs/boot-protocol.md. */
+#define RESERVED_BASE 0x000000FFFF000000ull
+#define RESERVED_END  0x0000010000000000ull
+#define UNTIL_LA      (RESERVED_END - 0x1000)
+#define POOL_PAGES    ((unsigned)((UNTIL_LA - RESERVED_BASE) / 4096))
+#define WIN_SHIFT     30
+#define WIN_SIZE      (1ull << WIN_SHIFT)
+#define MAX_WIN       32
+#define NTREES        4
+#define CTX_SV        0
+#define CTX_USER      1
+#define SH_GLOBAL     (1ull << 9)     /* software bit in shadow leaves: global translation */
+#define ALIAS_SLOTS   (1u << 16)
+#define NO_PAGE       0xFFFFFFFFu
+
+struct window {
+    uint64_t la;          /* linear base */
+    uint64_t size;
+    uint8_t *host;        /* host reservation */
+    bool used;
+};
+
+struct tree {
+    bool used;
+    uint16_t pcid;
+    uint32_t root[2];     /* pool page of the PML4 per context, NO_PAGE if none */
+    uint64_t last_use;
+};
+
+struct alias {            /* host alias currently installed for a linear page */
+    uint64_t la_page;     /* 0 = empty slot (linear page 0 is stored as 1) */
+    uint64_t pa_page;
+    bool code;            /* translated code was taken from it */
+};
+
+struct view {
+    cpu_t *cpu;
+    uint64_t *pool;               /* POOL_PAGES pages of shadow tables */
+    uint32_t *free_list;
+    unsigned nfree;
+    uint8_t *until_host;
+    struct window win[MAX_WIN];
+    struct tree tree[NTREES];
+    unsigned cur;                 /* current tree */
+    uint64_t tick;
+    uint64_t gen;                 /* bumped whenever a translation is removed */
+    struct alias *alias;
+    unsigned naliases;
+    unsigned max_aliases;
+    bool have_code_aliases;
+};
+
+bool view_is_reserved(uint64_t la)
+{
+    return la >= RESERVED_BASE && la < RESERVED_END;
+}
+
+/* The engine translates `until - 1` at the end of every run (to drop code
+ * ending there), so both must lie inside the present `until` page. */
+uint64_t view_until_address(const struct view *v)
+{
+    (void)v;
+    return UNTIL_LA + 0x800;
+}
+
+uint64_t view_generation(const struct view *v)
+{
+    return v->gen;
+}
+
+static uint64_t *pool_page(struct view *v, uint32_t idx)
+{
+    return v->pool + (size_t)idx * 512;
+}
+
+static uint64_t pool_pa(uint32_t idx)
+{
+    return RESERVED_BASE + (uint64_t)idx * 4096;
+}
+
+static uint32_t pool_alloc(struct view *v)
+{
+    if (v->nfree == 0)
+        return NO_PAGE;
+    uint32_t idx = v->free_list[--v->nfree];
+    memset(pool_page(v, idx), 0, 4096);
+    return idx;
+}
+
+static void tree_free_level(struct view *v, uint32_t idx, int level)
+{
+    uint64_t *t = pool_page(v, idx);
+    if (level > 1) {
+        for (int i = 0; i < 512; i++) {
+            uint64_t e = t[i];
+            if ((e & PTE_P) && !(e & PTE_PS) && e >= RESERVED_BASE)
+                tree_free_level(v, (uint32_t)(((e & ~0xFFFull) - RESERVED_BASE) / 4096), level - 1);
+        }
+    }
+    v->free_list[v->nfree++] = idx;
+}
+
+static uint32_t ensure_root(struct view *v, struct tree *t, unsigned ctx);
+
+static void engine_tlb_flush(struct view *v)
+{
+    /* Writing the engine's CR3 flushes its TLB (QEMU cpu_x86_update_cr3).
+     * The current context always has a root: a tree was just emptied, so
+     * the pool cannot be exhausted here. */
+    cpu_t *cpu = v->cpu;
+    struct tree *t = &v->tree[v->cur];
+    unsigned ctx = cpu->cpl == 3 ? CTX_USER : CTX_SV;
+    uint32_t r = ensure_root(v, t, ctx);
+    uint64_t root = pool_pa(r == NO_PAGE ? 0 : r);
+    uc_reg_write(cpu->uc, UC_X86_REG_CR3, &root);
+    cpu->shadow_root_written = root;
+}
+
+/* Map the `until` page read-only in a fresh root so that the engine's
+ * end-of-run translation of it never faults. */
+static bool map_until(struct view *v, uint32_t root);
+
+static uint32_t ensure_root(struct view *v, struct tree *t, unsigned ctx)
+{
+    if (t->root[ctx] != NO_PAGE)
+        return t->root[ctx];
+    uint32_t r = pool_alloc(v);
+    if (r == NO_PAGE)
+        return NO_PAGE;
+    t->root[ctx] = r;
+    if (!map_until(v, r))
+        return NO_PAGE;
+    return r;
+}
+
+/* Walk (and build) the shadow tree down to the level that holds the leaf for
+ * la (level 1 for 4 KiB, 2 for 2 MiB). Returns the entry pointer or NULL when
+ * the pool is exhausted. */
+static uint64_t *shadow_slot(struct view *v, uint32_t root, uint64_t la, int leaf_level, bool create)
+{
+    uint32_t idx = root;
+    for (int level = 4; level > leaf_level; level--) {
+        uint64_t *t = pool_page(v, idx);
+        unsigned i = (la >> (12 + 9 * (level - 1))) & 511;
+        uint64_t e = t[i];
+        if ((e & PTE_P) && (e & PTE_PS)) {
+            if (!create)
+                return &t[i];       /* a large leaf above the requested level */
+            t[i] = 0;               /* replace a large leaf by a table */
+            e = 0;
+        }
+        if (!(e & PTE_P)) {
+            if (!create)
+                return NULL;
+            uint32_t n = pool_alloc(v);
+            if (n == NO_PAGE)
+                return NULL;
+            t[i] = pool_pa(n) | PTE_P | PTE_RW | PTE_US | PTE_A;
+            idx = n;
+        } else {
+            idx = (uint32_t)(((e & ~0xFFFull & ((1ull << 52) - 1)) - RESERVED_BASE) / 4096);
+        }
+    }
+    uint64_t *t = pool_page(v, idx);
+    return &t[(la >> (12 + 9 * (leaf_level - 1))) & 511];
+}
+
+static bool map_until(struct view *v, uint32_t root)
+{
+    uint64_t *slot = shadow_slot(v, root, UNTIL_LA, 1, true);
+    if (!slot)
+        return false;
+    *slot = PTE_P | PTE_US | PTE_A | PTE_D;
+    return true;
+}
+
+static void tree_reset(struct view *v, struct tree *t)
+{
+    for (int c = 0; c < 2; c++) {
+        if (t->root[c] != NO_PAGE)
+            tree_free_level(v, t->root[c], 4);
+        t->root[c] = NO_PAGE;
+    }
+}
+
+static void alias_clear(struct view *v)
+{
+    memset(v->alias, 0, sizeof(struct alias) * ALIAS_SLOTS);
+    v->naliases = 0;
+    v->have_code_aliases = false;
+}
+
+static void tb_flush_all(struct view *v)
+{
+    uc_ctl_flush_tlb(v->cpu->uc);          /* UC_CTL_TB_FLUSH: drop all translated code */
+    tbc_clear(v->cpu->tbc);
+    v->cpu->cur_tb = NULL;
+}
+
+/* Drop every translation of every tree (the TLB may lose entries at any
+ * time, SDM 3A 4.10.1), optionally keeping global ones. */
+static void flush_trees(struct view *v, bool keep_global);
+
+static void full_reset(struct view *v)
+{
+    for (int i = 0; i < NTREES; i++)
+        tree_reset(v, &v->tree[i]);
+    /* Return the host aliases: re-reserve each window. */
+    for (int i = 0; i < MAX_WIN; i++) {
+        struct window *w = &v->win[i];
+        if (!w->used)
+            continue;
+        if (mmap(w->host, w->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+                 -1, 0) == MAP_FAILED)
+            cpu_internal(v->cpu, "cannot reset the linear view window at %#llx",
+                         (unsigned long long)w->la);
+    }
+    if (v->have_code_aliases)
+        tb_flush_all(v);
+    alias_clear(v);
+    v->gen++;
+    v->cpu->stats.view_flushes++;
+}
+
+struct view *view_create(cpu_t *cpu, unsigned max_pages)
+{
+    struct view *v = calloc(1, sizeof(*v));
+    if (!v)
+        return NULL;
+    v->cpu = cpu;
+    v->max_aliases = max_pages ? max_pages : 24576;
+    if (v->max_aliases > ALIAS_SLOTS / 2)
+        v->max_aliases = ALIAS_SLOTS / 2;
+    v->pool = mmap(NULL, (size_t)POOL_PAGES * 4096, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    v->until_host = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    v->free_list = malloc(sizeof(uint32_t) * POOL_PAGES);
+    v->alias = calloc(ALIAS_SLOTS, sizeof(struct alias));
+    if (v->pool == MAP_FAILED || v->until_host == MAP_FAILED || !v->free_list || !v->alias) {
+        if (v->pool != MAP_FAILED && v->pool)
+            munmap(v->pool, (size_t)POOL_PAGES * 4096);
+        if (v->until_host != MAP_FAILED && v->until_host)
+            munmap(v->until_host, 4096);
+        free(v->free_list);
+        free(v->alias);
+        free(v);
+        return NULL;
+    }
+    for (unsigned i = 0; i < POOL_PAGES; i++)
+        v->free_list[i] = POOL_PAGES - 1 - i;
+    v->nfree = POOL_PAGES;
+    uc_err e = uc_mem_map_ptr(cpu->uc, RESERVED_BASE, (size_t)POOL_PAGES * 4096,
+                              UC_PROT_READ | UC_PROT_WRITE, v->pool);
+    if (e == UC_ERR_OK)
+        e = uc_mem_map_ptr(cpu->uc, UNTIL_LA, 4096, UC_PROT_READ, v->until_host);
+    if (e != UC_ERR_OK) {
+        snprintf(cpu->msg, sizeof(cpu->msg), "uc_mem_map_ptr(shadow pool): %s", uc_strerror(e));
+        view_destroy(v);
+        return NULL;
+    }
+    for (int i = 0; i < NTREES; i++)
+        v->tree[i] = (struct tree){ .used = false, .root = { NO_PAGE, NO_PAGE } };
+    v->tree[0].used = true;
+    v->cur = 0;
+    return v;
+}
+
+void view_destroy(struct view *v)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < MAX_WIN; i++)
+        if (v->win[i].used) {
+            uc_mem_unmap(v->cpu->uc, v->win[i].la, v->win[i].size);
+            munmap(v->win[i].host, v->win[i].size);
+        }
+    if (v->pool)
+        munmap(v->pool, (size_t)POOL_PAGES * 4096);
+    if (v->until_host)
+        munmap(v->until_host, 4096);
+    free(v->free_list);
+    free(v->alias);
+    free(v);
+}
+
+static struct window *find_window(struct view *v, uint64_t la)
+{
+    for (int i = 0; i < MAX_WIN; i++) {
+        struct window *w = &v->win[i];
+        if (w->used && la - w->la < w->size)
+            return w;
+    }
+    return NULL;
+}
+
+bool view_cover(struct view *v, uint64_t la)
+{
+    if (find_window(v, la))
+        return true;
+    if (view_is_reserved(la))
+        return false;
+    uint64_t base = la & ~(WIN_SIZE - 1);
+    uint64_t size = WIN_SIZE;
+    if (base < RESERVED_END && base + size > RESERVED_BASE)
+        size = RESERVED_BASE - base;               /* clip below hvsim's range */
+    struct window *w = NULL;
+    for (int i = 0; i < MAX_WIN; i++)
+        if (!v->win[i].used) {
+            w = &v->win[i];
+            break;
+        }
+    if (!w) {
+        /* Out of windows: drop them all (and every translation). */
+        full_reset(v);
+        for (int i = 0; i < MAX_WIN; i++) {
+            uc_mem_unmap(v->cpu->uc, v->win[i].la, v->win[i].size);
+            munmap(v->win[i].host, v->win[i].size);
+            v->win[i].used = false;
+        }
+        engine_tlb_flush(v);
+        w = &v->win[0];
+    }
+    void *h = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (h == MAP_FAILED) {
+        cpu_internal(v->cpu, "cannot reserve %llu bytes of host address space for the linear view",
+                     (unsigned long long)size);
+        return false;
+    }
+    uc_err e = uc_mem_map_ptr(v->cpu->uc, base, size, UC_PROT_ALL, h);
+    if (e != UC_ERR_OK) {
+        munmap(h, size);
+        cpu_internal(v->cpu, "uc_mem_map_ptr(window %#llx): %s", (unsigned long long)base,
+                     uc_strerror(e));
+        return false;
+    }
+    *w = (struct window){ .la = base, .size = size, .host = h, .used = true };
+    return true;
+}
+
+/* ---- host aliases ---- */
+static unsigned alias_hash(uint64_t la_page)
+{
+    la_page *= 0x9E3779B97F4A7C15ull;
+    return (unsigned)(la_page >> 48) & (ALIAS_SLOTS - 1);
+}
+
+static struct alias *alias_find(struct view *v, uint64_t la_page, bool create)
+{
+    uint64_t key = la_page ? la_page : 1;
+    unsigned h = alias_hash(key);
+    for (unsigned i = 0; i < ALIAS_SLOTS; i++) {
+        struct alias *a = &v->alias[(h + i) & (ALIAS_SLOTS - 1)];
+        if (a->la_page == key)
+            return a;
+        if (a->la_page == 0) {
+            if (!create)
+                return NULL;
+            a->la_page = key;
+            a->pa_page = ~0ull;
+            v->naliases++;
+            return a;
+        }
+    }
+    return NULL;
+}
+
+/* Install host aliases for [la, la+len) -> [pa, pa+len). */
+static bool install_alias(struct view *v, struct window *w, uint64_t la, uint64_t pa, uint64_t len)
+{
+    cpu_t *cpu = v->cpu;
+    bool need = false;
+    bool code_replaced = false;
+    for (uint64_t off = 0; off < len; off += 4096) {
+        struct alias *a = alias_find(v, (la + off) >> 12, false);
+        if (!a || a->pa_page != ((pa + off) >> 12)) {
+            need = true;
+            if (a && a->code)
+                code_replaced = true;
+        }
+    }
+    if (!need)
+        return true;
+    if (v->naliases + len / 4096 > v->max_aliases) {
+        full_reset(v);
+        return false;                    /* caller restarts the fill */
+    }
+    struct cpu_phys_span sp;
+    cpu->plat.phys_span(cpu->plat.ctx, pa, &sp);
+    if (sp.kind != CPU_SPAN_RAM || pa - sp.base + len > sp.len) {
+        cpu_unmodelled(cpu, "guest access to physical %#llx (linear %#llx): no RAM there and no "
+                       "device model", (unsigned long long)pa, (unsigned long long)la);
+        return false;
+    }
+    uint8_t *h = w->host + (la - w->la);
+    if (mmap(h, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, sp.fd,
+             (off_t)(sp.fd_offset + (pa - sp.base))) == MAP_FAILED) {
+        cpu_internal(cpu, "mmap of guest page %#llx for linear %#llx failed",
+                     (unsigned long long)pa, (unsigned long long)la);
+        return false;
+    }
+    for (uint64_t off = 0; off < len; off += 4096) {
+        struct alias *a = alias_find(v, (la + off) >> 12, true);
+        if (!a) {
+            full_reset(v);
+            return false;
+        }
+        a->pa_page = (pa + off) >> 12;
+        a->code = false;
+    }
+    if (code_replaced)
+        tb_flush_all(v);     /* translated code came from the old page */
+    return true;
+}
+
+void view_note_code(struct view *v, uint64_t la)
+{
+    struct alias *a = alias_find(v, la >> 12, false);
+    if (a && !a->code) {
+        a->code = true;
+        v->have_code_aliases = true;
+    }
+}
+
+void view_phys_written(struct view *v, uint64_t pa, uint64_t len)
+{
+    /* A host-side write to a page translated code was taken from: the engine
+     * cannot see it, so drop all translated code. Cheap test first. */
+    if (!v || !v->have_code_aliases)
+        return;
+    uint64_t first = pa >> 12, last = (pa + len - 1) >> 12;
+    for (unsigned i = 0; i < ALIAS_SLOTS; i++) {
+        struct alias *a = &v->alias[i];
+        if (a->la_page && a->code && a->pa_page >= first && a->pa_page <= last) {
+            tb_flush_all(v);
+            for (unsigned j = 0; j < ALIAS_SLOTS; j++)
+                v->alias[j].code = false;
+            v->have_code_aliases = false;
+            return;
+        }
+    }
+}
+
+/* ---- shadow entries ---- */
+static struct tree *cur_tree(struct view *v) { return &v->tree[v->cur]; }
+static unsigned cur_ctx(struct view *v) { return v->cpu->cpl == 3 ? CTX_USER : CTX_SV; }
+
+/* Install the translation r for la in the current tree and context.
+ * Returns 1 on success, 0 to retry (state was reset), -1 on failure. */
+static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool writable)
+{
+    cpu_t *cpu = v->cpu;
+    struct window *w = find_window(v, la);
+    if (!w)
+        return -1;
+    bool large = r->page_size >= (2ull << 20);
+    uint64_t span = large ? (2ull << 20) : 4096;
+    uint64_t la_base = la & ~(span - 1);
+    uint64_t pa_base = (r->pa & ~(span - 1));
+    /* A large page whose 2 MiB block is not wholly inside one window or one
+     * RAM span is installed 4 KiB at a time. */
+    if (large) {
+        struct cpu_phys_span sp;
+        cpu->plat.phys_span(cpu->plat.ctx, pa_base, &sp);
+        if (la_base < w->la || la_base + span > w->la + w->size || sp.kind != CPU_SPAN_RAM ||
+            pa_base < sp.base || pa_base + span > sp.base + sp.len) {
+            large = false;
+            span = 4096;
+            la_base = la & ~0xFFFull;
+            pa_base = r->pa & ~0xFFFull;
+        }
+    }
+    if (!install_alias(v, w, la_base, pa_base, span))
+        return cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL ? -1 : 0;
+    struct tree *t = cur_tree(v);
+    unsigned ctx = cur_ctx(v);
+    uint32_t root = ensure_root(v, t, ctx);
+    uint64_t *slot = root == NO_PAGE ? NULL : shadow_slot(v, root, la_base, large ? 2 : 1, true);
+    if (!slot) {
+        flush_trees(v, false);
+        return 0;
+    }
+    uint64_t e = PTE_P | PTE_US | PTE_A | PTE_D | (writable ? PTE_RW : 0) |
+                 (r->global ? SH_GLOBAL : 0) | (large ? PTE_PS : 0);
+    bool had = (*slot & PTE_P) != 0;
+    *slot = e;
+    if (had)
+        engine_tlb_flush(v);     /* an upgrade (read-only -> writable) */
+    else if (root != (uint32_t)((cpu->shadow_root_written - RESERVED_BASE) / 4096))
+        engine_tlb_flush(v);     /* the root was just created */
+    cpu->stats.view_fills++;
+    cpu_charge(cpu, cost_table[COST_PAGE_WALK]);
+    return 1;
+}
+
+int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
+{
+    cpu_t *cpu = v->cpu;
+    (void)rip;
+    if (view_is_reserved(la)) {
+        cpu_unmodelled(cpu, "guest accessed linear %#llx, inside the range [%#llx, %#llx) that hvsim "
+                       "reserves for itself (docs/boot-protocol.md)", (unsigned long long)la,
+                       (unsigned long long)RESERVED_BASE, (unsigned long long)RESERVED_END);
+        return -1;
+    }
+    if (!view_cover(v, la))
+        return -1;
+    struct pg_ctx pc;
+    cpu_pg_ctx(cpu, &pc, cpu->cpl, false);
+    struct pg_result r;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        /* A present (read-only) shadow entry means the access was a write. */
+        struct tree *t = cur_tree(v);
+        unsigned ctx = cur_ctx(v);
+        uint64_t *slot = NULL;
+        if (t->root[ctx] != NO_PAGE) {
+            slot = shadow_slot(v, t->root[ctx], la, 1, false);
+            if (slot && (*slot & PTE_P) && (*slot & PTE_PS))
+                ;                               /* a 2-MiB leaf */
+            else if (!slot || !(*slot & PTE_P))
+                slot = NULL;
+        }
+        enum pg_access acc = slot ? PG_ACC_WRITE : PG_ACC_READ;
+        enum pg_status st = cpu_walk(cpu, &pc, la, acc, true, &r);
+        if (st == PG_FAULT) {
+            *x = (struct xcpt){ VEC_PF, r.error_code, true, la };
+            return 0;
+        }
+        if (st != PG_OK) {
+            if (st == PG_BUS_ERROR)
+                cpu_unmodelled(cpu, "page walk for linear %#llx reads unbacked physical %#llx",
+                               (unsigned long long)la, (unsigned long long)r.bad_pa);
+            else
+                cpu_unmodelled(cpu, "paging mode (CR0=%#llx CR4=%#llx EFER=%#llx) is not modelled",
+                               (unsigned long long)cpu->cr0, (unsigned long long)cpu->cr4,
+                               (unsigned long long)cpu->efer);
+            return -1;
+        }
+        bool w = pg_check_perm(&pc, PG_ACC_WRITE, r.user, r.writable, r.nx) == 0 && r.dirty;
+        int f = fill(v, la, &r, w);
+        if (f != 0)
+            return f;
+    }
+    cpu_internal(cpu, "translation of %#llx could not be installed", (unsigned long long)la);
+    return -1;
+}
+
+static void clear_level(struct view *v, uint32_t idx, int level, bool keep_global)
+{
+    uint64_t *t = pool_page(v, idx);
+    for (int i = 0; i < 512; i++) {
+        uint64_t e = t[i];
+        if (!(e & PTE_P))
+            continue;
+        bool leaf = level == 1 || (e & PTE_PS);
+        if (leaf) {
+            if (!(keep_global && (e & SH_GLOBAL)))
+                t[i] = 0;
+        } else if (e >= RESERVED_BASE) {
+            clear_level(v, (uint32_t)(((e & ~0xFFFull & ((1ull << 52) - 1)) - RESERVED_BASE) / 4096),
+                        level - 1, keep_global);
+        }
+    }
+}
+
+static void flush_trees(struct view *v, bool keep_global)
+{
+    for (int i = 0; i < NTREES; i++) {
+        struct tree *t = &v->tree[i];
+        if (!keep_global) {
+            tree_reset(v, t);
+        } else {
+            for (int c = 0; c < 2; c++)
+                if (t->root[c] != NO_PAGE) {
+                    clear_level(v, t->root[c], 4, true);
+                    map_until(v, t->root[c]);
+                }
+        }
+    }
+    v->gen++;
+    v->cpu->stats.view_flushes++;
+    engine_tlb_flush(v);
+}
+
+void view_flush(struct view *v, bool keep_global)
+{
+    flush_trees(v, keep_global);
+}
+
+void view_invlpg(struct view *v, uint64_t la)
+{
+    for (int i = 0; i < NTREES; i++) {
+        struct tree *t = &v->tree[i];
+        for (int c = 0; c < 2; c++) {
+            if (t->root[c] == NO_PAGE)
+                continue;
+            uint64_t *s = shadow_slot(v, t->root[c], la, 1, false);
+            if (s && (*s & PTE_P))
+                *s = 0;
+            s = shadow_slot(v, t->root[c], la, 2, false);
+            if (s && (*s & PTE_P) && (*s & PTE_PS))
+                *s = 0;
+        }
+    }
+    v->gen++;
+    engine_tlb_flush(v);
+}
+
+/* Select the tree for the current PCID and load the engine's CR3 for the
+ * current privilege context. */
+void view_set_context(struct view *v)
+{
+    cpu_t *cpu = v->cpu;
+    uint16_t pcid = (cpu->cr4 & CR4_PCIDE) ? (uint16_t)(cpu->cr3 & 0xFFF) : 0;
+    int found = -1, lru = 0;
+    for (int i = 0; i < NTREES; i++) {
+        if (v->tree[i].used && v->tree[i].pcid == pcid)
+            found = i;
+        if (v->tree[i].last_use < v->tree[lru].last_use || !v->tree[i].used)
+            if (v->tree[lru].used)
+                lru = i;
+    }
+    if (found < 0) {
+        found = lru;
+        tree_reset(v, &v->tree[found]);
+        v->tree[found].used = true;
+        v->tree[found].pcid = pcid;
+    }
+    v->cur = (unsigned)found;
+    v->tree[found].last_use = ++v->tick;
+    struct tree *t = cur_tree(v);
+    if (ensure_root(v, t, cur_ctx(v)) == NO_PAGE) {
+        flush_trees(v, false);
+        ensure_root(v, t, cur_ctx(v));
+    }
+    engine_tlb_flush(v);
+}
+
+/* Drop the translations tagged with one PCID (INVPCID types 0/1 and MOV CR3). */
+void view_flush_pcid(struct view *v, uint16_t pcid, bool keep_global)
+{
+    for (int i = 0; i < NTREES; i++) {
+        struct tree *t = &v->tree[i];
+        if (!t->used || t->pcid != pcid)
+            continue;
+        for (int c = 0; c < 2; c++)
+            if (t->root[c] != NO_PAGE) {
+                if (keep_global) {
+                    clear_level(v, t->root[c], 4, true);
+                    map_until(v, t->root[c]);
+                } else {
+                    tree_free_level(v, t->root[c], 4);
+                    t->root[c] = NO_PAGE;
+                }
+            }
+    }
+    v->gen++;
+    v->cpu->stats.view_flushes++;
+    if (ensure_root(v, cur_tree(v), cur_ctx(v)) == NO_PAGE)
+        flush_trees(v, false);
+    engine_tlb_flush(v);
+}

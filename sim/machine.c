@@ -1,0 +1,434 @@
+/*
+ * machine.c — the machine: RAM, LPs, devices and the run loop.
+ *
+ * Scheduling (determinism): the runnable LP with the smallest virtual clock
+ * runs next, ties broken by the lower index, for `quantum` instructions
+ * (checked at translation-block boundaries). Nothing here reads host time
+ * except the optional progress line, which goes to stderr only.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "boot.h"
+#include "elf.h"
+#include "evq.h"
+#include "machine.h"
+#include "physmem.h"
+
+#define PORT_DEBUGCON 0xE9
+#define PORT_EXIT     0xF4
+#define PORT_COM1     0x3F8
+
+/* 16550 transmit side (registers per the National PC16550D data sheet). */
+struct uart {
+    uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
+};
+
+struct machine {
+    struct machine_config cfg;
+    physmem_t *mem;
+    cpu_t *lp[MACHINE_MAX_LPS];
+    unsigned nlps;
+    evq_t *evq;
+    trace_writer_t *trace;
+    struct uart com1;
+    bool exit_requested;
+    uint32_t exit_value;
+    unsigned exit_lp;
+    char payload_name[64];
+    uint8_t payload_sha[32];
+    struct boot_layout boot;
+    bool booted;
+};
+
+/* ---- platform callbacks for the CPUs ---- */
+
+static void plat_span(void *ctx, uint64_t pa, struct cpu_phys_span *out)
+{
+    machine_t *m = ctx;
+    pmem_span(m->mem, pa, out);
+}
+
+static void console_byte(machine_t *m, cpu_t *cpu, uint16_t port, uint8_t b)
+{
+    if (m->cfg.console) {
+        fputc(b, m->cfg.console);
+        if (b == '\n')
+            fflush(m->cfg.console);
+    }
+    trace_console(m->trace, cpu_lp_index(cpu), cpu_cycles(cpu), port, b);
+}
+
+static enum cpu_io_result uart_out(machine_t *m, cpu_t *cpu, unsigned reg, uint8_t v)
+{
+    struct uart *u = &m->com1;
+    bool dlab = u->lcr & 0x80;
+    switch (reg) {
+    case 0:
+        if (dlab)
+            u->dll = v;
+        else
+            console_byte(m, cpu, PORT_COM1, v);
+        break;
+    case 1:
+        if (dlab)
+            u->dlm = v;
+        else
+            u->ier = v & 0x0F;
+        break;
+    case 2: u->fcr = v; break;
+    case 3: u->lcr = v; break;
+    case 4: u->mcr = v & 0x1F; break;
+    case 7: u->scr = v; break;
+    default: break;                         /* LSR/MSR: writes ignored by the chip */
+    }
+    return CPU_IO_OK;
+}
+
+static uint8_t uart_in(machine_t *m, unsigned reg)
+{
+    struct uart *u = &m->com1;
+    bool dlab = u->lcr & 0x80;
+    switch (reg) {
+    case 0: return dlab ? u->dll : 0;       /* no receive data */
+    case 1: return dlab ? u->dlm : u->ier;
+    case 2: return (u->fcr & 1) ? 0xC1 : 0x01;   /* no interrupt pending; FIFOs as enabled */
+    case 3: return u->lcr;
+    case 4: return u->mcr;
+    case 5: return 0x60;                    /* THR empty, transmitter empty: output is instant */
+    case 6: return (u->mcr & 0x10) ? (uint8_t)(((u->mcr & 0xC) << 4) | ((u->mcr & 3) << 4)) : 0xB0;
+    default: return u->scr;
+    }
+}
+
+static enum cpu_io_result plat_out(void *ctx, cpu_t *cpu, uint16_t port, unsigned size, uint32_t val)
+{
+    machine_t *m = ctx;
+    if (port == PORT_DEBUGCON) {
+        for (unsigned i = 0; i < size; i++)
+            console_byte(m, cpu, PORT_DEBUGCON, (uint8_t)(val >> (8 * i)));
+        return CPU_IO_OK;
+    }
+    if (port == PORT_EXIT) {
+        /* isa-debug-exit: the run ends with status (value << 1) | 1. */
+        m->exit_requested = true;
+        m->exit_value = size == 4 ? val : size == 2 ? (val & 0xFFFF) : (val & 0xFF);
+        m->exit_lp = cpu_lp_index(cpu);
+        return CPU_IO_STOP;
+    }
+    if (port >= PORT_COM1 && port < PORT_COM1 + 8) {
+        for (unsigned i = 0; i < size && port + i < PORT_COM1 + 8; i++)
+            uart_out(m, cpu, port + i - PORT_COM1, (uint8_t)(val >> (8 * i)));
+        return CPU_IO_OK;
+    }
+    return CPU_IO_UNMODELLED;
+}
+
+static enum cpu_io_result plat_in(void *ctx, cpu_t *cpu, uint16_t port, unsigned size, uint32_t *val)
+{
+    machine_t *m = ctx;
+    (void)cpu;
+    if (port == PORT_DEBUGCON) {
+        *val = size == 1 ? 0xE9 : 0xFFFFFFFFu;  /* Bochs/QEMU: reading 0xE9 returns 0xE9 */
+        return CPU_IO_OK;
+    }
+    if (port == PORT_EXIT) {
+        *val = 0;
+        return CPU_IO_OK;
+    }
+    if (port >= PORT_COM1 && port < PORT_COM1 + 8) {
+        uint32_t v = 0;
+        for (unsigned i = 0; i < size && port + i < PORT_COM1 + 8; i++)
+            v |= (uint32_t)uart_in(m, port + i - PORT_COM1) << (8 * i);
+        *val = v;
+        return CPU_IO_OK;
+    }
+    return CPU_IO_UNMODELLED;
+}
+
+static void plat_event(void *ctx, cpu_t *cpu, const struct cpu_event *ev)
+{
+    machine_t *m = ctx;
+    trace_event(m->trace, cpu_lp_index(cpu), ev);
+}
+
+/* ---- life cycle ---- */
+
+bool machine_create(const struct machine_config *cfg, machine_t **out, char *msg, size_t n)
+{
+    *out = NULL;
+    if (cfg->nlps == 0 || cfg->nlps > MACHINE_MAX_LPS) {
+        snprintf(msg, n, "--lps must be between 1 and %d (got %u)", MACHINE_MAX_LPS, cfg->nlps);
+        return false;
+    }
+    machine_t *m = calloc(1, sizeof(*m));
+    if (!m) {
+        snprintf(msg, n, "out of memory");
+        return false;
+    }
+    m->cfg = *cfg;
+    if (!m->cfg.quantum)
+        m->cfg.quantum = MACHINE_DEFAULT_QUANTUM;
+    if (!m->cfg.profile)
+        m->cfg.profile = cpu_profile_default();
+    pmem_err pe = pmem_create(cfg->mem_size, &m->mem);
+    if (pe != PMEM_OK) {
+        snprintf(msg, n, "--mem %llu: %s", (unsigned long long)cfg->mem_size, pmem_strerror(pe));
+        free(m);
+        return false;
+    }
+    m->evq = evq_create();
+    struct cpu_platform plat = { m, plat_span, plat_in, plat_out, plat_event };
+    for (unsigned i = 0; i < cfg->nlps; i++) {
+        struct cpu_config cc = { .profile = m->cfg.profile, .lp_index = i, .seed = cfg->seed,
+                                 .trace_insns = cfg->trace_insns };
+        cpu_err e = cpu_create(&cc, &plat, &m->lp[i]);
+        if (e != CPU_OK) {
+            snprintf(msg, n, "cannot create logical processor %u: %s", i, cpu_strerror(e));
+            m->nlps = i;
+            machine_destroy(m);
+            return false;
+        }
+    }
+    m->nlps = cfg->nlps;
+    *out = m;
+    return true;
+}
+
+void machine_destroy(machine_t *m)
+{
+    if (!m)
+        return;
+    for (unsigned i = 0; i < m->nlps; i++)
+        cpu_destroy(m->lp[i]);
+    if (m->trace)
+        trace_abort(m->trace);
+    evq_destroy(m->evq);
+    pmem_destroy(m->mem);
+    free(m);
+}
+
+cpu_t *machine_cpu(machine_t *m, unsigned lp) { return lp < m->nlps ? m->lp[lp] : NULL; }
+struct physmem *machine_physmem(machine_t *m) { return m->mem; }
+
+static uint8_t *read_file(const char *path, size_t *size, char *msg, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(msg, n, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(msg, n, "%s: not a regular file", path);
+        fclose(f);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > (1ull << 32)) {
+        snprintf(msg, n, "%s: %lld bytes is larger than any payload hvsim accepts (4 GiB)", path,
+                 (long long)st.st_size);
+        fclose(f);
+        return NULL;
+    }
+    uint8_t *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        snprintf(msg, n, "%s: out of memory", path);
+        fclose(f);
+        return NULL;
+    }
+    size_t got = fread(buf, 1, (size_t)st.st_size, f);
+    fclose(f);
+    if (got != (size_t)st.st_size) {
+        snprintf(msg, n, "%s: short read", path);
+        free(buf);
+        return NULL;
+    }
+    *size = got;
+    return buf;
+}
+
+bool machine_load_elf(machine_t *m, const char *path, char *msg, size_t n)
+{
+    size_t size;
+    char why[400];
+    uint8_t *data = read_file(path, &size, msg, n);
+    if (!data)
+        return false;
+    struct elf_image img;
+    if (!elf_parse(data, size, pmem_size(m->mem), &img, why, sizeof(why))) {
+        snprintf(msg, n, "%s: %s", path, why);
+        free(data);
+        return false;
+    }
+    struct boot_params bp = { m->nlps, m->cfg.cmdline, 2000000000ull };
+    if (!boot_prepare(m->mem, &img, data, size, &bp, &m->boot, why, sizeof(why))) {
+        snprintf(msg, n, "%s: %s", path, why);
+        free(data);
+        return false;
+    }
+    struct sha256 s;
+    sha256_init(&s);
+    sha256_update(&s, data, size);
+    sha256_final(&s, m->payload_sha);
+    free(data);
+    const char *base = strrchr(path, '/');
+    snprintf(m->payload_name, sizeof(m->payload_name), "%s", base ? base + 1 : path);
+    for (unsigned i = 0; i < m->nlps; i++)
+        boot_cpu_state(m->lp[i], &m->boot, i, m->nlps);
+    m->booted = true;
+    return true;
+}
+
+/* ---- running ---- */
+
+static uint64_t total_insns(machine_t *m)
+{
+    uint64_t t = 0;
+    for (unsigned i = 0; i < m->nlps; i++)
+        t += cpu_insns(m->lp[i]);
+    return t;
+}
+
+static uint64_t max_cycles(machine_t *m)
+{
+    uint64_t c = 0;
+    for (unsigned i = 0; i < m->nlps; i++)
+        if (cpu_cycles(m->lp[i]) > c)
+            c = cpu_cycles(m->lp[i]);
+    return c;
+}
+
+static void end(machine_t *m, struct machine_result *r, enum machine_end e, int status, unsigned lp,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void end(machine_t *m, struct machine_result *r, enum machine_end e, int status, unsigned lp,
+                const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+    va_end(ap);
+    r->end = e;
+    r->status = status;
+    r->lp = lp;
+    r->insns = total_insns(m);
+    r->cycles = max_cycles(m);
+}
+
+static void progress(machine_t *m, time_t *last)
+{
+    if (!m->cfg.progress)
+        return;
+    time_t now = time(NULL);                /* host time: progress display only */
+    if (now - *last < 2)
+        return;
+    *last = now;
+    fprintf(m->cfg.progress, "hvsim: %llu instructions, %llu cycles on the slowest LP...\r",
+            (unsigned long long)total_insns(m), (unsigned long long)max_cycles(m));
+    fflush(m->cfg.progress);
+}
+
+static const enum trace_end_reason tend_of[] = {
+    [MEND_EXIT_DEVICE] = TEND_EXIT_DEVICE, [MEND_TRIPLE_FAULT] = TEND_TRIPLE_FAULT,
+    [MEND_HALTED] = TEND_HALTED, [MEND_INSN_LIMIT] = TEND_INSN_LIMIT,
+    [MEND_CYCLE_LIMIT] = TEND_CYCLE_LIMIT, [MEND_UNMODELLED] = TEND_UNMODELLED,
+    [MEND_INTERNAL] = TEND_INTERNAL,
+};
+
+void machine_run(machine_t *m, struct machine_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (!m->booted) {
+        end(m, r, MEND_INTERNAL, EXIT_STATUS_INTERNAL, 0, "no payload loaded");
+        return;
+    }
+    if (m->cfg.trace_path) {
+        struct trace_config tc = { .version = TRACE_FORMAT_VERSION, .flags = m->cfg.trace_insns ? TRACE_F_INSNS : 0,
+                                   .seed = m->cfg.seed, .nlps = m->nlps, .cost_model = 1,
+                                   .mem_size = pmem_size(m->mem), .quantum = m->cfg.quantum };
+        snprintf(tc.hvsim_version, sizeof(tc.hvsim_version), "%s", HVSIM_VERSION);
+        snprintf(tc.profile, sizeof(tc.profile), "%s", cpu_profile_name(m->cfg.profile));
+        memcpy(tc.payload, m->payload_name, sizeof(tc.payload));
+        memcpy(tc.payload_sha256, m->payload_sha, 32);
+        if (trace_create(m->cfg.trace_path, &tc, &m->trace) != TRACE_OK) {
+            end(m, r, MEND_INTERNAL, EXIT_STATUS_USAGE, 0, "cannot write trace %s: %s", m->cfg.trace_path,
+                strerror(errno));
+            return;
+        }
+    }
+    time_t last = time(NULL);
+    for (;;) {
+        /* The runnable LP with the smallest clock (ties: lowest index). */
+        int pick = -1;
+        for (unsigned i = 0; i < m->nlps; i++) {
+            if (cpu_halted(m->lp[i]))
+                continue;
+            if (pick < 0 || cpu_cycles(m->lp[i]) < cpu_cycles(m->lp[pick]))
+                pick = (int)i;
+        }
+        if (pick < 0) {
+            end(m, r, MEND_HALTED, EXIT_STATUS_HALTED, 0,
+                "all %u logical processor(s) halted with nothing to wake them", m->nlps);
+            break;
+        }
+        cpu_t *c = m->lp[pick];
+        uint64_t budget = m->cfg.quantum;
+        if (m->cfg.max_insns) {
+            uint64_t done = total_insns(m);
+            if (done >= m->cfg.max_insns) {
+                end(m, r, MEND_INSN_LIMIT, EXIT_STATUS_INSN_LIMIT, (unsigned)pick,
+                    "instruction limit reached (%llu instructions)", (unsigned long long)done);
+                break;
+            }
+            if (m->cfg.max_insns - done < budget)
+                budget = m->cfg.max_insns - done;
+        }
+        enum cpu_stop st = cpu_run(c, budget);
+        if (m->cfg.max_cycles && cpu_cycles(c) >= m->cfg.max_cycles && st == CPU_STOP_BUDGET) {
+            end(m, r, MEND_CYCLE_LIMIT, EXIT_STATUS_CYCLE_LIMIT, (unsigned)pick,
+                "cycle limit reached (LP %d at cycle %llu)", pick, (unsigned long long)cpu_cycles(c));
+            break;
+        }
+        switch (st) {
+        case CPU_STOP_BUDGET:
+        case CPU_STOP_HALTED:
+            progress(m, &last);
+            continue;
+        case CPU_STOP_PLATFORM:
+            end(m, r, MEND_EXIT_DEVICE, (int)(((m->exit_value << 1) | 1) & 0xFF), m->exit_lp,
+                "the payload wrote %u to the exit port (0xF4)", m->exit_value);
+            break;
+        case CPU_STOP_SHUTDOWN:
+            end(m, r, MEND_TRIPLE_FAULT, EXIT_STATUS_TRIPLE_FAULT, (unsigned)pick,
+                "triple fault on LP %d at RIP %#llx (shutdown)", pick,
+                (unsigned long long)cpu_get(c, CPU_RIP));
+            break;
+        case CPU_STOP_UNMODELLED:
+            end(m, r, MEND_UNMODELLED, EXIT_STATUS_UNMODELLED, (unsigned)pick, "not modelled (LP %d): %s",
+                pick, cpu_message(c));
+            break;
+        case CPU_STOP_INTERNAL:
+        default:
+            end(m, r, MEND_INTERNAL, EXIT_STATUS_INTERNAL, (unsigned)pick, "internal error (LP %d): %s",
+                pick, cpu_message(c));
+            break;
+        }
+        break;
+    }
+    if (m->cfg.progress)
+        fprintf(m->cfg.progress, "%*s\r", 70, "");
+    if (m->cfg.console)
+        fflush(m->cfg.console);
+    if (m->trace) {
+        trace_err te = trace_finish(m->trace, tend_of[r->end], (uint32_t)r->status, r->insns, r->cycles,
+                                    r->reason);
+        m->trace = NULL;
+        if (te != TRACE_OK && r->end != MEND_INTERNAL)
+            snprintf(r->reason + strlen(r->reason), sizeof(r->reason) - strlen(r->reason),
+                     " (and writing the trace failed: %s)", trace_strerror(te));
+    }
+}

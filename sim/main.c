@@ -1,0 +1,294 @@
+/*
+ * main.c — the hvsim command line: run, trace dump/digest, cost-model,
+ * version. Bad arguments get a one-line message naming the argument and
+ * exit status 64 (docs/exit-status.md).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "machine.h"
+#include "trace.h"
+
+static const char usage_main[] =
+    "usage: hvsim <command> [options]\n"
+    "\n"
+    "hvsim is a deterministic, instruction-level x64 virtualization simulator.\n"
+    "\n"
+    "commands:\n"
+    "  run [options] FILE.elf    boot an ELF64 payload (docs/boot-protocol.md)\n"
+    "  trace dump FILE           print a trace, one line per record\n"
+    "  trace digest FILE         check a trace and print its SHA-256\n"
+    "  cpu-list                  list the CPU profiles (same as run --cpu list)\n"
+    "  cost-model                print the cycle costs the virtual clock uses\n"
+    "  version                   print the version\n"
+    "\n"
+    "Run 'hvsim <command> --help' for the options of a command.\n";
+
+static const char usage_run[] =
+    "usage: hvsim run [options] FILE.elf\n"
+    "\n"
+    "Boot FILE.elf in 64-bit mode (docs/boot-protocol.md), send its console output\n"
+    "(port 0xE9 and COM1) to stdout, and exit with the payload's status: a value v\n"
+    "written to port 0xF4 exits with (v << 1) | 1; other ends of the run exit with\n"
+    "an even status and a one-line reason on stderr (docs/exit-status.md).\n"
+    "\n"
+    "options:\n"
+    "  --lps N            logical processors (default 1, at most 64)\n"
+    "  --mem SIZE         RAM, e.g. 256M, 4G, 64G (default 256M; untouched memory is free)\n"
+    "  --cpu NAME         CPU profile: intel (default), amd, or a name from --cpu list\n"
+    "  --seed N           seed for RDRAND/RDSEED (default 0)\n"
+    "  --trace FILE       record a trace (docs/trace-format.md)\n"
+    "  --trace-insns      also record every retired instruction (slow)\n"
+    "  --max-insns N      stop after N instructions (status 6)\n"
+    "  --max-cycles N     stop when an LP's clock reaches N cycles (status 8)\n"
+    "  --quantum N        instructions per LP turn (default 10000)\n"
+    "  --cmdline STR      command line passed in the boot information block\n"
+    "  --quiet            do not print the payload's console output\n"
+    "  --no-progress      no progress line on stderr (default: shown on a terminal)\n"
+    "  -h, --help         this text\n";
+
+static const char usage_trace[] =
+    "usage: hvsim trace dump FILE\n"
+    "       hvsim trace digest FILE\n"
+    "\n"
+    "dump    print every record of a trace as text; instruction records are\n"
+    "        disassembled. A corrupted or truncated file is reported with the\n"
+    "        offset of the first bad record (exit status 1).\n"
+    "digest  validate the whole trace and print its SHA-256 (for determinism\n"
+    "        checks: the same run twice gives the same digest).\n";
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "hvsim: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(see 'hvsim --help')\n");
+    return EXIT_STATUS_USAGE;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_size(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s)
+        return false;
+    uint64_t mul = 1;
+    if (*end == 'K' || *end == 'k') { mul = 1ull << 10; end++; }
+    else if (*end == 'M' || *end == 'm') { mul = 1ull << 20; end++; }
+    else if (*end == 'G' || *end == 'g') { mul = 1ull << 30; end++; }
+    else if (*end == 'T' || *end == 't') { mul = 1ull << 40; end++; }
+    if (*end == 'i' && end[1] == 'B') end += 2;
+    else if (*end == 'B') end++;
+    if (*end || v > UINT64_MAX / mul)
+        return false;
+    *out = v * mul;
+    return true;
+}
+
+static void list_profiles(FILE *f)
+{
+    fprintf(f, "CPU profiles (--cpu NAME; 'intel' and 'amd' name each vendor's default):\n");
+    for (unsigned i = 0; cpu_profile_at(i); i++) {
+        const struct cpu_profile *p = cpu_profile_at(i);
+        fprintf(f, "  %-14s %s  %s\n", cpu_profile_name(p), cpu_profile_vendor(p), cpu_profile_description(p));
+    }
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct machine_config cfg = { .nlps = 1, .mem_size = MACHINE_DEFAULT_MEM, .quantum = MACHINE_DEFAULT_QUANTUM,
+                                  .console = stdout, .progress = isatty(2) ? stderr : NULL };
+    enum { O_LPS = 256, O_MEM, O_CPU, O_SEED, O_TRACE, O_TINSNS, O_MAXI, O_MAXC, O_QUANTUM, O_CMDLINE,
+           O_QUIET, O_NOPROG };
+    static const struct option opts[] = {
+        { "lps", required_argument, 0, O_LPS }, { "mem", required_argument, 0, O_MEM },
+        { "cpu", required_argument, 0, O_CPU }, { "seed", required_argument, 0, O_SEED },
+        { "trace", required_argument, 0, O_TRACE }, { "trace-insns", no_argument, 0, O_TINSNS },
+        { "max-insns", required_argument, 0, O_MAXI }, { "max-cycles", required_argument, 0, O_MAXC },
+        { "quantum", required_argument, 0, O_QUANTUM }, { "cmdline", required_argument, 0, O_CMDLINE },
+        { "quiet", no_argument, 0, O_QUIET }, { "no-progress", no_argument, 0, O_NOPROG },
+        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    uint64_t v;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(usage_run, stdout);
+            return 0;
+        case O_LPS:
+            if (!parse_u64(optarg, &v) || v == 0 || v > MACHINE_MAX_LPS)
+                return bad_usage("--lps: '%s' is not a number of logical processors between 1 and 64", optarg);
+            cfg.nlps = (unsigned)v;
+            break;
+        case O_MEM:
+            if (!parse_size(optarg, &cfg.mem_size) || cfg.mem_size < (2ull << 20) || (cfg.mem_size & 0xFFF))
+                return bad_usage("--mem: '%s' is not a memory size of at least 2M in whole 4K pages (e.g. 512M)", optarg);
+            break;
+        case O_CPU:
+            if (!strcmp(optarg, "list")) {
+                list_profiles(stdout);
+                return 0;
+            }
+            cfg.profile = cpu_profile_find(optarg);
+            if (!cfg.profile)
+                return bad_usage("--cpu: no CPU profile named '%s' (try --cpu list)", optarg);
+            break;
+        case O_SEED:
+            if (!parse_u64(optarg, &cfg.seed))
+                return bad_usage("--seed: '%s' is not an unsigned number", optarg);
+            break;
+        case O_TRACE:
+            cfg.trace_path = optarg;
+            break;
+        case O_TINSNS:
+            cfg.trace_insns = true;
+            break;
+        case O_MAXI:
+            if (!parse_u64(optarg, &cfg.max_insns) || !cfg.max_insns)
+                return bad_usage("--max-insns: '%s' is not a positive number", optarg);
+            break;
+        case O_MAXC:
+            if (!parse_u64(optarg, &cfg.max_cycles) || !cfg.max_cycles)
+                return bad_usage("--max-cycles: '%s' is not a positive number", optarg);
+            break;
+        case O_QUANTUM:
+            if (!parse_u64(optarg, &cfg.quantum) || !cfg.quantum)
+                return bad_usage("--quantum: '%s' is not a positive number", optarg);
+            break;
+        case O_CMDLINE:
+            cfg.cmdline = optarg;
+            break;
+        case O_QUIET:
+            cfg.console = NULL;
+            break;
+        case O_NOPROG:
+            cfg.progress = NULL;
+            break;
+        default:
+            return bad_usage("run: unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return bad_usage("run: %s", optind >= argc ? "name one ELF64 payload file" : "more than one payload file given");
+    if (cfg.trace_insns && !cfg.trace_path)
+        return bad_usage("--trace-insns needs --trace FILE%s", "");
+    char msg[600];
+    machine_t *m;
+    if (!machine_create(&cfg, &m, msg, sizeof(msg))) {
+        fprintf(stderr, "hvsim: %s\n", msg);
+        return EXIT_STATUS_USAGE;
+    }
+    if (!machine_load_elf(m, argv[optind], msg, sizeof(msg))) {
+        fprintf(stderr, "hvsim: %s\n", msg);
+        machine_destroy(m);
+        return EXIT_STATUS_USAGE;
+    }
+    struct machine_result r;
+    machine_run(m, &r);
+    if (r.end != MEND_EXIT_DEVICE)
+        fprintf(stderr, "hvsim: %s\n", r.reason);
+    machine_destroy(m);
+    return r.status;
+}
+
+static int cmd_trace(int argc, char **argv)
+{
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fputs(usage_trace, stdout);
+        return 0;
+    }
+    if (argc != 3)
+        return bad_usage("trace: expected 'dump FILE' or 'digest FILE'%s", "");
+    if (!strcmp(argv[1], "dump"))
+        return trace_dump(argv[2], stdout, stderr);
+    if (!strcmp(argv[1], "digest")) {
+        char msg[512];
+        trace_reader_t *r;
+        if (trace_open(argv[2], &r, msg, sizeof(msg)) != TRACE_OK) {
+            fprintf(stderr, "hvsim: trace digest: %s\n", msg);
+            return 1;
+        }
+        struct trace_record *rec = malloc(sizeof(*rec));
+        int k = 1;
+        while (rec && (k = trace_next(r, rec, msg, sizeof(msg))) > 0)
+            ;
+        free(rec);
+        trace_close(r);
+        if (k < 0) {
+            fprintf(stderr, "hvsim: trace digest: %s: %s\n", argv[2], msg);
+            return 1;
+        }
+        char hex[65];
+        if (!sha256_file(argv[2], hex)) {
+            fprintf(stderr, "hvsim: trace digest: %s: %s\n", argv[2], strerror(errno));
+            return 1;
+        }
+        printf("%s  %s\n", hex, argv[2]);
+        return 0;
+    }
+    return bad_usage("trace: unknown subcommand '%s' (dump or digest)", argv[1]);
+}
+
+static int cmd_cost_model(void)
+{
+    static const struct { const char *name; unsigned cycles; const char *desc; } rows[] = {
+#define X(name, cycles, desc) { #name, cycles, desc },
+#include "../cpu/cost.def"
+#undef X
+    };
+    printf("%-14s %7s  %s\n", "event", "cycles", "what");
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        printf("%-14s %7u  %s\n", rows[i].name, rows[i].cycles, rows[i].desc);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return EXIT_STATUS_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("hvsim %s\n", HVSIM_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "trace"))
+        return cmd_trace(argc - 1, argv + 1);
+    if (!strcmp(cmd, "cpu-list")) {
+        list_profiles(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "cost-model"))
+        return cmd_cost_model();
+    return bad_usage("unknown command '%s'", cmd);
+}
