@@ -116,10 +116,10 @@ static void account_tb(cpu_t *cpu, uint64_t la)
     if (!tb)
         return;
     uint64_t c, n;
-    if (la >= tb->la && la < tb->la + tb->size) {
+    if (la - tb->la < tb->size) {
         tb_prefix(tb, la, &c, &n);
     } else {
-        c = tb->cum[tb->ninsn];
+        c = tb->cycles;
         n = tb->ninsn;
     }
     cpu->cycles += c;
@@ -192,7 +192,9 @@ out:
     uc_mem_unmap(uc, at, 0x1000);
     if (a) uc_context_free(a);
     if (b) uc_context_free(b);
-    uc_ctl_flush_tlb(uc);
+    /* Drop the probe's translated code (paging is still off here, so the
+     * address translates; a full TB flush would cost ~1 GiB of RSS). */
+    uc_ctl_remove_cache(uc, at, at + sizeof(div0));
     return ok;
 }
 
@@ -287,7 +289,7 @@ static const struct tb_info *scan_block(cpu_t *cpu, uint64_t la, uint32_t size)
         uc_emu_stop(cpu->uc);
         return NULL;
     }
-    struct tb_info t = { .la = la, .size = size, .ninsn = n, .gen = view_generation(cpu->view),
+    struct tb_info t = { .la = la, .size = size, .ninsn = n, .cycles = cycles, .gen = view_generation(cpu->view),
                          .bytes = bytes, .off = off, .cum = cum, .cls = cls };
     cpu->stats.tb_scans++;
     for (uint64_t p = la & ~0xFFFull; p < la + size; p += 4096)
@@ -314,10 +316,11 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
     if (tb && (tb->gen != view_generation(cpu->view) || tb->size != size)) {
         tb = NULL;
     } else if (tb) {
-        /* Rewritten code keeps the address: compare the bytes. */
-        uint8_t now[64];
-        uint32_t n = size < sizeof(now) ? size : (uint32_t)sizeof(now);
-        if (mem_peek_code(cpu, la, now, n) != n || memcmp(now, tb->bytes, n) != 0)
+        /* Rewritten code keeps the address: compare the bytes (through the
+         * engine's own alias of the page, which is live while it runs). */
+        uint32_t n = size < 64 ? size : 64;
+        const uint8_t *now = view_code_ptr(cpu->view, la, n);
+        if (!now || memcmp(now, tb->bytes, n) != 0)
             tb = NULL;
     }
     if (!tb) {
@@ -381,8 +384,13 @@ static void cb_intr(uc_engine *uc, uint32_t intno, void *ud)
         uint64_t la = eng_get(cpu, UC_X86_REG_CR2);
         struct xcpt x;
         int r = view_handle_fault(cpu->view, la, rip, &x);
-        if (r > 0)
-            return;                             /* translation installed: retry */
+        if (r > 0) {
+            /* Translation installed: retry in place, unless code translated
+             * from the page's previous contents must be dropped first. */
+            if (view_inval_pending(cpu->view))
+                stop_with(cpu, PEND_INVALIDATE, rip);
+            return;
+        }
         if (r < 0) {
             uc_emu_stop(uc);
             return;
@@ -692,6 +700,7 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         if (cpu->insns >= cpu->budget_end)
             return CPU_STOP_BUDGET;
         cpu->pend = (struct pending){ PEND_NONE, 0, 0, 0, 0 };
+        view_prepare_run(cpu->view);
         uint64_t rip = cpu_rip(cpu);
         uc_err e = uc_emu_start(cpu->uc, rip, view_until_address(cpu->view), 0, 0);
         cpu->stats.engine_entries++;
@@ -757,6 +766,9 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         case PEND_BUDGET:
             cpu_set_rip(cpu, cpu->pend.rip);
             return CPU_STOP_BUDGET;
+        case PEND_INVALIDATE:
+            cpu_set_rip(cpu, cpu->pend.rip);
+            break;                              /* view_prepare_run() drops the code */
         default:
             return stop_for_pending(cpu);
         }

@@ -155,6 +155,7 @@ struct tb_info {
     uint64_t la;                               /* first instruction */
     uint32_t size;                             /* bytes, as the engine reported */
     uint32_t ninsn;
+    uint32_t cycles;                           /* cost of the whole block (cum[ninsn]) */
     uint64_t gen;                              /* view generation when scanned */
     uint8_t *bytes;                            /* copy of the code (detects rewritten code) */
     uint16_t *off;                             /* offset of each instruction, ninsn + 1 entries */
@@ -170,6 +171,7 @@ enum pend_kind {
     PEND_NEW_SITES,     /* block hook found sites that need hooks (TB at rip) */
     PEND_FETCH_FAULT,   /* block hook: fetch not permitted at rip (la = fault address) */
     PEND_BUDGET,        /* instruction budget reached at a TB boundary (rip) */
+    PEND_INVALIDATE,    /* translated code must be dropped before resuming at rip */
     PEND_HALT,          /* HLT completed */
     PEND_PLATFORM,      /* a device asked the run to end */
     PEND_UNMODELLED,    /* message in cpu->msg */
@@ -346,7 +348,11 @@ uint64_t view_generation(const struct view *v);
 uint64_t view_until_address(const struct view *v);
 bool view_is_reserved(uint64_t la);
 void view_note_code(struct view *v, uint64_t la);
+const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len);
 void view_phys_written(struct view *v, uint64_t pa, uint64_t len);
+void view_prepare_run(struct view *v);       /* drop stale translated code before running */
+bool view_inval_pending(const struct view *v);
+void view_do_pending_inval(struct view *v);
 
 /* ---- cost model (cost.c) ---- */
 enum cost_event {

@@ -66,10 +66,13 @@ struct tree {
 };
 
 struct alias {            /* host alias currently installed for a linear page */
-    uint64_t la_page;     /* 0 = empty slot (linear page 0 is stored as 1) */
+    uint64_t key;         /* linear page number + 1; 0 = empty slot */
     uint64_t pa_page;
-    bool code;            /* translated code was taken from it */
+    bool code;            /* the engine may hold translated code for this linear page */
+    bool stale;           /* ... and that code may no longer match memory */
 };
+
+#define MAX_PENDING_INVAL 64
 
 struct view {
     cpu_t *cpu;
@@ -86,6 +89,9 @@ struct view {
     unsigned naliases;
     unsigned max_aliases;
     bool have_code_aliases;
+    bool any_stale;                              /* some present page may hold stale code */
+    uint64_t pending_inval[MAX_PENDING_INVAL];   /* linear pages whose code must be dropped */
+    unsigned npending;
 };
 
 bool view_is_reserved(uint64_t la)
@@ -228,11 +234,47 @@ static void alias_clear(struct view *v)
     v->have_code_aliases = false;
 }
 
+/* Drop all translated code. Expensive (the engine's first full flush
+ * touches its whole 1-GiB code buffer, ~40 ms each later): only for the
+ * rare full reset of the view. Everything else uses per-page removal. */
 static void tb_flush_all(struct view *v)
 {
     uc_ctl_flush_tlb(v->cpu->uc);          /* UC_CTL_TB_FLUSH: drop all translated code */
     tbc_clear(v->cpu->tbc);
     v->cpu->cur_tb = NULL;
+}
+
+static void schedule_inval(struct view *v, uint64_t la_page)
+{
+    for (unsigned i = 0; i < v->npending; i++)
+        if (v->pending_inval[i] == la_page)
+            return;
+    if (v->npending < MAX_PENDING_INVAL)
+        v->pending_inval[v->npending++] = la_page;
+    else
+        v->npending = MAX_PENDING_INVAL + 1;  /* overflow: flush everything */
+}
+
+bool view_inval_pending(const struct view *v)
+{
+    return v->npending != 0;
+}
+
+/* Called outside the engine with the pages present: the engine translates
+ * the linear address to find the code to drop. */
+void view_do_pending_inval(struct view *v)
+{
+    if (v->npending > MAX_PENDING_INVAL) {
+        tb_flush_all(v);
+    } else {
+        for (unsigned i = 0; i < v->npending; i++) {
+            uint64_t la = v->pending_inval[i] << 12;
+            uc_ctl_remove_cache(v->cpu->uc, la, la + 4096);
+        }
+        tbc_clear(v->cpu->tbc);
+        v->cpu->cur_tb = NULL;
+    }
+    v->npending = 0;
 }
 
 /* Drop every translation of every tree (the TLB may lose entries at any
@@ -384,16 +426,16 @@ static unsigned alias_hash(uint64_t la_page)
 
 static struct alias *alias_find(struct view *v, uint64_t la_page, bool create)
 {
-    uint64_t key = la_page ? la_page : 1;
+    uint64_t key = la_page + 1;
     unsigned h = alias_hash(key);
     for (unsigned i = 0; i < ALIAS_SLOTS; i++) {
         struct alias *a = &v->alias[(h + i) & (ALIAS_SLOTS - 1)];
-        if (a->la_page == key)
+        if (a->key == key)
             return a;
-        if (a->la_page == 0) {
+        if (a->key == 0) {
             if (!create)
                 return NULL;
-            a->la_page = key;
+            a->key = key;
             a->pa_page = ~0ull;
             v->naliases++;
             return a;
@@ -407,13 +449,16 @@ static bool install_alias(struct view *v, struct window *w, uint64_t la, uint64_
 {
     cpu_t *cpu = v->cpu;
     bool need = false;
-    bool code_replaced = false;
     for (uint64_t off = 0; off < len; off += 4096) {
         struct alias *a = alias_find(v, (la + off) >> 12, false);
         if (!a || a->pa_page != ((pa + off) >> 12)) {
             need = true;
             if (a && a->code)
-                code_replaced = true;
+                a->stale = true;       /* the engine's code for this address came from the old page */
+        }
+        if (a && a->code && a->stale) {
+            schedule_inval(v, (la + off) >> 12);
+            a->code = a->stale = false;
         }
     }
     if (!need)
@@ -443,11 +488,19 @@ static bool install_alias(struct view *v, struct window *w, uint64_t la, uint64_
             return false;
         }
         a->pa_page = (pa + off) >> 12;
-        a->code = false;
     }
-    if (code_replaced)
-        tb_flush_all(v);     /* translated code came from the old page */
     return true;
+}
+
+/* Host address of [la, la+len) as the engine sees it, for code the engine
+ * is executing (its pages are present, so their aliases are live). NULL if
+ * the range leaves its window. */
+const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len)
+{
+    struct window *w = find_window(v, la);
+    if (!w || la + len - w->la > w->size)
+        return NULL;
+    return w->host + (la - w->la);
 }
 
 void view_note_code(struct view *v, uint64_t la)
@@ -461,21 +514,44 @@ void view_note_code(struct view *v, uint64_t la)
 
 void view_phys_written(struct view *v, uint64_t pa, uint64_t len)
 {
-    /* A host-side write to a page translated code was taken from: the engine
-     * cannot see it, so drop all translated code. Cheap test first. */
-    if (!v || !v->have_code_aliases)
+    /* A host-side write to a page translated code was taken from: the
+     * engine cannot see it. Mark the linear pages' code stale; it is dropped
+     * before the engine runs again (present pages) or when the page is
+     * next installed. Cheap test first. */
+    if (!v || !v->have_code_aliases || !len)
         return;
     uint64_t first = pa >> 12, last = (pa + len - 1) >> 12;
     for (unsigned i = 0; i < ALIAS_SLOTS; i++) {
         struct alias *a = &v->alias[i];
-        if (a->la_page && a->code && a->pa_page >= first && a->pa_page <= last) {
-            tb_flush_all(v);
-            for (unsigned j = 0; j < ALIAS_SLOTS; j++)
-                v->alias[j].code = false;
-            v->have_code_aliases = false;
-            return;
+        if (a->key && a->code && a->pa_page >= first && a->pa_page <= last) {
+            a->stale = true;
+            v->any_stale = true;
         }
     }
+}
+
+/* Before the engine runs: drop stale code of pages that are present (a
+ * page that is not present is handled when it is installed again). */
+void view_prepare_run(struct view *v)
+{
+    if (v->any_stale) {
+        v->any_stale = false;
+        for (unsigned i = 0; i < ALIAS_SLOTS; i++) {
+            struct alias *a = &v->alias[i];
+            if (!a->key || !a->code || !a->stale)
+                continue;
+            uint64_t la = (a->key - 1) << 12;
+            struct tree *t = &v->tree[v->cur];
+            unsigned ctx = v->cpu->cpl == 3 ? 1 : 0;
+            uint64_t *s1 = t->root[ctx] == NO_PAGE ? NULL : shadow_slot(v, t->root[ctx], la, 1, false);
+            if (s1 && (*s1 & PTE_P)) {
+                schedule_inval(v, la >> 12);
+                a->code = a->stale = false;
+            }
+        }
+    }
+    if (v->npending)
+        view_do_pending_inval(v);
 }
 
 /* ---- shadow entries ---- */
