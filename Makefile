@@ -13,8 +13,8 @@ BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 COV_BUILD   ?= build-coverage
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
-DEB_PACKAGES = cmake make gcc pkg-config libunicorn-dev libcapstone-dev libxml2-dev check lcov
-BENCH_PACKAGES = bochs bochsbios vgabios qemu-system-x86
+DEB_PACKAGES = cmake make gcc pkg-config libunicorn-dev libcapstone-dev libxml2-dev check lcov valgrind
+BENCH_PACKAGES = bochs bochs-term bochsbios vgabios qemu-system-x86
 
 .PHONY: all demo check deps bench-deps build build-asan bench coverage clean
 

@@ -191,6 +191,7 @@ struct cpu_stats {
     uint64_t exceptions;        /* exceptions and interrupts delivered */
     uint64_t unmodelled_msrs;   /* RDMSR/WRMSR of an MSR hvsim does not model (#GP) */
     uint64_t view_fills;        /* translation-cache fills */
+    uint64_t view_prefetches;   /* translations installed ahead of use */
     uint64_t view_flushes;      /* whole-cache flushes */
     uint64_t sites;             /* sensitive-instruction sites intercepted */
     uint64_t tb_scans;          /* translation blocks decoded */

@@ -84,7 +84,7 @@ uint32_t pg_check_perm(const struct pg_ctx *ctx, enum pg_access acc, bool user_p
 
 /* Reserved-bit mask for an entry at a given level (SDM 3A 4.5, tables 4-15
  * to 4-20). level: 4 = PML4E, 3 = PDPTE, 2 = PDE, 1 = PTE. */
-static uint64_t rsvd_mask(const struct pg_ctx *ctx, unsigned level, uint64_t entry)
+uint64_t pg_rsvd_mask(const struct pg_ctx *ctx, unsigned level, uint64_t entry)
 {
     uint64_t m = 0;
     unsigned maxpa = ctx->maxphyaddr;
@@ -177,7 +177,7 @@ enum pg_status pg_walk(const struct pg_ctx *ctx, const struct pg_mem_ops *mem, v
                 res->error_code = access_bits(ctx, acc);        /* P = 0 */
                 return PG_FAULT;
             }
-            if (e & rsvd_mask(ctx, level, e)) {
+            if (e & pg_rsvd_mask(ctx, level, e)) {
                 res->status = PG_FAULT;
                 res->fault_level = level;
                 res->error_code = access_bits(ctx, acc) | PF_EC_P | PF_EC_RSVD;
@@ -196,6 +196,16 @@ enum pg_status pg_walk(const struct pg_ctx *ctx, const struct pg_mem_ops *mem, v
             level--;
         }
 
+        bool uu = true, uw = true, un = false;
+        for (unsigned i = 0; i + 1 < n; i++) {
+            uu = uu && (entries[i] & PTE_US);
+            uw = uw && (entries[i] & PTE_RW);
+            if ((ctx->efer & EFER_NXE) && (entries[i] & PTE_XD))
+                un = true;
+        }
+        res->upper_user = uu;
+        res->upper_writable = uw;
+        res->upper_nx = un;
         uint32_t pf = pg_check_perm(ctx, acc, user, writable, nx);
         if (pf) {
             res->status = PG_FAULT;

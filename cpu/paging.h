@@ -96,6 +96,9 @@ struct pg_result {
     bool writable;           /* R/W = 1 at every level */
     bool nx;                 /* XD = 1 at some level (with NXE) */
     bool global;             /* G in the leaf (with CR4.PGE) */
+    bool upper_user;         /* U/S = 1 in every non-leaf entry */
+    bool upper_writable;     /* R/W = 1 in every non-leaf entry */
+    bool upper_nx;           /* XD = 1 in some non-leaf entry (with NXE) */
     bool dirty;              /* D in the leaf after the walk */
     uint64_t leaf_entry;     /* the leaf entry as finally seen */
     uint64_t leaf_entry_pa;  /* where it lives */
@@ -116,6 +119,10 @@ bool pg_canonical(uint64_t la, unsigned width);
  * and the translation cache both use it. */
 uint32_t pg_check_perm(const struct pg_ctx *ctx, enum pg_access acc, bool user_page,
                        bool writable, bool nx);
+
+/* Reserved bits of a present entry at `level` (4 = PML4E .. 1 = PTE),
+ * SDM 3A 4.5 tables 4-15..4-20: any of them set is a reserved-bit fault. */
+uint64_t pg_rsvd_mask(const struct pg_ctx *ctx, unsigned level, uint64_t entry);
 
 /* Walk the paging structures for linear address la. When set_ad is true and
  * the access is permitted, accessed flags are set in every entry used and the

@@ -606,6 +606,79 @@ static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool wri
     return 1;
 }
 
+/* Translation prefetch (SDM 3A 4.10.2.3 allows caching translations that
+ * no access has used yet): after a 4-KiB miss, install the other entries of
+ * the same guest page table that are present, already accessed (A = 1, so
+ * no flag changes behind the guest's back) and permitted for the current
+ * context. Contiguous runs share one host mapping. */
+static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, const struct pg_ctx *pc)
+{
+    cpu_t *cpu = v->cpu;
+    uint64_t pt[512];
+    if (!phys_read(cpu, r->leaf_entry_pa & ~0xFFFull, pt, sizeof(pt)))
+        return;
+    struct window *w = find_window(v, la);
+    if (!w)
+        return;
+    uint64_t base = la & ~0x1FFFFFull;
+    struct tree *t = cur_tree(v);
+    uint32_t root = t->root[cur_ctx(v)];
+    if (root == NO_PAGE)
+        return;
+    const uint64_t frame = 0x000FFFFFFFFFF000ull;
+    unsigned i = 0;
+    while (i < 512) {
+        /* Find a run of eligible entries with contiguous frames. */
+        unsigned start = i, n = 0;
+        uint64_t pa0 = 0;
+        bool wr = false, glob = false;
+        for (; i < 512; i++) {
+            uint64_t e = pt[i], la_i = base + ((uint64_t)i << 12);
+            bool ok = (e & PTE_P) && (e & PTE_A) && !(e & pg_rsvd_mask(pc, 1, e)) &&
+                      la_i - w->la < w->size && la_i != (la & ~0xFFFull) && !view_is_reserved(la_i);
+            bool user = r->upper_user && (e & PTE_US);
+            bool writable = r->upper_writable && (e & PTE_RW);
+            bool nx = r->upper_nx || ((pc->efer & EFER_NXE) && (e & PTE_XD));
+            if (ok)
+                ok = pg_check_perm(pc, PG_ACC_READ, user, writable, nx) == 0;
+            bool e_wr = ok && (e & PTE_D) && pg_check_perm(pc, PG_ACC_WRITE, user, writable, nx) == 0;
+            bool e_gl = (pc->cr4 & CR4_PGE) && (e & PTE_G);
+            if (ok) {
+                uint64_t *s1 = shadow_slot(v, root, la_i, 1, false);
+                if (s1 && (*s1 & PTE_P))
+                    ok = false;                          /* already cached */
+            }
+            if (!ok || (n && ((e & frame) != pa0 + ((uint64_t)n << 12) || e_wr != wr || e_gl != glob)))
+                break;
+            if (n == 0) {
+                pa0 = e & frame;
+                wr = e_wr;
+                glob = e_gl;
+                start = i;
+            }
+            n++;
+        }
+        if (n) {
+            uint64_t la0 = base + ((uint64_t)start << 12);
+            struct cpu_phys_span sp;
+            cpu->plat.phys_span(cpu->plat.ctx, pa0, &sp);
+            if (sp.kind != CPU_SPAN_RAM || pa0 - sp.base + ((uint64_t)n << 12) > sp.len)
+                continue;                                /* not (all) RAM: left to demand */
+            if (!install_alias(v, w, la0, pa0, (uint64_t)n << 12))
+                return;                                  /* the view was reset */
+            for (unsigned k = 0; k < n; k++) {
+                uint64_t *s1 = shadow_slot(v, root, la0 + ((uint64_t)k << 12), 1, true);
+                if (!s1)
+                    return;                              /* pool exhausted: stop prefetching */
+                *s1 = PTE_P | PTE_US | PTE_A | PTE_D | (wr ? PTE_RW : 0) | (glob ? SH_GLOBAL : 0);
+            }
+            cpu->stats.view_prefetches += n;
+        } else {
+            i++;
+        }
+    }
+}
+
 int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
 {
     cpu_t *cpu = v->cpu;
@@ -651,6 +724,8 @@ int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
         }
         bool w = pg_check_perm(&pc, PG_ACC_WRITE, r.user, r.writable, r.nx) == 0 && r.dirty;
         int f = fill(v, la, &r, w);
+        if (f > 0 && r.page_size == 4096)
+            prefetch(v, la, &r, &pc);
         if (f != 0)
             return f;
     }

@@ -2,9 +2,10 @@
  * machine.c — the machine: RAM, LPs, devices and the run loop.
  *
  * Scheduling (determinism): the runnable LP with the smallest virtual clock
- * runs next, ties broken by the lower index, for `quantum` instructions
- * (checked at translation-block boundaries). Nothing here reads host time
- * except the optional progress line, which goes to stderr only.
+ * runs next for `quantum` instructions (checked at translation-block
+ * boundaries); equal clocks run in the order their events were queued
+ * (sim/evq.c), LPs in index order at the start. Nothing here reads host
+ * time except the optional progress line, which goes to stderr only.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,6 +19,9 @@
 #include "evq.h"
 #include "machine.h"
 #include "physmem.h"
+
+/* Event kinds on the machine's queue. */
+enum { EVK_LP_RUN = 1 };
 
 #define PORT_DEBUGCON 0xE9
 #define PORT_EXIT     0xF4
@@ -43,6 +47,7 @@ struct machine {
     uint8_t payload_sha[32];
     struct boot_layout boot;
     bool booted;
+    uint64_t sched_state;              /* splitmix64 state for schedule exploration */
 };
 
 /* ---- platform callbacks for the CPUs ---- */
@@ -173,6 +178,7 @@ bool machine_create(const struct machine_config *cfg, machine_t **out, char *msg
     m->cfg = *cfg;
     if (!m->cfg.quantum)
         m->cfg.quantum = MACHINE_DEFAULT_QUANTUM;
+    m->sched_state = cfg->sched_seed;
     if (!m->cfg.profile)
         m->cfg.profile = cpu_profile_default();
     pmem_err pe = pmem_create(cfg->mem_size, &m->mem);
@@ -349,7 +355,8 @@ void machine_run(machine_t *m, struct machine_result *r)
     if (m->cfg.trace_path) {
         struct trace_config tc = { .version = TRACE_FORMAT_VERSION, .flags = m->cfg.trace_insns ? TRACE_F_INSNS : 0,
                                    .seed = m->cfg.seed, .nlps = m->nlps, .cost_model = 1,
-                                   .mem_size = pmem_size(m->mem), .quantum = m->cfg.quantum };
+                                   .mem_size = pmem_size(m->mem), .quantum = m->cfg.quantum,
+                                   .sched_seed = m->cfg.sched_seed };
         snprintf(tc.hvsim_version, sizeof(tc.hvsim_version), "%s", HVSIM_VERSION);
         snprintf(tc.profile, sizeof(tc.profile), "%s", cpu_profile_name(m->cfg.profile));
         memcpy(tc.payload, m->payload_name, sizeof(tc.payload));
@@ -361,22 +368,32 @@ void machine_run(machine_t *m, struct machine_result *r)
         }
     }
     time_t last = time(NULL);
+    /* Scheduling on the event queue: every runnable LP has one "run" event
+     * at its current clock; the earliest runs next (equal clocks: the one
+     * queued first). Halted LPs have no event; timed wake-ups (devices,
+     * timers) will be events on the same queue. */
+    for (unsigned i = 0; i < m->nlps; i++)
+        if (!cpu_halted(m->lp[i]))
+            evq_push(m->evq, cpu_cycles(m->lp[i]), EVK_LP_RUN, i, 0);
     for (;;) {
-        /* The runnable LP with the smallest clock (ties: lowest index). */
-        int pick = -1;
-        for (unsigned i = 0; i < m->nlps; i++) {
-            if (cpu_halted(m->lp[i]))
-                continue;
-            if (pick < 0 || cpu_cycles(m->lp[i]) < cpu_cycles(m->lp[pick]))
-                pick = (int)i;
-        }
-        if (pick < 0) {
+        struct evq_event ev;
+        if (!evq_pop(m->evq, &ev)) {
             end(m, r, MEND_HALTED, EXIT_STATUS_HALTED, 0,
                 "all %u logical processor(s) halted with nothing to wake them", m->nlps);
             break;
         }
+        int pick = (int)ev.target;
         cpu_t *c = m->lp[pick];
         uint64_t budget = m->cfg.quantum;
+        if (m->cfg.sched_seed) {
+            /* Schedule exploration: a deterministic pseudo-random quantum in
+             * [q/2, 3q/2) from the seed (splitmix64). */
+            uint64_t z = (m->sched_state += 0x9E3779B97F4A7C15ull);
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+            z ^= z >> 31;
+            budget = m->cfg.quantum / 2 + z % (m->cfg.quantum ? m->cfg.quantum : 1) + 1;
+        }
         if (m->cfg.max_insns) {
             uint64_t done = total_insns(m);
             if (done >= m->cfg.max_insns) {
@@ -395,6 +412,9 @@ void machine_run(machine_t *m, struct machine_result *r)
         }
         switch (st) {
         case CPU_STOP_BUDGET:
+            evq_push(m->evq, cpu_cycles(c), EVK_LP_RUN, (uint32_t)pick, 0);
+            progress(m, &last);
+            continue;
         case CPU_STOP_HALTED:
             progress(m, &last);
             continue;

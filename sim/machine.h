@@ -24,6 +24,7 @@ struct machine_config {
     uint64_t max_insns;                /* 0: no limit */
     uint64_t max_cycles;               /* 0: no limit */
     uint64_t quantum;                  /* instructions per LP turn */
+    uint64_t sched_seed;               /* 0: fixed quanta; else quanta vary in [q/2, 3q/2) per this seed */
     bool trace_insns;
     const char *trace_path;            /* NULL: no trace */
     const char *cmdline;

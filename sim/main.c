@@ -47,6 +47,8 @@ static const char usage_run[] =
     "  --max-insns N      stop after N instructions (status 6)\n"
     "  --max-cycles N     stop when an LP's clock reaches N cycles (status 8)\n"
     "  --quantum N        instructions per LP turn (default 10000)\n"
+    "  --sched-seed S     vary each turn's length in [q/2, 3q/2) pseudo-randomly from seed S,\n"
+    "                     to explore other interleavings (still deterministic per seed)\n"
     "  --cmdline STR      command line passed in the boot information block\n"
     "  --quiet            do not print the payload's console output\n"
     "  --no-progress      no progress line on stderr (default: shown on a terminal)\n"
@@ -119,7 +121,7 @@ static int cmd_run(int argc, char **argv)
     struct machine_config cfg = { .nlps = 1, .mem_size = MACHINE_DEFAULT_MEM, .quantum = MACHINE_DEFAULT_QUANTUM,
                                   .console = stdout, .progress = isatty(2) ? stderr : NULL };
     enum { O_LPS = 256, O_MEM, O_CPU, O_SEED, O_TRACE, O_TINSNS, O_MAXI, O_MAXC, O_QUANTUM, O_CMDLINE,
-           O_QUIET, O_NOPROG };
+           O_QUIET, O_NOPROG, O_SCHED };
     static const struct option opts[] = {
         { "lps", required_argument, 0, O_LPS }, { "mem", required_argument, 0, O_MEM },
         { "cpu", required_argument, 0, O_CPU }, { "seed", required_argument, 0, O_SEED },
@@ -127,6 +129,7 @@ static int cmd_run(int argc, char **argv)
         { "max-insns", required_argument, 0, O_MAXI }, { "max-cycles", required_argument, 0, O_MAXC },
         { "quantum", required_argument, 0, O_QUANTUM }, { "cmdline", required_argument, 0, O_CMDLINE },
         { "quiet", no_argument, 0, O_QUIET }, { "no-progress", no_argument, 0, O_NOPROG },
+        { "sched-seed", required_argument, 0, O_SCHED },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     optind = 1;
@@ -180,6 +183,10 @@ static int cmd_run(int argc, char **argv)
             break;
         case O_CMDLINE:
             cfg.cmdline = optarg;
+            break;
+        case O_SCHED:
+            if (!parse_u64(optarg, &cfg.sched_seed))
+                return bad_usage("--sched-seed: '%s' is not an unsigned number", optarg);
             break;
         case O_QUIET:
             cfg.console = NULL;

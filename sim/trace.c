@@ -153,6 +153,7 @@ static void header_encode(const struct trace_config *c, uint8_t h[TRACE_HEADER_S
     memcpy(h + 80, c->profile, 31);
     memcpy(h + 112, c->payload, 63);
     memcpy(h + 176, c->payload_sha256, 32);
+    put_le(h + 208, c->sched_seed, 8);
 }
 
 static bool header_decode(const uint8_t h[TRACE_HEADER_SIZE], struct trace_config *c, char *msg, size_t n)
@@ -183,11 +184,12 @@ static bool header_decode(const uint8_t h[TRACE_HEADER_SIZE], struct trace_confi
     memcpy(c->profile, h + 80, 31);
     memcpy(c->payload, h + 112, 63);
     memcpy(c->payload_sha256, h + 176, 32);
+    c->sched_seed = get_le(h + 208, 8);
     if (c->nlps == 0 || c->nlps > 256) {
         snprintf(msg, n, "header names %u logical processors (1..256 expected)", c->nlps);
         return false;
     }
-    for (int i = 208; i < TRACE_HEADER_SIZE; i++)
+    for (int i = 216; i < TRACE_HEADER_SIZE; i++)
         if (h[i]) {
             snprintf(msg, n, "non-zero reserved header byte at offset %d", i);
             return false;
@@ -197,8 +199,13 @@ static bool header_decode(const uint8_t h[TRACE_HEADER_SIZE], struct trace_confi
 
 /* ---- writer ---- */
 
+#define WBUF_SIZE 65536
+
 struct trace_writer {
     FILE *f;
+    size_t wn;                   /* bytes pending in wbuf */
+    uint8_t wbuf[WBUF_SIZE];
+    struct layout lay[32];       /* layouts by record type, parsed once */
     uint32_t crc;
     uint64_t records;
     trace_err err;
@@ -209,23 +216,40 @@ struct trace_writer {
     uint64_t con_cycle;
     uint16_t con_n;
     uint8_t con_buf[256];
+    uint64_t last_cycle[256];    /* cycle of the last record written per LP */
 };
+
+static void w_flush(trace_writer_t *w)
+{
+    if (!w->wn)
+        return;
+    w->crc = crc32_update(w->crc, w->wbuf, w->wn);
+    if (!w->err && fwrite(w->wbuf, 1, w->wn, w->f) != w->wn)
+        w->err = TRACE_ERR_IO;
+    w->wn = 0;
+}
 
 static void w_bytes(trace_writer_t *w, const void *p, size_t n)
 {
-    if (w->err)
+    if (w->wn + n > WBUF_SIZE)
+        w_flush(w);
+    if (n > WBUF_SIZE) {
+        w->crc = crc32_update(w->crc, p, n);
+        if (!w->err && fwrite(p, 1, n, w->f) != n)
+            w->err = TRACE_ERR_IO;
         return;
-    if (fwrite(p, 1, n, w->f) != n)
-        w->err = TRACE_ERR_IO;
-    w->crc = crc32_update(w->crc, p, n);
+    }
+    memcpy(w->wbuf + w->wn, p, n);
+    w->wn += n;
 }
 
 static void w_record(trace_writer_t *w, unsigned type, unsigned lp, uint64_t cycle,
                      const uint64_t *vals, unsigned nvals, const void *var, size_t nvar)
 {
-    struct layout l;
-    if (!layout_of(type, &l))
+    if (type >= 32 || !w->lay[type].fixed)
         return;
+    const struct layout *lp_ = &w->lay[type];
+    const struct layout l = *lp_;
     if (nvar > TRACE_MAX_VAR)
         nvar = TRACE_MAX_VAR;
     uint8_t buf[TRACE_REC_HDR + 64];
@@ -241,14 +265,19 @@ static void w_record(trace_writer_t *w, unsigned type, unsigned lp, uint64_t cyc
     if (l.var && nvar)
         w_bytes(w, var, nvar);
     w->records++;
+    if (type != TREC_END && cycle > w->last_cycle[lp & 255])
+        w->last_cycle[lp & 255] = cycle;
 }
 
 static void flush_console(trace_writer_t *w)
 {
     if (!w->con_pending)
         return;
+    /* Port and instruction records of the same LP may have been written
+     * while the line was pending: the line is stamped no earlier than them. */
+    uint64_t cycle = w->con_cycle > w->last_cycle[w->con_lp] ? w->con_cycle : w->last_cycle[w->con_lp];
     uint64_t v[1] = { w->con_port };
-    w_record(w, TREC_CONSOLE, w->con_lp, w->con_cycle, v, 1, w->con_buf, w->con_n);
+    w_record(w, TREC_CONSOLE, w->con_lp, cycle, v, 1, w->con_buf, w->con_n);
     w->con_pending = false;
     w->con_n = 0;
 }
@@ -264,6 +293,9 @@ trace_err trace_create(const char *path, const struct trace_config *cfg, trace_w
         free(w);
         return TRACE_ERR_IO;
     }
+    for (unsigned i = 0; i < NDESC; i++)
+        if (rec_descs[i].code < 32)
+            layout_of(rec_descs[i].code, &w->lay[rec_descs[i].code]);
     uint8_t h[TRACE_HEADER_SIZE];
     header_encode(cfg, h);
     w_bytes(w, h, sizeof(h));
@@ -346,8 +378,10 @@ trace_err trace_finish(trace_writer_t *w, enum trace_end_reason reason, uint32_t
     if (!w)
         return TRACE_OK;
     flush_console(w);
+    w_flush(w);
     uint64_t v[6] = { reason, status, insns, cycles, w->records, w->crc };
     w_record(w, TREC_END, 0, cycles, v, 6, text, text ? strlen(text) : 0);
+    w_flush(w);
     trace_err e = w->err;
     if (fclose(w->f) != 0 && !e)
         e = TRACE_ERR_IO;
@@ -359,6 +393,7 @@ void trace_abort(trace_writer_t *w)
 {
     if (!w)
         return;
+    w_flush(w);
     fclose(w->f);
     free(w);
 }

@@ -40,6 +40,7 @@ struct trace_config {
     uint32_t cost_model;
     uint64_t mem_size;
     uint64_t quantum;
+    uint64_t sched_seed;         /* --sched-seed (0: fixed quanta) */
     char hvsim_version[32];
     char profile[32];
     char payload[64];            /* payload file name (no directories) */
@@ -57,7 +58,7 @@ enum trace_end_reason {
  * Header layout (docs/trace-format.md): 0 magic, 8 version, 10 header
  * length, 12 flags, 16 seed, 24 LPs, 28 cost-model version, 32 memory size,
  * 40 quantum, 48 hvsim version, 80 profile, 112 payload name, 176 payload
- * SHA-256, 208..255 reserved (zero). */
+ * SHA-256, 208 schedule seed, 216..255 reserved (zero). */
 #define TRACE_MAX_FIELDS 12
 struct trace_record {
     uint8_t type;

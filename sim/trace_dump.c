@@ -158,6 +158,8 @@ int trace_dump(const char *path, FILE *out, FILE *err)
     fprintf(out, "# hvsim trace v%u, hvsim %s, profile %s, %u LP(s), seed %" PRIu64 ", memory %" PRIu64
             " MiB, payload %s%s\n", c->version, c->hvsim_version, c->profile, c->nlps, c->seed,
             c->mem_size >> 20, c->payload, (c->flags & TRACE_F_INSNS) ? ", instructions traced" : "");
+    if (c->sched_seed)
+        fprintf(out, "# quantum %" PRIu64 " varied by schedule seed %" PRIu64 "\n", c->quantum, c->sched_seed);
     struct trace_record *rec = malloc(sizeof(*rec));
     char *line = malloc(TRACE_MAX_VAR * 4 + 256);
     int rc = 0;

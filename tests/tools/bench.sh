@@ -1,0 +1,309 @@
+#!/bin/bash
+# bench.sh BUILD — `make bench`: guest MIPS of hvsim against Bochs and QEMU TCG.
+#
+# Workloads (tests/bench/):
+#   alu           register-only ALU loop, 16 instructions per iteration
+#   pagewalk      one load from each of 8192 4-KiB pages per pass (TLB misses),
+#                 32772 instructions per pass
+#   pagewalk-cr3  the same with a CR3 reload at the start of every pass, so that
+#                 every load is a full page walk, 32774 instructions per pass
+# Each is assembled as an hvsim ELF payload and as a boot floppy (real mode ->
+# long mode -> the same loop code) for Bochs and QEMU.
+#
+# Every engine runs each workload with a small and a large iteration count
+# (small = large / 20), alternately, several times; one run pair gives
+#   MIPS = (insns_large - insns_small) / (t_large - t_small)
+# so boot and set-up time cancel. Times are wall-clock, taken here. Every run's
+# checksum is checked (ALU: the same code run natively; page walk: closed
+# form). The iteration counts are fixed per engine so that the large run does
+# about 2 s of work on the development machine.
+#
+# Environment: BENCH_RUNS (default 5), BENCH_TRACE_RUNS (default 3),
+# BENCH_SCALE (percent of the iteration counts, default 100), CC, BOCHS and
+# QEMU (the commands, default bochs and qemu-system-x86_64).
+# Exit status: 0 all runs correct and hvsim (tracing off) at least as fast as
+# Bochs on every workload; 1 otherwise; 2 bad usage.
+set -u
+
+build=${1:-}
+if [ -z "$build" ] || [ ! -x "$build/hvsim" ]; then
+    echo "usage: tests/tools/bench.sh BUILD_DIR   (BUILD_DIR/hvsim must exist: make build)" >&2
+    exit 2
+fi
+build=$(cd "$build" && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
+src=$root/tests/bench
+hvsim=$build/hvsim
+work=$build/bench
+CC=${CC:-cc}
+RUNS=${BENCH_RUNS:-5}
+TRACE_RUNS=${BENCH_TRACE_RUNS:-3}
+SCALE=${BENCH_SCALE:-100}
+BOCHS=${BOCHS:-bochs}
+QEMU=${QEMU:-qemu-system-x86_64}
+
+mkdir -p "$work/img"
+rm -f "$work"/img/*.elf "$work"/img/*.img
+tmp=$(mktemp -d "$work/run.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+WORKLOADS="alu pagewalk pagewalk-cr3"
+ENGINES="hvsim hvsim-trace bochs qemu"
+
+declare -A SRC FLAGS PER_ITER ITERS
+SRC[alu]=alu.S           FLAGS[alu]=""           PER_ITER[alu]=16
+SRC[pagewalk]=pagewalk.S FLAGS[pagewalk]=""      PER_ITER[pagewalk]=32772
+SRC[pagewalk-cr3]=pagewalk.S FLAGS[pagewalk-cr3]="-DFLUSH=1" PER_ITER[pagewalk-cr3]=32774
+
+# large iteration counts (~2 s of work each on the development machine)
+ITERS[hvsim:alu]=60000000        ITERS[hvsim:pagewalk]=800       ITERS[hvsim:pagewalk-cr3]=120
+ITERS[hvsim-trace:alu]=250000    ITERS[hvsim-trace:pagewalk]=150 ITERS[hvsim-trace:pagewalk-cr3]=60
+ITERS[bochs:alu]=6000000         ITERS[bochs:pagewalk]=400       ITERS[bochs:pagewalk-cr3]=400
+ITERS[qemu:alu]=300000000        ITERS[qemu:pagewalk]=1200       ITERS[qemu:pagewalk-cr3]=1500
+
+declare -A LABEL=([hvsim]="hvsim" [hvsim-trace]="hvsim --trace-insns" [bochs]="Bochs 2.7" [qemu]="QEMU TCG")
+
+failed=0
+fail() { echo "bench: FAIL: $*"; failed=1; }
+
+now() {
+    if [ -n "${EPOCHREALTIME:-}" ]; then echo "$EPOCHREALTIME"; else date +%s.%N; fi
+}
+
+# ---- tools ----
+have_bochs=1 have_qemu=1
+bochs_share=${BXSHARE:-/usr/share/bochs}
+if ! command -v "$BOCHS" >/dev/null 2>&1 || [ ! -e "$bochs_share/BIOS-bochs-latest" ] ||
+   [ ! -e "$bochs_share/VGABIOS-lgpl-latest" ]; then
+    have_bochs=0
+    echo "bench: Bochs ($BOCHS) is not installed (or its BIOS files are missing): Bochs figures skipped"
+    echo "       (Debian: apt-get install bochs bochsbios vgabios bochs-term)"
+fi
+if ! command -v "$QEMU" >/dev/null 2>&1; then
+    have_qemu=0
+    echo "bench: QEMU ($QEMU) is not installed: QEMU figures skipped"
+    echo "       (Debian: apt-get install qemu-system-x86)"
+fi
+
+# ---- images ----
+# image WORKLOAD ITER KIND(elf|img) -> prints the path; built if needed
+image() {
+    local wl=$1 iter=$2 kind=$3 out o
+    out=$work/img/$wl-$iter.$kind
+    o=$tmp/$wl-$iter-$kind.o
+    if [ "$kind" = elf ]; then
+        $CC -c -DITER="$iter" ${FLAGS[$wl]} -I"$src" "$src/${SRC[$wl]}" -o "$o" &&
+        $CC -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,max-page-size=4096 \
+            -Wl,-T,"$root/scenarios/lib/payload.ld" "$o" -o "$out" || return 1
+    else
+        $CC -c -DITER="$iter" -DBENCH_FLOPPY ${FLAGS[$wl]} -I"$src" "$src/${SRC[$wl]}" -o "$o" &&
+        $CC -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,"$src/floppy.ld" "$o" -o "$out" &&
+        truncate -s 1474560 "$out" || return 1
+    fi
+    echo "$out"
+}
+
+# expected WORKLOAD ITER -> the checksum every engine must print
+expected() {
+    local wl=$1 iter=$2 ref=$tmp/ref-$1-$2
+    if [ "$wl" = alu ]; then
+        if [ ! -s "$ref.out" ]; then
+            $CC -O2 -DBENCH_HOST -DITER="$iter" -I"$src" "$src/host_ref.c" "$src/alu.S" -o "$ref" &&
+            "$ref" >"$ref.out" || return 1
+        fi
+        sed -n 's/^BENCH \([0-9a-f]*\)$/\1/p' "$ref.out"
+    else
+        # page i holds (i + 1) * K; a pass sums them: K * 8192 * 8193 / 2
+        printf '%016x\n' $(( iter * 0x9e3779b97f4a7c15 * (8192 * 8193 / 2) ))
+    fi
+}
+
+# ---- one run ----
+# run ENGINE IMAGE EXPECTED_CHECKSUM -> sets $elapsed (seconds); status 0 if correct
+elapsed=0
+run() {
+    local engine=$1 img=$2 want=$3 st t0 t1 out=$tmp/out err=$tmp/err
+    rm -f "$out" "$err" "$tmp/t.hvt"
+    case $engine in
+    hvsim)
+        t0=$(now)
+        timeout -s KILL 300 "$hvsim" run --no-progress "$img" >"$out" 2>"$err"; st=$?
+        t1=$(now) ;;
+    hvsim-trace)
+        t0=$(now)
+        timeout -s KILL 300 "$hvsim" run --no-progress --trace "$tmp/t.hvt" --trace-insns "$img" >"$out" 2>"$err"; st=$?
+        t1=$(now)
+        rm -f "$tmp/t.hvt" ;;
+    bochs)
+        cat >"$tmp/bochsrc" <<EOF
+megs: 128
+romimage: file=$bochs_share/BIOS-bochs-latest
+vgaromimage: file=$bochs_share/VGABIOS-lgpl-latest
+floppya: 1_44=$img, status=inserted
+boot: floppy
+display_library: term
+port_e9_hack: enabled=1
+log: $tmp/bochs.log
+clock: sync=none, time0=946684800
+cpu: model=corei7_skylake_x, reset_on_triple_fault=0
+sound: driver=dummy
+speaker: enabled=0
+EOF
+        echo c >"$tmp/cont.rc"
+        t0=$(now)
+        TERM=dumb timeout -s KILL 300 "$BOCHS" -q -f "$tmp/bochsrc" -rc "$tmp/cont.rc" </dev/null >"$out" 2>"$err"; st=$?
+        t1=$(now) ;;
+    qemu)
+        t0=$(now)
+        timeout -s KILL 300 "$QEMU" -accel tcg -display none -no-reboot -m 128 \
+            -drive file="$img",format=raw,if=floppy -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+            -debugcon file:"$out" -serial none -monitor none -parallel none </dev/null 2>"$err"; st=$?
+        t1=$(now) ;;
+    esac
+    elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
+    local got
+    got=$(grep -a -o 'BENCH [0-9a-f]\{16\}' "$out" 2>/dev/null | head -1 | cut -c7-)
+    if [ "$st" != 1 ] || [ "$got" != "$want" ]; then
+        echo "    $engine $(basename "$img"): exit status $st (expected 1), checksum '${got:-none}' (expected $want)"
+        grep -a -v '^0000' "$err" 2>/dev/null | grep -a -i -E "error|panic|not available|status|unmodelled|fault|>>" | head -5 | sed 's/^/      /'
+        if [ "$engine" = bochs ]; then
+            grep -q "display library 'term' not available" "$err" 2>/dev/null &&
+                echo "      Bochs lacks its term display library (Debian: apt-get install bochs-term)"
+            [ -f "$tmp/bochs.log" ] && tail -3 "$tmp/bochs.log" | sed 's/^/      bochs.log: /'
+        fi
+        return 1
+    fi
+    return 0
+}
+
+# ---- the exact instruction counts, from hvsim's own retired-instruction count ----
+check_counts() {
+    local wl a b na nb
+    for wl in $WORKLOADS; do
+        a=$(image "$wl" 1 elf) && b=$(image "$wl" 3 elf) || { fail "cannot build $wl"; continue; }
+        "$hvsim" run --no-progress --quiet --trace "$tmp/c1.hvt" "$a" >/dev/null 2>&1
+        "$hvsim" run --no-progress --quiet --trace "$tmp/c3.hvt" "$b" >/dev/null 2>&1
+        na=$("$hvsim" trace dump "$tmp/c1.hvt" 2>/dev/null | sed -n 's/.* end .*insns=\([0-9]*\).*/\1/p')
+        nb=$("$hvsim" trace dump "$tmp/c3.hvt" 2>/dev/null | sed -n 's/.* end .*insns=\([0-9]*\).*/\1/p')
+        rm -f "$tmp/c1.hvt" "$tmp/c3.hvt"
+        if [ -z "$na" ] || [ -z "$nb" ] || [ $(( (nb - na) / 2 )) != "${PER_ITER[$wl]}" ] ||
+           [ $(( (nb - na) % 2 )) != 0 ]; then
+            fail "$wl: hvsim retired ${na:-?} (ITER=1) and ${nb:-?} (ITER=3) instructions; expected a difference of 2 x ${PER_ITER[$wl]}"
+        else
+            printf '  %-13s %6d instructions per iteration (hvsim retired %d and %d for ITER 1 and 3)\n' \
+                "$wl" "${PER_ITER[$wl]}" "$na" "$nb"
+        fi
+    done
+}
+
+# ---- one engine x workload ----
+# prepare ENGINE WORKLOAD: images and checksums for the small and large counts
+declare -A IMG_L IMG_S WANT_L WANT_S DN ITER_L ITER_S LIST MED MIN MAX NRUNS BROKEN
+prepare() {
+    local engine=$1 wl=$2 k=$1:$2 large small kind=img
+    large=$(( ${ITERS[$k]} * SCALE / 100 )); [ "$large" -lt 20 ] && large=20
+    small=$(( large / 20 ))
+    case $engine in hvsim*) kind=elf ;; esac
+    IMG_L[$k]=$(image "$wl" "$large" $kind) && IMG_S[$k]=$(image "$wl" "$small" $kind) ||
+        { fail "$engine $wl: cannot build the images"; BROKEN[$k]=1; return; }
+    WANT_L[$k]=$(expected "$wl" "$large") && WANT_S[$k]=$(expected "$wl" "$small") &&
+        [ -n "${WANT_L[$k]}" ] && [ -n "${WANT_S[$k]}" ] ||
+        { fail "$wl: no reference checksum"; BROKEN[$k]=1; return; }
+    ITER_L[$k]=$large ITER_S[$k]=$small
+    DN[$k]=$(( (large - small) * ${PER_ITER[$wl]} ))
+    LIST[$k]=""
+}
+
+# pair ENGINE WORKLOAD I N: one small and one large run -> one MIPS figure
+pair() {
+    local engine=$1 wl=$2 i=$3 n=$4 k=$1:$2 tS tL mips
+    [ -z "${BROKEN[$k]:-}" ] || return
+    run "$engine" "${IMG_S[$k]}" "${WANT_S[$k]}" ||
+        { fail "$engine $wl (ITER ${ITER_S[$k]}) run $i"; BROKEN[$k]=1; return; }
+    tS=$elapsed
+    run "$engine" "${IMG_L[$k]}" "${WANT_L[$k]}" ||
+        { fail "$engine $wl (ITER ${ITER_L[$k]}) run $i"; BROKEN[$k]=1; return; }
+    tL=$elapsed
+    mips=$(awk -v n="${DN[$k]}" -v a="$tS" -v b="$tL" 'BEGIN { if (b > a) printf "%.3f", n / (b - a) / 1e6; else print "x" }')
+    if [ "$mips" = x ]; then
+        fail "$engine $wl run $i: the large run ($tL s) was not slower than the small one ($tS s)"
+        BROKEN[$k]=1; return
+    fi
+    printf '  %-20s %-13s run %d/%d: ITER %d %.3f s, ITER %d %.3f s -> %10.3f MIPS (checksums ok)\n' \
+        "${LABEL[$engine]}" "$wl" "$i" "$n" "${ITER_S[$k]}" "$tS" "${ITER_L[$k]}" "$tL" "$mips"
+    LIST[$k]="${LIST[$k]} $mips"
+}
+
+finish() {
+    local k=$1:$2
+    [ -z "${BROKEN[$k]:-}" ] && [ -n "${LIST[$k]:-}" ] || return
+    read -r MED[$k] MIN[$k] MAX[$k] NRUNS[$k] < <(echo ${LIST[$k]} | tr ' ' '\n' | sort -g |
+        awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+                                  printf "%.3f %.3f %.3f %d\n", m, v[1], v[NR], NR }')
+}
+
+echo "hvsim bench: guest MIPS, hvsim ($build) against Bochs and QEMU TCG"
+echo "host: $(uname -m), $(nproc 2>/dev/null || echo '?') CPUs, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //')"
+echo "instruction counts (checked against hvsim's retired-instruction count):"
+check_counts
+echo
+# engines in use; runs alternate between them (round-robin) so that a change
+# in the host's speed during the benchmark hits all of them alike
+active="hvsim hvsim-trace"
+[ $have_bochs = 1 ] && active="$active bochs"
+[ $have_qemu = 1 ] && active="$active qemu"
+echo "runs: $RUNS per engine ($TRACE_RUNS with --trace-insns), each a pair: small and large iteration count"
+for wl in $WORKLOADS; do
+    echo "workload $wl (${PER_ITER[$wl]} instructions per iteration):"
+    for engine in $active; do prepare "$engine" "$wl"; done
+    for i in $(seq 1 "$RUNS"); do
+        for engine in $active; do
+            if [ "$engine" = hvsim-trace ]; then
+                [ "$i" -le "$TRACE_RUNS" ] && pair "$engine" "$wl" "$i" "$TRACE_RUNS"
+            else
+                pair "$engine" "$wl" "$i" "$RUNS"
+            fi
+        done
+    done
+    for engine in $active; do finish "$engine" "$wl"; done
+done
+
+# ---- the table ----
+ratio() { # a b -> a/b formatted, or -
+    if [ -n "$1" ] && [ -n "$2" ]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3gx", a / b }'; else echo "-"; fi
+}
+echo
+echo "Guest MIPS (median of the runs; range min-max; boot and set-up removed)"
+printf '%-20s %-13s %4s %12s %21s %12s %12s\n' engine workload runs "median MIPS" "range (min-max)" "vs Bochs" "vs QEMU"
+for wl in $WORKLOADS; do
+    for engine in $ENGINES; do
+        k=$engine:$wl
+        [ -n "${MED[$k]:-}" ] || { 
+            case $engine in bochs) [ $have_bochs = 1 ] || continue ;; qemu) [ $have_qemu = 1 ] || continue ;; esac
+            printf '%-20s %-13s %4s %12s\n' "${LABEL[$engine]}" "$wl" - failed; continue; }
+        vb=- vq=-
+        case $engine in hvsim*)
+            vb=$(ratio "${MED[$k]}" "${MED[bochs:$wl]:-}")
+            vq=$(ratio "${MED[$k]}" "${MED[qemu:$wl]:-}") ;;
+        esac
+        printf '%-20s %-13s %4d %12.2f %21s %12s %12s\n' "${LABEL[$engine]}" "$wl" "${NRUNS[$k]}" "${MED[$k]}" \
+            "$(printf '%.2f-%.2f' "${MIN[$k]}" "${MAX[$k]}")" "$vb" "$vq"
+    done
+done
+echo "(vs Bochs / vs QEMU: hvsim's median divided by that engine's median)"
+
+# ---- the requirement: hvsim with tracing off is not slower than Bochs ----
+echo
+for wl in $WORKLOADS; do
+    h=${MED[hvsim:$wl]:-} b=${MED[bochs:$wl]:-}
+    if [ -z "$h" ] || [ -z "$b" ]; then
+        echo "requirement  $wl: not checked (missing figures)"
+    elif awk -v h="$h" -v b="$b" 'BEGIN { exit !(h >= b) }'; then
+        echo "requirement  $wl: ok, hvsim $h MIPS >= Bochs $b MIPS"
+    else
+        echo "requirement  $wl: NOT MET, hvsim $h MIPS is slower than Bochs $b MIPS"
+        failed=1
+    fi
+done
+[ $failed = 0 ] && echo "hvsim bench: done" || echo "hvsim bench: done, with failures (see above)"
+exit $failed
