@@ -51,7 +51,7 @@ demo: build
 
 check: build build-asan
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-	@cd $(ASAN_BUILD) && CK_FORK=no ctest --output-on-failure -j $(JOBS) -L unit
+	@cd $(ASAN_BUILD) && CK_FORK=no ctest --output-on-failure -j $(JOBS) -L 'unit|payload'
 	@echo "hvsim: all checks passed"
 
 bench: bench-deps build

@@ -279,7 +279,13 @@ static const struct tb_info *scan_block(cpu_t *cpu, uint64_t la, uint32_t size)
     }
     off[n] = (uint16_t)pos;
     cum[n] = cycles;
-    if (fetch_fault) {
+    bool limited = false;
+    if (fetch_fault && cpu->fetch_stop == fetch_fault_at && fetch_fault_at != la) {
+        /* Second pass: the instructions before the one that may not be
+         * fetched run; a site hook stops the engine in front of it. The
+         * record is not reusable (its fetch check was waived). */
+        limited = true;
+    } else if (fetch_fault) {
         free(bytes); free(off); free(cum); free(cls);
         cpu->pend.kind = PEND_FETCH_FAULT;
         cpu->pend.rip = la;
@@ -289,7 +295,8 @@ static const struct tb_info *scan_block(cpu_t *cpu, uint64_t la, uint32_t size)
         uc_emu_stop(cpu->uc);
         return NULL;
     }
-    struct tb_info t = { .la = la, .size = size, .ninsn = n, .cycles = cycles, .gen = view_generation(cpu->view),
+    struct tb_info t = { .la = la, .size = size, .ninsn = n, .cycles = cycles, .user = cpu->cpl == 3,
+                         .gen = limited ? ~0ull : view_generation(cpu->view),
                          .bytes = bytes, .off = off, .cum = cum, .cls = cls };
     cpu->stats.tb_scans++;
     for (uint64_t p = la & ~0xFFFull; p < la + size; p += 4096)
@@ -308,12 +315,14 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
     cpu_t *cpu = ud;
     (void)uc;
     account_tb(cpu, ~0ull);
+    if (view_is_reserved(la))
+        return;                                 /* hvsim's own trampolines: not guest code */
     if (cpu->pend.kind != PEND_NONE) {
         uc_emu_stop(cpu->uc);
         return;
     }
     const struct tb_info *tb = tbc_lookup(cpu->tbc, la);
-    if (tb && (tb->gen != view_generation(cpu->view) || tb->size != size)) {
+    if (tb && (tb->gen != view_generation(cpu->view) || tb->size != size || tb->user != (cpu->cpl == 3))) {
         tb = NULL;
     } else if (tb) {
         /* Rewritten code keeps the address: compare the bytes (through the
@@ -344,6 +353,11 @@ static void cb_site(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
 {
     cpu_t *cpu = ud;
     (void)uc; (void)size;
+    if (cpu->fetch_stop && la == cpu->fetch_stop) {
+        account_tb(cpu, la);
+        stop_with(cpu, PEND_FETCH_STOP, la);
+        return;
+    }
     const struct tb_info *tb = cpu->cur_tb;
     if (!tb || la < tb->la || la >= tb->la + tb->size)
         return;
@@ -572,16 +586,21 @@ static enum pg_access classify_access(cpu_t *cpu, uint64_t rip, uint64_t la, uin
     struct dec_insn d;
     *fetch_insn = 0;
     if (dec_at(cpu, rip, &d)) {
+        /* The instruction's own bytes first: a fetch faults before any
+         * data access of the instruction could. */
+        if (la - rip < d.len) {
+            *fetch_insn = rip;
+            return PG_ACC_FETCH;
+        }
         dec_memops(cpu, &d);
         for (unsigned i = 0; i < d.nmem; i++) {
             const struct dec_memop *m = &d.mem[i];
             if (la - m->ea < m->size || (la & ~0xFFFull) == ((m->ea + m->size - 1) & ~0xFFFull))
                 return m->write ? PG_ACC_WRITE : PG_ACC_READ;
         }
-        if (la - rip < d.len) {
-            *fetch_insn = rip;
-            return PG_ACC_FETCH;
-        }
+    } else if ((la & ~0xFFFull) == (rip & ~0xFFFull) || la - rip < 16) {
+        *fetch_insn = rip;                      /* bytes not readable: the fetch faulted */
+        return PG_ACC_FETCH;
     }
     /* Not a data access of the first instruction: a later instruction of
      * the block whose bytes reach the faulting page. */
@@ -664,7 +683,7 @@ static void handle_exception(cpu_t *cpu)
         /* Single-step trap (RFLAGS.TF): RIP is already past the instruction. */
         cpu->dr[6] |= 1ull << 14;
         cpu->insns++;
-        cpu_deliver(cpu, VEC_DB, EV_HW_EXCEPTION, false, 0, rip);
+        cpu_deliver(cpu, VEC_DB, EV_HW_EXCEPTION, false, 0, rip, rip);
         return;
     case VEC_AC:
         x = (struct xcpt){ VEC_AC, 0, true, 0 };
@@ -740,21 +759,45 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
             break;
         case PEND_FETCH_FAULT: {
             uint64_t finsn = cpu->pend.rip + cpu->pend.ec;
-            uint64_t la = cpu->pend.la;
             cpu_set_rip(cpu, cpu->pend.rip);
-            if (finsn != cpu->pend.rip && !run_until(cpu, finsn)) {
-                if (cpu->pend.kind != PEND_NONE && cpu->pend.kind != PEND_EXCEPTION &&
-                    cpu->pend.kind != PEND_SITE && cpu->pend.kind != PEND_NEW_SITES)
-                    return stop_for_pending(cpu);
-                break;                          /* something else happened first: resume */
+            if (finsn != cpu->pend.rip) {
+                /* A block that runs into a page that may not be executed:
+                 * its earlier instructions run, then the fetch faults. The
+                 * engine cannot end a block there by itself (its `until` is
+                 * honoured only at block starts), so a site hook stops it in
+                 * front of the instruction (docs/cpu-mmu.md). */
+                cpu->fetch_stop = finsn;
+                cpu->fetch_stop_la = cpu->pend.la;
+                if (!site_hooked(cpu, finsn)) {
+                    cpu->nnew_sites = 0;
+                    cpu->new_sites[cpu->nnew_sites++] = finsn;
+                    add_new_sites(cpu);
+                    if (cpu->pend.kind == PEND_INTERNAL)
+                        return CPU_STOP_INTERNAL;
+                }
+                uc_ctl_remove_cache(cpu->uc, cpu->pend.rip, cpu->pend.rip + 1);
+                break;
             }
             struct pg_ctx pc;
             struct pg_result r;
             cpu_pg_ctx(cpu, &pc, cpu->cpl, false);
-            if (cpu_walk(cpu, &pc, la, PG_ACC_FETCH, false, &r) == PG_OK)
+            if (cpu_walk(cpu, &pc, cpu->pend.la, PG_ACC_FETCH, false, &r) == PG_OK)
                 break;                          /* permission appeared meanwhile */
-            struct xcpt x = { VEC_PF, r.error_code, true, la };
+            struct xcpt x = { VEC_PF, r.error_code, true, cpu->pend.la };
             cpu_raise(cpu, &x, finsn);
+            break;
+        }
+        case PEND_FETCH_STOP: {
+            uint64_t la = cpu->fetch_stop_la;
+            cpu->fetch_stop = 0;
+            cpu_set_rip(cpu, cpu->pend.rip);
+            struct pg_ctx pc;
+            struct pg_result r;
+            cpu_pg_ctx(cpu, &pc, cpu->cpl, false);
+            if (cpu_walk(cpu, &pc, la, PG_ACC_FETCH, false, &r) == PG_OK)
+                break;
+            struct xcpt x = { VEC_PF, r.error_code, true, la };
+            cpu_raise(cpu, &x, cpu->pend.rip);
             break;
         }
         case PEND_EXCEPTION:
@@ -775,6 +818,38 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         if (cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
             return stop_for_pending(cpu);
     }
+}
+
+/* Write the engine's CR0 or CR4 by executing MOV CR inside the engine: a
+ * register write stores the value without recomputing the engine's mode
+ * flags (measured: CR0.TS set that way never raises #NM). Only outside
+ * hooks. */
+void eng_write_cr_native(cpu_t *cpu, unsigned cr, uint64_t v)
+{
+    uint64_t rax = eng_get(cpu, UC_X86_REG_RAX), rip = cpu_rip(cpu);
+    uint64_t at = view_trampoline_addr(cpu->view, cr == 4 ? 1 : 0);
+    eng_set(cpu, UC_X86_REG_RAX, v);
+    const struct tb_info *keep = cpu->cur_tb;
+    cpu->cur_tb = NULL;
+    uc_err e = uc_emu_start(cpu->uc, at, at + 3, 0, 0);
+    cpu->cur_tb = keep;
+    eng_set(cpu, UC_X86_REG_RAX, rax);
+    cpu_set_rip(cpu, rip);
+    if (e != UC_ERR_OK)
+        cpu_internal(cpu, "engine MOV CR%u failed: %s", cr, uc_strerror(e));
+}
+
+void eng_sync_cr0_cr4(cpu_t *cpu)
+{
+    /* Paging and write protection stay on in the engine; the x87/SSE
+     * control bits mirror the guest's so that the engine raises #NM and
+     * #UD as the guest's CR0/CR4 say. */
+    uint64_t cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG | (cpu->cr0 & (CR0_MP | CR0_EM | CR0_TS));
+    uint64_t cr4 = CR4_PAE | (cpu->cr4 & (CR4_OSFXSR | CR4_OSXMMEXCPT));
+    if (cr4 != eng_get(cpu, UC_X86_REG_CR4))
+        eng_write_cr_native(cpu, 4, cr4);
+    if (cr0 != eng_get(cpu, UC_X86_REG_CR0))
+        eng_write_cr_native(cpu, 0, cr0);
 }
 
 /* ---- public state access ---- */
@@ -873,12 +948,10 @@ void cpu_commit_state(cpu_t *cpu)
 {
     for (int s = CPU_ES; s <= CPU_GS; s++)
         seg_sync_engine(cpu, (enum cpu_segreg)s);
-    uint64_t cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG | (cpu->cr0 & (CR0_MP | CR0_EM | CR0_TS));
-    eng_set(cpu, UC_X86_REG_CR4, CR4_PAE | (cpu->cr4 & (CR4_OSFXSR | CR4_OSXMMEXCPT)));
-    eng_set(cpu, UC_X86_REG_CR0, cr0);
     cpu->cpl = SEG_ATTR_DPL(cpu->seg[CPU_CS].attr);
     view_flush(cpu->view, false);
     view_set_context(cpu->view);
+    eng_sync_cr0_cr4(cpu);
     tbc_clear(cpu->tbc);
     cpu->cur_tb = NULL;
 }

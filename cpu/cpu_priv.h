@@ -156,6 +156,7 @@ struct tb_info {
     uint32_t size;                             /* bytes, as the engine reported */
     uint32_t ninsn;
     uint32_t cycles;                           /* cost of the whole block (cum[ninsn]) */
+    bool user;                                 /* scanned at CPL 3 (fetch rights depend on it) */
     uint64_t gen;                              /* view generation when scanned */
     uint8_t *bytes;                            /* copy of the code (detects rewritten code) */
     uint16_t *off;                             /* offset of each instruction, ninsn + 1 entries */
@@ -172,6 +173,7 @@ enum pend_kind {
     PEND_FETCH_FAULT,   /* block hook: fetch not permitted at rip (la = fault address) */
     PEND_BUDGET,        /* instruction budget reached at a TB boundary (rip) */
     PEND_INVALIDATE,    /* translated code must be dropped before resuming at rip */
+    PEND_FETCH_STOP,    /* stopped in front of the instruction whose fetch faults (cpu->fetch_stop) */
     PEND_HALT,          /* HLT completed */
     PEND_PLATFORM,      /* a device asked the run to end */
     PEND_UNMODELLED,    /* message in cpu->msg */
@@ -222,6 +224,8 @@ struct cpu {
     uc_hook site_hooks[CPU_MAX_SITES];
     uint64_t site_la[CPU_MAX_SITES];
     unsigned nsites;
+    uint64_t fetch_stop;                       /* instruction to stop before (fetch fault), 0: none */
+    uint64_t fetch_stop_la;                    /* its faulting fetch address */
     uint64_t new_sites[64];
     unsigned nnew_sites;
     struct tbcache *tbc;
@@ -243,6 +247,8 @@ uint64_t cpu_rflags(cpu_t *cpu);
 void cpu_set_rflags(cpu_t *cpu, uint64_t v);
 uint64_t cpu_rip(cpu_t *cpu);
 void cpu_set_rip(cpu_t *cpu, uint64_t v);
+void eng_write_cr_native(cpu_t *cpu, unsigned cr, uint64_t v);
+void eng_sync_cr0_cr4(cpu_t *cpu);          /* engine CR0/CR4 from the guest's (outside hooks) */
 
 /* ---- events and failures (cpu.c) ---- */
 void cpu_emit(cpu_t *cpu, enum cpu_event_kind k, uint64_t rip, uint64_t a, uint64_t b,
@@ -284,9 +290,11 @@ size_t mem_peek_code(cpu_t *cpu, uint64_t la, uint8_t *buf, size_t len);
 /* ---- exceptions (exceptions.c) ---- */
 enum ev_type { EV_HW_EXCEPTION, EV_SW_INT, EV_SW_EXCEPTION, EV_EXT_INT, EV_NMI, EV_PRIV_SW_EXCEPTION };
 /* Deliver an event through the IDT (SDM 3A 6.12/6.14). next_rip: the RIP to
- * push (faults: the faulting instruction; traps and INT n: the next one). */
+ * push (faults: the faulting instruction; traps and INT n: the next one);
+ * fault_rip: the RIP pushed for a fault raised while delivering the event
+ * (INT n: the INT instruction itself, SDM 3A 6.12.1.1). */
 void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, uint32_t ec,
-                 uint64_t next_rip);
+                 uint64_t next_rip, uint64_t fault_rip);
 void cpu_raise(cpu_t *cpu, const struct xcpt *x, uint64_t rip);   /* fault at rip */
 static inline struct xcpt xcpt_gp(uint32_t ec) { return (struct xcpt){ VEC_GP, ec, true, 0 }; }
 static inline struct xcpt xcpt_ud(void) { return (struct xcpt){ VEC_UD, 0, false, 0 }; }
@@ -346,6 +354,7 @@ void view_invlpg(struct view *v, uint64_t la);
 void view_set_context(struct view *v);       /* CPL / PCID / paging bits changed */
 uint64_t view_generation(const struct view *v);
 uint64_t view_until_address(const struct view *v);
+uint64_t view_trampoline_addr(const struct view *v, unsigned which);   /* 0: mov cr0,rax 1: mov cr4,rax */
 bool view_is_reserved(uint64_t la);
 void view_note_code(struct view *v, uint64_t la);
 const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len);

@@ -164,10 +164,9 @@ static bool try_deliver(cpu_t *cpu, const struct event *e, struct xcpt *f)
 }
 
 void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, uint32_t ec,
-                 uint64_t next_rip)
+                 uint64_t next_rip, uint64_t fault_rip)
 {
     struct event e = { vector, type, has_ec, ec, next_rip };
-    uint64_t fault_rip = next_rip;
     cpu->sti_shadow_rip = ~0ull;
     cpu->halted = false;
     for (int depth = 0; depth < 4; depth++) {
@@ -210,5 +209,5 @@ void cpu_raise(cpu_t *cpu, const struct xcpt *x, uint64_t rip)
 {
     if (x->vector == VEC_PF)
         cpu->cr2 = x->cr2;
-    cpu_deliver(cpu, x->vector, EV_HW_EXCEPTION, x->has_ec, x->ec, rip);
+    cpu_deliver(cpu, x->vector, EV_HW_EXCEPTION, x->has_ec, x->ec, rip, rip);
 }

@@ -192,9 +192,11 @@ size_t mem_peek_code(cpu_t *cpu, uint64_t la, uint8_t *buf, size_t len)
 {
     static const struct pg_mem_ops peek_ops = { peek_read64, peek_nocas };
     struct pg_ctx pc;
+    /* A supervisor read with SMAP/SMEP off sees every present page; XD does
+     * not affect reads (keep NXE: without it XD would be a reserved bit). */
     cpu_pg_ctx(cpu, &pc, 0, false);
     pc.cr4 &= ~(CR4_SMAP | CR4_SMEP);
-    pc.efer &= ~EFER_NXE;
+    pc.rflags_ac = true;
     size_t done = 0;
     while (done < len) {
         uint64_t cur = la + done;

@@ -147,8 +147,10 @@ bool msr_wrmsr(cpu_t *cpu, uint32_t index, uint64_t v)
             return false;                   /* locked until reset (SDM 3C 23.7) */
         break;
     case MSR_APIC_BASE: {
-        /* bits 7:0, 9 and those above MAXPHYADDR are reserved; BSP is read-only */
-        uint64_t rsvd = 0x2FFull | ~((1ull << cpu->prof->maxphyaddr) - 1);
+        /* bits 7:0, 9 and those above MAXPHYADDR are reserved, and so is
+         * bit 10 (x2APIC enable) since no profile offers x2APIC; BSP is
+         * read-only (SDM 3A 11.4.4, 10.12.1). */
+        uint64_t rsvd = 0x6FFull | ~((1ull << cpu->prof->maxphyaddr) - 1);
         if (v & rsvd)
             return false;
         v = (v & ~0x100ull) | (cpu->msr.val[i] & 0x100);

@@ -184,16 +184,6 @@ static uint64_t canon_mask_ok(cpu_t *cpu, uint64_t v) { return pg_canonical(v, c
 
 /* ---- control registers (SDM 2B MOV to/from CRn; SDM 3A 2.5) ---- */
 
-static void engine_sync_cr0_cr4(cpu_t *cpu)
-{
-    /* The engine's CR0/CR4 keep paging and write protection on; the x87/SSE
-     * control bits mirror the guest's so that the engine raises #NM/#UD. */
-    uint64_t cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG | (cpu->cr0 & (CR0_MP | CR0_EM | CR0_TS));
-    uint64_t cr4 = CR4_PAE | (cpu->cr4 & (CR4_OSFXSR | CR4_OSXMMEXCPT));
-    eng_set(cpu, UC_X86_REG_CR4, cr4);
-    eng_set(cpu, UC_X86_REG_CR0, cr0);
-}
-
 bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt *x)
 {
     uint64_t old;
@@ -218,7 +208,7 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
         }
         v |= CR0_ET;                               /* hard-wired to 1 */
         cpu->cr0 = v;
-        engine_sync_cr0_cr4(cpu);
+        eng_sync_cr0_cr4(cpu);
         if ((old ^ v) & (CR0_PG | CR0_WP | CR0_PE | CR0_CD | CR0_NW))
             view_flush(cpu->view, false);          /* SDM 3A 4.10.4.1 */
         break;
@@ -257,7 +247,7 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
             return false;
         }
         cpu->cr4 = v;
-        engine_sync_cr0_cr4(cpu);
+        eng_sync_cr0_cr4(cpu);
         if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_PCIDE | CR4_SMEP | CR4_SMAP | CR4_LA57 | CR4_PKE)) {
             view_flush(cpu->view, false);
             view_set_context(cpu->view);
@@ -332,7 +322,7 @@ static bool h_mov_dr(cpu_t *cpu, const struct dec_insn *d)
         cpu->dr[7] &= ~(1ull << 13);
         cpu->dr[6] |= 1ull << 13;
         cpu_charge(cpu, cost_table[COST_INSN]);
-        cpu_deliver(cpu, VEC_DB, EV_HW_EXCEPTION, false, 0, d->la);
+        cpu_deliver(cpu, VEC_DB, EV_HW_EXCEPTION, false, 0, d->la, d->la);
         return true;
     }
     unsigned gpr = dec_reg_index(X(d)->operands[to ? 1 : 0].reg, NULL);
@@ -748,13 +738,13 @@ static bool h_int(cpu_t *cpu, const struct dec_insn *d)
     cpu->insns++;
     switch (d->cls) {
     case IC_INT:
-        cpu_deliver(cpu, (unsigned)(X(d)->operands[0].imm & 0xFF), EV_SW_INT, false, 0, nrip);
+        cpu_deliver(cpu, (unsigned)(X(d)->operands[0].imm & 0xFF), EV_SW_INT, false, 0, nrip, d->la);
         break;
     case IC_INT3:
-        cpu_deliver(cpu, VEC_BP, EV_SW_EXCEPTION, false, 0, nrip);
+        cpu_deliver(cpu, VEC_BP, EV_SW_EXCEPTION, false, 0, nrip, d->la);
         break;
     case IC_INT1:
-        cpu_deliver(cpu, VEC_DB, EV_PRIV_SW_EXCEPTION, false, 0, nrip);
+        cpu_deliver(cpu, VEC_DB, EV_PRIV_SW_EXCEPTION, false, 0, nrip, d->la);
         break;
     default:                        /* INTO: invalid in 64-bit mode */
         cpu->insns--;
@@ -1508,17 +1498,13 @@ static bool h_not_in_profile(cpu_t *cpu, const struct dec_insn *d)
     return ud(cpu, d);
 }
 
+/* Bytes the decoder (Capstone 4.0.2) rejects: invalid encodings (LOCK on
+ * a non-lockable instruction, undefined opcodes) and extensions newer than
+ * it, none of which any profile advertises. Both are #UD on the modelled
+ * CPUs (SDM 2A 2.1.1, LOCK; CPUID-gated instructions). */
 static bool h_undecodable(cpu_t *cpu, const struct dec_insn *d)
 {
-    char hex[64];
-    size_t n = mem_peek_code(cpu, d->la, (uint8_t *)hex + 32, 15);
-    char *p = hex;
-    for (size_t i = 0; i < n && i < 8; i++)
-        p += sprintf(p, "%02x ", (uint8_t)hex[32 + i]);
-    *p = 0;
-    cpu_unmodelled(cpu, "the decoder does not know the instruction at RIP %#llx (bytes %s)",
-                   (unsigned long long)d->la, hex);
-    return false;
+    return ud(cpu, d);
 }
 
 static const insn_fn insn_handlers[IC_COUNT] = {

@@ -39,8 +39,10 @@
  * below 2^40 (the engine's MAXPHYADDR). Documented in docs/boot-protocol.md. */
 #define RESERVED_BASE 0x000000FFFF000000ull
 #define RESERVED_END  0x0000010000000000ull
-#define UNTIL_LA      (RESERVED_END - 0x1000)
-#define POOL_PAGES    ((unsigned)((UNTIL_LA - RESERVED_BASE) / 4096))
+#define UNTIL_LA      (RESERVED_END - 0x1000)   /* `until` and the trampolines (present, RX) */
+#define FLUSH_LA      (UNTIL_LA - 0x1000)       /* never present: its protection flips flush the engine TLB */
+#define POOL_PAGES    ((unsigned)((FLUSH_LA - RESERVED_BASE) / 4096))
+#define SH_1G         (1ull << 10)              /* software bit: cached from a 1-GiB guest page */
 #define WIN_SHIFT     30
 #define WIN_SIZE      (1ull << WIN_SHIFT)
 #define MAX_WIN       32
@@ -80,6 +82,8 @@ struct view {
     uint32_t *free_list;
     unsigned nfree;
     uint8_t *until_host;
+    uint8_t *flush_host;
+    bool flush_toggle;
     struct window win[MAX_WIN];
     struct tree tree[NTREES];
     unsigned cur;                 /* current tree */
@@ -146,11 +150,15 @@ static void tree_free_level(struct view *v, uint32_t idx, int level)
 
 static uint32_t ensure_root(struct view *v, struct tree *t, unsigned ctx);
 
+/* Load the engine's CR3 with the current context's root and flush the
+ * engine's TLB. A register write of CR3 does not flush in Unicorn 2.0.1
+ * (64-bit mode stores it plainly); changing whether an engine region is
+ * writable does (the address space is rebuilt: 60 ns measured), so a
+ * private never-present page is flipped between read-only and read-write.
+ * The current context always has a root: a tree was just emptied, so the
+ * pool cannot be exhausted here. */
 static void engine_tlb_flush(struct view *v)
 {
-    /* Writing the engine's CR3 flushes its TLB (QEMU cpu_x86_update_cr3).
-     * The current context always has a root: a tree was just emptied, so
-     * the pool cannot be exhausted here. */
     cpu_t *cpu = v->cpu;
     struct tree *t = &v->tree[v->cur];
     unsigned ctx = cpu->cpl == 3 ? CTX_USER : CTX_SV;
@@ -158,6 +166,8 @@ static void engine_tlb_flush(struct view *v)
     uint64_t root = pool_pa(r == NO_PAGE ? 0 : r);
     uc_reg_write(cpu->uc, UC_X86_REG_CR3, &root);
     cpu->shadow_root_written = root;
+    v->flush_toggle = !v->flush_toggle;
+    uc_mem_protect(cpu->uc, FLUSH_LA, 4096, v->flush_toggle ? (UC_PROT_READ | UC_PROT_WRITE) : UC_PROT_READ);
 }
 
 /* Map the `until` page read-only in a fresh root so that the engine's
@@ -314,13 +324,17 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
     v->pool = mmap(NULL, (size_t)POOL_PAGES * 4096, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     v->until_host = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    v->flush_host = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     v->free_list = malloc(sizeof(uint32_t) * POOL_PAGES);
     v->alias = calloc(ALIAS_SLOTS, sizeof(struct alias));
-    if (v->pool == MAP_FAILED || v->until_host == MAP_FAILED || !v->free_list || !v->alias) {
+    if (v->pool == MAP_FAILED || v->until_host == MAP_FAILED || v->flush_host == MAP_FAILED ||
+        !v->free_list || !v->alias) {
         if (v->pool != MAP_FAILED && v->pool)
             munmap(v->pool, (size_t)POOL_PAGES * 4096);
         if (v->until_host != MAP_FAILED && v->until_host)
             munmap(v->until_host, 4096);
+        if (v->flush_host != MAP_FAILED && v->flush_host)
+            munmap(v->flush_host, 4096);
         free(v->free_list);
         free(v->alias);
         free(v);
@@ -331,8 +345,18 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
     v->nfree = POOL_PAGES;
     uc_err e = uc_mem_map_ptr(cpu->uc, RESERVED_BASE, (size_t)POOL_PAGES * 4096,
                               UC_PROT_READ | UC_PROT_WRITE, v->pool);
+    /* The `until` page also holds the trampolines (view_trampoline_addr). */
+    static const uint8_t tramp[] = {
+        0x0f, 0x22, 0xc0, 0x90,                         /* +0: mov cr0, rax */
+        0x0f, 0x22, 0xe0, 0x90,                         /* +4: mov cr4, rax */
+    };
+    memcpy(v->until_host, tramp, sizeof(tramp));
     if (e == UC_ERR_OK)
-        e = uc_mem_map_ptr(cpu->uc, UNTIL_LA, 4096, UC_PROT_READ, v->until_host);
+        e = uc_mem_map_ptr(cpu->uc, UNTIL_LA, 4096, UC_PROT_READ | UC_PROT_EXEC, v->until_host);
+    if (e == UC_ERR_OK)
+        e = uc_mem_map_ptr(cpu->uc, FLUSH_LA, 4096, UC_PROT_READ | UC_PROT_WRITE, v->flush_host);
+    if (e == UC_ERR_OK)     /* a known read-only state, so that every flip changes it */
+        e = uc_mem_protect(cpu->uc, FLUSH_LA, 4096, UC_PROT_READ);
     if (e != UC_ERR_OK) {
         snprintf(cpu->msg, sizeof(cpu->msg), "uc_mem_map_ptr(shadow pool): %s", uc_strerror(e));
         view_destroy(v);
@@ -358,9 +382,17 @@ void view_destroy(struct view *v)
         munmap(v->pool, (size_t)POOL_PAGES * 4096);
     if (v->until_host)
         munmap(v->until_host, 4096);
+    if (v->flush_host)
+        munmap(v->flush_host, 4096);
     free(v->free_list);
     free(v->alias);
     free(v);
+}
+
+uint64_t view_trampoline_addr(const struct view *v, unsigned which)
+{
+    (void)v;
+    return UNTIL_LA + 4 * which;
 }
 
 static struct window *find_window(struct view *v, uint64_t la)
@@ -594,7 +626,8 @@ static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool wri
         return 0;
     }
     uint64_t e = PTE_P | PTE_US | PTE_A | PTE_D | (writable ? PTE_RW : 0) |
-                 (r->global ? SH_GLOBAL : 0) | (large ? PTE_PS : 0);
+                 (r->global ? SH_GLOBAL : 0) | (large ? PTE_PS : 0) |
+                 (r->page_size > (2ull << 20) ? SH_1G : 0);
     bool had = (*slot & PTE_P) != 0;
     *slot = e;
     if (had)
@@ -783,11 +816,24 @@ void view_invlpg(struct view *v, uint64_t la)
             if (t->root[c] == NO_PAGE)
                 continue;
             uint64_t *s = shadow_slot(v, t->root[c], la, 1, false);
+            bool from_1g = s && (*s & PTE_P) && (*s & SH_1G);
             if (s && (*s & PTE_P))
                 *s = 0;
             s = shadow_slot(v, t->root[c], la, 2, false);
+            if (s && (*s & PTE_P) && (*s & SH_1G))
+                from_1g = true;
             if (s && (*s & PTE_P) && (*s & PTE_PS))
                 *s = 0;
+            if (from_1g) {
+                /* The guest's page was 1 GiB: all of it goes (SDM 3A
+                 * 4.10.4.1). hvsim cached it in pieces, so drop the whole
+                 * 1-GiB range of this tree (more than needed is allowed). */
+                uint64_t *pdpte = shadow_slot(v, t->root[c], la, 3, false);
+                if (pdpte && (*pdpte & PTE_P) && !(*pdpte & PTE_PS) && *pdpte >= RESERVED_BASE) {
+                    tree_free_level(v, (uint32_t)(((*pdpte & ~0xFFFull & ((1ull << 52) - 1)) - RESERVED_BASE) / 4096), 2);
+                    *pdpte = 0;
+                }
+            }
         }
     }
     v->gen++;

@@ -103,6 +103,11 @@ bool elf_parse(const uint8_t *d, size_t size, uint64_t mem_size, struct elf_imag
             .flags = (uint32_t)rd(ph + 4, 4), .offset = rd(ph + 8, 8), .vaddr = rd(ph + 16, 8),
             .paddr = rd(ph + 24, 8), .filesz = rd(ph + 32, 8), .memsz = rd(ph + 40, 8),
         };
+        if (s.filesz > s.memsz) {
+            snprintf(msg, n, "segment %u: p_filesz %#llx exceeds p_memsz %#llx", i,
+                     (unsigned long long)s.filesz, (unsigned long long)s.memsz);
+            return false;
+        }
         if (s.memsz == 0)
             continue;
         if (img->nseg == ELF_MAX_SEGMENTS) {

@@ -2,7 +2,7 @@
  * trace.c — writer and validating reader for the trace format
  * (docs/trace-format.md). Record layouts come from trace_records.def.
  *
- * File: a 192-byte header, then records of a 16-byte header
+ * File: a 256-byte header, then records of a 16-byte header
  *   { u8 type, u8 lp, u16 payload length, u32 zero, u64 cycle }
  * followed by the payload. The last record is END, which carries the number
  * of records before it and the CRC-32 of every byte before it; a reader

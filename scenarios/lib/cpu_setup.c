@@ -30,6 +30,7 @@ extern char hv_syscall_entry[];
 extern uint64_t hv_kernel_resume_rsp, hv_syscall_stack_top;
 
 volatile uint64_t hv_last_vector, hv_last_ec, hv_last_rip, hv_last_cr2, hv_exception_count;
+volatile uint64_t hv_last_cs, hv_last_frame;
 static volatile int expect_vector = -1;
 static void *volatile expect_resume;
 
@@ -85,6 +86,41 @@ void hv_expect(unsigned vector, void *resume)
     expect_resume = resume;
 }
 
+void hv_expect_cancel(void)
+{
+    expect_vector = -1;
+    expect_resume = 0;
+}
+
+bool hv_on_ist_stack(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    return a >= (uintptr_t)iststack && a < (uintptr_t)(iststack + sizeof(iststack));
+}
+
+bool hv_on_rsp0_stack(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    return a >= (uintptr_t)kstack && a < (uintptr_t)(kstack + sizeof(kstack));
+}
+
+/* ---- the ring-3 regions (payload.ld: .hvuser_text, .hvuser_data) ---- */
+extern char __hv_user_text_start[], __hv_user_text_end[], __hv_user_data_start[], __hv_user_data_end[];
+static uint8_t user_stack[16384] HV_USER_DATA __attribute__((aligned(16)));
+
+void hv_user_init(void)
+{
+    for (char *p = __hv_user_text_start; p < __hv_user_text_end; p += 4096)
+        hv_make_user((uint64_t)(uintptr_t)p);
+    for (char *p = __hv_user_data_start; p < __hv_user_data_end; p += 4096)
+        hv_make_user((uint64_t)(uintptr_t)p);
+}
+
+void *hv_user_stack(void)
+{
+    return user_stack + sizeof(user_stack);
+}
+
 static void to_kernel(struct hv_frame *f, uint64_t value)
 {
     f->rip = (uint64_t)(uintptr_t)hv_user_landing;
@@ -99,7 +135,7 @@ static const char *vname(uint64_t v)
 {
     static const char *const n[] = { "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "?",
                                      "#TS", "#NP", "#SS", "#GP", "#PF", "?", "#MF", "#AC", "#MC", "#XM" };
-    return v < 20 ? n[v] : "INT";
+    return v < 20 ? n[v] : v == 20 ? "#VE" : v == 21 ? "#CP" : "INT";
 }
 
 void hv_dispatch(struct hv_frame *f);
@@ -114,7 +150,9 @@ void hv_dispatch(struct hv_frame *f)
         hv_last_vector = f->vector;
         hv_last_ec = f->error_code;
         hv_last_rip = f->rip;
-        hv_last_cr2 = f->vector == 14 ? read_cr2() : 0;
+        hv_last_cr2 = (f->vector == 14 || f->vector == 8) ? read_cr2() : 0;
+        hv_last_cs = f->cs;
+        hv_last_frame = (uint64_t)(uintptr_t)f;
         expect_vector = -1;
         if ((f->cs & 3) == 3)
             to_kernel(f, ~0ull);

@@ -1,8 +1,9 @@
 /*
  * hvsim.h — the freestanding runtime for hvsim payloads: console (port 0xE9),
  * exit (port 0xF4), printf, CPU helpers, IDT/GDT/TSS set-up with exception
- * reporting and recovery, 4-KiB page-table helpers, ring-3 entry, and the
- * T_ASSERT/T_DONE test style whose output scenarios match.
+ * reporting and recovery (hv_expect, hv_call_expect), 4-KiB page-table
+ * helpers, ring-3 entry and user regions, SYSCALL, and the
+ * T_ASSERT/T_CHECK/T_DONE test style whose output scenarios match.
  */
 #ifndef HVSIM_PAYLOAD_H
 #define HVSIM_PAYLOAD_H
@@ -16,6 +17,8 @@
 
 /* ---- the payload's entry point ---- */
 int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps);
+/* RSP and RFLAGS of LP i at its first instruction, recorded by crt0.S. */
+extern uint64_t hv_entry_rsp[64], hv_entry_rflags[64];
 
 /* ---- console and exit ---- */
 void hv_putc(char c);
@@ -42,8 +45,30 @@ __attribute__((noreturn)) void hv_exit(int code);
         T_ASSERT(_a == _b, "%s = %#llx, expected %#llx", #a,                    \
                  (unsigned long long)_a, (unsigned long long)_b);               \
     } while (0)
+/* T_CHECK: like T_ASSERT but the run goes on (for payloads that report
+ * several independent facts); T_DONE then fails the run if any check did. */
+extern unsigned hv_check_failures;
+#define T_CHECK(cond, ...)                                                      \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            hv_printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+            hv_printf(__VA_ARGS__);                                             \
+            hv_putc('\n');                                                      \
+            hv_check_failures++;                                                \
+        }                                                                       \
+    } while (0)
+#define T_CHECK_EQ(a, b)                                                        \
+    do {                                                                        \
+        uint64_t _a = (uint64_t)(a), _b = (uint64_t)(b);                        \
+        T_CHECK(_a == _b, "%s = %#llx, expected %#llx", #a,                     \
+                (unsigned long long)_a, (unsigned long long)_b);                \
+    } while (0)
 #define T_DONE()                                                                \
     do {                                                                        \
+        if (hv_check_failures) {                                                \
+            hv_printf("FAILED %u check(s)\n", hv_check_failures);               \
+            hv_exit(1);                                                         \
+        }                                                                       \
         hv_puts("DONE\n");                                                      \
         hv_exit(0);                                                             \
     } while (0)
@@ -90,6 +115,34 @@ static inline void cpu_pause(void) { __asm__ volatile("pause" ::: "memory"); }
 static inline uint64_t read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; popq %0" : "=r"(v)); return v; }
 static inline uint16_t read_cs(void) { uint16_t v; __asm__ volatile("mov %%cs, %0" : "=r"(v)); return v; }
 static inline uint16_t read_ss(void) { uint16_t v; __asm__ volatile("mov %%ss, %0" : "=r"(v)); return v; }
+static inline uint16_t read_ds(void) { uint16_t v; __asm__ volatile("mov %%ds, %0" : "=r"(v)); return v; }
+static inline void write_rflags(uint64_t v) { __asm__ volatile("pushq %0; popfq" :: "r"(v) : "memory", "cc"); }
+static inline void stac(void) { __asm__ volatile("stac" ::: "memory"); }
+static inline void clac(void) { __asm__ volatile("clac" ::: "memory"); }
+static inline void swapgs(void) { __asm__ volatile("swapgs" ::: "memory"); }
+
+/* Descriptor-table registers (SDM 3A 2.4). */
+struct hv_dtr { uint16_t limit; uint64_t base; } __attribute__((packed));
+static inline void sgdt(struct hv_dtr *d) { __asm__ volatile("sgdt %0" : "=m"(*d)); }
+static inline void sidt(struct hv_dtr *d) { __asm__ volatile("sidt %0" : "=m"(*d)); }
+static inline void lgdt(const struct hv_dtr *d) { __asm__ volatile("lgdt %0" :: "m"(*d) : "memory"); }
+static inline void lidt(const struct hv_dtr *d) { __asm__ volatile("lidt %0" :: "m"(*d) : "memory"); }
+static inline uint16_t str(void) { uint16_t v; __asm__ volatile("str %0" : "=r"(v)); return v; }
+static inline void ltr(uint16_t sel) { __asm__ volatile("ltr %0" :: "r"(sel) : "memory"); }
+
+#define RFLAGS_CF (1ull << 0)
+#define RFLAGS_ZF (1ull << 6)
+#define RFLAGS_TF (1ull << 8)
+#define RFLAGS_IF (1ull << 9)
+#define RFLAGS_DF (1ull << 10)
+#define RFLAGS_AC (1ull << 18)
+
+#define CR0_WP   (1ull << 16)
+#define CR4_PGE  (1ull << 7)
+#define CR4_UMIP (1ull << 11)
+#define CR4_FSGSBASE (1ull << 16)
+#define CR4_SMEP (1ull << 20)
+#define CR4_SMAP (1ull << 21)
 
 #define MSR_EFER           0xC0000080
 #define MSR_STAR           0xC0000081
@@ -131,19 +184,50 @@ void hv_cpu_init(void);
 void hv_set_handler(unsigned vector, hv_handler_fn fn);
 void hv_set_gate(unsigned vector, unsigned dpl, unsigned ist, bool present);
 /* Expect one exception: the next one with this vector resumes at
- * `resume` and records error code, RIP and CR2 in hv_last_*. */
+ * `resume` and records error code, RIP, CS, CR2 (for #PF and #DF) and the
+ * address of the saved frame (which stack it was delivered on) in
+ * hv_last_*. */
 void hv_expect(unsigned vector, void *resume);
 extern volatile uint64_t hv_last_vector, hv_last_ec, hv_last_rip, hv_last_cr2, hv_exception_count;
+extern volatile uint64_t hv_last_cs, hv_last_frame;
+/* Cancel an hv_expect() that did not fire. */
+void hv_expect_cancel(void);
+/* Call fn(arg) expecting exception `vector` (ring 0): returns true when it
+ * was raised (fn is abandoned, the caller's stack and callee-saved registers
+ * are restored, hv_last_* hold the details), false when fn returned
+ * normally. Not reentrant. */
+bool hv_call_expect(unsigned vector, void (*fn)(void *), void *arg);
+/* True if p lies on the IST1 stack (the #DF stack hv_cpu_init installs),
+ * or on the TSS.RSP0 stack (used when an event arrives from ring 3). */
+bool hv_on_ist_stack(const void *p);
+bool hv_on_rsp0_stack(const void *p);
+
 /* Run fn in ring 3 on `stack` (top); returns when the user code executes
- * hv_user_return() (INT 0x81) with that value. */
+ * hv_user_return() (INT 0x81) with that value. An exception armed with
+ * hv_expect() that fires in ring 3 returns ~0 instead. */
 uint64_t hv_run_user(void (*fn)(void), void *stack_top);
+/* The same with the given initial RFLAGS (e.g. 0x202 for IF = 1). */
+uint64_t hv_run_user_flags(void (*fn)(void), void *stack_top, uint64_t rflags);
+
+/* Code and data that ring 3 uses go in the page-aligned .hvuser_text and
+ * .hvuser_data regions (payload.ld), separate from the kernel's: mark C
+ * functions HV_USER and variables HV_USER_DATA (assembly: sections
+ * .hvuser.text, "ax" and .hvuser.data), and call hv_user_init() after
+ * hv_cpu_init() to set U/S on exactly those pages (and the upper-level
+ * entries above them). User code must not call kernel functions (printf,
+ * T_ASSERT): keep it to inline code and hv_user_return(). */
+#define HV_USER      __attribute__((section(".hvuser.text"), noinline, used))
+#define HV_USER_DATA __attribute__((section(".hvuser.data"), used))
+void hv_user_init(void);
+/* Top of a 16-KiB stack inside the user region. */
+void *hv_user_stack(void);
 #define HV_USER_RETURN_VECTOR 0x81
-static inline void hv_user_return(uint64_t v) { __asm__ volatile("int $0x81" :: "a"(v) : "memory"); }
+static inline __attribute__((always_inline)) void hv_user_return(uint64_t v) { __asm__ volatile("int $0x81" :: "a"(v) : "memory"); }
 
 /* SYSCALL/SYSRET: STAR, LSTAR, FMASK (TF, IF, DF) and EFER.SCE. The
  * handler gets RAX (number), RDI and RSI; its result returns in RAX. */
 void hv_syscall_init(uint64_t (*fn)(uint64_t nr, uint64_t a1, uint64_t a2));
-static inline uint64_t hv_syscall(uint64_t nr, uint64_t a1, uint64_t a2)
+static inline __attribute__((always_inline)) uint64_t hv_syscall(uint64_t nr, uint64_t a1, uint64_t a2)
 {
     uint64_t r;
     __asm__ volatile("syscall" : "=a"(r) : "a"(nr), "D"(a1), "S"(a2) : "rcx", "r11", "memory");

@@ -8,6 +8,8 @@
 #define PORT_EXIT     0xF4
 #define PORT_COM1     0x3F8
 
+unsigned hv_check_failures;
+
 void hv_putc(char c) { outb(PORT_DEBUGCON, (uint8_t)c); }
 
 void hv_puts(const char *s)

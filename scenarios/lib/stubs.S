@@ -68,9 +68,12 @@ hv_common:
     add $16, %rsp
     iretq
 
-/* uint64_t hv_run_user(void (*fn)(void), void *stack_top) */
-    .globl hv_run_user
+/* uint64_t hv_run_user(void (*fn)(void), void *stack_top)
+ * uint64_t hv_run_user_flags(void (*fn)(void), void *stack_top, uint64_t rflags) */
+    .globl hv_run_user, hv_run_user_flags
 hv_run_user:
+    mov $0x2, %edx              /* RFLAGS: IF = 0 */
+hv_run_user_flags:
     push %rbx
     push %rbp
     push %r12
@@ -80,7 +83,7 @@ hv_run_user:
     mov %rsp, hv_kernel_resume_rsp(%rip)
     pushq $0x23                 /* SS: user data | 3 */
     pushq %rsi                  /* RSP */
-    pushq $0x2                  /* RFLAGS: IF = 0 */
+    pushq %rdx                  /* RFLAGS */
     pushq $0x2b                 /* CS: user code | 3 */
     pushq %rdi                  /* RIP */
     iretq
@@ -88,6 +91,43 @@ hv_run_user:
     .globl hv_user_landing
 hv_user_landing:
     mov hv_kernel_resume_rsp(%rip), %rsp
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbp
+    pop %rbx
+    ret
+
+/* bool hv_call_expect(unsigned vector, void (*fn)(void *), void *arg)
+ * Calls fn(arg) with hv_expect(vector, hv_catch_landing) armed. If the
+ * exception is raised, the handler resumes at hv_catch_landing, which
+ * restores this frame's stack and callee-saved registers and returns true;
+ * if fn returns normally the expectation is cancelled and it returns false. */
+    .globl hv_call_expect
+hv_call_expect:
+    push %rbx
+    push %rbp
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    sub $8, %rsp                /* 16-byte alignment for the calls below */
+    mov %rsi, %r12              /* fn */
+    mov %rdx, %r13              /* arg */
+    mov %rsp, hv_catch_rsp(%rip)
+    lea hv_catch_landing(%rip), %rsi
+    call hv_expect              /* edi = vector */
+    mov %r13, %rdi
+    call *%r12
+    call hv_expect_cancel
+    xor %eax, %eax
+    jmp 1f
+hv_catch_landing:
+    mov hv_catch_rsp(%rip), %rsp
+    cld
+    mov $1, %eax
+1:  add $8, %rsp
     pop %r15
     pop %r14
     pop %r13
@@ -118,3 +158,4 @@ hv_syscall_entry:
 hv_kernel_resume_rsp: .quad 0
 hv_syscall_user_rsp:  .quad 0
 hv_syscall_stack_top: .quad 0
+hv_catch_rsp:         .quad 0
