@@ -762,10 +762,10 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
             cpu_set_rip(cpu, cpu->pend.rip);
             if (finsn != cpu->pend.rip) {
                 /* A block that runs into a page that may not be executed:
-                 * its earlier instructions run, then the fetch faults. The
-                 * engine cannot end a block there by itself (its `until` is
-                 * honoured only at block starts), so a site hook stops it in
-                 * front of the instruction (docs/cpu-mmu.md). */
+                 * its earlier instructions run, then the fetch faults. A
+                 * site hook stops the engine in front of the instruction
+                 * (the scan of that block waives the fetch check for the
+                 * instructions before it, docs/cpu-mmu.md). */
                 cpu->fetch_stop = finsn;
                 cpu->fetch_stop_la = cpu->pend.la;
                 if (!site_hooked(cpu, finsn)) {

@@ -177,7 +177,64 @@ int main(int argc, char **argv)
           "64-bit mode: selector writes succeed without descriptor loads and code stays 64-bit");
     eng_close(&e);
 
-    /* 7. RDRAND, POPCNT, XSAVE and AVX raise #UD in the engine; LZCNT, BMI2,
+    /* 7. With paging on, a register write of CR3 does not flush the
+     *    engine's TLB; flipping a region between read-only and read-write
+     *    does (cpu/view.c engine_tlb_flush). */
+    eng_open(&e, true);
+    uc_mem_map(e.uc, 0x100000, 0x1000, UC_PROT_ALL);
+    uc_mem_map(e.uc, 0x200000, 0x1000, UC_PROT_ALL);
+    uc_mem_map(e.uc, 0x300000, 0x1000, UC_PROT_READ | UC_PROT_WRITE);
+    uc_mem_protect(e.uc, 0x300000, 0x1000, UC_PROT_READ);
+    shadow_map(&e, 0x100000, 0x63);
+    shadow_map(&e, 0x200000, 0x63);
+    static const uint8_t rd[] = { 0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00, 0xf4 };
+    uc_mem_write(e.uc, 0x100000, rd, sizeof(rd));
+    uc_emu_start(e.uc, 0x100000, 0x100000 + sizeof(rd) - 1, 0, 0);
+    shadow_map(&e, 0x200000, 0);                         /* remove the translation */
+    uint64_t cr3 = POOL;
+    uc_reg_write(e.uc, UC_X86_REG_CR3, &cr3);
+    e.intr_vec = -1;
+    uc_emu_start(e.uc, 0x100000, 0x100000 + sizeof(rd) - 1, 0, 0);
+    check(e.intr_vec == -1, "a register write of CR3 leaves the engine's TLB in place");
+    uc_mem_protect(e.uc, 0x300000, 0x1000, UC_PROT_READ | UC_PROT_WRITE);
+    e.intr_vec = -1;
+    uc_emu_start(e.uc, 0x100000, 0x100000 + sizeof(rd) - 1, 0, 0);
+    check(e.intr_vec == 14, "making a region writable flushes the engine's TLB");
+    eng_close(&e);
+
+    /* 8. A register write of CR0.TS does not make x87 instructions raise
+     *    #NM; a MOV CR0 executed in the engine does (mode flags). */
+    eng_open(&e, false);
+    uc_mem_map(e.uc, 0x100000, 0x1000, UC_PROT_ALL);
+    uint64_t cr0 = 0x11 | 0x8 | 0x20;
+    uc_reg_write(e.uc, UC_X86_REG_CR0, &cr0);
+    static const uint8_t fld1[] = { 0xd9, 0xe8, 0xf4 };
+    uc_mem_write(e.uc, 0x100000, fld1, sizeof(fld1));
+    uc_emu_start(e.uc, 0x100000, 0x100002, 0, 0);
+    bool reg_nm = e.intr_vec == 7;
+    static const uint8_t movcr0[] = { 0x0f, 0x22, 0xc0, 0xd9, 0xe8, 0xf4 };
+    uc_mem_write(e.uc, 0x100100, movcr0, sizeof(movcr0));
+    uc_reg_write(e.uc, UC_X86_REG_RAX, &cr0);
+    e.intr_vec = -1;
+    uc_emu_start(e.uc, 0x100100, 0x100105, 0, 0);
+    check(!reg_nm && e.intr_vec == 7, "CR0.TS: no #NM after a register write, #NM after MOV CR0 in the engine");
+    eng_close(&e);
+
+    /* 9. `until` inside a block that is already translated still stops the
+     *    engine there: the block holding until - 1 is dropped and translated
+     *    again, ending at `until` (at the cost of a retranslation). */
+    eng_open(&e, false);
+    uc_mem_map(e.uc, 0x100000, 0x1000, UC_PROT_ALL);
+    static const uint8_t incs[] = { 0x48, 0xff, 0xc1, 0x48, 0xff, 0xc1, 0x48, 0xff, 0xc1, 0xf4 };
+    uc_mem_write(e.uc, 0x100000, incs, sizeof(incs));
+    uc_emu_start(e.uc, 0x100000, 0x100009, 0, 0);          /* translates the whole block */
+    uint64_t zero = 0;
+    uc_reg_write(e.uc, UC_X86_REG_RCX, &zero);
+    uc_emu_start(e.uc, 0x100000, 0x100003, 0, 0);
+    check(reg(&e, UC_X86_REG_RCX) == 1, "until = a mid-block address stops there even when the block exists");
+    eng_close(&e);
+
+    /* 10. RDRAND, POPCNT, XSAVE and AVX raise #UD in the engine; LZCNT, BMI2,
      *    SSE4.2, AES-NI and RDTSCP execute (the CPU profiles rely on this). */
     static const struct { const char *name; uint8_t b[8]; unsigned n; bool works; } isa[] = {
         { "rdrand", { 0x48, 0x0f, 0xc7, 0xf0 }, 4, false }, { "popcnt", { 0xf3, 0x48, 0x0f, 0xb8, 0xc1 }, 5, false },
@@ -203,7 +260,7 @@ int main(int argc, char **argv)
         eng_close(&e);
     }
 
-    /* 8. Figures: cost of a store (Unicorn 2.0.1 takes a slow path for every
+    /* 11. Figures: cost of a store (Unicorn 2.0.1 takes a slow path for every
      *    store) against a load, in a 10M-iteration loop. */
     if (figures) {
         static const struct { const char *name; uint8_t body[8]; unsigned n; } loops[] = {

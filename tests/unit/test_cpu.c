@@ -857,10 +857,10 @@ struct edge_row {
     unsigned pad;          /* bytes of the last instruction that lie before the edge (0: it starts at EDGE) */
     uint32_t ec;
 };
-/* Regression: the engine honours `until` only at block starts, so running
- * up to the first instruction on an XD page used to meet the same block
- * again and stop with an empty message; hvsim now stops there with a site
- * hook (cpu.c, PEND_FETCH_STOP). */
+/* Regression: running up to the first instruction on an XD page used to
+ * stop with an empty message (the code peek treated XD as a reserved bit
+ * and the block was scanned short); hvsim now stops there with a site hook
+ * (cpu.c, PEND_FETCH_STOP). */
 static const struct edge_row edge_rows[] = {
     /* a translation block that flows into an XD page: everything before the
      * edge executes, then #PF(I/D) at the first instruction on that page */
