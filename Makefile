@@ -40,11 +40,11 @@ bench-deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHVSIM_SANITIZE=ON >/dev/null
-	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) -- --no-print-directory
 
 demo: build
 	@tests/tools/demo.sh $(BUILD)
@@ -62,8 +62,9 @@ coverage: deps
 	@cmake --build $(COV_BUILD) -j $(JOBS)
 	@lcov --quiet --zerocounters --directory $(COV_BUILD)
 	@cd $(COV_BUILD) && ctest -j $(JOBS) >/dev/null || true
-	@lcov --quiet --capture --directory $(COV_BUILD) --output-file $(COV_BUILD)/coverage.info
-	@lcov --quiet --remove $(COV_BUILD)/coverage.info '/usr/*' '*/tests/*' --output-file $(COV_BUILD)/coverage.info
+	@# (Debian's geninfo prints Perl "redefined" notices; they are not ours)
+	@lcov --quiet --capture --directory $(COV_BUILD) --output-file $(COV_BUILD)/coverage.info 2>&1 | grep -v "redefined at" || true
+	@lcov --quiet --remove $(COV_BUILD)/coverage.info '/usr/*' '*/tests/*' '*/scenarios/*' --output-file $(COV_BUILD)/coverage.info
 	@genhtml --quiet $(COV_BUILD)/coverage.info --output-directory $(COV_BUILD)/coverage
 	@lcov --summary $(COV_BUILD)/coverage.info 2>&1 | grep -E "lines|functions"
 	@echo "hvsim: coverage report in $(COV_BUILD)/coverage/index.html"

@@ -351,6 +351,7 @@ bool view_cover(struct view *v, uint64_t la);
 void view_flush(struct view *v, bool keep_global);
 void view_flush_pcid(struct view *v, uint16_t pcid, bool keep_global);
 void view_invlpg(struct view *v, uint64_t la);
+void view_invpcid_addr(struct view *v, uint64_t la, uint16_t pcid);
 void view_set_context(struct view *v);       /* CPL / PCID / paging bits changed */
 uint64_t view_generation(const struct view *v);
 uint64_t view_until_address(const struct view *v);

@@ -1419,7 +1419,7 @@ static bool h_invpcid(cpu_t *cpu, const struct dec_insn *d)
     case 0:                                       /* individual address */
         if (!canon_mask_ok(cpu, desc[1]) || (!pcide && pcid))
             return gp0(cpu, d);
-        view_invlpg(cpu->view, desc[1]);
+        view_invpcid_addr(cpu->view, desc[1], pcid);
         break;
     case 1:                                       /* single context, globals kept */
         if (!pcide && pcid)

@@ -476,6 +476,29 @@ static struct alias *alias_find(struct view *v, uint64_t la_page, bool create)
     return NULL;
 }
 
+/* Linear page la is about to show a different physical page. Other trees
+ * (other PCIDs) may still cache the old translation, but the engine has one
+ * host alias per linear address, shared by all trees: drop their entries
+ * for la (an eviction the SDM allows, 4.10.2.2). See docs/cpu-mmu.md. */
+static void drop_other_trees(struct view *v, uint64_t la)
+{
+    for (int i = 0; i < NTREES; i++) {
+        if ((unsigned)i == v->cur)
+            continue;
+        struct tree *t = &v->tree[i];
+        for (int c = 0; c < 2; c++) {
+            if (t->root[c] == NO_PAGE)
+                continue;
+            uint64_t *s1 = shadow_slot(v, t->root[c], la, 1, false);
+            if (s1 && (*s1 & PTE_P))
+                *s1 = 0;                /* a 4-KiB leaf, or a 2-MiB leaf returned early */
+            uint64_t *s2 = shadow_slot(v, t->root[c], la, 2, false);
+            if (s2 && (*s2 & PTE_P) && (*s2 & PTE_PS))
+                *s2 = 0;
+        }
+    }
+}
+
 /* Install host aliases for [la, la+len) -> [pa, pa+len). */
 static bool install_alias(struct view *v, struct window *w, uint64_t la, uint64_t pa, uint64_t len)
 {
@@ -485,8 +508,11 @@ static bool install_alias(struct view *v, struct window *w, uint64_t la, uint64_
         struct alias *a = alias_find(v, (la + off) >> 12, false);
         if (!a || a->pa_page != ((pa + off) >> 12)) {
             need = true;
-            if (a && a->code)
-                a->stale = true;       /* the engine's code for this address came from the old page */
+            if (a) {
+                drop_other_trees(v, la + off);
+                if (a->code)
+                    a->stale = true;   /* the engine's code for this address came from the old page */
+            }
         }
         if (a && a->code && a->stale) {
             schedule_inval(v, (la + off) >> 12);
@@ -808,33 +834,60 @@ void view_flush(struct view *v, bool keep_global)
     flush_trees(v, keep_global);
 }
 
+/* Drop the cached translation of la in one tree context. `which`: 0 all
+ * entries, 1 non-global only, 2 global only. */
+static void drop_entry(struct view *v, uint32_t root, uint64_t la, int which)
+{
+    uint64_t *s = shadow_slot(v, root, la, 1, false);
+    bool from_1g = false;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            s = shadow_slot(v, root, la, 2, false);
+        if (!s || !(*s & PTE_P) || (pass == 1 && !(*s & PTE_PS)))
+            continue;
+        bool g = (*s & SH_GLOBAL) != 0;
+        if ((which == 1 && g) || (which == 2 && !g))
+            continue;
+        if (*s & SH_1G)
+            from_1g = true;
+        *s = 0;
+    }
+    if (from_1g) {
+        /* The guest's page was 1 GiB: all of it goes (SDM 3A 4.10.4.1).
+         * hvsim cached it in pieces, so drop the whole 1-GiB range of this
+         * tree (more than needed is allowed). */
+        uint64_t *pdpte = shadow_slot(v, root, la, 3, false);
+        if (pdpte && (*pdpte & PTE_P) && !(*pdpte & PTE_PS) && *pdpte >= RESERVED_BASE) {
+            tree_free_level(v, (uint32_t)(((*pdpte & ~0xFFFull & ((1ull << 52) - 1)) - RESERVED_BASE) / 4096), 2);
+            *pdpte = 0;
+        }
+    }
+}
+
+/* INVLPG (SDM 2A): the current PCID's translations of la, and global ones
+ * in every PCID. */
 void view_invlpg(struct view *v, uint64_t la)
 {
     for (int i = 0; i < NTREES; i++) {
         struct tree *t = &v->tree[i];
-        for (int c = 0; c < 2; c++) {
-            if (t->root[c] == NO_PAGE)
-                continue;
-            uint64_t *s = shadow_slot(v, t->root[c], la, 1, false);
-            bool from_1g = s && (*s & PTE_P) && (*s & SH_1G);
-            if (s && (*s & PTE_P))
-                *s = 0;
-            s = shadow_slot(v, t->root[c], la, 2, false);
-            if (s && (*s & PTE_P) && (*s & SH_1G))
-                from_1g = true;
-            if (s && (*s & PTE_P) && (*s & PTE_PS))
-                *s = 0;
-            if (from_1g) {
-                /* The guest's page was 1 GiB: all of it goes (SDM 3A
-                 * 4.10.4.1). hvsim cached it in pieces, so drop the whole
-                 * 1-GiB range of this tree (more than needed is allowed). */
-                uint64_t *pdpte = shadow_slot(v, t->root[c], la, 3, false);
-                if (pdpte && (*pdpte & PTE_P) && !(*pdpte & PTE_PS) && *pdpte >= RESERVED_BASE) {
-                    tree_free_level(v, (uint32_t)(((*pdpte & ~0xFFFull & ((1ull << 52) - 1)) - RESERVED_BASE) / 4096), 2);
-                    *pdpte = 0;
-                }
-            }
-        }
+        for (int c = 0; c < 2; c++)
+            if (t->root[c] != NO_PAGE)
+                drop_entry(v, t->root[c], la, (unsigned)i == v->cur ? 0 : 2);
+    }
+    v->gen++;
+    engine_tlb_flush(v);
+}
+
+/* INVPCID type 0 (SDM 2A): non-global translations of la tagged `pcid`. */
+void view_invpcid_addr(struct view *v, uint64_t la, uint16_t pcid)
+{
+    for (int i = 0; i < NTREES; i++) {
+        struct tree *t = &v->tree[i];
+        if (!t->used || t->pcid != pcid)
+            continue;
+        for (int c = 0; c < 2; c++)
+            if (t->root[c] != NO_PAGE)
+                drop_entry(v, t->root[c], la, 1);
     }
     v->gen++;
     engine_tlb_flush(v);

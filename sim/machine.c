@@ -323,6 +323,11 @@ static void end(machine_t *m, struct machine_result *r, enum machine_end e, int 
     r->lp = lp;
     r->insns = total_insns(m);
     r->cycles = max_cycles(m);
+    for (unsigned i = 0; i < m->nlps; i++) {
+        struct cpu_stats st;
+        cpu_get_stats(m->lp[i], &st);
+        r->unmodelled_msrs += st.unmodelled_msrs;
+    }
 }
 
 static void progress(machine_t *m, time_t *last)

@@ -61,6 +61,7 @@ struct machine_result {
     char reason[600];                  /* one line for stderr */
     uint64_t insns, cycles;            /* totals over all LPs / maximum LP clock */
     unsigned lp;                       /* LP that ended the run */
+    uint64_t unmodelled_msrs;          /* RDMSR/WRMSR of MSRs hvsim does not model (each raised #GP) */
 };
 
 /* Errors name the file or setting at fault in msg. */

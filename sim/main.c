@@ -217,6 +217,10 @@ static int cmd_run(int argc, char **argv)
     machine_run(m, &r);
     if (r.end != MEND_EXIT_DEVICE)
         fprintf(stderr, "hvsim: %s\n", r.reason);
+    if (r.unmodelled_msrs)
+        fprintf(stderr, "hvsim: note: %llu RDMSR/WRMSR of MSRs hvsim does not model raised #GP(0) "
+                "(MSR records with result \"not modelled\" in the trace)\n",
+                (unsigned long long)r.unmodelled_msrs);
     machine_destroy(m);
     return r.status;
 }

@@ -141,6 +141,7 @@ static inline void ltr(uint16_t sel) { __asm__ volatile("ltr %0" :: "r"(sel) : "
 #define CR4_PGE  (1ull << 7)
 #define CR4_UMIP (1ull << 11)
 #define CR4_FSGSBASE (1ull << 16)
+#define CR4_PCIDE (1ull << 17)
 #define CR4_SMEP (1ull << 20)
 #define CR4_SMAP (1ull << 21)
 
