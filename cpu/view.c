@@ -50,13 +50,19 @@
 #define CTX_SV        0
 #define CTX_USER      1
 #define SH_GLOBAL     (1ull << 9)     /* software bit in shadow leaves: global translation */
-#define ALIAS_SLOTS   (1u << 16)
 #define NO_PAGE       0xFFFFFFFFu
+
+/* Alias entry for one linear page of a window (0: no alias installed). */
+#define AL_VALID  (1u << 31)
+#define AL_CODE   (1u << 30)      /* the engine may hold translated code for this linear page */
+#define AL_STALE  (1u << 29)      /* ... and that code may no longer match memory */
+#define AL_PAGE   ((1u << 29) - 1) /* guest-physical page number (RAM is below 2 TiB) */
 
 struct window {
     uint64_t la;          /* linear base */
     uint64_t size;
     uint8_t *host;        /* host reservation */
+    uint32_t *alias;      /* one entry per 4-KiB page: the installed host alias */
     bool used;
 };
 
@@ -65,13 +71,6 @@ struct tree {
     uint16_t pcid;
     uint32_t root[2];     /* pool page of the PML4 per context, NO_PAGE if none */
     uint64_t last_use;
-};
-
-struct alias {            /* host alias currently installed for a linear page */
-    uint64_t key;         /* linear page number + 1; 0 = empty slot */
-    uint64_t pa_page;
-    bool code;            /* the engine may hold translated code for this linear page */
-    bool stale;           /* ... and that code may no longer match memory */
 };
 
 #define MAX_PENDING_INVAL 64
@@ -89,10 +88,10 @@ struct view {
     unsigned cur;                 /* current tree */
     uint64_t tick;
     uint64_t gen;                 /* bumped whenever a translation is removed */
-    struct alias *alias;
-    unsigned naliases;
+    unsigned naliases;            /* valid alias entries over all windows */
     unsigned max_aliases;
-    bool have_code_aliases;
+    uint64_t *code_pages;         /* linear pages marked AL_CODE (may hold cleared ones) */
+    unsigned ncode, capcode;
     bool any_stale;                              /* some present page may hold stale code */
     uint64_t pending_inval[MAX_PENDING_INVAL];   /* linear pages whose code must be dropped */
     unsigned npending;
@@ -239,9 +238,11 @@ static void tree_reset(struct view *v, struct tree *t)
 
 static void alias_clear(struct view *v)
 {
-    memset(v->alias, 0, sizeof(struct alias) * ALIAS_SLOTS);
+    for (int i = 0; i < MAX_WIN; i++)
+        if (v->win[i].used && v->win[i].alias)
+            memset(v->win[i].alias, 0, sizeof(uint32_t) * (v->win[i].size >> 12));
     v->naliases = 0;
-    v->have_code_aliases = false;
+    v->ncode = 0;
 }
 
 /* Drop all translated code. Expensive (the engine's first full flush
@@ -305,7 +306,7 @@ static void full_reset(struct view *v)
             cpu_internal(v->cpu, "cannot reset the linear view window at %#llx",
                          (unsigned long long)w->la);
     }
-    if (v->have_code_aliases)
+    if (v->ncode)
         tb_flush_all(v);
     alias_clear(v);
     v->gen++;
@@ -318,17 +319,14 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
     if (!v)
         return NULL;
     v->cpu = cpu;
-    v->max_aliases = max_pages ? max_pages : 24576;
-    if (v->max_aliases > ALIAS_SLOTS / 2)
-        v->max_aliases = ALIAS_SLOTS / 2;
+    v->max_aliases = max_pages ? max_pages : 32768;
     v->pool = mmap(NULL, (size_t)POOL_PAGES * 4096, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     v->until_host = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     v->flush_host = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     v->free_list = malloc(sizeof(uint32_t) * POOL_PAGES);
-    v->alias = calloc(ALIAS_SLOTS, sizeof(struct alias));
     if (v->pool == MAP_FAILED || v->until_host == MAP_FAILED || v->flush_host == MAP_FAILED ||
-        !v->free_list || !v->alias) {
+        !v->free_list) {
         if (v->pool != MAP_FAILED && v->pool)
             munmap(v->pool, (size_t)POOL_PAGES * 4096);
         if (v->until_host != MAP_FAILED && v->until_host)
@@ -336,7 +334,6 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
         if (v->flush_host != MAP_FAILED && v->flush_host)
             munmap(v->flush_host, 4096);
         free(v->free_list);
-        free(v->alias);
         free(v);
         return NULL;
     }
@@ -377,6 +374,7 @@ void view_destroy(struct view *v)
         if (v->win[i].used) {
             uc_mem_unmap(v->cpu->uc, v->win[i].la, v->win[i].size);
             munmap(v->win[i].host, v->win[i].size);
+            free(v->win[i].alias);
         }
     if (v->pool)
         munmap(v->pool, (size_t)POOL_PAGES * 4096);
@@ -385,7 +383,7 @@ void view_destroy(struct view *v)
     if (v->flush_host)
         munmap(v->flush_host, 4096);
     free(v->free_list);
-    free(v->alias);
+    free(v->code_pages);
     free(v);
 }
 
@@ -427,6 +425,8 @@ bool view_cover(struct view *v, uint64_t la)
         for (int i = 0; i < MAX_WIN; i++) {
             uc_mem_unmap(v->cpu->uc, v->win[i].la, v->win[i].size);
             munmap(v->win[i].host, v->win[i].size);
+            free(v->win[i].alias);
+            v->win[i].alias = NULL;
             v->win[i].used = false;
         }
         engine_tlb_flush(v);
@@ -438,42 +438,24 @@ bool view_cover(struct view *v, uint64_t la)
                      (unsigned long long)size);
         return false;
     }
-    uc_err e = uc_mem_map_ptr(v->cpu->uc, base, size, UC_PROT_ALL, h);
+    uint32_t *al = calloc(size >> 12, sizeof(uint32_t));     /* zero pages until touched */
+    uc_err e = al ? uc_mem_map_ptr(v->cpu->uc, base, size, UC_PROT_ALL, h) : UC_ERR_NOMEM;
     if (e != UC_ERR_OK) {
         munmap(h, size);
+        free(al);
         cpu_internal(v->cpu, "uc_mem_map_ptr(window %#llx): %s", (unsigned long long)base,
                      uc_strerror(e));
         return false;
     }
-    *w = (struct window){ .la = base, .size = size, .host = h, .used = true };
+    *w = (struct window){ .la = base, .size = size, .host = h, .alias = al, .used = true };
     return true;
 }
 
 /* ---- host aliases ---- */
-static unsigned alias_hash(uint64_t la_page)
+static uint32_t *alias_entry(struct view *v, uint64_t la)
 {
-    la_page *= 0x9E3779B97F4A7C15ull;
-    return (unsigned)(la_page >> 48) & (ALIAS_SLOTS - 1);
-}
-
-static struct alias *alias_find(struct view *v, uint64_t la_page, bool create)
-{
-    uint64_t key = la_page + 1;
-    unsigned h = alias_hash(key);
-    for (unsigned i = 0; i < ALIAS_SLOTS; i++) {
-        struct alias *a = &v->alias[(h + i) & (ALIAS_SLOTS - 1)];
-        if (a->key == key)
-            return a;
-        if (a->key == 0) {
-            if (!create)
-                return NULL;
-            a->key = key;
-            a->pa_page = ~0ull;
-            v->naliases++;
-            return a;
-        }
-    }
-    return NULL;
+    struct window *w = find_window(v, la);
+    return w ? &w->alias[(la - w->la) >> 12] : NULL;
 }
 
 /* Linear page la is about to show a different physical page. Other trees
@@ -499,29 +481,36 @@ static void drop_other_trees(struct view *v, uint64_t la)
     }
 }
 
-/* Install host aliases for [la, la+len) -> [pa, pa+len). */
+/* Install host aliases for [la, la+len) -> [pa, pa+len) (inside window w). */
 static bool install_alias(struct view *v, struct window *w, uint64_t la, uint64_t pa, uint64_t len)
 {
     cpu_t *cpu = v->cpu;
     bool need = false;
-    for (uint64_t off = 0; off < len; off += 4096) {
-        struct alias *a = alias_find(v, (la + off) >> 12, false);
-        if (!a || a->pa_page != ((pa + off) >> 12)) {
+    uint32_t *al = &w->alias[(la - w->la) >> 12];
+    unsigned fresh = 0;
+    for (uint64_t k = 0; k < len >> 12; k++) {
+        uint32_t e = al[k];
+        uint32_t want = (uint32_t)((pa >> 12) + k) & AL_PAGE;
+        if (!(e & AL_VALID)) {
             need = true;
-            if (a) {
-                drop_other_trees(v, la + off);
-                if (a->code)
-                    a->stale = true;   /* the engine's code for this address came from the old page */
-            }
+            fresh++;
+            continue;
         }
-        if (a && a->code && a->stale) {
-            schedule_inval(v, (la + off) >> 12);
-            a->code = a->stale = false;
+        if ((e & AL_PAGE) != want) {
+            need = true;
+            drop_other_trees(v, la + (k << 12));
+            if (e & AL_CODE)
+                e |= AL_STALE;         /* the engine's code for this address came from the old page */
         }
+        if ((e & AL_CODE) && (e & AL_STALE)) {
+            schedule_inval(v, (la >> 12) + k);
+            e &= ~(AL_CODE | AL_STALE);
+        }
+        al[k] = e;
     }
     if (!need)
         return true;
-    if (v->naliases + len / 4096 > v->max_aliases) {
+    if (v->naliases + fresh > v->max_aliases) {
         full_reset(v);
         return false;                    /* caller restarts the fill */
     }
@@ -539,14 +528,9 @@ static bool install_alias(struct view *v, struct window *w, uint64_t la, uint64_
                      (unsigned long long)pa, (unsigned long long)la);
         return false;
     }
-    for (uint64_t off = 0; off < len; off += 4096) {
-        struct alias *a = alias_find(v, (la + off) >> 12, true);
-        if (!a) {
-            full_reset(v);
-            return false;
-        }
-        a->pa_page = (pa + off) >> 12;
-    }
+    for (uint64_t k = 0; k < len >> 12; k++)
+        al[k] = AL_VALID | (al[k] & (AL_CODE | AL_STALE)) | ((uint32_t)((pa >> 12) + k) & AL_PAGE);
+    v->naliases += fresh;
     return true;
 }
 
@@ -563,11 +547,31 @@ const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len)
 
 void view_note_code(struct view *v, uint64_t la)
 {
-    struct alias *a = alias_find(v, la >> 12, false);
-    if (a && !a->code) {
-        a->code = true;
-        v->have_code_aliases = true;
+    uint32_t *e = alias_entry(v, la);
+    if (!e || !(*e & AL_VALID) || (*e & AL_CODE))
+        return;
+    if (v->ncode == v->capcode) {
+        unsigned nc = v->capcode ? v->capcode * 2 : 256;
+        uint64_t *n = realloc(v->code_pages, sizeof(uint64_t) * nc);
+        if (!n)
+            return;                      /* not marked: only costs a missed host-write check */
+        v->code_pages = n;
+        v->capcode = nc;
     }
+    *e |= AL_CODE;
+    v->code_pages[v->ncode++] = la >> 12;
+}
+
+/* Drop code-list entries whose flag was cleared (keeps the list short). */
+static void compact_code_list(struct view *v)
+{
+    unsigned j = 0;
+    for (unsigned i = 0; i < v->ncode; i++) {
+        uint32_t *e = alias_entry(v, v->code_pages[i] << 12);
+        if (e && (*e & AL_VALID) && (*e & AL_CODE))
+            v->code_pages[j++] = v->code_pages[i];
+    }
+    v->ncode = j;
 }
 
 void view_phys_written(struct view *v, uint64_t pa, uint64_t len)
@@ -575,14 +579,14 @@ void view_phys_written(struct view *v, uint64_t pa, uint64_t len)
     /* A host-side write to a page translated code was taken from: the
      * engine cannot see it. Mark the linear pages' code stale; it is dropped
      * before the engine runs again (present pages) or when the page is
-     * next installed. Cheap test first. */
-    if (!v || !v->have_code_aliases || !len)
+     * next installed. */
+    if (!v || !v->ncode || !len)
         return;
     uint64_t first = pa >> 12, last = (pa + len - 1) >> 12;
-    for (unsigned i = 0; i < ALIAS_SLOTS; i++) {
-        struct alias *a = &v->alias[i];
-        if (a->key && a->code && a->pa_page >= first && a->pa_page <= last) {
-            a->stale = true;
+    for (unsigned i = 0; i < v->ncode; i++) {
+        uint32_t *e = alias_entry(v, v->code_pages[i] << 12);
+        if (e && (*e & AL_VALID) && (*e & AL_CODE) && (*e & AL_PAGE) >= first && (*e & AL_PAGE) <= last) {
+            *e |= AL_STALE;
             v->any_stale = true;
         }
     }
@@ -594,19 +598,20 @@ void view_prepare_run(struct view *v)
 {
     if (v->any_stale) {
         v->any_stale = false;
-        for (unsigned i = 0; i < ALIAS_SLOTS; i++) {
-            struct alias *a = &v->alias[i];
-            if (!a->key || !a->code || !a->stale)
+        struct tree *t = &v->tree[v->cur];
+        unsigned ctx = v->cpu->cpl == 3 ? 1 : 0;
+        for (unsigned i = 0; i < v->ncode; i++) {
+            uint64_t la = v->code_pages[i] << 12;
+            uint32_t *e = alias_entry(v, la);
+            if (!e || !(*e & AL_CODE) || !(*e & AL_STALE))
                 continue;
-            uint64_t la = (a->key - 1) << 12;
-            struct tree *t = &v->tree[v->cur];
-            unsigned ctx = v->cpu->cpl == 3 ? 1 : 0;
             uint64_t *s1 = t->root[ctx] == NO_PAGE ? NULL : shadow_slot(v, t->root[ctx], la, 1, false);
             if (s1 && (*s1 & PTE_P)) {
                 schedule_inval(v, la >> 12);
-                a->code = a->stale = false;
+                *e &= ~(AL_CODE | AL_STALE);
             }
         }
+        compact_code_list(v);
     }
     if (v->npending)
         view_do_pending_inval(v);
@@ -685,6 +690,11 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
     if (root == NO_PAGE)
         return;
     const uint64_t frame = 0x000FFFFFFFFFF000ull;
+    /* The shadow page table covering the same 2 MiB: its slots are indexed
+     * like the guest's (the faulting entry was just installed in it). */
+    uint64_t *sh = shadow_slot(v, root, base, 1, false);
+    if (!sh)
+        return;
     unsigned i = 0;
     while (i < 512) {
         /* Find a run of eligible entries with contiguous frames. */
@@ -702,11 +712,8 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
                 ok = pg_check_perm(pc, PG_ACC_READ, user, writable, nx) == 0;
             bool e_wr = ok && (e & PTE_D) && pg_check_perm(pc, PG_ACC_WRITE, user, writable, nx) == 0;
             bool e_gl = (pc->cr4 & CR4_PGE) && (e & PTE_G);
-            if (ok) {
-                uint64_t *s1 = shadow_slot(v, root, la_i, 1, false);
-                if (s1 && (*s1 & PTE_P))
-                    ok = false;                          /* already cached */
-            }
+            if (ok && (sh[i] & PTE_P))
+                ok = false;                              /* already cached */
             if (!ok || (n && ((e & frame) != pa0 + ((uint64_t)n << 12) || e_wr != wr || e_gl != glob)))
                 break;
             if (n == 0) {
@@ -725,12 +732,8 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
                 continue;                                /* not (all) RAM: left to demand */
             if (!install_alias(v, w, la0, pa0, (uint64_t)n << 12))
                 return;                                  /* the view was reset */
-            for (unsigned k = 0; k < n; k++) {
-                uint64_t *s1 = shadow_slot(v, root, la0 + ((uint64_t)k << 12), 1, true);
-                if (!s1)
-                    return;                              /* pool exhausted: stop prefetching */
-                *s1 = PTE_P | PTE_US | PTE_A | PTE_D | (wr ? PTE_RW : 0) | (glob ? SH_GLOBAL : 0);
-            }
+            for (unsigned k = 0; k < n; k++)
+                sh[start + k] = PTE_P | PTE_US | PTE_A | PTE_D | (wr ? PTE_RW : 0) | (glob ? SH_GLOBAL : 0);
             cpu->stats.view_prefetches += n;
         } else {
             i++;
