@@ -1,10 +1,12 @@
 # hvsim — the README's two commands, and a few more.
 #
-#   make demo    install what is missing, build, run the shipped payloads, print a summary
+#   make demo    install what is missing, build, run every scenario (hvsim check scenarios/)
 #   make check   the same set-up, then every test: unit (also under ASan+UBSan),
-#                payloads with determinism checks
+#                scenarios with determinism checks, a bounded fuzzing run of the
+#                scenario loader (fuzz-smoke)
 #   make bench   benchmarks (guest MIPS against Bochs and QEMU in the same run)
 #   make coverage  gcov/lcov HTML report in build-coverage/coverage/
+#   make fuzz-smoke  libFuzzer on the scenario loader for FUZZ_SECONDS (clang)
 #
 # Packages come from Debian (bookworm). As root the missing ones are
 # installed; otherwise the one apt-get line needed is printed.
@@ -12,11 +14,14 @@
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 COV_BUILD   ?= build-coverage
+FUZZ_BUILD  ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
-DEB_PACKAGES = cmake make gcc pkg-config libunicorn-dev libcapstone-dev libxml2-dev check lcov valgrind
+DEB_PACKAGES = cmake make gcc pkg-config libunicorn-dev libcapstone-dev libxml2-dev check lcov valgrind \
+               clang libclang-rt-dev
 BENCH_PACKAGES = bochs bochs-term bochsbios vgabios qemu-system-x86
 
-.PHONY: all demo check deps bench-deps build build-asan bench coverage clean
+.PHONY: all demo check deps bench-deps build build-asan build-fuzz fuzz-smoke bench coverage clean
 
 all: build
 
@@ -47,12 +52,30 @@ build-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS) -- --no-print-directory
 
 demo: build
-	@tests/tools/demo.sh $(BUILD)
+	@$(BUILD)/hvsim check -j $(JOBS) scenarios/
 
 check: build build-asan
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-	@cd $(ASAN_BUILD) && CK_FORK=no ctest --output-on-failure -j $(JOBS) -L 'unit|payload'
+	@cd $(ASAN_BUILD) && CK_FORK=no ctest --output-on-failure -j $(JOBS) -L 'unit|scenario'
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@echo "hvsim: all checks passed"
+
+build-fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHVSIM_FUZZ=ON -DHVSIM_PAYLOADS=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_scenario -- --no-print-directory
+
+# The corpus starts from the shipped scenarios and tests/fuzz/corpus; what the
+# fuzzer adds stays in $(FUZZ_BUILD)/corpus between runs. A crash leaves
+# crash-* in $(FUZZ_BUILD) and fails the target.
+fuzz-smoke: build-fuzz
+	@mkdir -p $(FUZZ_BUILD)/corpus
+	@echo "hvsim: fuzzing the scenario loader for $(FUZZ_SECONDS) s"
+	@cd $(FUZZ_BUILD) && ./tests/fuzz_scenario -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -max_len=8192 -dict=$(CURDIR)/tests/fuzz/scenario.dict -print_final_stats=1 \
+	    corpus $(CURDIR)/tests/fuzz/corpus $$(find $(CURDIR)/scenarios -name '*.xml' -printf '%h\n' | sort -u) \
+	    >fuzz.log 2>&1 || { tail -40 fuzz.log; echo "hvsim: fuzz-smoke found a problem (see $(FUZZ_BUILD)/fuzz.log)"; exit 1; }
+	@grep -E "^stat::number_of_executed_units|^Done" $(FUZZ_BUILD)/fuzz.log | sed 's/^/hvsim: fuzz-smoke: /'
+
 
 bench: bench-deps build
 	@tests/tools/bench.sh $(BUILD)
@@ -70,4 +93,4 @@ coverage: deps
 	@echo "hvsim: coverage report in $(COV_BUILD)/coverage/index.html"
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(COV_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(COV_BUILD) $(FUZZ_BUILD)

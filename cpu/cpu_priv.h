@@ -292,7 +292,7 @@ enum ev_type { EV_HW_EXCEPTION, EV_SW_INT, EV_SW_EXCEPTION, EV_EXT_INT, EV_NMI, 
 /* Deliver an event through the IDT (SDM 3A 6.12/6.14). next_rip: the RIP to
  * push (faults: the faulting instruction; traps and INT n: the next one);
  * fault_rip: the RIP pushed for a fault raised while delivering the event
- * (INT n: the INT instruction itself, SDM 3A 6.12.1.1). */
+ * (INT n: the INT instruction itself, SDM 3A 6.12.1.2). */
 void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, uint32_t ec,
                  uint64_t next_rip, uint64_t fault_rip);
 void cpu_raise(cpu_t *cpu, const struct xcpt *x, uint64_t rip);   /* fault at rip */

@@ -63,7 +63,7 @@ static bool try_deliver(cpu_t *cpu, const struct event *e, struct xcpt *f)
         *f = xcpt_gp(idt_ec);
         return false;
     }
-    /* Software interrupts check the gate's DPL (SDM 3A 6.12.1.1). */
+    /* Software interrupts check the gate's DPL (SDM 3A 6.12.1.2). */
     if ((e->type == EV_SW_INT || e->type == EV_SW_EXCEPTION) && gdpl < cpu->cpl) {
         *f = xcpt_gp(e->vector * 8 + 2);
         return false;

@@ -517,7 +517,7 @@ static bool h_monitor(cpu_t *cpu, const struct dec_insn *d)
     return next(cpu, d, cost_table[COST_INSN]);
 }
 
-/* ---- port I/O (SDM 3A 19.5 I/O permission bitmap) ---- */
+/* ---- port I/O (SDM 1 19.5.2 I/O permission bit map) ---- */
 
 static bool io_allowed(cpu_t *cpu, uint16_t port, unsigned size, struct xcpt *x)
 {

@@ -343,12 +343,17 @@ static void progress(machine_t *m, time_t *last)
     fflush(m->cfg.progress);
 }
 
-static const enum trace_end_reason tend_of[] = {
+static const enum trace_end_reason tend_of[MEND_INTERNAL + 1] = {
     [MEND_EXIT_DEVICE] = TEND_EXIT_DEVICE, [MEND_TRIPLE_FAULT] = TEND_TRIPLE_FAULT,
     [MEND_HALTED] = TEND_HALTED, [MEND_INSN_LIMIT] = TEND_INSN_LIMIT,
     [MEND_CYCLE_LIMIT] = TEND_CYCLE_LIMIT, [MEND_UNMODELLED] = TEND_UNMODELLED,
     [MEND_INTERNAL] = TEND_INTERNAL,
 };
+
+unsigned machine_end_trace_reason(enum machine_end e)
+{
+    return (unsigned)e <= MEND_INTERNAL ? tend_of[e] : TEND_INTERNAL;
+}
 
 void machine_run(machine_t *m, struct machine_result *r)
 {

@@ -68,6 +68,8 @@ struct machine_result {
 bool machine_create(const struct machine_config *cfg, machine_t **out, char *msg, size_t msglen);
 bool machine_load_elf(machine_t *m, const char *path, char *msg, size_t msglen);
 void machine_run(machine_t *m, struct machine_result *res);
+/* The trace END reason (enum trace_end_reason) for an end of the run. */
+unsigned machine_end_trace_reason(enum machine_end e);
 void machine_destroy(machine_t *m);
 cpu_t *machine_cpu(machine_t *m, unsigned lp);
 struct physmem *machine_physmem(machine_t *m);

@@ -6,12 +6,16 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "check_cmd.h"
+#include "numparse.h"
 #include "machine.h"
+#include "scenario.h"
 #include "trace.h"
 
 static const char usage_main[] =
@@ -21,6 +25,8 @@ static const char usage_main[] =
     "\n"
     "commands:\n"
     "  run [options] FILE.elf    boot an ELF64 payload (docs/boot-protocol.md)\n"
+    "  run [options] FILE.xml    run one scenario and check its expectations\n"
+    "  check [options] PATH...   run every scenario under PATH (docs/scenario-schema.md)\n"
     "  trace dump FILE           print a trace, one line per record\n"
     "  trace digest FILE         check a trace and print its SHA-256\n"
     "  cpu-list                  list the CPU profiles (same as run --cpu list)\n"
@@ -31,11 +37,16 @@ static const char usage_main[] =
 
 static const char usage_run[] =
     "usage: hvsim run [options] FILE.elf\n"
+    "       hvsim run [--trace FILE [--trace-insns]] [--quiet] SCENARIO.xml\n"
     "\n"
     "Boot FILE.elf in 64-bit mode (docs/boot-protocol.md), send its console output\n"
     "(port 0xE9 and COM1) to stdout, and exit with the payload's status: a value v\n"
     "written to port 0xF4 exits with (v << 1) | 1; other ends of the run exit with\n"
     "an even status and a one-line reason on stderr (docs/exit-status.md).\n"
+    "\n"
+    "Given a scenario (docs/scenario-schema.md), run it as `hvsim check` would,\n"
+    "show its console output, and exit 0 if every expectation holds, 1 if one\n"
+    "fails (it is named, with the trace records around it), 64 if it cannot run.\n"
     "\n"
     "options:\n"
     "  --lps N            logical processors (default 1, at most 64)\n"
@@ -54,6 +65,29 @@ static const char usage_run[] =
     "  --no-progress      no progress line on stderr (default: shown on a terminal)\n"
     "  -h, --help         this text\n";
 
+static const char usage_check[] =
+    "usage: hvsim check [options] PATH...\n"
+    "\n"
+    "Run every scenario file (*.xml) under the given files and directories, in\n"
+    "sorted order, each in its own process; print one line per scenario, the\n"
+    "first failed expectation of each failure with the trace records around it,\n"
+    "and a summary. Exit status 0 when all pass, 1 otherwise, 64 on bad usage.\n"
+    "\n"
+    "options:\n"
+    "  -j N               run N scenarios at a time (default: 1)\n"
+    "  --junit FILE       also write the results as JUnit XML\n"
+    "  --shard I/N        run only every N-th scenario starting at the I-th (1-based),\n"
+    "                     so that N CI jobs share a suite\n"
+    "  --determinism      run each scenario twice and require identical traces\n"
+    "  --payload-dir DIR  where built payloads (NAME.elf) are (default: the payloads/\n"
+    "                     directory next to the hvsim binary)\n"
+    "  --keep-traces DIR  keep each scenario's trace as DIR/PATH.hvt (the\n"
+    "                     scenario's path with '/' written as '_')\n"
+    "  --timeout SEC      stop a scenario that runs longer than SEC host seconds (default 600)\n"
+    "  --list             only list the scenarios that would run\n"
+    "  -v, --verbose      also say how each passing run ended\n"
+    "  -h, --help         this text\n";
+
 static const char usage_trace[] =
     "usage: hvsim trace dump FILE\n"
     "       hvsim trace digest FILE\n"
@@ -64,47 +98,34 @@ static const char usage_trace[] =
     "digest  validate the whole trace and print its SHA-256 (for determinism\n"
     "        checks: the same run twice gives the same digest).\n";
 
-static int bad_usage(const char *fmt, const char *arg)
+static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad_usage(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "hvsim: ");
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "\n(see 'hvsim --help')\n");
     return EXIT_STATUS_USAGE;
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
+/* The payloads/ directory next to this executable (the build tree layout). */
+static char *default_payload_dir(void)
 {
-    if (!s || !*s || *s == '-')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_size(const char *s, uint64_t *out)
-{
-    if (!s || !*s || *s == '-')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || end == s)
-        return false;
-    uint64_t mul = 1;
-    if (*end == 'K' || *end == 'k') { mul = 1ull << 10; end++; }
-    else if (*end == 'M' || *end == 'm') { mul = 1ull << 20; end++; }
-    else if (*end == 'G' || *end == 'g') { mul = 1ull << 30; end++; }
-    else if (*end == 'T' || *end == 't') { mul = 1ull << 40; end++; }
-    if (*end == 'i' && end[1] == 'B') end += 2;
-    else if (*end == 'B') end++;
-    if (*end || v > UINT64_MAX / mul)
-        return false;
-    *out = v * mul;
-    return true;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 16);
+    if (n <= 0)
+        return strdup("payloads");
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = 0;
+    size_t len = strlen(exe) + 16;
+    char *d = malloc(len);
+    if (d)
+        snprintf(d, len, "%s/payloads", exe);
+    return d;
 }
 
 static void list_profiles(FILE *f)
@@ -136,13 +157,18 @@ static int cmd_run(int argc, char **argv)
     opterr = 0;
     int c;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    const char *machine_opt = NULL;      /* a machine option given (not allowed with a scenario) */
+    int li = -1;
+    while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+        if ((c == O_LPS || c == O_MEM || c == O_CPU || c == O_SEED || c == O_MAXI || c == O_MAXC ||
+             c == O_QUANTUM || c == O_CMDLINE || c == O_SCHED) && li >= 0)
+            machine_opt = opts[li].name;
         switch (c) {
         case 'h':
             fputs(usage_run, stdout);
             return 0;
         case O_LPS:
-            if (!parse_u64(optarg, &v) || v == 0 || v > MACHINE_MAX_LPS)
+            if (!parse_number(optarg, &v) || v == 0 || v > MACHINE_MAX_LPS)
                 return bad_usage("--lps: '%s' is not a number of logical processors between 1 and 64", optarg);
             cfg.nlps = (unsigned)v;
             break;
@@ -160,7 +186,7 @@ static int cmd_run(int argc, char **argv)
                 return bad_usage("--cpu: no CPU profile named '%s' (try --cpu list)", optarg);
             break;
         case O_SEED:
-            if (!parse_u64(optarg, &cfg.seed))
+            if (!parse_number(optarg, &cfg.seed))
                 return bad_usage("--seed: '%s' is not an unsigned number", optarg);
             break;
         case O_TRACE:
@@ -170,22 +196,22 @@ static int cmd_run(int argc, char **argv)
             cfg.trace_insns = true;
             break;
         case O_MAXI:
-            if (!parse_u64(optarg, &cfg.max_insns) || !cfg.max_insns)
+            if (!parse_number(optarg, &cfg.max_insns) || !cfg.max_insns)
                 return bad_usage("--max-insns: '%s' is not a positive number", optarg);
             break;
         case O_MAXC:
-            if (!parse_u64(optarg, &cfg.max_cycles) || !cfg.max_cycles)
+            if (!parse_number(optarg, &cfg.max_cycles) || !cfg.max_cycles)
                 return bad_usage("--max-cycles: '%s' is not a positive number", optarg);
             break;
         case O_QUANTUM:
-            if (!parse_u64(optarg, &cfg.quantum) || !cfg.quantum)
+            if (!parse_number(optarg, &cfg.quantum) || !cfg.quantum)
                 return bad_usage("--quantum: '%s' is not a positive number", optarg);
             break;
         case O_CMDLINE:
             cfg.cmdline = optarg;
             break;
         case O_SCHED:
-            if (!parse_u64(optarg, &cfg.sched_seed))
+            if (!parse_number(optarg, &cfg.sched_seed))
                 return bad_usage("--sched-seed: '%s' is not an unsigned number", optarg);
             break;
         case O_QUIET:
@@ -200,6 +226,38 @@ static int cmd_run(int argc, char **argv)
     }
     if (optind != argc - 1)
         return bad_usage("run: %s", optind >= argc ? "name one ELF64 payload file" : "more than one payload file given");
+    size_t alen = strlen(argv[optind]);
+    if (alen > 4 && !strcmp(argv[optind] + alen - 4, ".xml")) {
+        /* A scenario: its <machine> and <payload> elements set the machine. */
+        if (machine_opt)
+            return bad_usage("run: %s is a scenario; its <machine> element sets the machine, so drop the "
+                             "machine options (such as --%s)", argv[optind], machine_opt);
+        char err[700];
+        struct scenario *scn = scenario_load(argv[optind], err, sizeof(err));
+        if (!scn) {
+            fprintf(stderr, "hvsim: %s\n", err);
+            return EXIT_STATUS_USAGE;
+        }
+        char *pd = default_payload_dir();
+        struct scn_options so = { .payload_dir = pd, .trace_path = cfg.trace_path, .trace_insns = cfg.trace_insns,
+                                  .echo_console = cfg.console != NULL, .progress = cfg.progress };
+        struct scn_result res;
+        scenario_run(scn, &so, &res);
+        free(pd);
+        int rc;
+        if (res.setup_error) {
+            fprintf(stderr, "hvsim: %s\n", res.message);
+            rc = EXIT_STATUS_USAGE;
+        } else if (res.pass) {
+            fprintf(stderr, "hvsim: scenario %s: PASS (%s)\n", scn->name, res.end_text);
+            rc = 0;
+        } else {
+            fprintf(stderr, "hvsim: scenario %s: FAIL: %s\n%s", scn->name, res.message, res.excerpt);
+            rc = 1;
+        }
+        scenario_free(scn);
+        return rc;
+    }
     if (cfg.trace_insns && !cfg.trace_path)
         return bad_usage("--trace-insns needs --trace FILE%s", "");
     char msg[600];
@@ -263,6 +321,77 @@ static int cmd_trace(int argc, char **argv)
     return bad_usage("trace: unknown subcommand '%s' (dump or digest)", argv[1]);
 }
 
+static int cmd_check(int argc, char **argv)
+{
+    struct check_options o = { .jobs = 1, .timeout = 600 };
+    char *pd = NULL;
+    enum { O_JUNIT = 256, O_SHARD, O_DET, O_PDIR, O_KEEP, O_TIMEOUT, O_LIST };
+    static const struct option opts[] = {
+        { "junit", required_argument, 0, O_JUNIT }, { "shard", required_argument, 0, O_SHARD },
+        { "determinism", no_argument, 0, O_DET }, { "payload-dir", required_argument, 0, O_PDIR },
+        { "keep-traces", required_argument, 0, O_KEEP }, { "timeout", required_argument, 0, O_TIMEOUT },
+        { "list", no_argument, 0, O_LIST }, { "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    uint64_t v;
+    while ((c = getopt_long(argc, argv, "hvj:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(usage_check, stdout);
+            return 0;
+        case 'v':
+            o.verbose = true;
+            break;
+        case 'j':
+            if (!parse_number(optarg, &v) || v == 0 || v > 256)
+                return bad_usage("-j: '%s' is not a number of jobs between 1 and 256", optarg);
+            o.jobs = (unsigned)v;
+            break;
+        case O_JUNIT:
+            o.junit = optarg;
+            break;
+        case O_SHARD: {
+            unsigned i, n;
+            char extra;
+            if (sscanf(optarg, "%u/%u%c", &i, &n, &extra) != 2 || n == 0 || i == 0 || i > n)
+                return bad_usage("--shard: '%s' is not I/N with 1 <= I <= N (e.g. 2/4)", optarg);
+            o.shard_index = i;
+            o.shard_count = n;
+            break;
+        }
+        case O_DET:
+            o.determinism = true;
+            break;
+        case O_PDIR:
+            o.payload_dir = optarg;
+            break;
+        case O_KEEP:
+            o.keep_traces = optarg;
+            break;
+        case O_TIMEOUT:
+            if (!parse_number(optarg, &v) || v > 86400)
+                return bad_usage("--timeout: '%s' is not a number of seconds (0 = none)", optarg);
+            o.timeout = (unsigned)v;
+            break;
+        case O_LIST:
+            o.list_only = true;
+            break;
+        default:
+            return bad_usage("check: unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return bad_usage("check: name at least one scenario file or directory%s", "");
+    if (!o.payload_dir)
+        o.payload_dir = pd = default_payload_dir();
+    int rc = check_run(argv + optind, (unsigned)(argc - optind), &o);
+    free(pd);
+    return rc;
+}
+
 static int cmd_cost_model(void)
 {
     static const struct { const char *name; unsigned cycles; const char *desc; } rows[] = {
@@ -295,6 +424,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "trace"))
         return cmd_trace(argc - 1, argv + 1);
+    if (!strcmp(cmd, "check"))
+        return cmd_check(argc - 1, argv + 1);
     if (!strcmp(cmd, "cpu-list")) {
         list_profiles(stdout);
         return 0;

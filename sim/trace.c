@@ -82,6 +82,20 @@ static bool layout_of(unsigned type, struct layout *l)
     return true;
 }
 
+const char *trace_end_name(unsigned reason)
+{
+    switch (reason) {
+    case TEND_EXIT_DEVICE: return "exit-device";
+    case TEND_TRIPLE_FAULT: return "triple-fault";
+    case TEND_HALTED: return "halted";
+    case TEND_INSN_LIMIT: return "instruction-limit";
+    case TEND_CYCLE_LIMIT: return "cycle-limit";
+    case TEND_UNMODELLED: return "unmodelled";
+    case TEND_INTERNAL: return "internal-error";
+    }
+    return "?";
+}
+
 const char *trace_type_name(unsigned type)
 {
     const struct rec_desc *d = desc_of(type);

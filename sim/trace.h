@@ -83,6 +83,8 @@ trace_err trace_create(const char *path, const struct trace_config *cfg, trace_w
 void trace_event(trace_writer_t *w, unsigned lp, const struct cpu_event *ev);
 void trace_console(trace_writer_t *w, unsigned lp, uint64_t cycle, uint16_t port, uint8_t byte);
 /* Write the END record and close; returns the first error met while writing. */
+/* "exit-device", "triple-fault", ... (the names scenarios and dumps use); "?" if unknown. */
+const char *trace_end_name(unsigned reason);
 trace_err trace_finish(trace_writer_t *w, enum trace_end_reason reason, uint32_t status,
                        uint64_t insns, uint64_t cycles, const char *text);
 void trace_abort(trace_writer_t *w);              /* close without END (error paths) */

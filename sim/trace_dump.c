@@ -19,20 +19,6 @@ static const char *vector_name(unsigned v)
     return v < 32 && n[v] ? n[v] : "INT";
 }
 
-static const char *end_reason(unsigned r)
-{
-    switch (r) {
-    case TEND_EXIT_DEVICE: return "exit-device";
-    case TEND_TRIPLE_FAULT: return "triple-fault";
-    case TEND_HALTED: return "halted";
-    case TEND_INSN_LIMIT: return "instruction-limit";
-    case TEND_CYCLE_LIMIT: return "cycle-limit";
-    case TEND_UNMODELLED: return "unmodelled";
-    case TEND_INTERNAL: return "internal-error";
-    }
-    return "?";
-}
-
 static void quoted(char *out, size_t n, const uint8_t *s, unsigned len)
 {
     size_t o = 0;
@@ -73,7 +59,7 @@ void trace_format_record(const struct trace_record *rec, char *buf, size_t n)
     case TREC_EXCEPTION: {
         unsigned v = (unsigned)F("vector");
         static const char *const types[] = { "fault/trap", "INT n", "INT3/INTO", "external", "NMI", "INT1" };
-        unsigned t = (unsigned)F("type");
+        unsigned t = (unsigned)F("class");
         int k = snprintf(p, left, "exception %-4s vector=%u (%s) rip=%#" PRIx64, vector_name(v), v,
                          t < 6 ? types[t] : "?", F("rip"));
         if (F("has_ec") && k > 0 && (size_t)k < left)
@@ -138,7 +124,7 @@ void trace_format_record(const struct trace_record *rec, char *buf, size_t n)
     case TREC_END:
         quoted(q, sizeof(q), rec->var, rec->nvar);
         snprintf(p, left, "end        %s status=%" PRIu64 " insns=%" PRIu64 " records=%" PRIu64 " %s",
-                 end_reason((unsigned)F("reason")), F("status"), F("insns"), F("records"), q);
+                 trace_end_name((unsigned)F("reason")), F("status"), F("insns"), F("records"), q);
         break;
     default:
         snprintf(p, left, "type-%u", rec->type);

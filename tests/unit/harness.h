@@ -57,6 +57,26 @@ static inline void harness_cleanup(void)
 
 static inline void harness_free(void *p) { free(p); }
 
+/* A whole file, NUL-terminated, owned by the test; its size in *n if n. */
+static inline char *harness_slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    ck_assert_msg(sz >= 0, "cannot size %s", path);
+    char *b = malloc((size_t)sz + 16);
+    ck_assert_ptr_nonnull(b);
+    harness_own(harness_free, b);
+    ck_assert_uint_eq(fread(b, 1, (size_t)sz, f), (size_t)sz);
+    fclose(f);
+    b[sz] = 0;
+    if (n)
+        *n = (size_t)sz;
+    return b;
+}
+
 /* Run a suite and turn the failure count into an exit status. */
 static inline int harness_run(Suite *s)
 {

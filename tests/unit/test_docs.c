@@ -89,12 +89,60 @@ START_TEST(trace_format_table_matches_records_def)
 }
 END_TEST
 
+/* docs/scenario-schema.md lists each event type with the trace record's
+ * fields (without padding): the same names, in the same order, for every
+ * record type but END. */
+START_TEST(scenario_schema_fields_match_records_def)
+{
+    char *doc = slurp("docs/scenario-schema.md");
+    char *table = strstr(doc, "| `type` | fields |");
+    ck_assert_msg(table != NULL, "docs/scenario-schema.md has no event type table");
+    unsigned rows = 0;
+    for (char *line = strtok(table, "\n"); line && line[0] == '|'; line = strtok(NULL, "\n")) {
+        char type[64], fields[256];
+        if (sscanf(line, "| `%63[a-z-]` | `%255[^`]` |", type, fields) != 2)
+            continue;
+        char upper[64];
+        size_t i = 0;
+        for (; type[i] && i + 1 < sizeof(upper); i++)
+            upper[i] = type[i] == '-' ? '_' : (char)(type[i] - 'a' + 'A');
+        upper[i] = 0;
+        int found = -1;
+        for (unsigned k = 0; k < sizeof(rec_rows) / sizeof(rec_rows[0]); k++)
+            if (!strcmp(rec_rows[k].name, upper))
+                found = (int)k;
+        ck_assert_msg(found >= 0, "docs list event type '%s': no such record type", type);
+        /* "rip:8 vector:1 _:1 ..." -> "rip vector ..." */
+        char want[256] = "";
+        char def[256];
+        snprintf(def, sizeof(def), "%s", rec_rows[found].fields);
+        char *save = NULL;
+        for (char *f = strtok_r(def, " ", &save); f; f = strtok_r(NULL, " ", &save)) {
+            char *colon = strchr(f, ':');
+            if (colon)
+                *colon = 0;
+            if (!strcmp(f, "_"))
+                continue;
+            if (want[0])
+                strcat(want, " ");
+            strcat(want, f);
+        }
+        ck_assert_msg(!strcmp(fields, want), "%s: docs say fields '%s', trace_records.def '%s'", type, fields, want);
+        rows++;
+    }
+    ck_assert_msg(rows == sizeof(rec_rows) / sizeof(rec_rows[0]) - 1, "docs list %u event types, expected %zu", rows,
+                  sizeof(rec_rows) / sizeof(rec_rows[0]) - 1);
+    free(doc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("docs");
     TCase *t = tcase_create("tables");
     tcase_add_test(t, cost_model_table_matches_cost_def);
     tcase_add_test(t, trace_format_table_matches_records_def);
+    tcase_add_test(t, scenario_schema_fields_match_records_def);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -29,21 +29,6 @@ static void tmp_path(char path[64])
     harness_own(unlink_and_free, strdup(path));
 }
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)sz + 16);
-    ck_assert_ptr_nonnull(b);
-    harness_own(harness_free, b);
-    ck_assert_uint_eq(fread(b, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
 
 static void spill(const char *path, const uint8_t *b, size_t n)
 {
@@ -103,10 +88,10 @@ struct exp_rec {
  * the sums of the widths in trace_records.def, written out by hand. */
 static const struct exp_rec sample[] = {
     { "exception #PF with error code", TREC_EXCEPTION, 0, 100, 7, 32,
-      { { "rip", 0xFFFFFFFF80001234ull }, { "vector", 14 }, { "type", 0 }, { "has_ec", 1 }, { "ec", 0x1B },
+      { { "rip", 0xFFFFFFFF80001234ull }, { "vector", 14 }, { "class", 0 }, { "has_ec", 1 }, { "ec", 0x1B },
         { "cr2", 0xDEAD0000BEEFull }, { "pushed_rip", 0xFFFFFFFF80001234ull } }, NULL, 0 },
     { "exception INT 0x80", TREC_EXCEPTION, 0, 110, 7, 32,
-      { { "rip", 0x401000 }, { "vector", 0x80 }, { "type", 1 }, { "has_ec", 0 }, { "ec", 0 }, { "cr2", 0 },
+      { { "rip", 0x401000 }, { "vector", 0x80 }, { "class", 1 }, { "has_ec", 0 }, { "ec", 0 }, { "cr2", 0 },
         { "pushed_rip", 0x401002 } }, NULL, 0 },
     { "cr write", TREC_CR_WRITE, 1, 50, 4, 32,
       { { "rip", 0x2000 }, { "cr", 4 }, { "old", 0x20 }, { "new", 0x100020 } }, NULL, 0 },
@@ -188,7 +173,7 @@ static void read_sample_layout(const char *path, struct layout_info *li)
         li->off[k] = rec.offset;
     }
     trace_close(r);
-    uint8_t *b = slurp(path, &li->size);
+    uint8_t *b = (uint8_t *)harness_slurp(path, &li->size);
     harness_release(b);
 }
 
@@ -198,7 +183,7 @@ START_TEST(roundtrip_every_record_type)
     tmp_path(path);
     write_sample(path);
     size_t size;
-    uint8_t *file = slurp(path, &size);
+    uint8_t *file = (uint8_t *)harness_slurp(path, &size);
 
     /* Header bytes at their documented offsets (trace.h). */
     ck_assert_msg(memcmp(file, "HVSIMTRC", 8) == 0, "magic");
@@ -590,7 +575,7 @@ START_TEST(damage)
     struct layout_info li;
     read_sample_layout(good, &li);
     size_t n;
-    uint8_t *b = slurp(good, &n);
+    uint8_t *b = (uint8_t *)harness_slurp(good, &n);
     uint64_t base = row->where == REC ? li.off[row->rec] : row->where == ENDREC ? li.off[NSAMPLE] : 0;
     uint64_t at = base + row->at;
     uint64_t dropped_len = 0;
@@ -750,7 +735,7 @@ START_TEST(dump_valid_and_damaged)
 
     /* Damaged: the dump fails and says why on the error stream. */
     size_t n;
-    uint8_t *b = slurp(path, &n);
+    uint8_t *b = (uint8_t *)harness_slurp(path, &n);
     spill(path, b, n - 1);
     harness_release(b);
     out = err = NULL;

@@ -1,0 +1,713 @@
+/*
+ * scenario.c — loading scenario files: parse with libxml2 (no network, no
+ * entity expansion), validate against the embedded schema, then read the
+ * tree into struct scenario with hvsim's own checks (numbers in range,
+ * known registers and trace fields, regular expressions that compile).
+ * Every error is "FILE:LINE: reason".
+ */
+#include <errno.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlschemas.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cpu.h"
+#include "numparse.h"
+#include "scenario.h"
+
+#define NS "urn:hvsim:scenario:1"
+
+struct loader {
+    const char *name;            /* file name for messages */
+    char *dir;                   /* directory of the scenario, for relative paths */
+    char *err;
+    size_t errlen;
+    bool failed;
+};
+
+static void fail(struct loader *L, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct loader *L, int line, const char *fmt, ...)
+{
+    if (L->failed)
+        return;                  /* keep the first error */
+    L->failed = true;
+    int n = line > 0 ? snprintf(L->err, L->errlen, "%s:%d: ", L->name, line)
+                     : snprintf(L->err, L->errlen, "%s: ", L->name);
+    if (n < 0 || (size_t)n >= L->errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(L->err + n, L->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+/* libxml2 structured errors (parser and schema validator) -> first error. */
+static void xml_error(void *ctx, xmlErrorPtr e)
+{
+    struct loader *L = ctx;
+    if (!e || e->level < XML_ERR_ERROR)
+        return;
+    char msg[400];
+    snprintf(msg, sizeof(msg), "%s", e->message ? e->message : "XML error");
+    size_t k = strlen(msg);
+    while (k && (msg[k - 1] == '\n' || msg[k - 1] == ' '))
+        msg[--k] = 0;
+    /* Schema messages name the element as "{urn:hvsim:scenario:1}x": shorten. */
+    char clean[400];
+    size_t o = 0;
+    for (size_t i = 0; msg[i] && o + 1 < sizeof(clean); i++) {
+        if (!strncmp(msg + i, "{" NS "}", strlen("{" NS "}"))) {
+            i += strlen("{" NS "}") - 1;
+            continue;
+        }
+        clean[o++] = msg[i];
+    }
+    clean[o] = 0;
+    fail(L, e->line, "%s", clean);
+}
+
+static char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* ---- attribute helpers ---- */
+
+static char *attr(xmlNodePtr n, const char *name)
+{
+    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
+    if (!v)
+        return NULL;
+    char *s = xstrdup((const char *)v);
+    xmlFree(v);
+    return s;
+}
+
+static bool parse_num(const char *s, uint64_t *out, bool size)
+{
+    return size ? parse_size(s, out) : parse_number(s, out);
+}
+
+/* Read a numeric attribute; *present says whether it was there. */
+static bool num_attr(struct loader *L, xmlNodePtr n, const char *name, uint64_t max, bool size, uint64_t *out,
+                     bool *present)
+{
+    char *s = attr(n, name);
+    if (present)
+        *present = s != NULL;
+    if (!s)
+        return true;
+    uint64_t v;
+    bool ok = parse_num(s, &v, size);
+    if (!ok || v > max) {
+        fail(L, xmlGetLineNo(n), "%s=\"%s\" is not a %s between 0 and %llu", name, s,
+             size ? "size" : "number", (unsigned long long)max);
+        free(s);
+        return false;
+    }
+    *out = v;
+    free(s);
+    return true;
+}
+
+static bool is(xmlNodePtr n, const char *local)
+{
+    return n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, local);
+}
+
+static char *text_of(xmlNodePtr n)
+{
+    xmlChar *c = xmlNodeGetContent(n);
+    char *s = xstrdup(c ? (const char *)c : "");
+    xmlFree(c);
+    return s;
+}
+
+static char *join_path(const char *dir, const char *rel)
+{
+    if (!rel)
+        return NULL;
+    if (rel[0] == '/' || !dir || !*dir)
+        return xstrdup(rel);
+    size_t dl = strlen(dir), n = dl + strlen(rel) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s%s%s", dir, dir[dl - 1] == '/' ? "" : "/", rel);
+    return p;
+}
+
+static char *read_small_file(struct loader *L, int line, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fail(L, line, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    /* Only regular files: a FIFO or a device could block or never end. */
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        fail(L, line, "%s is not a regular file", path);
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fclose(f);
+            fail(L, line, "out of memory reading %s", path);
+            return NULL;
+        }
+        size_t k = fread(buf + n, 1, cap - n - 1, f);
+        n += k;
+        if (k == 0)
+            break;
+        if (n + 1 >= cap) {
+            if (cap >= (16u << 20)) {
+                fclose(f);
+                free(buf);
+                fail(L, line, "%s is larger than 16 MiB", path);
+                return NULL;
+            }
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb)
+                free(buf);
+            buf = nb;
+        }
+    }
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+static const struct { const char *name; unsigned type; } event_types[] = {
+    { "exception", TREC_EXCEPTION }, { "cr-write", TREC_CR_WRITE }, { "msr", TREC_MSR },
+    { "io", TREC_IO }, { "console", TREC_CONSOLE }, { "halt", TREC_HALT },
+    { "tlb-inval", TREC_TLB_INVAL }, { "insn", TREC_INSN }, { "triple-fault", TREC_TRIPLE_FAULT },
+    { "unmodelled", TREC_UNMODELLED },
+};
+
+const char *scenario_event_name(unsigned type)
+{
+    for (unsigned i = 0; i < sizeof(event_types) / sizeof(event_types[0]); i++)
+        if (event_types[i].type == type)
+            return event_types[i].name;
+    return "?";
+}
+
+
+/* ---- elements ---- */
+
+static void load_machine(struct loader *L, xmlNodePtr n, struct scenario *s)
+{
+    uint64_t v;
+    bool have;
+    if (num_attr(L, n, "lps", 64, false, &v, &have) && have) {
+        if (v == 0)
+            fail(L, xmlGetLineNo(n), "lps=\"0\": a machine needs at least one logical processor");
+        s->lps = (unsigned)v;
+    }
+    if (num_attr(L, n, "memory", 1ull << 40, true, &v, &have) && have) {
+        if (v < (2ull << 20) || (v & 0xFFF))
+            fail(L, xmlGetLineNo(n), "memory: at least 2M, in whole 4-KiB pages");
+        s->memory = v;
+    }
+    num_attr(L, n, "seed", UINT64_MAX, false, &s->seed, &s->has_seed);
+    num_attr(L, n, "max-insns", UINT64_MAX, false, &s->max_insns, NULL);
+    num_attr(L, n, "max-cycles", UINT64_MAX, false, &s->max_cycles, NULL);
+    num_attr(L, n, "quantum", 1ull << 32, false, &s->quantum, NULL);
+    num_attr(L, n, "sched-seed", UINT64_MAX, false, &s->sched_seed, &s->has_sched_seed);
+    s->cpu = attr(n, "cpu");
+    if (s->cpu && !cpu_profile_find(s->cpu))
+        fail(L, xmlGetLineNo(n), "cpu=\"%s\": no such CPU profile (hvsim run --cpu list)", s->cpu);
+}
+
+static void load_payload(struct loader *L, xmlNodePtr n, struct scenario *s)
+{
+    char *elf = attr(n, "elf"), *path = attr(n, "path");
+    if ((elf != NULL) == (path != NULL))
+        fail(L, xmlGetLineNo(n), "<payload> needs exactly one of elf=\"NAME\" or path=\"FILE\"");
+    s->payload_line = xmlGetLineNo(n);
+    s->payload_elf = elf;
+    if (path) {
+        s->payload_path = join_path(L->dir, path);
+        free(path);
+    }
+    s->cmdline = attr(n, "cmdline");
+}
+
+/* glibc's regcomp expands counted repetitions: "((a{1,255}){1,255}){1,255}"
+ * needs gigabytes. Bound the product of all repetition counts (and the
+ * length) so that a scenario cannot exhaust memory. */
+#define SCN_REGEX_MAX_LEN 1024
+#define SCN_REGEX_MAX_REPEAT 4096
+static bool regex_cost_ok(const char *re)
+{
+    if (strlen(re) > SCN_REGEX_MAX_LEN)
+        return false;
+    uint64_t product = 1;
+    for (const char *p = re; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (*p != '{')
+            continue;
+        uint64_t m = 0, n = 0;
+        const char *q = p + 1;
+        while (*q >= '0' && *q <= '9' && m < 100000)
+            m = m * 10 + (uint64_t)(*q++ - '0');
+        n = m;
+        if (*q == ',') {
+            q++;
+            n = 0;
+            while (*q >= '0' && *q <= '9' && n < 100000)
+                n = n * 10 + (uint64_t)(*q++ - '0');
+            if (n < m)
+                n = m;
+        }
+        product *= n ? n : 1;
+        if (product > SCN_REGEX_MAX_REPEAT)
+            return false;
+    }
+    return true;
+}
+
+static void load_console(struct loader *L, xmlNodePtr n, struct scenario *s)
+{
+    s->has_console = true;
+    char *mode = attr(n, "mode");
+    s->console_contains = mode && !strcmp(mode, "contains");
+    free(mode);
+    char *file = attr(n, "file");
+    if (file) {
+        s->console_file = join_path(L->dir, file);
+        free(file);
+        s->console_file_text = read_small_file(L, xmlGetLineNo(n), s->console_file);
+    }
+    for (xmlNodePtr c = n->children; c; c = c->next) {
+        if (!is(c, "line") && !is(c, "match"))
+            continue;
+        struct scn_line *nl = realloc(s->lines, sizeof(*nl) * (s->nlines + 1));
+        if (!nl) {
+            fail(L, xmlGetLineNo(c), "out of memory");
+            return;
+        }
+        s->lines = nl;
+        struct scn_line *l = &s->lines[s->nlines];
+        memset(l, 0, sizeof(*l));
+        l->regex = is(c, "match");
+        l->text = text_of(c);
+        l->line = xmlGetLineNo(c);
+        if (l->regex && !regex_cost_ok(l->text)) {
+            fail(L, l->line, "regular expression too costly (over %d characters, or counted repetitions {m,n} "
+                 "whose bounds multiply to more than %d)", SCN_REGEX_MAX_LEN, SCN_REGEX_MAX_REPEAT);
+            free(l->text);
+            return;
+        }
+        if (l->regex) {
+            /* The whole line must match: anchor the expression. */
+            size_t tl = strlen(l->text);
+            char *anchored = malloc(tl + 5);
+            if (!anchored) {
+                fail(L, l->line, "out of memory");
+                free(l->text);
+                return;
+            }
+            snprintf(anchored, tl + 5, "^(%s)$", l->text);
+            int rc = regcomp(&l->re, anchored, REG_EXTENDED | REG_NOSUB);
+            free(anchored);
+            if (rc) {
+                char why[200];
+                regerror(rc, &l->re, why, sizeof(why));
+                fail(L, l->line, "bad regular expression \"%s\": %s", l->text, why);
+                free(l->text);
+                return;
+            }
+        }
+        s->nlines++;
+    }
+    if (s->console_file_text && s->nlines)
+        fail(L, xmlGetLineNo(n), "<console> takes either file=\"...\" or <line>/<match> children, not both");
+}
+
+static void load_event(struct loader *L, xmlNodePtr n, struct scenario *s)
+{
+    struct scn_event *ne = realloc(s->events, sizeof(*ne) * (s->nevents + 1));
+    if (!ne) {
+        fail(L, xmlGetLineNo(n), "out of memory");
+        return;
+    }
+    s->events = ne;
+    struct scn_event *e = &s->events[s->nevents];
+    memset(e, 0, sizeof(*e));
+    e->absent = is(n, "absent");
+    e->line = xmlGetLineNo(n);
+    e->lp = -1;
+    for (unsigned i = 0; i < s->nevents; i++)
+        e->slot += !s->events[i].absent;
+    s->nevents++;
+    char *type = attr(n, "type");
+    const char *tname = NULL;
+    for (unsigned i = 0; type && i < sizeof(event_types) / sizeof(event_types[0]); i++)
+        if (!strcmp(type, event_types[i].name)) {
+            e->type = event_types[i].type;
+            tname = event_types[i].name;
+        }
+    free(type);
+    if (!tname) {
+        fail(L, e->line, "unknown event type");
+        return;
+    }
+    size_t o = (size_t)snprintf(e->text, sizeof(e->text), "%s", tname);
+    bool has_ec_given = false, ec_given = false;
+    for (xmlAttrPtr a = n->properties; a; a = a->next) {
+        const char *an = (const char *)a->name;
+        if (!strcmp(an, "type"))
+            continue;
+        char *val = attr(n, an);
+        if (e->absent && !strcmp(an, "scope")) {
+            e->between = val && !strcmp(val, "between");
+            free(val);
+            continue;
+        }
+        uint64_t v;
+        if (!parse_num(val, &v, false)) {
+            fail(L, e->line, "%s=\"%s\" is not a number (decimal, or hexadecimal with 0x)", an, val ? val : "");
+            free(val);
+            return;
+        }
+        if (o < sizeof(e->text))
+            o += (size_t)snprintf(e->text + o, sizeof(e->text) - o, " %s=%s", an, val);
+        free(val);
+        if (!strcmp(an, "lp")) {
+            if (v > 255) {
+                fail(L, e->line, "lp=%llu is out of range (0..255)", (unsigned long long)v);
+                return;
+            }
+            e->lp = (int)v;
+            continue;
+        }
+        int fi = trace_field_index(e->type, an);
+        if (fi < 0) {
+            fail(L, e->line, "a %s record has no field \"%s\" (docs/scenario-schema.md lists the fields)", tname,
+                 an);
+            return;
+        }
+        if (e->nfields == SCN_MAX_FIELDS) {
+            fail(L, e->line, "more than %d fields in one pattern", SCN_MAX_FIELDS);
+            return;
+        }
+        ec_given |= e->type == TREC_EXCEPTION && !strcmp(an, "ec");
+        has_ec_given |= e->type == TREC_EXCEPTION && !strcmp(an, "has_ec");
+        e->field[e->nfields] = fi;
+        e->value[e->nfields++] = v;
+    }
+    /* ec="N" means "an error code was pushed and it is N": an exception
+     * without one (has_ec 0, ec field 0) must not match ec="0". */
+    if (ec_given && !has_ec_given) {
+        if (e->nfields == SCN_MAX_FIELDS) {
+            fail(L, e->line, "more than %d fields in one pattern", SCN_MAX_FIELDS - 1);
+            return;
+        }
+        e->field[e->nfields] = trace_field_index(TREC_EXCEPTION, "has_ec");
+        e->value[e->nfields++] = 1;
+    }
+}
+
+static void load_register(struct loader *L, xmlNodePtr n, struct scenario *s)
+{
+    struct scn_register *nr = realloc(s->regs, sizeof(*nr) * (s->nregs + 1));
+    if (!nr) {
+        fail(L, xmlGetLineNo(n), "out of memory");
+        return;
+    }
+    s->regs = nr;
+    struct scn_register *r = &s->regs[s->nregs++];
+    memset(r, 0, sizeof(*r));
+    r->line = xmlGetLineNo(n);
+    char *name = attr(n, "name");
+    r->reg = name ? cpu_reg_by_name(name) : -1;
+    if (r->reg < 0)
+        fail(L, r->line, "unknown register \"%s\" (rax..r15, rip, rflags, cr0, cr2, cr3, cr4, cr8, efer, xcr0)",
+             name ? name : "");
+    free(name);
+    uint64_t v = 0;
+    num_attr(L, n, "value", UINT64_MAX, false, &r->value, NULL);
+    if (num_attr(L, n, "lp", 255, false, &v, NULL))
+        r->lp = (unsigned)v;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static void load_memory(struct loader *L, xmlNodePtr n, struct scenario *s)
+{
+    struct scn_memory *nm = realloc(s->mems, sizeof(*nm) * (s->nmems + 1));
+    if (!nm) {
+        fail(L, xmlGetLineNo(n), "out of memory");
+        return;
+    }
+    s->mems = nm;
+    struct scn_memory *m = &s->mems[s->nmems++];
+    memset(m, 0, sizeof(*m));
+    m->line = xmlGetLineNo(n);
+    num_attr(L, n, "address", UINT64_MAX, false, &m->address, NULL);
+    char *b = attr(n, "bytes");
+    if (!b)
+        return;
+    size_t len = strlen(b);
+    m->bytes = malloc(len / 2 + 1);
+    for (size_t i = 0; m->bytes && i < len;) {
+        if (b[i] == ' ') {
+            i++;
+            continue;
+        }
+        int hi = hexval(b[i]), lo = i + 1 < len ? hexval(b[i + 1]) : -1;
+        if (hi < 0 || lo < 0) {
+            fail(L, m->line, "bytes=\"%s\": expected pairs of hex digits", b);
+            break;
+        }
+        m->bytes[m->n++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    free(b);
+}
+
+static void load_expect(struct loader *L, xmlNodePtr n, struct scenario *s)
+{
+    for (xmlNodePtr c = n->children; c && !L->failed; c = c->next) {
+        if (is(c, "exit")) {
+            uint64_t v;
+            bool have;
+            s->exit_line = xmlGetLineNo(c);
+            if (num_attr(L, c, "status", 255, false, &v, &have) && have) {
+                s->has_status = true;
+                s->status = (int)v;
+            }
+            char *end = attr(c, "end");
+            for (int i = TEND_EXIT_DEVICE; end && i <= TEND_INTERNAL; i++)
+                if (!strcmp(end, trace_end_name((unsigned)i))) {
+                    s->has_end = true;
+                    s->end = i;
+                }
+            free(end);
+        } else if (is(c, "console")) {
+            load_console(L, c, s);
+        } else if (is(c, "trace")) {
+            for (xmlNodePtr e = c->children; e && !L->failed; e = e->next)
+                if (is(e, "event") || is(e, "absent"))
+                    load_event(L, e, s);
+        } else if (is(c, "register")) {
+            load_register(L, c, s);
+        } else if (is(c, "memory")) {
+            load_memory(L, c, s);
+        }
+    }
+}
+
+static void load_tree(struct loader *L, xmlNodePtr root, struct scenario *s)
+{
+    char *name = attr(root, "name");
+    if (name) {
+        s->name = name;
+    } else {
+        const char *b = strrchr(L->name, '/');
+        b = b ? b + 1 : L->name;
+        s->name = xstrdup(b);
+        char *dot = s->name ? strrchr(s->name, '.') : NULL;
+        if (dot && !strcmp(dot, ".xml"))
+            *dot = 0;
+    }
+    char *det = attr(root, "deterministic");
+    s->deterministic = !det || (strcmp(det, "false") != 0 && strcmp(det, "0") != 0);
+    free(det);
+    bool have_payload = false;
+    for (xmlNodePtr c = root->children; c && !L->failed; c = c->next) {
+        if (is(c, "description")) {
+            s->description = text_of(c);
+        } else if (is(c, "evidence")) {
+            char **ne = realloc(s->evidence, sizeof(char *) * (s->nevidence + 1));
+            if (!ne)
+                return;
+            s->evidence = ne;
+            s->evidence[s->nevidence++] = attr(c, "ref");
+        } else if (is(c, "machine")) {
+            load_machine(L, c, s);
+        } else if (is(c, "payload")) {
+            load_payload(L, c, s);
+            have_payload = true;
+        } else if (is(c, "expect")) {
+            load_expect(L, c, s);
+        }
+    }
+    if (!have_payload)
+        fail(L, xmlGetLineNo(root), "no <payload>");
+    /* LP numbers in expectations must exist on the machine. */
+    unsigned nlps = s->lps ? s->lps : 1;
+    for (unsigned i = 0; i < s->nevents; i++)
+        if (s->events[i].lp >= (int)nlps)
+            fail(L, s->events[i].line, "lp=%d: the machine has %u logical processor(s) (<machine lps>)",
+                 s->events[i].lp, nlps);
+    for (unsigned i = 0; i < s->nregs; i++)
+        if (s->regs[i].lp >= nlps)
+            fail(L, s->regs[i].line, "lp=%u: the machine has %u logical processor(s) (<machine lps>)", s->regs[i].lp,
+                 nlps);
+}
+
+static xmlSchemaPtr load_schema(struct loader *L)
+{
+    xmlSchemaParserCtxtPtr pc = xmlSchemaNewMemParserCtxt(hvsim_scenario_xsd, (int)strlen(hvsim_scenario_xsd));
+    if (!pc) {
+        fail(L, 0, "internal: cannot read the embedded schema");
+        return NULL;
+    }
+    xmlSchemaPtr schema = xmlSchemaParse(pc);
+    xmlSchemaFreeParserCtxt(pc);
+    if (!schema)
+        fail(L, 0, "internal: the embedded schema does not parse");
+    return schema;
+}
+
+struct scenario *scenario_load_buffer(const char *buf, size_t len, const char *name, char *err, size_t errlen)
+{
+    struct loader L = { .name = name, .err = err, .errlen = errlen };
+    const char *slash = strrchr(name, '/');
+    if (slash == name) {
+        L.dir = xstrdup("/");
+    } else if (slash) {
+        L.dir = malloc((size_t)(slash - name) + 1);
+        if (L.dir) {
+            memcpy(L.dir, name, (size_t)(slash - name));
+            L.dir[slash - name] = 0;
+        }
+    } else {
+        L.dir = xstrdup(".");
+    }
+    err[0] = 0;
+    struct scenario *s = NULL;
+    xmlDocPtr doc = NULL;
+    xmlSchemaPtr schema = NULL;
+    xmlSchemaValidCtxtPtr vc = NULL;
+    if (len > (1u << 20)) {
+        fail(&L, 0, "scenario file is larger than 1 MiB");
+        goto out;
+    }
+    if (len == 0) {
+        fail(&L, 0, "the file is empty (a scenario is an XML document, docs/scenario-schema.md)");
+        goto out;
+    }
+    xmlSetStructuredErrorFunc(&L, xml_error);
+    doc = xmlReadMemory(buf, (int)len, name, NULL, XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_BIG_LINES);
+    if (!doc) {
+        fail(&L, 0, "not well-formed XML");
+        goto out;
+    }
+    /* No DTDs: scenarios need no entities, and refusing them keeps entity
+     * expansion (and its blow-ups) out of the loader entirely. */
+    for (xmlNodePtr c = doc->children; c; c = c->next)
+        if (c->type == XML_DTD_NODE) {
+            fail(&L, xmlGetLineNo(c) > 0 ? xmlGetLineNo(c) : 1,
+                 "<!DOCTYPE> is not allowed in a scenario (no DTDs or entities)");
+            goto out;
+        }
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    if (!root || strcmp((const char *)root->name, "scenario") || !root->ns ||
+        strcmp((const char *)root->ns->href, NS)) {
+        fail(&L, root ? xmlGetLineNo(root) : 1, "the root element must be <scenario xmlns=\"" NS "\">");
+        goto out;
+    }
+    schema = load_schema(&L);
+    if (!schema)
+        goto out;
+    vc = xmlSchemaNewValidCtxt(schema);
+    if (!vc) {
+        fail(&L, 0, "internal: cannot validate");
+        goto out;
+    }
+    xmlSchemaSetValidStructuredErrors(vc, xml_error, &L);
+    if (xmlSchemaValidateDoc(vc, doc) != 0) {
+        fail(&L, 0, "does not follow the scenario schema");
+        goto out;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        fail(&L, 0, "out of memory");
+        goto out;
+    }
+    s->path = xstrdup(name);
+    load_tree(&L, root, s);
+out:
+    xmlSetStructuredErrorFunc(NULL, NULL);
+    if (vc)
+        xmlSchemaFreeValidCtxt(vc);
+    if (schema)
+        xmlSchemaFree(schema);
+    if (doc)
+        xmlFreeDoc(doc);
+    free(L.dir);
+    if (L.failed) {
+        scenario_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+struct scenario *scenario_load(const char *path, char *err, size_t errlen)
+{
+    struct loader L = { .name = path, .err = err, .errlen = errlen };
+    err[0] = 0;
+    char *text = read_small_file(&L, 0, path);
+    if (!text)
+        return NULL;
+    struct scenario *s = scenario_load_buffer(text, strlen(text), path, err, errlen);
+    free(text);
+    return s;
+}
+
+void scenario_free(struct scenario *s)
+{
+    if (!s)
+        return;
+    free(s->path);
+    free(s->name);
+    free(s->description);
+    for (unsigned i = 0; i < s->nevidence; i++)
+        free(s->evidence[i]);
+    free(s->evidence);
+    free(s->cpu);
+    free(s->payload_elf);
+    free(s->payload_path);
+    free(s->cmdline);
+    free(s->console_file_text);
+    free(s->console_file);
+    for (unsigned i = 0; i < s->nlines; i++) {
+        if (s->lines[i].regex)
+            regfree(&s->lines[i].re);
+        free(s->lines[i].text);
+    }
+    free(s->lines);
+    free(s->events);
+    free(s->regs);
+    for (unsigned i = 0; i < s->nmems; i++)
+        free(s->mems[i].bytes);
+    free(s->mems);
+    free(s);
+}

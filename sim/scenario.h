@@ -1,0 +1,130 @@
+/*
+ * scenario.h — scenario files (docs/scenario-schema.md): loading and
+ * validating them (libxml2 against the embedded scenarios/scenario.xsd),
+ * running them on a machine, and checking every expectation.
+ *
+ * Loading is pure (no machine, no files other than the scenario and its
+ * console transcript) so that it can be fuzzed; every error names the file
+ * and the line.
+ */
+#ifndef HVSIM_SIM_SCENARIO_H
+#define HVSIM_SIM_SCENARIO_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "trace.h"
+
+#define SCN_MAX_FIELDS 8
+
+struct scn_event {
+    bool absent;                 /* <absent>: no record may match */
+    bool between;                /* <absent scope="between">: only between the neighbouring <event>s */
+    unsigned slot;               /* <absent>: number of <event>s before it in the file */
+    unsigned type;               /* enum trace_rec_type */
+    int lp;                      /* -1: any */
+    unsigned nfields;
+    int field[SCN_MAX_FIELDS];   /* index into the record's fields */
+    uint64_t value[SCN_MAX_FIELDS];
+    char text[160];              /* the pattern as written, for messages */
+    int line;
+};
+
+struct scn_line {
+    bool regex;
+    char *text;
+    regex_t re;
+    int line;
+};
+
+struct scn_register {
+    int reg;                     /* enum cpu_reg */
+    unsigned lp;
+    uint64_t value;
+    int line;
+};
+
+struct scn_memory {
+    uint64_t address;
+    uint8_t *bytes;
+    size_t n;
+    int line;
+};
+
+struct scenario {
+    char *path;                  /* as given */
+    char *name;                  /* name attribute, or the file name without .xml */
+    char *description;
+    char **evidence;
+    unsigned nevidence;
+    bool deterministic;
+    /* machine (0 / NULL: the command-line default) */
+    unsigned lps;
+    uint64_t memory, seed, max_insns, max_cycles, quantum, sched_seed;
+    bool has_seed, has_sched_seed;
+    char *cpu;
+    /* payload */
+    char *payload_elf;           /* built payload name, or NULL */
+    char *payload_path;          /* resolved path, or NULL */
+    char *cmdline;
+    int payload_line;
+    /* expectations */
+    bool has_status, has_end;
+    int status;
+    int exit_line;
+    int end;                     /* enum trace_end_reason */
+    bool has_console, console_contains;
+    char *console_file_text;     /* transcript read from console file=, or NULL */
+    char *console_file;
+    struct scn_line *lines;
+    unsigned nlines;
+    struct scn_event *events;
+    unsigned nevents;
+    struct scn_register *regs;
+    unsigned nregs;
+    struct scn_memory *mems;
+    unsigned nmems;
+};
+
+/* Load and validate a scenario file. On failure returns NULL and writes
+ * "FILE:LINE: reason" into err. */
+struct scenario *scenario_load(const char *path, char *err, size_t errlen);
+/* The same from memory (name is used in messages and to resolve relative
+ * paths). */
+struct scenario *scenario_load_buffer(const char *buf, size_t len, const char *name, char *err,
+                                      size_t errlen);
+void scenario_free(struct scenario *s);
+/* The scenario name of a trace record type ("exception", "cr-write", ...). */
+const char *scenario_event_name(unsigned type);
+
+/* ---- running ---- */
+struct scn_options {
+    const char *payload_dir;     /* where built payloads live (NAME.elf) */
+    const char *trace_path;      /* keep the trace here (NULL: a temporary file) */
+    bool trace_insns;            /* also trace every instruction (--trace-insns) */
+    bool echo_console;           /* also print the console transcript to stdout */
+    FILE *progress;              /* progress line (NULL: none) */
+};
+
+struct scn_result {
+    bool pass;
+    bool setup_error;            /* the scenario could not run at all (missing payload, ...) */
+    int status;
+    int exit_line;                  /* exit status of the run */
+    int end;                     /* enum trace_end_reason */
+    char end_text[600];          /* the one-line reason */
+    char message[1024];          /* the first expectation that failed, or the error */
+    char excerpt[4096];          /* trace records around the failure */
+    char digest[65];             /* SHA-256 of the trace */
+    uint64_t insns, cycles;
+};
+
+void scenario_run(const struct scenario *s, const struct scn_options *o, struct scn_result *r);
+
+/* The schema, embedded at build time from scenarios/scenario.xsd. */
+extern const char hvsim_scenario_xsd[];
+
+#endif
