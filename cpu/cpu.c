@@ -346,6 +346,10 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
         stop_with(cpu, PEND_BUDGET, la);
         return;
     }
+    if (cpu->cycles >= cpu->irq_cycle || cpu->insns >= cpu->irq_insns) {
+        stop_with(cpu, PEND_IRQ, la);
+        return;
+    }
     cpu->cur_tb = tb;
 }
 
@@ -398,6 +402,11 @@ static void cb_intr(uc_engine *uc, uint32_t intno, void *ud)
         uint64_t la = eng_get(cpu, UC_X86_REG_CR2);
         struct xcpt x;
         int r = view_handle_fault(cpu->view, la, rip, &x);
+        if (r == 2) {
+            cpu->pend.la = la;
+            stop_with(cpu, PEND_MMIO, rip);
+            return;
+        }
         if (r > 0) {
             /* Translation installed: retry in place, unless code translated
              * from the page's previous contents must be dropped first. */
@@ -521,6 +530,8 @@ cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat
     cpu->dr[6] = 0xFFFF0FF0u;
     cpu->dr[7] = 0x400;
     msr_reset(cpu);
+    apic_reset(cpu);
+    cpu->irq_insns = ~0ull;
     *out = cpu;
     return CPU_OK;
 fail:
@@ -708,12 +719,70 @@ static enum cpu_stop stop_for_pending(cpu_t *cpu)
     }
 }
 
+/* The interrupt shadow of STI / MOV SS covers the instruction at RIP. */
+static bool shadow_active(cpu_t *cpu)
+{
+    return cpu->sti_shadow_insns == cpu->insns && cpu->sti_shadow_rip == cpu_rip(cpu);
+}
+
+/* At an instruction boundary: take the highest pending maskable interrupt
+ * if it can be taken (SDM 3A 6.8.1 masking by RFLAGS.IF, 6.8.3 the STI and
+ * MOV SS shadow, 10.8.3.1 priority against the PPR). Returns true if one
+ * was delivered; *held says one is due but held by the shadow for one
+ * instruction. */
+static bool take_interrupt(cpu_t *cpu, bool *held)
+{
+    *held = false;
+    apic_poll(cpu);
+    int v = apic_pending_vector(cpu);
+    if (v < 0 || !(cpu_rflags(cpu) & RF_IF))
+        return false;
+    if (shadow_active(cpu)) {
+        *held = true;
+        return false;
+    }
+    uint64_t rip = cpu_rip(cpu);
+    apic_ack(cpu, (unsigned)v);
+    cpu->halted = false;                         /* HLT resumes after the HLT */
+    cpu_deliver(cpu, (unsigned)v, EV_EXT_INT, false, 0, rip, rip);
+    return true;
+}
+
+/* Does the instruction end its translation block (a control transfer)? */
+static bool ends_block(const struct dec_insn *d)
+{
+    const cs_detail *det = d->ci->detail;
+    for (unsigned i = 0; i < det->groups_count; i++) {
+        unsigned g = det->groups[i];
+        if (g == CS_GRP_JUMP || g == CS_GRP_CALL || g == CS_GRP_RET || g == CS_GRP_IRET || g == CS_GRP_INT ||
+            g == CS_GRP_BRANCH_RELATIVE)
+            return true;
+    }
+    return false;
+}
+
+uint64_t cpu_next_wake(cpu_t *cpu)
+{
+    if (!cpu->halted || !(cpu_rflags(cpu) & RF_IF))
+        return cpu->halted ? ~0ull : cpu->cycles;   /* HLT with IF = 0: only NMI/INIT/SMI (not modelled) */
+    apic_poll(cpu);
+    if (apic_pending_vector(cpu) >= 0)
+        return cpu->cycles;
+    return apic_next_wake(cpu);
+}
+
 enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
 {
     cpu->budget_end = cpu->insns + budget;
     for (;;) {
         if (cpu->shutdown)
             return CPU_STOP_SHUTDOWN;
+        bool held;
+        if (take_interrupt(cpu, &held)) {
+            if (cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
+                return stop_for_pending(cpu);
+            continue;
+        }
         if (cpu->halted)
             return CPU_STOP_HALTED;
         if (cpu->insns >= cpu->budget_end)
@@ -721,7 +790,19 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         cpu->pend = (struct pending){ PEND_NONE, 0, 0, 0, 0 };
         view_prepare_run(cpu->view);
         uint64_t rip = cpu_rip(cpu);
-        uc_err e = uc_emu_start(cpu->uc, rip, view_until_address(cpu->view), 0, 0);
+        uint64_t until = view_until_address(cpu->view);
+        cpu->irq_insns = ~0ull;
+        if (held) {
+            /* Run exactly the shadowed instruction, then take the interrupt:
+             * stop in front of the next instruction, or (control transfers
+             * end the block) at the next block boundary. */
+            struct dec_insn d;
+            if (dec_at(cpu, rip, &d) && !ends_block(&d) && d.cls == IC_NONE)
+                until = rip + d.len;
+            else
+                cpu->irq_insns = cpu->insns + 1;
+        }
+        uc_err e = uc_emu_start(cpu->uc, rip, until, 0, 0);
         cpu->stats.engine_entries++;
         switch (cpu->pend.kind) {
         case PEND_NONE:
@@ -731,6 +812,8 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
                              uc_strerror(e));
                 return CPU_STOP_INTERNAL;
             }
+            if (until != view_until_address(cpu->view) && cpu_rip(cpu) == until)
+                break;                          /* the shadowed instruction ran */
             if (cpu_rip(cpu) == view_until_address(cpu->view)) {
                 cpu_unmodelled(cpu, "execution reached hvsim's reserved page at %#llx",
                                (unsigned long long)cpu_rip(cpu));
@@ -809,6 +892,15 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         case PEND_BUDGET:
             cpu_set_rip(cpu, cpu->pend.rip);
             return CPU_STOP_BUDGET;
+        case PEND_IRQ:
+            cpu_set_rip(cpu, cpu->pend.rip);
+            break;                              /* the loop's top takes the interrupt */
+        case PEND_MMIO:
+            cpu_set_rip(cpu, cpu->pend.rip);
+            cpu->pend.kind = PEND_NONE;
+            if (!sysinsn_mmio(cpu, cpu->pend.la, view_mmio_pa(cpu->view)))
+                return stop_for_pending(cpu);
+            break;
         case PEND_INVALIDATE:
             cpu_set_rip(cpu, cpu->pend.rip);
             break;                              /* view_prepare_run() drops the code */
@@ -884,7 +976,7 @@ uint64_t cpu_get(cpu_t *cpu, enum cpu_reg r)
     case CPU_CR2: return cpu->cr2;
     case CPU_CR3: return cpu->cr3;
     case CPU_CR4: return cpu->cr4;
-    case CPU_CR8: return cpu->cr8;
+    case CPU_CR8: return apic_get_tpr(cpu) >> 4;
     case CPU_EFER: return cpu->efer;
     case CPU_XCR0: return cpu->xcr0;
     default: return 0;
@@ -904,7 +996,7 @@ void cpu_set(cpu_t *cpu, enum cpu_reg r, uint64_t v)
     case CPU_CR2: cpu->cr2 = v; break;
     case CPU_CR3: cpu->cr3 = v; break;
     case CPU_CR4: cpu->cr4 = v; break;
-    case CPU_CR8: cpu->cr8 = v; break;
+    case CPU_CR8: apic_set_tpr(cpu, (v & 0xF) << 4); break;
     case CPU_EFER: cpu->efer = v; break;
     case CPU_XCR0: cpu->xcr0 = v; break;
     default: break;

@@ -19,6 +19,10 @@
 #include <stdint.h>
 
 typedef struct cpu cpu_t;
+
+/* Version of the cost model (cpu/cost.def, docs/cost-model.md), recorded in
+ * trace headers. 2: APIC_ACCESS added. */
+#define CPU_COST_MODEL_VERSION 2
 struct cpu_profile;
 
 /* Errors returned by cpu_* functions. */
@@ -59,6 +63,7 @@ enum cpu_event_kind {
     CPU_EV_INSN,           /* a retired instruction (with --trace-insns) */
     CPU_EV_TRIPLE_FAULT,   /* shutdown */
     CPU_EV_UNMODELLED,     /* something hvsim does not model; text explains */
+    CPU_EV_APIC,           /* local APIC: a = enum cpu_apic_event, b = register/destination, c = value */
 };
 
 /* TLB invalidation causes, for CPU_EV_TLB_INVAL.a */
@@ -67,6 +72,15 @@ enum cpu_inval_kind {
     CPU_INVAL_INVLPG,      /* b = linear address */
     CPU_INVAL_INVPCID,     /* b = type, c = PCID, d = address */
     CPU_INVAL_PAGING_BITS, /* CR0/CR4 paging-bit change: b = CR number */
+};
+
+/* Local APIC event kinds, for CPU_EV_APIC.a */
+enum cpu_apic_event {
+    CPU_APIC_READ = 0,     /* xAPIC register load: b = offset, c = value */
+    CPU_APIC_WRITE,        /* xAPIC register store: b = offset, c = value */
+    CPU_APIC_IPI,          /* IPI sent: b = destination field, c = ICR bits 31:0 */
+    CPU_APIC_TIMER,        /* the timer expired: b = LVT timer entry, c = its vector */
+    CPU_APIC_EOI,          /* EOI: c = the vector leaving the ISR (256: none was in service) */
 };
 
 struct cpu_event {
@@ -86,6 +100,19 @@ enum cpu_io_result {
     CPU_IO_UNMODELLED,     /* nothing decodes this port: fail loudly */
 };
 
+/* An interprocessor interrupt as the sending local APIC describes it
+ * (SDM 3A 10.6.1, ICR). */
+struct cpu_ipi {
+    uint8_t vector;
+    unsigned mode;         /* delivery mode: 0 fixed, 1 lowest priority (others are not sent) */
+    bool logical;          /* destination mode */
+    uint32_t dest;         /* xAPIC: 8 bits; x2APIC: 32 bits */
+    unsigned shorthand;    /* 0 none, 1 self, 2 all including self, 3 all excluding self */
+    bool level_trigger;
+    bool x2apic;           /* the sender is in x2APIC mode (destination format) */
+    uint64_t time;         /* the sender's virtual cycle when it was sent */
+};
+
 struct cpu_platform {
     void *ctx;
     /* Find the span containing guest-physical address pa. */
@@ -94,11 +121,15 @@ struct cpu_platform {
     enum cpu_io_result (*io_out)(void *ctx, cpu_t *cpu, uint16_t port, unsigned size, uint32_t val);
     /* Observer: called for every event; may be NULL. */
     void (*event)(void *ctx, cpu_t *cpu, const struct cpu_event *ev);
+    /* Route an IPI to the LPs it names (cpu_apic_ipi_matches/deliver); may
+     * be NULL: then only self-directed IPIs reach anyone. */
+    void (*ipi)(void *ctx, cpu_t *from, const struct cpu_ipi *m);
 };
 
 struct cpu_config {
     const struct cpu_profile *profile;  /* NULL: the default profile */
     unsigned lp_index;                  /* logical processor number */
+    unsigned lp_count;                  /* logical processors in the machine (CPUID topology; 0: 1) */
     uint64_t seed;                      /* RDRAND/RDSEED stream seed */
     bool trace_insns;                   /* report every retired instruction */
     unsigned view_max_pages;            /* translation-cache bound in 4-KiB pages (0: default) */
@@ -129,6 +160,14 @@ uint64_t cpu_cycles(const cpu_t *cpu);       /* virtual cycles on this LP */
 uint64_t cpu_insns(const cpu_t *cpu);        /* retired instructions */
 void cpu_advance_cycles(cpu_t *cpu, uint64_t to);   /* idle time (halted LPs) */
 bool cpu_halted(const cpu_t *cpu);
+/* For a halted LP: the virtual cycle at which its own timer or an
+ * interrupt already on its way may wake it (~0: nothing will). */
+uint64_t cpu_next_wake(cpu_t *cpu);
+
+/* ---- Local APIC, for the platform's IPI routing ---- */
+bool cpu_apic_ipi_matches(cpu_t *cpu, const struct cpu_ipi *m);   /* destination (no shorthand) */
+uint32_t cpu_apic_priority(cpu_t *cpu);                             /* PPR, for lowest priority */
+void cpu_apic_ipi_deliver(cpu_t *cpu, const struct cpu_ipi *m);    /* accept at time m->time */
 unsigned cpu_lp_index(const cpu_t *cpu);
 
 /* ---- State access (boot, tests, scenario checks) ---- */

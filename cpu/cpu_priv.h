@@ -103,7 +103,8 @@ struct msr_file {
     uint64_t val[MSR_COUNT];
 };
 int msr_lookup(uint32_t index);               /* -1: not modelled */
-const char *msr_name(uint32_t index);         /* NULL: not modelled */
+const char *msr_name(uint32_t index);         /* NULL: not in msrs.def */
+bool msr_modelled(uint32_t index);            /* msrs.def, x2APIC range, TSC deadline */
 
 /* ---- CPU profile (profiles.c) ---- */
 struct cpuid_leaf {
@@ -122,9 +123,27 @@ struct cpu_profile {
     uint64_t tsc_hz;                           /* virtual TSC frequency */
     /* feature switches hvsim's own semantics depend on */
     bool nx, smep, smap, pcid, invpcid, fsgsbase, xsave, rdrand, rdseed, rdtscp,
-         page1g, pge, syscall, umip, sysenter_in_long_mode, monitor;
+         page1g, pge, syscall, umip, sysenter_in_long_mode, monitor, x2apic, tsc_deadline;
+    uint64_t apic_timer_hz;                    /* APIC timer input clock (crystal or bus) */
     uint64_t xcr0_supported;                   /* XCR0 bits that may be set */
     uint64_t cr4_reserved;                     /* CR4 bits that fault when set */
+};
+
+/* ---- local APIC state (apic.c) ---- */
+enum { APIC_LVT_TIMER, APIC_LVT_THERMAL, APIC_LVT_PERF, APIC_LVT_LINT0, APIC_LVT_LINT1, APIC_LVT_ERROR,
+       APIC_LVT_CMCI, APIC_NLVT };
+struct apic {
+    uint32_t id;                               /* xAPIC: ID register bits 31:24; x2APIC: the 32-bit ID */
+    uint32_t tpr, ldr, dfr, svr, esr, esr_pending, icr_lo, icr_hi, dcr, timer_initial;
+    uint32_t lvt[APIC_NLVT];
+    uint32_t isr[8], tmr[8], irr[8];
+    uint64_t ticks_per_count;                  /* cycles per timer tick at divide-by-1 */
+    uint64_t timer_start, timer_deadline;      /* cycles; deadline ~0: not counting */
+    uint64_t tsc_deadline;                     /* IA32_TSC_DEADLINE (0: disarmed) */
+    /* interrupts sent by other LPs whose send time this LP's clock has not reached */
+    uint32_t arriving[8], arriving_level[8];
+    uint64_t arrival_time[256];
+    uint64_t next_arrival;                     /* earliest of them (~0: none) */
 };
 
 /* ---- translation cache: the engine's linear view (view.c) ---- */
@@ -174,6 +193,8 @@ enum pend_kind {
     PEND_BUDGET,        /* instruction budget reached at a TB boundary (rip) */
     PEND_INVALIDATE,    /* translated code must be dropped before resuming at rip */
     PEND_FETCH_STOP,    /* stopped in front of the instruction whose fetch faults (cpu->fetch_stop) */
+    PEND_IRQ,           /* stopped at a TB boundary: an interrupt may be due (rip) */
+    PEND_MMIO,          /* data access to the xAPIC page at la (rip: the instruction) */
     PEND_HALT,          /* HLT completed */
     PEND_PLATFORM,      /* a device asked the run to end */
     PEND_UNMODELLED,    /* message in cpu->msg */
@@ -198,7 +219,7 @@ struct cpu {
     bool has_virt;
 
     /* architectural state owned by cpu/ */
-    uint64_t cr0, cr2, cr3, cr4, cr8, efer, xcr0;
+    uint64_t cr0, cr2, cr3, cr4, efer, xcr0;   /* CR8 is the APIC's TPR */
     uint64_t dr[8];
     struct cpu_seg seg[CPU_SEG_COUNT];
     struct cpu_dtr gdtr, idtr;
@@ -207,6 +228,10 @@ struct cpu {
     uint64_t tsc_offset;                       /* TSC = cycles + tsc_offset */
     bool halted, shutdown;
     uint64_t sti_shadow_rip;                   /* interrupt shadow after STI/MOV SS (~0: none) */
+    uint64_t sti_shadow_insns;                 /* ... valid while insns still equals this */
+    struct apic apic;
+    uint64_t irq_cycle;                        /* stop at a TB boundary once cycles reach this */
+    uint64_t irq_insns;                        /* ... or once insns reach this */
     int delivering;                            /* exception-delivery nesting (for #DF) */
     unsigned first_vector;                     /* vector being delivered when nesting */
 
@@ -311,6 +336,29 @@ bool seg_load_data(cpu_t *cpu, enum cpu_segreg s, uint16_t sel, struct xcpt *x);
  * the run must stop (cpu->pend says why). */
 bool sysinsn_emulate(cpu_t *cpu, const struct dec_insn *d);
 bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt *x);
+/* Emulate the instruction at RIP whose data access to linear la reached the
+ * xAPIC page at physical pa. False when the run must stop. */
+bool sysinsn_mmio(cpu_t *cpu, uint64_t la, uint64_t pa);
+
+/* ---- local APIC (apic.c) ---- */
+void apic_reset(cpu_t *cpu);
+bool apic_x2(const cpu_t *cpu);
+bool apic_base_write(cpu_t *cpu, uint64_t v);            /* false: #GP */
+bool apic_xapic_page(const cpu_t *cpu, uint64_t pa);     /* pa is in this LP's xAPIC register page */
+uint64_t apic_base_page(const cpu_t *cpu);
+bool apic_mmio_read(cpu_t *cpu, unsigned off, unsigned size, uint32_t *out);   /* false: unmodelled */
+bool apic_mmio_write(cpu_t *cpu, unsigned off, unsigned size, uint32_t v);
+int apic_msr_read(cpu_t *cpu, uint32_t msr, uint64_t *val);   /* 1 ok, 0 #GP, -1 unmodelled */
+int apic_msr_write(cpu_t *cpu, uint32_t msr, uint64_t val);
+bool apic_tsc_deadline_read(cpu_t *cpu, uint64_t *val);       /* false: #GP */
+bool apic_tsc_deadline_write(cpu_t *cpu, uint64_t val);
+void apic_poll(cpu_t *cpu);                  /* due timers and arrivals into the IRR */
+int apic_pending_vector(cpu_t *cpu);         /* highest deliverable vector, -1: none */
+void apic_ack(cpu_t *cpu, unsigned vector);  /* IRR -> ISR (interrupt acknowledged) */
+void apic_update(cpu_t *cpu);                /* recompute cpu->irq_cycle */
+uint64_t apic_next_wake(cpu_t *cpu);         /* cycle at which a halted LP may get an interrupt */
+uint64_t apic_get_tpr(const cpu_t *cpu);
+void apic_set_tpr(cpu_t *cpu, uint64_t tpr);
 
 /* ---- MSR access with architectural checks (msr.c) ---- */
 bool msr_rdmsr(cpu_t *cpu, uint32_t index, uint64_t *val);     /* false: #GP */
@@ -344,8 +392,11 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages);
 void view_destroy(struct view *v);
 /* Handle an engine #PF at la. Returns 1 if the access may be retried
  * (a translation was installed), 0 if it is a guest fault (x filled),
- * -1 on an unmodelled situation (cpu->msg filled). */
+ * 2 if it reaches the xAPIC register page (physical address in
+ * view_mmio_pa(); the instruction must be emulated), -1 on an unmodelled
+ * situation (cpu->msg filled). */
 int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x);
+uint64_t view_mmio_pa(const struct view *v);
 /* Ensure an engine region covers la (for the unmapped hook). */
 bool view_cover(struct view *v, uint64_t la);
 void view_flush(struct view *v, bool keep_global);

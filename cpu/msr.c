@@ -28,6 +28,17 @@ int msr_lookup(uint32_t index)
     return -1;
 }
 
+/* x2APIC registers and IA32_TSC_DEADLINE live in apic.c. */
+#define MSR_X2APIC_FIRST 0x800u
+#define MSR_X2APIC_LAST  0x8FFu
+#define MSR_TSC_DEADLINE 0x6E0u
+
+bool msr_modelled(uint32_t index)
+{
+    return msr_lookup(index) >= 0 || (index >= MSR_X2APIC_FIRST && index <= MSR_X2APIC_LAST) ||
+           index == MSR_TSC_DEADLINE;
+}
+
 const char *msr_name(uint32_t index)
 {
     int i = msr_lookup(index);
@@ -72,6 +83,10 @@ static uint64_t efer_writable_mask(const cpu_t *cpu)
 
 bool msr_rdmsr(cpu_t *cpu, uint32_t index, uint64_t *val)
 {
+    if (index >= MSR_X2APIC_FIRST && index <= MSR_X2APIC_LAST)
+        return apic_msr_read(cpu, index, val) > 0;
+    if (index == MSR_TSC_DEADLINE)
+        return apic_tsc_deadline_read(cpu, val);
     int i = msr_lookup(index);
     if (i < 0)
         return false;
@@ -95,6 +110,10 @@ bool msr_rdmsr(cpu_t *cpu, uint32_t index, uint64_t *val)
 
 bool msr_wrmsr(cpu_t *cpu, uint32_t index, uint64_t v)
 {
+    if (index >= MSR_X2APIC_FIRST && index <= MSR_X2APIC_LAST)
+        return apic_msr_write(cpu, index, v) > 0;
+    if (index == MSR_TSC_DEADLINE)
+        return apic_tsc_deadline_write(cpu, v);
     int i = msr_lookup(index);
     if (i < 0)
         return false;
@@ -146,16 +165,8 @@ bool msr_wrmsr(cpu_t *cpu, uint32_t index, uint64_t v)
         if (cpu->msr.val[i] & 1)
             return false;                   /* locked until reset (SDM 3C 23.7) */
         break;
-    case MSR_APIC_BASE: {
-        /* bits 7:0, 9 and those above MAXPHYADDR are reserved, and so is
-         * bit 10 (x2APIC enable) since no profile offers x2APIC; BSP is
-         * read-only (SDM 3A 11.4.4, 10.12.1). */
-        uint64_t rsvd = 0x6FFull | ~((1ull << cpu->prof->maxphyaddr) - 1);
-        if (v & rsvd)
-            return false;
-        v = (v & ~0x100ull) | (cpu->msr.val[i] & 0x100);
-        break;
-    }
+    case MSR_APIC_BASE:
+        return apic_base_write(cpu, v);
     case MSR_EFER: {
         uint64_t mask = efer_writable_mask(cpu);
         if (v & ~(mask | EFER_LMA))

@@ -23,6 +23,8 @@
 #define F1C_SSE41    (1u << 19)
 #define F1C_SSE42    (1u << 20)
 #define F1C_AES      (1u << 25)
+#define F1C_X2APIC   (1u << 21)
+#define F1C_TSCDL    (1u << 24)
 #define F1C_RDRAND   (1u << 30)
 
 #define F1D_FPU   (1u << 0)
@@ -32,6 +34,7 @@
 #define F1D_MSR   (1u << 5)
 #define F1D_PAE   (1u << 6)
 #define F1D_CX8   (1u << 8)
+#define F1D_APIC  (1u << 9)
 #define F1D_SEP   (1u << 11)
 #define F1D_MTRR  (1u << 12)
 #define F1D_PGE   (1u << 13)
@@ -67,11 +70,11 @@
 /* Pack a 12-byte string into EBX, EDX, ECX order as CPUID leaf 0 does. */
 #define STR4(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 
-#define BASIC_EDX (F1D_FPU | F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_SEP | \
+#define BASIC_EDX (F1D_FPU | F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_APIC | F1D_SEP | \
                    F1D_MTRR | F1D_PGE | F1D_CMOV | F1D_PAT | F1D_CLFSH | F1D_MMX | F1D_FXSR | \
                    F1D_SSE | F1D_SSE2)
 #define BASIC_ECX (F1C_SSE3 | F1C_MONITOR | F1C_SSSE3 | F1C_CX16 | F1C_PCID | F1C_SSE41 | \
-                   F1C_SSE42 | F1C_AES | F1C_RDRAND)
+                   F1C_SSE42 | F1C_X2APIC | F1C_AES | F1C_RDRAND)
 #define LEAF7_EBX (F7B_FSGSBASE | F7B_TSC_ADJUST | F7B_BMI1 | F7B_SMEP | F7B_BMI2 | F7B_ERMS | \
                    F7B_INVPCID | F7B_RDSEED | F7B_ADX | F7B_SMAP)
 
@@ -87,8 +90,9 @@ static const struct cpuid_leaf intel_server_leaves[] = {
     /* Family 6, model 0x8F, stepping 8 (a 4th-generation Xeon Scalable signature).
      * EBX: CLFLUSH line 8 qwords, one logical processor per package (the
      * initial APIC ID in 31:24 is filled per LP by cpuid_query). */
-    { 0x00000001, 0, false, 0x000806F8, 0x00010800, BASIC_ECX, BASIC_EDX },
+    { 0x00000001, 0, false, 0x000806F8, 0x00010800, BASIC_ECX | F1C_TSCDL, BASIC_EDX },
     { 0x00000007, 0, true,  0, LEAF7_EBX, F7C_UMIP, 0 },
+    { 0x0000000B, 0, false, 0, 0, 0, 0 },                  /* filled per LP by cpuid_query */
     /* TSC/crystal ratio and frequencies for the virtual 2 GHz TSC. */
     { 0x00000015, 0, false, 1, 80, 25000000, 0 },
     { 0x00000016, 0, false, 2000, 2000, 100, 0 },
@@ -139,6 +143,8 @@ static const struct cpu_profile profiles[] = {
         .nx = true, .smep = true, .smap = true, .pcid = true, .invpcid = true, .fsgsbase = true,
         .xsave = false, .rdrand = true, .rdseed = true, .rdtscp = true, .page1g = true, .pge = true,
         .syscall = true, .umip = true, .sysenter_in_long_mode = true, .monitor = true,
+        .x2apic = true, .tsc_deadline = true,
+        .apic_timer_hz = 25000000ull,          /* the core crystal clock of CPUID.15H */
         .xcr0_supported = 0x3,
         .cr4_reserved = CR4_RSVD_COMMON | CR4_MCE,
     },
@@ -153,6 +159,8 @@ static const struct cpu_profile profiles[] = {
         .nx = true, .smep = true, .smap = true, .pcid = true, .invpcid = true, .fsgsbase = true,
         .xsave = false, .rdrand = true, .rdseed = true, .rdtscp = true, .page1g = true, .pge = true,
         .syscall = true, .umip = true, .sysenter_in_long_mode = false, .monitor = false,
+        .x2apic = true, .tsc_deadline = false,
+        .apic_timer_hz = 100000000ull,         /* 100 MHz reference clock (no CPUID leaf says) */
         .xcr0_supported = 0x3,
         .cr4_reserved = CR4_RSVD_COMMON | CR4_MCE,
     },
@@ -219,9 +227,33 @@ void cpuid_query(cpu_t *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4])
     out[2] = l->ecx;
     out[3] = l->edx;
     if (leaf == 1) {
-        out[1] = (out[1] & 0x00FFFFFF) | (cpu->cfg.lp_index << 24);   /* initial APIC ID */
+        /* Initial APIC ID; the LPs form one package: HTT and the number of
+         * addressable IDs in it (a power of two, SDM 2A CPUID leaf 01H). */
+        unsigned n = cpu->cfg.lp_count ? cpu->cfg.lp_count : 1, ids = 1;
+        while (ids < n)
+            ids <<= 1;
+        out[1] = (out[1] & 0x0000FFFF) | ((ids & 0xFF) << 16) | (cpu->cfg.lp_index << 24);
+        if (n > 1)
+            out[3] |= 1u << 28;                                          /* HTT */
         if (cpu->cr4 & CR4_OSXSAVE)
             out[2] |= 1u << 27;
+        if (!(cpu->msr.val[MSR_APIC_BASE] & (1u << 11)))
+            out[3] &= ~F1D_APIC;        /* SDM 3A 10.4.3: a hardware-disabled APIC hides the bit */
+    }
+    if (leaf == 0xB) {
+        /* x2APIC topology (SDM 2A CPUID leaf 0BH): every LP is a core of one
+         * package, one thread per core. */
+        unsigned n = cpu->cfg.lp_count ? cpu->cfg.lp_count : 1, shift = 0;
+        while ((1u << shift) < n)
+            shift++;
+        out[3] = cpu->cfg.lp_index;
+        if (sub == 0) {
+            out[0] = 0; out[1] = 1; out[2] = 0x100;
+        } else if (sub == 1) {
+            out[0] = shift; out[1] = n; out[2] = 0x200 | 1;
+        } else {
+            out[0] = 0; out[1] = 0; out[2] = sub & 0xFF;
+        }
     }
     if (leaf == 7 && sub != 0)
         out[0] = out[1] = out[2] = out[3] = 0;

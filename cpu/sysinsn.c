@@ -257,8 +257,8 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
     }
     case 8:
         if (v >> 4) { *x = xcpt_gp(0); return false; }
-        old = cpu->cr8;
-        cpu->cr8 = v;
+        old = apic_get_tpr(cpu) >> 4;
+        apic_set_tpr(cpu, v << 4);         /* CR8[3:0] is TPR[7:4] (SDM 3A 10.8.6.1) */
         break;
     default:
         *x = xcpt_ud();
@@ -282,7 +282,7 @@ static bool h_mov_from_cr(cpu_t *cpu, const struct dec_insn *d)
     case 2: v = cpu->cr2; break;
     case 3: v = cpu->cr3; break;
     case 4: v = cpu->cr4; break;
-    case 8: v = cpu->cr8; break;
+    case 8: v = apic_get_tpr(cpu) >> 4; break;
     default: return ud(cpu, d);
     }
     cpu_set_gpr(cpu, dec_reg_index(X(d)->operands[0].reg, NULL), v);
@@ -392,9 +392,11 @@ static bool h_rdmsr(cpu_t *cpu, const struct dec_insn *d)
     uint32_t idx = (uint32_t)cpu_gpr(cpu, 1);
     uint64_t v;
     bool ok = msr_rdmsr(cpu, idx, &v);
-    cpu_emit(cpu, CPU_EV_MSR, d->la, idx, ok ? v : 0, 0, ok ? 0 : (msr_lookup(idx) < 0 ? 2 : 1));
+    if (cpu->pend.kind == PEND_UNMODELLED)
+        return false;
+    cpu_emit(cpu, CPU_EV_MSR, d->la, idx, ok ? v : 0, 0, ok ? 0 : (msr_modelled(idx) ? 1 : 2));
     if (!ok) {
-        if (msr_lookup(idx) < 0)
+        if (!msr_modelled(idx))
             cpu->stats.unmodelled_msrs++;
         return gp0(cpu, d);
     }
@@ -410,9 +412,11 @@ static bool h_wrmsr(cpu_t *cpu, const struct dec_insn *d)
     uint32_t idx = (uint32_t)cpu_gpr(cpu, 1);
     uint64_t v = (cpu_gpr(cpu, 0) & 0xFFFFFFFFu) | (cpu_gpr(cpu, 2) << 32);
     bool ok = msr_wrmsr(cpu, idx, v);
-    cpu_emit(cpu, CPU_EV_MSR, d->la, idx, v, 1, ok ? 0 : (msr_lookup(idx) < 0 ? 2 : 1));
+    if (cpu->pend.kind == PEND_UNMODELLED)
+        return false;
+    cpu_emit(cpu, CPU_EV_MSR, d->la, idx, v, 1, ok ? 0 : (msr_modelled(idx) ? 1 : 2));
     if (!ok) {
-        if (msr_lookup(idx) < 0)
+        if (!msr_modelled(idx))
             cpu->stats.unmodelled_msrs++;
         return gp0(cpu, d);
     }
@@ -666,6 +670,86 @@ static bool h_string_io(cpu_t *cpu, const struct dec_insn *d)
     return next(cpu, d, 0);
 }
 
+/* ---- xAPIC register accesses (SDM 3A 10.4.1) ----
+ * The APIC page is never aliased into the engine: an access faults and
+ * lands here. Software uses plain 32-bit MOVs (SDM 3A 10.4.1: "registers
+ * are ... accessed with 32-bit loads and stores"); anything else is
+ * reported as unmodelled, naming the instruction. */
+bool sysinsn_mmio(cpu_t *cpu, uint64_t la, uint64_t pa)
+{
+    uint64_t rip = cpu_rip(cpu);
+    struct dec_insn d;
+    if (!dec_at(cpu, rip, &d)) {
+        cpu_unmodelled(cpu, "the instruction at %#llx that accesses the xAPIC page (linear %#llx) cannot be decoded",
+                       (unsigned long long)rip, (unsigned long long)la);
+        return false;
+    }
+    if (la - rip < d.len) {
+        cpu_unmodelled(cpu, "instruction fetch from the xAPIC register page (linear %#llx)", (unsigned long long)la);
+        return false;
+    }
+    const cs_x86 *x = X(&d);
+    dec_memops(cpu, &d);
+    int memi = -1, other = -1;
+    for (int i = 0; i < x->op_count; i++) {
+        if (x->operands[i].type == X86_OP_MEM)
+            memi = i;
+        else
+            other = i;
+    }
+    if (d.id != X86_INS_MOV || x->op_count != 2 || memi < 0 || d.nmem != 1 || d.mem[0].ea != la) {
+        cpu_unmodelled(cpu, "'%s %s' at %#llx accesses the xAPIC register page (physical %#llx): only 32-bit MOV "
+                       "loads and stores to APIC registers are modelled", d.ci->mnemonic, d.ci->op_str,
+                       (unsigned long long)rip, (unsigned long long)pa);
+        return false;
+    }
+    bool store = memi == 0;
+    /* The access rights of the page (the walk that routed us here was a read). */
+    struct pg_ctx pc;
+    struct pg_result r;
+    cpu_pg_ctx(cpu, &pc, cpu->cpl, false);
+    if (store && cpu_walk(cpu, &pc, la, PG_ACC_WRITE, true, &r) == PG_FAULT)
+        return fault(cpu, &d, (struct xcpt){ VEC_PF, r.error_code, true, la });
+    unsigned off = (unsigned)(pa & 0xFFF), size = d.mem[0].size;
+    if (size != 4 || (off & 0xF)) {
+        cpu_unmodelled(cpu, "'%s %s' at %#llx: a %u-byte access at xAPIC offset %#x; only aligned 32-bit "
+                       "accesses to APIC registers are modelled (SDM 3A 10.4.1)", d.ci->mnemonic, d.ci->op_str,
+                       (unsigned long long)rip, size, off);
+        return false;
+    }
+    const cs_x86_op *o = &x->operands[other];
+    if (store) {
+        uint64_t v;
+        if (o->type == X86_OP_IMM) {
+            v = (uint64_t)o->imm;
+        } else {
+            unsigned width = 0, idx = dec_reg_index(o->reg, &width);
+            if (idx == ~0u) {
+                cpu_unmodelled(cpu, "'%s %s' at %#llx: the source of an xAPIC store must be a general register",
+                               d.ci->mnemonic, d.ci->op_str, (unsigned long long)rip);
+                return false;
+            }
+            v = cpu_gpr(cpu, idx);
+        }
+        cpu_emit(cpu, CPU_EV_APIC, rip, CPU_APIC_WRITE, off, (uint32_t)v, 0);
+        if (!apic_mmio_write(cpu, off, size, (uint32_t)v))
+            return false;
+    } else {
+        unsigned width = 0, idx = dec_reg_index(o->reg, &width);
+        uint32_t v;
+        if (idx == ~0u || width != 4) {
+            cpu_unmodelled(cpu, "'%s %s' at %#llx: xAPIC loads must go to a 32-bit general register",
+                           d.ci->mnemonic, d.ci->op_str, (unsigned long long)rip);
+            return false;
+        }
+        if (!apic_mmio_read(cpu, off, size, &v))
+            return false;
+        cpu_emit(cpu, CPU_EV_APIC, rip, CPU_APIC_READ, off, v, 0);
+        cpu_set_gpr(cpu, idx, v);                  /* a 32-bit destination zero-extends */
+    }
+    return next(cpu, &d, cost_table[COST_APIC_ACCESS]);
+}
+
 /* ---- flags ---- */
 
 static bool h_cli_sti(cpu_t *cpu, const struct dec_insn *d)
@@ -676,8 +760,10 @@ static bool h_cli_sti(cpu_t *cpu, const struct dec_insn *d)
     if (d->cls == IC_CLI) {
         cpu_set_rflags(cpu, fl & ~RF_IF);
     } else {
-        if (!(fl & RF_IF))
+        if (!(fl & RF_IF)) {
             cpu->sti_shadow_rip = d->la + d->len;   /* blocking by STI (SDM 3A 6.8.3) */
+            cpu->sti_shadow_insns = cpu->insns + 1; /* ... for the one instruction after it */
+        }
         cpu_set_rflags(cpu, fl | RF_IF);
     }
     return next(cpu, d, cost_table[COST_INSN]);
@@ -1161,8 +1247,10 @@ static bool h_mov_sreg(cpu_t *cpu, const struct dec_insn *d)
         return op_failed(cpu, d, xc);
     if (!seg_load_data(cpu, s, (uint16_t)v, &xc))
         return cpu->pend.kind == PEND_UNMODELLED ? false : fault(cpu, d, xc);
-    if (s == CPU_SS)
+    if (s == CPU_SS) {
         cpu->sti_shadow_rip = d->la + d->len;      /* blocking by MOV SS */
+        cpu->sti_shadow_insns = cpu->insns + 1;
+    }
     return next(cpu, d, cost_table[COST_SEG_LOAD]);
 }
 

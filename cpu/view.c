@@ -88,6 +88,7 @@ struct view {
     unsigned cur;                 /* current tree */
     uint64_t tick;
     uint64_t gen;                 /* bumped whenever a translation is removed */
+    uint64_t mmio_pa;             /* physical address of the last access routed to the APIC */
     unsigned naliases;            /* valid alias entries over all windows */
     unsigned max_aliases;
     uint64_t *code_pages;         /* linear pages marked AL_CODE (may hold cleared ones) */
@@ -638,8 +639,10 @@ static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool wri
     if (large) {
         struct cpu_phys_span sp;
         cpu->plat.phys_span(cpu->plat.ctx, pa_base, &sp);
+        uint64_t apic = apic_base_page(cpu);
+        bool apic_inside = apic_xapic_page(cpu, apic) && apic - pa_base < span;
         if (la_base < w->la || la_base + span > w->la + w->size || sp.kind != CPU_SPAN_RAM ||
-            pa_base < sp.base || pa_base + span > sp.base + sp.len) {
+            pa_base < sp.base || pa_base + span > sp.base + sp.len || apic_inside) {
             large = false;
             span = 4096;
             la_base = la & ~0xFFFull;
@@ -704,7 +707,8 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
         for (; i < 512; i++) {
             uint64_t e = pt[i], la_i = base + ((uint64_t)i << 12);
             bool ok = (e & PTE_P) && (e & PTE_A) && !(e & pg_rsvd_mask(pc, 1, e)) &&
-                      la_i - w->la < w->size && la_i != (la & ~0xFFFull) && !view_is_reserved(la_i);
+                      la_i - w->la < w->size && la_i != (la & ~0xFFFull) && !view_is_reserved(la_i) &&
+                      !apic_xapic_page(cpu, e & frame);   /* APIC registers: never aliased */
             bool user = r->upper_user && (e & PTE_US);
             bool writable = r->upper_writable && (e & PTE_RW);
             bool nx = r->upper_nx || ((pc->efer & EFER_NXE) && (e & PTE_XD));
@@ -740,6 +744,8 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
         }
     }
 }
+
+uint64_t view_mmio_pa(const struct view *v) { return v->mmio_pa; }
 
 int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
 {
@@ -783,6 +789,12 @@ int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
                                (unsigned long long)cpu->cr0, (unsigned long long)cpu->cr4,
                                (unsigned long long)cpu->efer);
             return -1;
+        }
+        if (apic_xapic_page(cpu, r.pa)) {
+            /* The xAPIC register page: nothing is installed, so every access
+             * faults and is emulated (the instruction decides read/write). */
+            v->mmio_pa = r.pa;
+            return 2;
         }
         bool w = pg_check_perm(&pc, PG_ACC_WRITE, r.user, r.writable, r.nx) == 0 && r.dirty;
         int f = fill(v, la, &r, w);

@@ -48,7 +48,27 @@ struct machine {
     struct boot_layout boot;
     bool booted;
     uint64_t sched_state;              /* splitmix64 state for schedule exploration */
+    uint64_t lp_event[MACHINE_MAX_LPS];  /* the LP's queued run/wake event (evq handle), 0: none */
+    int running;                       /* LP inside cpu_run, -1: none */
 };
+
+/* Queue LP i to run at virtual time t (replacing what it had queued). */
+static void schedule(machine_t *m, unsigned i, uint64_t t)
+{
+    if (m->lp_event[i])
+        evq_cancel(m->evq, m->lp_event[i]);
+    m->lp_event[i] = evq_push(m->evq, t, EVK_LP_RUN, i, 0);
+}
+
+/* A halted LP: queue its wake-up if something will wake it. */
+static void schedule_wake(machine_t *m, unsigned i)
+{
+    cpu_t *c = m->lp[i];
+    uint64_t w = cpu_next_wake(c);
+    if (w == ~0ull)
+        return;
+    schedule(m, i, w > cpu_cycles(c) ? w : cpu_cycles(c));
+}
 
 /* ---- platform callbacks for the CPUs ---- */
 
@@ -155,6 +175,47 @@ static enum cpu_io_result plat_in(void *ctx, cpu_t *cpu, uint16_t port, unsigned
     return CPU_IO_UNMODELLED;
 }
 
+/* IPI routing between the LPs' local APICs (SDM 3A 10.6.1: destination
+ * shorthands, physical and logical destinations; lowest priority goes to
+ * the matching LP with the lowest processor priority, ties to the lowest
+ * LP number, a deterministic choice among those the SDM allows). */
+static void plat_ipi(void *ctx, cpu_t *from, const struct cpu_ipi *msg)
+{
+    machine_t *m = ctx;
+    unsigned src = cpu_lp_index(from);
+    bool hit[MACHINE_MAX_LPS] = { false };
+    for (unsigned j = 0; j < m->nlps; j++) {
+        switch (msg->shorthand) {
+        case 1: hit[j] = j == src; break;
+        case 2: hit[j] = true; break;
+        case 3: hit[j] = j != src; break;
+        default: hit[j] = cpu_apic_ipi_matches(m->lp[j], msg); break;
+        }
+    }
+    if (msg->mode == 1 && msg->shorthand != 1) {
+        int best = -1;
+        uint32_t bp = 0;
+        for (unsigned j = 0; j < m->nlps; j++)
+            if (hit[j]) {
+                uint32_t p = cpu_apic_priority(m->lp[j]);
+                if (best < 0 || p < bp) {
+                    best = (int)j;
+                    bp = p;
+                }
+                hit[j] = false;
+            }
+        if (best >= 0)
+            hit[best] = true;
+    }
+    for (unsigned j = 0; j < m->nlps; j++) {
+        if (!hit[j])
+            continue;
+        cpu_apic_ipi_deliver(m->lp[j], msg);
+        if ((int)j != m->running && cpu_halted(m->lp[j]))
+            schedule_wake(m, j);
+    }
+}
+
 static void plat_event(void *ctx, cpu_t *cpu, const struct cpu_event *ev)
 {
     machine_t *m = ctx;
@@ -188,9 +249,10 @@ bool machine_create(const struct machine_config *cfg, machine_t **out, char *msg
         return false;
     }
     m->evq = evq_create();
-    struct cpu_platform plat = { m, plat_span, plat_in, plat_out, plat_event };
+    struct cpu_platform plat = { m, plat_span, plat_in, plat_out, plat_event, plat_ipi };
+    m->running = -1;
     for (unsigned i = 0; i < cfg->nlps; i++) {
-        struct cpu_config cc = { .profile = m->cfg.profile, .lp_index = i, .seed = cfg->seed,
+        struct cpu_config cc = { .profile = m->cfg.profile, .lp_index = i, .lp_count = cfg->nlps, .seed = cfg->seed,
                                  .trace_insns = cfg->trace_insns };
         cpu_err e = cpu_create(&cc, &plat, &m->lp[i]);
         if (e != CPU_OK) {
@@ -364,7 +426,7 @@ void machine_run(machine_t *m, struct machine_result *r)
     }
     if (m->cfg.trace_path) {
         struct trace_config tc = { .version = TRACE_FORMAT_VERSION, .flags = m->cfg.trace_insns ? TRACE_F_INSNS : 0,
-                                   .seed = m->cfg.seed, .nlps = m->nlps, .cost_model = 1,
+                                   .seed = m->cfg.seed, .nlps = m->nlps, .cost_model = CPU_COST_MODEL_VERSION,
                                    .mem_size = pmem_size(m->mem), .quantum = m->cfg.quantum,
                                    .sched_seed = m->cfg.sched_seed };
         snprintf(tc.hvsim_version, sizeof(tc.hvsim_version), "%s", HVSIM_VERSION);
@@ -384,7 +446,7 @@ void machine_run(machine_t *m, struct machine_result *r)
      * timers) will be events on the same queue. */
     for (unsigned i = 0; i < m->nlps; i++)
         if (!cpu_halted(m->lp[i]))
-            evq_push(m->evq, cpu_cycles(m->lp[i]), EVK_LP_RUN, i, 0);
+            schedule(m, i, cpu_cycles(m->lp[i]));
     for (;;) {
         struct evq_event ev;
         if (!evq_pop(m->evq, &ev)) {
@@ -394,6 +456,9 @@ void machine_run(machine_t *m, struct machine_result *r)
         }
         int pick = (int)ev.target;
         cpu_t *c = m->lp[pick];
+        m->lp_event[pick] = 0;
+        if (cpu_halted(c) && ev.time > cpu_cycles(c))
+            cpu_advance_cycles(c, ev.time);     /* a halted LP's clock catches up when it wakes */
         uint64_t budget = m->cfg.quantum;
         if (m->cfg.sched_seed) {
             /* Schedule exploration: a deterministic pseudo-random quantum in
@@ -414,7 +479,9 @@ void machine_run(machine_t *m, struct machine_result *r)
             if (m->cfg.max_insns - done < budget)
                 budget = m->cfg.max_insns - done;
         }
+        m->running = pick;
         enum cpu_stop st = cpu_run(c, budget);
+        m->running = -1;
         if (m->cfg.max_cycles && cpu_cycles(c) >= m->cfg.max_cycles && st == CPU_STOP_BUDGET) {
             end(m, r, MEND_CYCLE_LIMIT, EXIT_STATUS_CYCLE_LIMIT, (unsigned)pick,
                 "cycle limit reached (LP %d at cycle %llu)", pick, (unsigned long long)cpu_cycles(c));
@@ -422,10 +489,11 @@ void machine_run(machine_t *m, struct machine_result *r)
         }
         switch (st) {
         case CPU_STOP_BUDGET:
-            evq_push(m->evq, cpu_cycles(c), EVK_LP_RUN, (uint32_t)pick, 0);
+            schedule(m, (unsigned)pick, cpu_cycles(c));
             progress(m, &last);
             continue;
         case CPU_STOP_HALTED:
+            schedule_wake(m, (unsigned)pick);
             progress(m, &last);
             continue;
         case CPU_STOP_PLATFORM:

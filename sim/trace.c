@@ -178,8 +178,8 @@ static bool header_decode(const uint8_t h[TRACE_HEADER_SIZE], struct trace_confi
     }
     memset(c, 0, sizeof(*c));
     c->version = (uint16_t)get_le(h + 8, 2);
-    if (c->version != TRACE_FORMAT_VERSION) {
-        snprintf(msg, n, "trace format version %u is not supported (this hvsim reads version %u)",
+    if (c->version < 1 || c->version > TRACE_FORMAT_VERSION) {
+        snprintf(msg, n, "trace format version %u is not supported (this hvsim reads versions 1 to %u)",
                  c->version, TRACE_FORMAT_VERSION);
         return false;
     }
@@ -379,6 +379,10 @@ void trace_event(trace_writer_t *w, unsigned lp, const struct cpu_event *ev)
         v[0] = ev->rip; v[1] = ev->a; v[2] = ev->b; v[3] = ev->c;
         w_record(w, TREC_TRIPLE_FAULT, lp, ev->cycle, v, 4, NULL, 0);
         break;
+    case CPU_EV_APIC:
+        v[0] = ev->rip; v[1] = ev->a; v[2] = ev->b; v[3] = ev->c;
+        w_record(w, TREC_APIC, lp, ev->cycle, v, 4, NULL, 0);
+        break;
     case CPU_EV_UNMODELLED:
         v[0] = ev->rip;
         w_record(w, TREC_UNMODELLED, lp, ev->cycle, v, 1, ev->text, ev->text ? strlen(ev->text) : 0);
@@ -480,8 +484,9 @@ int trace_next(trace_reader_t *r, struct trace_record *rec, char *msg, size_t ms
     unsigned type = hdr[0], lp = hdr[1];
     unsigned len = (unsigned)get_le(hdr + 2, 2);
     struct layout l;
-    if (!layout_of(type, &l)) {
-        snprintf(msg, msglen, "corrupted: unknown record type %u at offset %llu", type, (unsigned long long)at);
+    if (!layout_of(type, &l) || (r->cfg.version < 2 && type == TREC_APIC)) {
+        snprintf(msg, msglen, "corrupted: unknown record type %u at offset %llu (format version %u)", type,
+                 (unsigned long long)at, r->cfg.version);
         return -1;
     }
     if (get_le(hdr + 4, 4) != 0) {

@@ -1,5 +1,5 @@
 /*
- * trace.h — hvsim's binary trace format, version 1 (docs/trace-format.md):
+ * trace.h — hvsim's binary trace format, version 2 (docs/trace-format.md):
  * writing during a run, reading with full validation, and the text dump.
  * Everything in a trace is a function of the run's inputs: no host time,
  * no pointers, no host-dependent ordering.
@@ -13,7 +13,7 @@
 
 #include "cpu.h"
 
-#define TRACE_FORMAT_VERSION 1
+#define TRACE_FORMAT_VERSION 2          /* readers also accept 1 (no APIC records) */
 #define TRACE_HEADER_SIZE    256
 #define TRACE_REC_HDR        16
 #define TRACE_MAX_VAR        4096

@@ -121,6 +121,13 @@ void trace_format_record(const struct trace_record *rec, char *buf, size_t n)
         quoted(q, sizeof(q), rec->var, rec->nvar);
         snprintf(p, left, "unmodelled rip=%#" PRIx64 " %s", F("rip"), q);
         break;
+    case TREC_APIC: {
+        static const char *const k[] = { "read", "write", "ipi", "timer", "eoi" };
+        unsigned kind = (unsigned)F("kind");
+        snprintf(p, left, "apic       %s reg=%#" PRIx64 " value=%#" PRIx64 " rip=%#" PRIx64, kind < 5 ? k[kind] : "?",
+                 F("reg"), F("value"), F("rip"));
+        break;
+    }
     case TREC_END:
         quoted(q, sizeof(q), rec->var, rec->nvar);
         snprintf(p, left, "end        %s status=%" PRIu64 " insns=%" PRIu64 " records=%" PRIu64 " %s",

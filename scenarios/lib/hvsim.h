@@ -4,6 +4,8 @@
  * reporting and recovery (hv_expect, hv_call_expect), 4-KiB page-table
  * helpers, ring-3 entry and user regions, SYSCALL, and the
  * T_ASSERT/T_CHECK/T_DONE test style whose output scenarios match.
+ * Local APIC helpers (xAPIC, x2APIC, IPIs, timer, bounded waits) are in
+ * apic.h, included at the end.
  */
 #ifndef HVSIM_PAYLOAD_H
 #define HVSIM_PAYLOAD_H
@@ -28,6 +30,10 @@ int hv_vsnprintf(char *buf, size_t n, const char *fmt, va_list ap);
 int hv_snprintf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void hv_serial_puts(const char *s);              /* COM1 */
 __attribute__((noreturn)) void hv_exit(int code);
+static inline const char *hv_yn(bool b) { return b ? "yes" : "no"; }
+/* STI; NOP; CLI: a one-instruction interrupt window (a pending interrupt is
+ * taken after the NOP, SDM 2B STI). */
+void hv_sti_nop_cli(void);
 
 /* ---- tests: output that scenarios match ---- */
 #define T_ASSERT(cond, ...)                                                     \
@@ -92,6 +98,11 @@ static inline void wrmsr(uint32_t msr, uint64_t v)
 {
     __asm__ volatile("wrmsr" :: "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
 }
+/* A trace marker: WRMSR IA32_TSC_AUX = v writes an "msr" trace record
+ * (msr 0xc0000103, write 1, value v) that a scenario can anchor its
+ * <event> and <absent scope="between"> patterns on. Harmless on hardware:
+ * only RDTSCP reads IA32_TSC_AUX. */
+static inline void hv_mark(uint32_t v) { wrmsr(0xC0000103, v); }
 static inline uint64_t rdtsc(void)
 {
     uint32_t lo, hi;
@@ -260,5 +271,7 @@ void *memcpy(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int strcmp(const char *a, const char *b);
+
+#include "apic.h"
 
 #endif

@@ -152,6 +152,14 @@ hv_syscall_entry:
     mov hv_syscall_user_rsp(%rip), %rsp
     sysretq
 
+    .text
+    .globl hv_sti_nop_cli
+hv_sti_nop_cli:
+    sti
+    nop
+    cli
+    ret
+
     .bss
     .align 8
     .globl hv_kernel_resume_rsp, hv_syscall_user_rsp, hv_syscall_stack_top

@@ -57,6 +57,10 @@ struct tm {
     unsigned nio;
     struct tm_io io[TM_MAX_IO];
     uint16_t stop_port;          /* OUT here: CPU_IO_STOP (0xF4 by default) */
+    /* IPI routing for multi-LP tests (tm_create_mp); NULL: the platform has
+     * no ipi callback and only self-directed IPIs reach anyone. */
+    void (*ipi)(void *ctx, cpu_t *from, const struct cpu_ipi *m);
+    void *ipi_ctx;
 };
 
 static inline void tm_span(void *ctx, uint64_t pa, struct cpu_phys_span *out)
@@ -100,6 +104,12 @@ static inline void tm_event(void *ctx, cpu_t *cpu, const struct cpu_event *ev)
         t->ev[t->nev].bytes = NULL;
         t->nev++;
     }
+}
+
+static inline void tm_ipi(void *ctx, cpu_t *from, const struct cpu_ipi *m)
+{
+    struct tm *t = ctx;
+    t->ipi(t->ipi_ctx, from, m);
 }
 
 /* Write guest memory from the host (and tell the CPU, code may live there). */
@@ -153,29 +163,36 @@ static inline void tm_tss(struct tm *t)
     cpu_commit_state(t->cpu);
 }
 
-/* Create the machine, load `code` at CODE_PA, enter the boot state, and
- * install the IDT (all 256 vectors: present interrupt gates, DPL 0). */
 static inline void tm_release_cpu(void *p) { cpu_destroy(p); }
 static inline void tm_release_mem(void *p) { pmem_destroy(p); }
 
-static inline void tm_create_with(struct tm *t, const void *code, size_t n, const struct cpu_profile *prof,
-                                  unsigned lp)
+/* Create the machine, load `code` at CODE_PA, enter the boot state, and
+ * install the IDT (all 256 vectors: present interrupt gates, DPL 0).
+ * tm_create_mp: LP `lp` of a machine of `nlps` LPs (0: lp + 1, and CPUID reports one LP),
+ * with its own RAM; `ipi` (may be NULL) routes the IPIs it sends, so that
+ * several struct tm can form one machine for IPI tests. */
+static inline void tm_create_mp(struct tm *t, const void *code, size_t n, const struct cpu_profile *prof,
+                                unsigned lp, unsigned nlps,
+                                void (*ipi)(void *ctx, cpu_t *from, const struct cpu_ipi *m), void *ipi_ctx)
 {
     memset(t, 0, sizeof(*t));
     t->stop_port = 0xF4;
+    t->ipi = ipi;
+    t->ipi_ctx = ipi_ctx;
     ck_assert_int_eq(pmem_create(TM_MEM, &t->m), PMEM_OK);
     harness_own(tm_release_mem, t->m);
-    struct cpu_platform plat = { t, tm_span, tm_in, tm_out, tm_event };
-    struct cpu_config cc = { .profile = prof, .lp_index = lp, .seed = 1 };
+    struct cpu_platform plat = { t, tm_span, tm_in, tm_out, tm_event, ipi ? tm_ipi : NULL };
+    struct cpu_config cc = { .profile = prof, .lp_index = lp, .lp_count = nlps, .seed = 1 };
     ck_assert_int_eq(cpu_create(&cc, &plat, &t->cpu), CPU_OK);
     harness_own(tm_release_cpu, t->cpu);
     ck_assert(n <= CODE_MAX);
     struct elf_image img = { .entry = CODE_PA, .nseg = 1 };
     img.seg[0] = (struct elf_segment){ CODE_PA, CODE_PA, 0, n, CODE_MAX, 5 };
-    struct boot_params bp = { lp + 1, NULL, 2000000000ull };
+    unsigned boot_nlps = nlps ? nlps : lp + 1;
+    struct boot_params bp = { boot_nlps, NULL, 2000000000ull };
     char msg[256] = "";
     ck_assert_msg(boot_prepare(t->m, &img, code, n, &bp, &t->l, msg, sizeof(msg)), "boot_prepare: %s", msg);
-    boot_cpu_state(t->cpu, &t->l, lp, lp + 1);
+    boot_cpu_state(t->cpu, &t->l, lp, boot_nlps);
     t->entry_rsp = cpu_get(t->cpu, CPU_RSP);
     uint8_t hlt[256 * 16];
     memset(hlt, 0xCC, sizeof(hlt));
@@ -185,6 +202,12 @@ static inline void tm_create_with(struct tm *t, const void *code, size_t n, cons
     for (unsigned v = 0; v < 256; v++)
         tm_gate(t, v, GATE_INT, true, 0, 0);
     tm_idt_limit(t, 256 * 16 - 1);
+}
+
+static inline void tm_create_with(struct tm *t, const void *code, size_t n, const struct cpu_profile *prof,
+                                  unsigned lp)
+{
+    tm_create_mp(t, code, n, prof, lp, 0, NULL, NULL);
 }
 
 static inline void tm_create(struct tm *t, const void *code, size_t n) { tm_create_with(t, code, n, NULL, 0); }

@@ -130,18 +130,20 @@ static const struct wr_row wr_rows[] = {
     WGP("apic-base/bit9",          MSR_APIC_BASE, 0xFEE00A00),
     WGP("apic-base/bit46",         MSR_APIC_BASE, 0xFEE00800 | (1ull << 46)),
     WOKR("apic-base/disable",      MSR_APIC_BASE, 0xFEE00000, 0xFEE00100),
-    /* Bit 10 (EXTD) enables x2APIC mode; no profile offers x2APIC
-     * (CPUID.01H:ECX[21] = 0), so it is reserved (SDM 3A 11.12.1), and
-     * EN = 0 with EXTD = 1 is an invalid state (SDM 3A 11.12.5, x2APIC state transitions). */
-    WGP("apic-base/x2apic-without-x2apic", MSR_APIC_BASE, 0xFEE00C00),
+    /* Bit 10 (EXTD) enables x2APIC mode (CPUID.01H:ECX[21] = 1): xAPIC ->
+     * x2APIC is allowed, EN = 0 with EXTD = 1 is an invalid state (SDM 3A
+     * 10.12.5, x2APIC state transitions). */
+    WOKR("apic-base/x2apic",       MSR_APIC_BASE, 0xFEE00C00, 0xFEE00D00),
     WGP("apic-base/extd-without-en",  MSR_APIC_BASE, 0xFEE00400),
+    /* IA32_TSC_DEADLINE outside TSC-deadline timer mode: the write is
+     * ignored and the MSR reads 0 (SDM 3A 10.5.4.1) */
+    WOKR("tsc-deadline/outside-mode", 0x6E0, 0x1234, 0),
     WOK("misc-enable/zero",        MSR_MISC_ENABLE, 0),
     WOK("feature-control/unlocked-vmx", MSR_FEATURE_CONTROL, 0x4),
     /* not modelled: refused, never read as zero (cpu/msrs.def) */
     WGP("unmodelled/0x12345678",   0x12345678, 0),
     WGP("unmodelled/bios-sign-id", 0x8B, 0),
     WGP("unmodelled/vmx-basic",    0x480, 0),
-    WGP("unmodelled/tsc-deadline", 0x6E0, 0),
     WGP("unmodelled/amd-hwcr",     0xC0010015, 0),
     WGP("unmodelled/hyperv-guest-os-id", 0x40000000, 0),
 };
@@ -299,7 +301,7 @@ struct guest_row {
 };
 static const struct guest_row guest_rows[] = {
     { "guest/rdmsr-unmodelled",         false, 0x12345678, 0, false, true,  true,  0 },
-    { "guest/wrmsr-unmodelled",         true,  0x6E0, 0x1234, false, true,  true,  0 },
+    { "guest/wrmsr-unmodelled",         true,  0x8B, 0x1234, false, true,  true,  0 },
     { "guest/rdmsr-vmx-basic-unmodelled", false, 0x480, 0,  false, true,  true,  0 },
     { "guest/rdmsr-pat",                false, MSR_PAT, 0,  false, false, false, 0x0007040600070406ull },
     { "guest/rdmsr-apic-base",          false, MSR_APIC_BASE, 0, false, false, false, 0xFEE00900 },

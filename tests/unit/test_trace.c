@@ -526,9 +526,9 @@ static const struct damage_row damage_rows[] = {
     { "header/truncated-255",       M_TRUNC, ABS, 0, 255, 0, 0, OPEN, "truncated header (255 of 256", NO_OFF, 0 },
     { "header/bad-magic",           M_SET, ABS, 0, 0,   'X', 0, OPEN, "bad magic", NO_OFF, 0 },
     { "header/bad-magic-last-byte", M_SET, ABS, 0, 7,   'X', 0, OPEN, "bad magic", NO_OFF, 0 },
-    { "header/version-2",           M_SET, ABS, 0, 8,   2,   0, OPEN, "version 2 is not supported", NO_OFF, 0 },
-    { "header/version-257",         M_SET, ABS, 0, 9,   1,   0, OPEN, "version 257", NO_OFF, 0 },
-    { "header/version-0",           M_SET, ABS, 0, 8,   0,   0, OPEN, "version 0", NO_OFF, 0 },
+    { "header/version-3",           M_SET, ABS, 0, 8,   3,   0, OPEN, "version 3 is not supported", NO_OFF, 0 },
+    { "header/version-0",           M_SET, ABS, 0, 8,   0,   0, OPEN, "version 0 is not supported", NO_OFF, 0 },
+    { "header/version-258",         M_SET, ABS, 0, 9,   1,   0, OPEN, "version 258", NO_OFF, 0 },
     { "header/length-0",            M_SET, ABS, 0, 11,  0,   0, OPEN, "header length 0", NO_OFF, 0 },
     { "header/zero-lps",            M_SET_LE, ABS, 0, 24, 0, 4, OPEN, "0 logical processors", NO_OFF, 0 },
     { "header/257-lps",             M_SET_LE, ABS, 0, 24, 257, 4, OPEN, "257 logical processors", NO_OFF, 0 },
@@ -541,7 +541,7 @@ static const struct damage_row damage_rows[] = {
     /* records */
     { "record/unknown-type-200",    M_SET, REC, 3, 0,  200, 0, NEXT, "unknown record type 200", OFF_REC, 3 },
     { "record/unknown-type-0",      M_SET, REC, 0, 0,  0,   0, NEXT, "unknown record type 0", OFF_REC, 0 },
-    { "record/unknown-type-12",     M_SET, REC, 7, 0,  12,  0, NEXT, "unknown record type 12", OFF_REC, 7 },
+    { "record/unknown-type-13",     M_SET, REC, 7, 0,  13,  0, NEXT, "unknown record type 13", OFF_REC, 7 },
     { "record/reserved-header-bytes", M_SET, REC, 2, 5, 1,  0, NEXT, "reserved bytes", OFF_REC, 2 },
     { "record/fixed-length-too-long", M_SET_LE, REC, 5, 2, 17, 2, NEXT, "has length 17", OFF_REC, 5 },
     { "record/fixed-length-too-short", M_SET_LE, REC, 5, 2, 15, 2, NEXT, "has length 15", OFF_REC, 5 },
@@ -618,6 +618,41 @@ START_TEST(damage)
         snprintf(num, sizeof(num), "offset %llu", (unsigned long long)off);
         ck_assert_msg_contains(row->name, msg, num);
     }
+}
+END_TEST
+
+/* Format version 2 added APIC records (type 12): they round-trip, and a
+ * version-1 file may not contain one. */
+START_TEST(apic_record_is_version_2)
+{
+    char path[64];
+    tmp_path(path);
+    struct trace_config cfg = sample_config();
+    trace_writer_t *w;
+    ck_assert_int_eq(trace_create(path, &cfg, &w), TRACE_OK);
+    ev(w, 0, CPU_EV_APIC, 100, 0x1234, CPU_APIC_IPI, 0x01000000, 0x4050, 0);
+    ck_assert_int_eq(trace_finish(w, TEND_EXIT_DEVICE, 1, 10, 100, "done"), TRACE_OK);
+    trace_reader_t *r;
+    char msg[512] = "";
+    ck_assert_int_eq(trace_open(path, &r, msg, sizeof(msg)), TRACE_OK);
+    ck_assert_uint_eq(trace_reader_config(r)->version, 2);
+    struct trace_record rec;
+    ck_assert_int_eq(trace_next(r, &rec, msg, sizeof(msg)), 1);
+    ck_assert_uint_eq(rec.type, TREC_APIC);
+    ck_assert_uint_eq(field_of(&rec, "rip"), 0x1234);
+    ck_assert_uint_eq(field_of(&rec, "kind"), CPU_APIC_IPI);
+    ck_assert_uint_eq(field_of(&rec, "reg"), 0x01000000);
+    ck_assert_uint_eq(field_of(&rec, "value"), 0x4050);
+    trace_close(r);
+    /* the same bytes labelled version 1 */
+    size_t n;
+    uint8_t *b = (uint8_t *)harness_slurp(path, &n);
+    b[8] = 1;
+    spill(path, b, n);
+    ck_assert_int_eq(trace_open(path, &r, msg, sizeof(msg)), TRACE_OK);
+    ck_assert_int_eq(trace_next(r, &rec, msg, sizeof(msg)), -1);
+    ck_assert_msg_contains("v1-apic", msg, "unknown record type 12");
+    trace_close(r);
 }
 END_TEST
 
@@ -700,7 +735,7 @@ END_TEST
 START_TEST(unknown_types)
 {
     const char *names[TRACE_MAX_FIELDS];
-    unsigned bad[] = { 0, 12, 99, 255 };
+    unsigned bad[] = { 0, 13, 99, 255 };
     for (unsigned i = 0; i < 4; i++) {
         ck_assert_msg(trace_type_name(bad[i]) == NULL, "type %u has a name", bad[i]);
         ck_assert_msg(trace_type_fields(bad[i], names) == 0, "type %u has fields", bad[i]);
@@ -722,7 +757,7 @@ START_TEST(dump_valid_and_damaged)
     ck_assert_int_eq(trace_dump(path, fo, fe), 0);
     fclose(fo);
     fclose(fe);
-    const char *needles[] = { "# hvsim trace v1", "intel-server", "2 LP(s)", "instructions traced",
+    const char *needles[] = { "# hvsim trace v2", "intel-server", "2 LP(s)", "instructions traced",
                               "#PF", "ec=0x1b", "cr2=0xdead0000beef", "cr-write", "wrmsr", "msr=0xc0000080",
                               "#GP (not modelled)", "out", "port=0x3f8", "halt", "invlpg", "invpcid",
                               "mov rax, rcx", "triple-fault delivering #GP, then #DF", "\"OUT to port 0x80\"",
@@ -876,6 +911,7 @@ int main(void)
     t = harness_tcase("reader");
     ADD_ROWS(t, damage, damage_rows);
     tcase_add_test(t, open_missing_file);
+    tcase_add_test(t, apic_record_is_version_2);
     tcase_add_test(t, abort_leaves_no_end);
     suite_add_tcase(s, t);
 
