@@ -69,8 +69,19 @@ uint64_t cpu_gpr(cpu_t *cpu, unsigned idx) { return eng_get(cpu, gpr_uc[idx & 15
 void cpu_set_gpr(cpu_t *cpu, unsigned idx, uint64_t v) { eng_set(cpu, gpr_uc[idx & 15], v); }
 uint64_t cpu_rflags(cpu_t *cpu) { return eng_get(cpu, UC_X86_REG_RFLAGS) & 0x3FFFFF; }
 void cpu_set_rflags(cpu_t *cpu, uint64_t v) { eng_set(cpu, UC_X86_REG_RFLAGS, (v & 0x3FFFFF) | RF_FIXED); }
-uint64_t cpu_rip(cpu_t *cpu) { return eng_get(cpu, UC_X86_REG_RIP); }
-void cpu_set_rip(cpu_t *cpu, uint64_t v) { eng_set(cpu, UC_X86_REG_RIP, v); }
+static uint64_t ip_mask(const cpu_t *cpu)
+{
+    unsigned b = cpu_code_bits(cpu);
+    return b == 64 ? ~0ull : b == 32 ? 0xFFFFFFFFull : 0xFFFFull;
+}
+uint64_t cpu_ip(cpu_t *cpu) { return eng_get(cpu, UC_X86_REG_RIP); }
+void cpu_set_ip(cpu_t *cpu, uint64_t ip) { eng_set(cpu, UC_X86_REG_RIP, ip & ip_mask(cpu)); }
+uint64_t cpu_rip(cpu_t *cpu)
+{
+    uint64_t b = cpu_cs_base(cpu);
+    return b ? (b + eng_get(cpu, UC_X86_REG_RIP)) & 0xFFFFFFFFull : eng_get(cpu, UC_X86_REG_RIP);
+}
+void cpu_set_rip(cpu_t *cpu, uint64_t v) { cpu_set_ip(cpu, v - cpu_cs_base(cpu)); }
 
 /* ---- events, failures, time ---- */
 
@@ -295,7 +306,8 @@ static const struct tb_info *scan_block(cpu_t *cpu, uint64_t la, uint32_t size)
         uc_emu_stop(cpu->uc);
         return NULL;
     }
-    struct tb_info t = { .la = la, .size = size, .ninsn = n, .cycles = cycles, .user = cpu->cpl == 3,
+    struct tb_info t = { .la = la, .bits = (uint8_t)cpu_code_bits(cpu), .size = size, .ninsn = n, .cycles = cycles,
+                         .user = cpu->cpl == 3,
                          .gen = limited ? ~0ull : view_generation(cpu->view),
                          .bytes = bytes, .off = off, .cum = cum, .cls = cls };
     cpu->stats.tb_scans++;
@@ -322,7 +334,8 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
         return;
     }
     const struct tb_info *tb = tbc_lookup(cpu->tbc, la);
-    if (tb && (tb->gen != view_generation(cpu->view) || tb->size != size || tb->user != (cpu->cpl == 3))) {
+    if (tb && (tb->gen != view_generation(cpu->view) || tb->size != size || tb->user != (cpu->cpl == 3) ||
+               tb->bits != cpu->eng_bits)) {
         tb = NULL;
     } else if (tb) {
         /* Rewritten code keeps the address: compare the bytes (through the
@@ -514,6 +527,13 @@ cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat
     uc_x86_mmr empty = { 0, 0, 0, 0 };
     uc_reg_write(cpu->uc, UC_X86_REG_GDTR, &empty);
     uc_reg_write(cpu->uc, UC_X86_REG_IDTR, &empty);
+    if (!eng_layout_find(cpu)) {
+        err = CPU_ERR_QUIRK;
+        snprintf(cpu->msg, sizeof(cpu->msg), "could not locate the engine's segment caches and mode flags in its "
+                 "context image (this hvsim build expects Unicorn 2.0.1; docs/cpu-mmu.md)");
+        goto fail;
+    }
+    cpu->eng_bits = 64;
 
     err = CPU_ERR_UNICORN;
     if (uc_hook_add(cpu->uc, &cpu->h_block, UC_HOOK_BLOCK, (void *)cb_block, cpu, 1, 0) ||
@@ -638,7 +658,9 @@ static bool run_until(cpu_t *cpu, uint64_t until)
     if (rip == until)
         return true;
     cpu->pend.kind = PEND_NONE;
-    uc_err e = uc_emu_start(cpu->uc, rip, until, 0, 0);
+    if (cpu->eng_mode_dirty)
+        eng_load_mode(cpu);
+    uc_err e = uc_emu_start(cpu->uc, cpu_ip(cpu), until, 0, 0);
     cpu->stats.engine_entries++;
     account_tb(cpu, cpu_rip(cpu));
     if (e != UC_ERR_OK || cpu->pend.kind != PEND_NONE || cpu_rip(cpu) != until)
@@ -802,7 +824,9 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
             else
                 cpu->irq_insns = cpu->insns + 1;
         }
-        uc_err e = uc_emu_start(cpu->uc, rip, until, 0, 0);
+        if (cpu->eng_mode_dirty)
+            eng_load_mode(cpu);
+        uc_err e = uc_emu_start(cpu->uc, cpu_ip(cpu), until, 0, 0);
         cpu->stats.engine_entries++;
         switch (cpu->pend.kind) {
         case PEND_NONE:
@@ -938,6 +962,12 @@ void eng_sync_cr0_cr4(cpu_t *cpu)
      * #UD as the guest's CR0/CR4 say. */
     uint64_t cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG | (cpu->cr0 & (CR0_MP | CR0_EM | CR0_TS));
     uint64_t cr4 = CR4_PAE | (cpu->cr4 & (CR4_OSFXSR | CR4_OSXMMEXCPT));
+    if (cpu->eng_bits != 64 || cpu_code_bits(cpu) != 64 || cpu->eng_mode_dirty) {
+        /* The trampoline lives above 4 GiB: outside 64-bit mode the bits
+         * go into the engine with the next mode load (engmode.c). */
+        cpu->eng_mode_dirty = true;
+        return;
+    }
     if (cr4 != eng_get(cpu, UC_X86_REG_CR4))
         eng_write_cr_native(cpu, 4, cr4);
     if (cr0 != eng_get(cpu, UC_X86_REG_CR0))
@@ -970,7 +1000,7 @@ uint64_t cpu_get(cpu_t *cpu, enum cpu_reg r)
     if (r <= CPU_R15)
         return cpu_gpr(cpu, r);
     switch (r) {
-    case CPU_RIP: return cpu_rip(cpu);
+    case CPU_RIP: return cpu_ip(cpu);            /* architectural: an offset in CS */
     case CPU_RFLAGS: return cpu_rflags(cpu);
     case CPU_CR0: return cpu->cr0;
     case CPU_CR2: return cpu->cr2;
@@ -990,7 +1020,7 @@ void cpu_set(cpu_t *cpu, enum cpu_reg r, uint64_t v)
         return;
     }
     switch (r) {
-    case CPU_RIP: cpu_set_rip(cpu, v); break;
+    case CPU_RIP: eng_set(cpu, UC_X86_REG_RIP, v); break;
     case CPU_RFLAGS: cpu_set_rflags(cpu, v); break;
     case CPU_CR0: cpu->cr0 = v; break;
     case CPU_CR2: cpu->cr2 = v; break;

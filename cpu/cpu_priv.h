@@ -171,7 +171,8 @@ struct dec_insn {
 
 /* Per-translation-block record kept by the block hook (decode.c). */
 struct tb_info {
-    uint64_t la;                               /* first instruction */
+    uint64_t la;                               /* first instruction (linear) */
+    uint8_t bits;                              /* code mode it was decoded in: 16, 32 or 64 */
     uint32_t size;                             /* bytes, as the engine reported */
     uint32_t ninsn;
     uint32_t cycles;                           /* cost of the whole block (cum[ninsn]) */
@@ -210,6 +211,12 @@ struct pending {
 
 #define CPU_MAX_SITES 4096
 
+/* Where QEMU keeps hidden state in a uc_context image (engmode.c). */
+struct eng_layout {
+    size_t hflags, segs, cr0, cr4;
+    bool valid;
+};
+
 struct cpu {
     uc_engine *uc;
     struct cpu_config cfg;
@@ -220,6 +227,7 @@ struct cpu {
 
     /* architectural state owned by cpu/ */
     uint64_t cr0, cr2, cr3, cr4, efer, xcr0;   /* CR8 is the APIC's TPR */
+    uint64_t pdpte[4];                         /* PAE paging: the PDPTE registers (SDM 3A 4.4.1) */
     uint64_t dr[8];
     struct cpu_seg seg[CPU_SEG_COUNT];
     struct cpu_dtr gdtr, idtr;
@@ -256,12 +264,23 @@ struct cpu {
     struct tbcache *tbc;
     uc_context *ctx_scratch;                   /* for resetting the engine's #DF tracker */
     size_t oe_off;                             /* offset of that tracker in a uc_context */
+    struct eng_layout eng_layout;              /* hidden-state offsets in a uc_context (engmode.c) */
+    bool eng_mode_dirty;                       /* the engine's segment caches/mode need reloading */
+    unsigned eng_bits;                         /* code mode the engine was last given */
+    uint64_t eng_cs_base;                      /* CS base the engine was last given */
+    csh cs16, cs32;                            /* Capstone handles for 16- and 32-bit code */
     uint64_t prng[4];                          /* xoshiro256** state for RDRAND/RDSEED */
     uint64_t shadow_root_written;              /* engine CR3 currently loaded */
 
     struct cpu_stats stats;
     char msg[512];
 };
+
+/* ---- the engine's code mode and segment caches (engmode.c) ---- */
+bool eng_layout_find(cpu_t *cpu);              /* at creation; false: refuse to run */
+void eng_load_mode(cpu_t *cpu);                /* outside hooks: caches, CR0/CR4 bits, hflags */
+unsigned cpu_code_bits(const cpu_t *cpu);     /* 16 (real or 16-bit protected), 32 or 64 */
+uint64_t cpu_cs_base(const cpu_t *cpu);       /* linear = CS base + instruction pointer (0 in 64-bit) */
 
 /* ---- engine register helpers (cpu.c) ---- */
 uint64_t eng_get(cpu_t *cpu, int ucreg);
@@ -270,8 +289,13 @@ uint64_t cpu_gpr(cpu_t *cpu, unsigned idx);    /* idx 0..15 in encoding order */
 void cpu_set_gpr(cpu_t *cpu, unsigned idx, uint64_t v);
 uint64_t cpu_rflags(cpu_t *cpu);
 void cpu_set_rflags(cpu_t *cpu, uint64_t v);
+/* The instruction pointer as a linear address (CS base + RIP/EIP/IP); all of
+ * cpu/ works with linear instruction addresses. */
 uint64_t cpu_rip(cpu_t *cpu);
 void cpu_set_rip(cpu_t *cpu, uint64_t v);
+/* The architectural RIP/EIP/IP (an offset in CS). */
+uint64_t cpu_ip(cpu_t *cpu);
+void cpu_set_ip(cpu_t *cpu, uint64_t ip);
 void eng_write_cr_native(cpu_t *cpu, unsigned cr, uint64_t v);
 void eng_sync_cr0_cr4(cpu_t *cpu);          /* engine CR0/CR4 from the guest's (outside hooks) */
 
@@ -306,6 +330,9 @@ void cpu_pg_ctx(cpu_t *cpu, struct pg_ctx *pc, unsigned cpl, bool implicit_sv);
 /* pg_walk over guest-physical memory (A/D writes go to guest memory). */
 enum pg_status cpu_walk(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum pg_access acc,
                         bool set_ad, struct pg_result *r);
+/* Load the four PAE PDPTEs for CR3 (SDM 3A 4.4.1). False: #GP(0) (a reserved
+ * bit) or, with cpu->pend set to unmodelled, a table outside RAM. */
+bool pae_load_pdptes(cpu_t *cpu, uint64_t cr3, uint64_t cr0, uint64_t cr4, uint64_t out[4]);
 /* Physical access (bounds-checked through the platform). */
 bool phys_read(cpu_t *cpu, uint64_t pa, void *buf, size_t len);
 bool phys_write(cpu_t *cpu, uint64_t pa, const void *buf, size_t len);
@@ -377,6 +404,7 @@ bool dec_bytes(cpu_t *cpu, const uint8_t *bytes, size_t n, uint64_t la, struct d
 /* Fill d->mem[] with the memory accesses the instruction makes. */
 void dec_memops(cpu_t *cpu, struct dec_insn *d);
 unsigned dec_reg_index(unsigned capstone_reg, unsigned *width);  /* GPR index or ~0u */
+uint64_t dec_linear(cpu_t *cpu, const cs_x86 *x, const cs_x86_op *op, uint64_t ea);
 
 /* ---- translation-block scan cache (decode.c) ---- */
 struct tbcache *tbc_create(void);

@@ -22,11 +22,17 @@ const char *insn_class_name(enum insn_class c)
     return (unsigned)c < IC_COUNT ? class_names[c] : "?";
 }
 
+/* One Capstone handle per code size; they share the instruction buffer
+ * (cs_insn and its detail have the same layout for every x86 mode). */
 bool dec_init(cpu_t *cpu)
 {
-    if (cs_open(CS_ARCH_X86, CS_MODE_64, &cpu->cs) != CS_ERR_OK)
+    if (cs_open(CS_ARCH_X86, CS_MODE_64, &cpu->cs) != CS_ERR_OK ||
+        cs_open(CS_ARCH_X86, CS_MODE_32, &cpu->cs32) != CS_ERR_OK ||
+        cs_open(CS_ARCH_X86, CS_MODE_16, &cpu->cs16) != CS_ERR_OK)
         return false;
     cs_option(cpu->cs, CS_OPT_DETAIL, CS_OPT_ON);
+    cs_option(cpu->cs32, CS_OPT_DETAIL, CS_OPT_ON);
+    cs_option(cpu->cs16, CS_OPT_DETAIL, CS_OPT_ON);
     cpu->csi = cs_malloc(cpu->cs);
     return cpu->csi != NULL;
 }
@@ -37,6 +43,10 @@ void dec_fini(cpu_t *cpu)
         cs_free(cpu->csi, 1);
     if (cpu->cs)
         cs_close(&cpu->cs);
+    if (cpu->cs32)
+        cs_close(&cpu->cs32);
+    if (cpu->cs16)
+        cs_close(&cpu->cs16);
 }
 
 /* GPR index in encoding order (RAX=0 .. R15=15) for a Capstone register, with
@@ -181,7 +191,9 @@ bool dec_bytes(cpu_t *cpu, const uint8_t *bytes, size_t n, uint64_t la, struct d
     uint64_t addr = la;
     memset(out, 0, sizeof(*out));
     out->la = la;
-    if (!cs_disasm_iter(cpu->cs, &p, &avail, &addr, cpu->csi)) {
+    unsigned bits = cpu_code_bits(cpu);
+    csh h = bits == 64 ? cpu->cs : bits == 32 ? cpu->cs32 : cpu->cs16;
+    if (!cs_disasm_iter(h, &p, &avail, &addr, cpu->csi)) {
         out->cls = IC_UNDECODABLE;
         return false;
     }
@@ -206,6 +218,41 @@ bool dec_at(cpu_t *cpu, uint64_t la, struct dec_insn *out)
         return false;
     }
     return dec_bytes(cpu, buf, n, la, out);
+}
+
+/* The linear address of a memory operand whose offset (effective address,
+ * before masking) is ea: masked to the address size, plus the segment base
+ * (64-bit mode: FS and GS only; otherwise every segment, 32-bit wrap). */
+uint64_t dec_linear(cpu_t *cpu, const cs_x86 *x, const cs_x86_op *op, uint64_t ea)
+{
+    if (x->addr_size == 4)
+        ea &= 0xFFFFFFFFu;
+    else if (x->addr_size == 2)
+        ea &= 0xFFFFu;
+    unsigned sr = op->mem.segment;
+    if (cpu_code_bits(cpu) == 64) {
+        if (sr == X86_REG_FS)
+            ea += cpu->seg[CPU_FS].base;
+        else if (sr == X86_REG_GS)
+            ea += cpu->seg[CPU_GS].base;
+        return ea;
+    }
+    enum cpu_segreg s;
+    switch (sr) {
+    case X86_REG_ES: s = CPU_ES; break;
+    case X86_REG_CS: s = CPU_CS; break;
+    case X86_REG_SS: s = CPU_SS; break;
+    case X86_REG_DS: s = CPU_DS; break;
+    case X86_REG_FS: s = CPU_FS; break;
+    case X86_REG_GS: s = CPU_GS; break;
+    default: {
+        unsigned b = op->mem.base;
+        bool stack = b == X86_REG_ESP || b == X86_REG_EBP || b == X86_REG_SP || b == X86_REG_BP;
+        s = stack ? CPU_SS : CPU_DS;
+        break;
+    }
+    }
+    return (ea + cpu->seg[s].base) & 0xFFFFFFFFull;
 }
 
 /* Register value for address computation (Capstone register -> engine). */
@@ -263,12 +310,7 @@ void dec_memops(cpu_t *cpu, struct dec_insn *d)
             ea += addr_reg(cpu, d, op->mem.base, &wb);
         if (op->mem.index != X86_REG_INVALID)
             ea += addr_reg(cpu, d, op->mem.index, &wi) * (uint64_t)op->mem.scale;
-        if (x->addr_size == 4)
-            ea &= 0xFFFFFFFFu;
-        if (op->mem.segment == X86_REG_FS)
-            ea += eng_get(cpu, UC_X86_REG_FS_BASE);
-        else if (op->mem.segment == X86_REG_GS)
-            ea += eng_get(cpu, UC_X86_REG_GS_BASE);
+        ea = dec_linear(cpu, x, op, ea);
         struct dec_memop *m = &d->mem[d->nmem++];
         m->ea = ea;
         m->size = op->size ? op->size : 1;

@@ -166,6 +166,15 @@ static bool try_deliver(cpu_t *cpu, const struct event *e, struct xcpt *f)
 void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, uint32_t ec,
                  uint64_t next_rip, uint64_t fault_rip)
 {
+    if (!(cpu->efer & EFER_LMA)) {
+        cpu_emit(cpu, CPU_EV_EXCEPTION, fault_rip, vector | ((uint64_t)type << 8) | ((uint64_t)has_ec << 16), ec,
+                 vector == VEC_PF ? cpu->cr2 : 0, next_rip);
+        cpu_unmodelled(cpu, "%s %u (error code %#x) at linear %#llx in %s: delivery through the %s is not "
+                       "modelled yet", type == EV_EXT_INT ? "interrupt" : "exception", vector, ec,
+                       (unsigned long long)fault_rip, (cpu->cr0 & CR0_PE) ? "protected mode" : "real mode",
+                       (cpu->cr0 & CR0_PE) ? "32-bit IDT" : "real-mode IVT");
+        return;
+    }
     struct event e = { vector, type, has_ec, ec, next_rip };
     cpu->sti_shadow_rip = ~0ull;
     cpu->halted = false;

@@ -22,6 +22,7 @@ void cpu_pg_ctx(cpu_t *cpu, struct pg_ctx *pc, unsigned cpl, bool implicit_sv)
     pc->rflags_ac = (cpu_rflags(cpu) & RF_AC) != 0;
     pc->maxphyaddr = cpu->prof->maxphyaddr;
     pc->has_1g_pages = cpu->prof->page1g;
+    memcpy(pc->pdpte, cpu->pdpte, sizeof(pc->pdpte));
 }
 
 struct mem_acc mem_acc_cur(cpu_t *cpu)
@@ -92,6 +93,20 @@ enum pg_status cpu_walk(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum p
                         bool set_ad, struct pg_result *r)
 {
     return pg_walk(pc, &walk_ops, cpu, la, acc, set_ad, r);
+}
+
+bool pae_load_pdptes(cpu_t *cpu, uint64_t cr3, uint64_t cr0, uint64_t cr4, uint64_t out[4])
+{
+    struct pg_ctx pc;
+    cpu_pg_ctx(cpu, &pc, 0, true);
+    pc.cr3 = cr3;
+    pc.cr0 = cr0;
+    pc.cr4 = cr4;
+    enum pg_status st = pg_load_pdptes(&pc, &walk_ops, cpu, out);
+    if (st == PG_BUS_ERROR)
+        cpu_unmodelled(cpu, "MOV to CR3/CR0/CR4 loads PAE PDPTEs from %#llx, which is not RAM",
+                       (unsigned long long)(cr3 & 0xFFFFFFE0ull));
+    return st == PG_OK;
 }
 
 /* Translate one page's worth of an access. */

@@ -15,6 +15,12 @@ void seg_sync_engine(cpu_t *cpu, enum cpu_segreg s)
 {
     if (s > CPU_GS)
         return;
+    if (cpu_code_bits(cpu) != 64 || cpu->eng_bits != 64) {
+        /* Outside 64-bit mode the engine needs whole segment caches: they
+         * are written into it before it runs again (engmode.c). */
+        cpu->eng_mode_dirty = true;
+        return;
+    }
     eng_set(cpu, eng_seg_reg[s], cpu->seg[s].sel);
     if (s == CPU_FS)
         eng_set(cpu, UC_X86_REG_FS_BASE, cpu->seg[s].base);
@@ -92,10 +98,22 @@ bool seg_load_data(cpu_t *cpu, enum cpu_segreg s, uint16_t sel, struct xcpt *x)
 {
     struct cpu_seg n = { 0 };
     unsigned rpl = sel & 3;
+    if (!(cpu->cr0 & CR0_PE)) {
+        /* Real mode: base = selector * 16; limit and attributes stay as they
+         * are (a cache loaded in protected mode survives: "unreal" mode),
+         * the segment becomes usable (SDM 3A 20.1.1). */
+        n = cpu->seg[s];
+        n.sel = sel;
+        n.base = (uint64_t)sel << 4;
+        n.attr = (n.attr & ~SEG_ATTR_UNUSABLE) | SEG_ATTR_P | SEG_ATTR_S;
+        cpu->seg[s] = n;
+        seg_sync_engine(cpu, s);
+        return true;
+    }
     if ((sel & 0xFFFC) == 0) {
-        /* Null selector: allowed for DS/ES/FS/GS, and for SS in 64-bit mode
-         * when CPL < 3 and RPL == CPL (SDM 2B MOV). */
-        if (s == CPU_SS && (cpu->cpl == 3 || rpl != cpu->cpl)) {
+        /* Null selector: allowed for DS/ES/FS/GS, and for SS only in 64-bit
+         * mode when CPL < 3 and RPL == CPL (SDM 2B MOV). */
+        if (s == CPU_SS && (cpu_code_bits(cpu) != 64 || cpu->cpl == 3 || rpl != cpu->cpl)) {
             *x = xcpt_gp(0);
             return false;
         }

@@ -65,13 +65,7 @@ static uint64_t op_ea(cpu_t *cpu, const struct dec_insn *d, unsigned i)
             ea += (w == 4 ? (v & 0xFFFFFFFFu) : v) * (uint64_t)op->mem.scale;
         }
     }
-    if (X(d)->addr_size == 4)
-        ea &= 0xFFFFFFFFu;
-    if (op->mem.segment == X86_REG_FS)
-        ea += cpu->seg[CPU_FS].base;
-    else if (op->mem.segment == X86_REG_GS)
-        ea += cpu->seg[CPU_GS].base;
-    return ea;
+    return dec_linear(cpu, X(d), op, ea);
 }
 
 static bool op_is_stack(const cs_x86_op *op)
@@ -193,24 +187,39 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
         if (v >> 32) { *x = xcpt_gp(0); return false; }
         if ((v & CR0_PG) && !(v & CR0_PE)) { *x = xcpt_gp(0); return false; }
         if ((v & CR0_NW) && !(v & CR0_CD)) { *x = xcpt_gp(0); return false; }
-        if ((cpu->efer & EFER_LMA) && !(v & CR0_PG)) {
+        if (!(v & CR0_PG) && cpu_code_bits(cpu) == 64) {
             /* Leaving IA-32e mode requires compatibility mode first (SDM 3A 9.8.5.4). */
             *x = xcpt_gp(0);
             return false;
         }
-        if ((v & CR0_PG) && !(old & CR0_PG) && (cpu->efer & EFER_LME) && !(cpu->cr4 & CR4_PAE)) {
+        bool activate = (v & CR0_PG) && !(old & CR0_PG) && (cpu->efer & EFER_LME);
+        if (activate && (!(cpu->cr4 & CR4_PAE) || (cpu->seg[CPU_CS].attr & SEG_ATTR_L))) {
+            /* IA-32e activation needs PAE and a CS that is not 64-bit (SDM 3A 9.8.5, 2B MOV CR). */
             *x = xcpt_gp(0);
             return false;
         }
-        if ((v & CR0_PG) && !(old & CR0_PG)) {
-            cpu_unmodelled(cpu, "MOV to CR0 enabling paging (entering a paging mode at run time) is not modelled yet");
-            return false;
+        if ((v & CR0_PG) && (cpu->cr4 & CR4_PAE) && !(cpu->efer & EFER_LME) &&
+            (!(old & CR0_PG) || ((old ^ v) & (CR0_CD | CR0_NW)))) {
+            uint64_t pd[4];
+            if (!pae_load_pdptes(cpu, cpu->cr3, v, cpu->cr4, pd)) {
+                *x = xcpt_gp(0);                   /* a reserved bit in a PDPTE (SDM 3A 4.4.1) */
+                return false;
+            }
+            memcpy(cpu->pdpte, pd, sizeof(pd));
         }
         v |= CR0_ET;                               /* hard-wired to 1 */
         cpu->cr0 = v;
+        if (activate)
+            cpu->efer |= EFER_LMA;                 /* IA-32e mode active (SDM 3A 9.8.5) */
+        else if (!(v & CR0_PG) && (cpu->efer & EFER_LMA))
+            cpu->efer &= ~EFER_LMA;                /* deactivated from compatibility mode */
+        if ((old ^ v) & (CR0_PE | CR0_PG))
+            cpu->eng_mode_dirty = true;            /* real/protected, IA-32e: a new code mode */
         eng_sync_cr0_cr4(cpu);
-        if ((old ^ v) & (CR0_PG | CR0_WP | CR0_PE | CR0_CD | CR0_NW))
+        if ((old ^ v) & (CR0_PG | CR0_WP | CR0_PE | CR0_CD | CR0_NW)) {
             view_flush(cpu->view, false);          /* SDM 3A 4.10.4.1 */
+            view_set_context(cpu->view);
+        }
         break;
     }
     case 3: {
@@ -219,6 +228,17 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
         bool noflush = pcide && (v >> 63);
         v &= ~(1ull << 63);
         if (v >> cpu->prof->maxphyaddr) { *x = xcpt_gp(0); return false; }
+        if (!(cpu->efer & EFER_LMA)) {
+            v &= 0xFFFFFFFFull;                    /* 32-bit CR3 outside IA-32e mode */
+            if ((cpu->cr0 & CR0_PG) && (cpu->cr4 & CR4_PAE)) {
+                uint64_t pd[4];
+                if (!pae_load_pdptes(cpu, v, cpu->cr0, cpu->cr4, pd)) {
+                    *x = xcpt_gp(0);               /* SDM 3A 4.4.1 */
+                    return false;
+                }
+                memcpy(cpu->pdpte, pd, sizeof(pd));
+            }
+        }
         cpu->cr3 = v;
         cpu_charge(cpu, cost_table[COST_TLB_FLUSH]);
         if (!pcide) {
@@ -245,6 +265,15 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
             ((cpu->cr3 & 0xFFF) || !(cpu->efer & EFER_LMA))) {
             *x = xcpt_gp(0);
             return false;
+        }
+        if ((cpu->cr0 & CR0_PG) && (v & CR4_PAE) && !(cpu->efer & EFER_LMA) &&
+            ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP))) {
+            uint64_t pd[4];                        /* PAE paging: PDPTEs reloaded (SDM 3A 4.4.1) */
+            if (!pae_load_pdptes(cpu, cpu->cr3, cpu->cr0, v, pd)) {
+                *x = xcpt_gp(0);
+                return false;
+            }
+            memcpy(cpu->pdpte, pd, sizeof(pd));
         }
         cpu->cr4 = v;
         eng_sync_cr0_cr4(cpu);
@@ -892,10 +921,9 @@ static int load_code_seg(cpu_t *cpu, uint16_t sel, bool is_ret, struct cpu_seg *
         *x = (struct xcpt){ VEC_NP, sel & 0xFFFCu, true, 0 };
         return 0;
     }
-    if (!(out->attr & SEG_ATTR_L) || (out->attr & SEG_ATTR_DB)) {
-        cpu_unmodelled(cpu, "far transfer to selector %#x, a %s code segment: only 64-bit mode is "
-                       "modelled so far", sel, (out->attr & SEG_ATTR_DB) ? "32-bit" : "16-bit");
-        return -1;
+    if ((out->attr & SEG_ATTR_L) && (out->attr & SEG_ATTR_DB)) {
+        *x = xcpt_gp(sel & 0xFFFC);                /* L and D both set (SDM 3A 5.2.1) */
+        return 0;
     }
     return 1;
 }
@@ -1066,37 +1094,56 @@ static bool h_far_ret(cpu_t *cpu, const struct dec_insn *d)
     return true;
 }
 
-/* JMP/CALL far through a memory operand m16:32 or m16:64 (the direct forms
- * are invalid in 64-bit mode and Capstone does not decode them there). */
+/* JMP/CALL far: through a memory operand m16:16, m16:32 or m16:64, or
+ * (outside 64-bit mode, where Capstone decodes it) the direct ptr16:16 /
+ * ptr16:32 form. Protected mode only: real-mode far transfers are not
+ * modelled yet. */
 static bool h_far_jmp_call(cpu_t *cpu, const struct dec_insn *d)
 {
-    const cs_x86_op *op = &X(d)->operands[0];
-    if (op->type != X86_OP_MEM)
-        return ud(cpu, d);
-    unsigned osz = op->size >= 10 ? 8 : op->size == 6 ? 4 : op->size == 4 ? 2 : 4;
-    uint8_t buf[10];
-    struct mem_acc a = mem_acc_cur(cpu);
-    a.stack = op_is_stack(op);
-    struct xcpt xc;
-    enum mem_res mr = mem_read(cpu, &a, op_ea(cpu, d, 0), buf, osz + 2, &xc);
-    if (mr == MEM_UNMODELLED)
-        return false;
-    if (mr != MEM_OK)
-        return fault(cpu, d, xc);
+    const cs_x86 *x = X(d);
+    const cs_x86_op *op = &x->operands[0];
     uint64_t target = 0;
     uint16_t sel;
-    memcpy(&target, buf, osz);
-    memcpy(&sel, buf + osz, 2);
+    unsigned osz;
+    struct xcpt xc;
+    enum mem_res mr;
+    if (!(cpu->cr0 & CR0_PE)) {
+        cpu_unmodelled(cpu, "far %s at linear %#llx in real mode is not modelled yet",
+                       d->cls == IC_FAR_CALL ? "call" : "jump", (unsigned long long)d->la);
+        return false;
+    }
+    if (x->op_count == 2 && op->type == X86_OP_IMM && x->operands[1].type == X86_OP_IMM) {
+        sel = (uint16_t)op->imm;
+        target = (uint64_t)x->operands[1].imm;
+        osz = x->operands[1].size ? x->operands[1].size : (cpu_code_bits(cpu) == 16 ? 2 : 4);
+        target &= osz == 2 ? 0xFFFFull : 0xFFFFFFFFull;
+    } else if (op->type == X86_OP_MEM) {
+        osz = op->size >= 10 ? 8 : op->size == 6 ? 4 : op->size == 4 ? 2 : 4;
+        uint8_t buf[10];
+        struct mem_acc a = mem_acc_cur(cpu);
+        a.stack = op_is_stack(op);
+        mr = mem_read(cpu, &a, op_ea(cpu, d, 0), buf, osz + 2, &xc);
+        if (mr == MEM_UNMODELLED)
+            return false;
+        if (mr != MEM_OK)
+            return fault(cpu, d, xc);
+        memcpy(&target, buf, osz);
+        memcpy(&sel, buf + osz, 2);
+    } else {
+        return ud(cpu, d);
+    }
+    uint64_t ret_ip = d->la + d->len - cpu_cs_base(cpu);
     struct cpu_seg cs;
     int r = load_code_seg(cpu, sel, false, &cs, &xc);
     if (r < 0)
         return false;
     if (r == 0)
         return fault(cpu, d, xc);
-    if (!canon_mask_ok(cpu, target))
+    bool to64 = (cpu->efer & EFER_LMA) && (cs.attr & SEG_ATTR_L);
+    if (to64 ? !canon_mask_ok(cpu, target) : target > cs.limit)
         return gp0(cpu, d);
     if (d->cls == IC_FAR_CALL) {
-        uint64_t frame[2] = { d->la + d->len, cpu->seg[CPU_CS].sel };
+        uint64_t frame[2] = { ret_ip, cpu->seg[CPU_CS].sel };
         uint64_t rsp = cpu_gpr(cpu, 4) - 2 * osz;
         struct mem_acc sa = mem_acc_cur(cpu);
         sa.stack = true;
@@ -1111,9 +1158,12 @@ static bool h_far_jmp_call(cpu_t *cpu, const struct dec_insn *d)
         cpu_set_gpr(cpu, 4, rsp);
     }
     cs.sel = (uint16_t)((sel & 0xFFFC) | cpu->cpl);
+    unsigned old_bits = cpu_code_bits(cpu);
     cpu->seg[CPU_CS] = cs;
+    if (cpu_code_bits(cpu) != old_bits)
+        cpu->eng_mode_dirty = true;
     seg_sync_engine(cpu, CPU_CS);
-    cpu_set_rip(cpu, target);
+    cpu_set_ip(cpu, target);
     cpu->insns++;
     cpu_charge(cpu, cost_table[COST_SEG_LOAD]);
     return true;
@@ -1360,17 +1410,24 @@ static bool h_lgdt_lidt(cpu_t *cpu, const struct dec_insn *d)
         return gp0(cpu, d);
     if (X(d)->operands[0].type != X86_OP_MEM)
         return ud(cpu, d);
-    uint8_t buf[10];
+    /* m16&64 in 64-bit mode, m16&32 otherwise (with a 16-bit operand size
+     * only base bits 23:0 are loaded, SDM 2A LGDT/LIDT) */
+    bool b64 = cpu_code_bits(cpu) == 64;
+    unsigned n = b64 ? 10 : 6;
+    uint8_t buf[10] = { 0 };
     struct mem_acc a = mem_acc_cur(cpu);
     struct xcpt xc;
-    enum mem_res r = mem_read(cpu, &a, op_ea(cpu, d, 0), buf, 10, &xc);
+    enum mem_res r = mem_read(cpu, &a, op_ea(cpu, d, 0), buf, n, &xc);
     if (r == MEM_UNMODELLED)
         return false;
     if (r != MEM_OK)
         return fault(cpu, d, xc);
-    struct cpu_dtr t;
+    struct cpu_dtr t = { 0, 0 };
     memcpy(&t.limit, buf, 2);
-    memcpy(&t.base, buf + 2, 8);
+    memcpy(&t.base, buf + 2, n - 2);
+    bool o16 = X(d)->prefix[2] == 0x66 ? cpu_code_bits(cpu) == 32 : cpu_code_bits(cpu) == 16;
+    if (!b64 && o16)
+        t.base &= 0xFFFFFF;
     if (!canon_mask_ok(cpu, t.base))
         return gp0(cpu, d);
     if (d->cls == IC_LGDT)
@@ -1627,12 +1684,38 @@ bool sysinsn_has_handler(enum insn_class c)
     return (unsigned)c < IC_COUNT && insn_handlers[c] != NULL;
 }
 
+/* Classes whose handlers implement 16- and 32-bit semantics too (operand
+ * and address sizes, segment bases, protected-mode rules). Outside 64-bit
+ * mode every other class fails loudly until its legacy semantics exist. */
+static bool legacy_ready(enum insn_class c)
+{
+    switch (c) {
+    case IC_MOV_FROM_CR: case IC_MOV_TO_CR: case IC_CLTS: case IC_RDMSR: case IC_WRMSR: case IC_CPUID:
+    case IC_RDTSC: case IC_RDTSCP: case IC_RDRAND: case IC_RDSEED: case IC_HLT: case IC_PAUSE: case IC_IN:
+    case IC_OUT: case IC_CLI: case IC_STI: case IC_LGDT: case IC_LIDT: case IC_FAR_JMP: case IC_MOV_TO_SREG:
+    case IC_INVLPG: case IC_INVD: case IC_WBINVD: case IC_UNDECODABLE: case IC_NOT_IN_PROFILE:
+        return true;
+    default:
+        return false;
+    }
+}
+
 bool sysinsn_emulate(cpu_t *cpu, const struct dec_insn *d)
 {
     insn_fn fn = (unsigned)d->cls < IC_COUNT ? insn_handlers[d->cls] : NULL;
     if (!fn) {
         cpu_unmodelled(cpu, "instruction class %s at RIP %#llx has no emulation",
                        insn_class_name(d->cls), (unsigned long long)d->la);
+        return false;
+    }
+    unsigned bits = cpu_code_bits(cpu);
+    if (bits != 64 && !legacy_ready(d->cls)) {
+        cpu_unmodelled(cpu, "'%s %s' at linear %#llx in %s: this instruction is modelled in 64-bit mode only so "
+                       "far", d->ci ? d->ci->mnemonic : insn_class_name(d->cls), d->ci ? d->ci->op_str : "",
+                       (unsigned long long)d->la,
+                       !(cpu->cr0 & CR0_PE) ? "real mode" : (cpu->efer & EFER_LMA) ?
+                       (bits == 32 ? "32-bit compatibility mode" : "16-bit compatibility mode") :
+                       (bits == 32 ? "32-bit protected mode" : "16-bit protected mode"));
         return false;
     }
     return fn(cpu, d);

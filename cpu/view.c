@@ -798,8 +798,9 @@ int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
         }
         bool w = pg_check_perm(&pc, PG_ACC_WRITE, r.user, r.writable, r.nx) == 0 && r.dirty;
         int f = fill(v, la, &r, w);
-        if (f > 0 && r.page_size == 4096)
-            prefetch(v, la, &r, &pc);
+        enum pg_mode pm = pg_mode_of(pc.cr0, pc.cr4, pc.efer);
+        if (f > 0 && r.page_size == 4096 && (pm == PG_MODE_4LEVEL || pm == PG_MODE_PAE))
+            prefetch(v, la, &r, &pc);          /* 8-byte entries, 512 per table */
         if (f != 0)
             return f;
     }

@@ -1,0 +1,225 @@
+/*
+ * test_modes.c — guest code outside 64-bit mode (cpu/engmode.c): 32-bit
+ * protected mode without paging (the Multiboot entry state), with 32-bit
+ * and PAE paging, the path into IA-32e mode (CR4.PAE, EFER.LME, CR0.PG,
+ * a far jump to a 64-bit code segment), and the instructions and events
+ * that are not modelled there yet failing loudly.
+ *
+ * SDM 3A 9.8.5 (initializing IA-32e mode), 9.9.1 (switching to protected
+ * mode), 4.3/4.4 (32-bit and PAE paging), 2B MOV CR and JMP far.
+ */
+#include "cpu_harness.h"
+#include "cpu_priv.h"
+
+#define GDT_PA   0x1F0000ull
+#define PT_PA    0x200000ull      /* page tables built by the tests */
+#define DATA_PA  0x300000ull
+
+/* GDT: 0x08 64-bit code, 0x10 data (flat), 0x18 32-bit code (flat), 0x20 16-bit code. */
+static const uint64_t gdt[] = {
+    0, 0x00AF9B000000FFFFull, 0x00CF93000000FFFFull, 0x00CF9B000000FFFFull, 0x000F9B000000FFFFull,
+};
+
+/* Put the CPU in the Multiboot entry state: protected mode, paging off,
+ * flat 32-bit CS (0x18) and data (0x10), EIP = CODE_PA. */
+static void enter_prot32(struct tm *t)
+{
+    tm_poke(t, GDT_PA, gdt, sizeof(gdt));
+    cpu_t *c = t->cpu;
+    struct cpu_dtr g = { GDT_PA, sizeof(gdt) - 1 }, i = { 0, 0 };
+    cpu_set_dtr(c, false, &g);
+    cpu_set_dtr(c, true, &i);
+    cpu_set(c, CPU_CR0, CR0_PE | CR0_ET);
+    cpu_set(c, CPU_CR4, 0);
+    cpu_set(c, CPU_CR3, 0);
+    cpu_set(c, CPU_EFER, 0);
+    struct cpu_seg cs = { 0x18, 0, 0xFFFFFFFF, 0xB | SEG_ATTR_S | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G };
+    struct cpu_seg ds = { 0x10, 0, 0xFFFFFFFF, 0x3 | SEG_ATTR_S | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G };
+    cpu_set_seg(c, CPU_CS, &cs);
+    for (int s = CPU_SS; s <= CPU_GS; s++)
+        if (s != CPU_CS)
+            cpu_set_seg(c, (enum cpu_segreg)s, &ds);
+    cpu_set_seg(c, CPU_ES, &ds);
+    cpu_set(c, CPU_RIP, CODE_PA);
+    cpu_set(c, CPU_RSP, 0x90000);
+    cpu_set(c, CPU_RFLAGS, 2);
+    cpu_commit_state(c);
+}
+
+static void load32(struct tm *t, const uint8_t *code, size_t n)
+{
+    tm_create(t, "\xf4", 1);
+    tm_poke(t, CODE_PA, code, n);
+    enter_prot32(t);
+}
+
+/* 32-bit code, paging off: 32-bit operand and stack sizes, the console
+ * port, CPUID; the run ends at OUT 0xF4. */
+START_TEST(prot32_flat_runs)
+{
+    static const uint8_t code[] = {
+        0xb8, 0x78, 0x56, 0x34, 0x12,          /* mov eax, 0x12345678 */
+        0x40,                                  /* inc eax (not a REX prefix here) */
+        0x89, 0xe3,                            /* mov ebx, esp */
+        0x50,                                  /* push eax */
+        0x89, 0xe1,                            /* mov ecx, esp */
+        0x5a,                                  /* pop edx */
+        0xc7, 0x05, 0x00, 0x00, 0x30, 0x00, 0xef, 0xbe, 0xad, 0xde,   /* mov dword [0x300000], 0xdeadbeef */
+        0xb0, 0x41, 0xe6, 0xe9,                /* mov al, 'A'; out 0xe9, al */
+        0xe6, 0xf4,                            /* out 0xf4, al */
+    };
+    struct tm t;
+    load32(&t, code, sizeof(code));
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RDX) & 0xFFFFFFFF, 0x12345679);
+    ck_assert_uint_eq((cpu_get(t.cpu, CPU_RBX) - cpu_get(t.cpu, CPU_RCX)) & 0xFFFFFFFF, 4);
+    ck_assert_uint_eq(tm_peek64(&t, DATA_PA) & 0xFFFFFFFF, 0xdeadbeef);
+    ck_assert_uint_eq(t.nio, 2);
+    ck_assert_uint_eq(t.io[0].val, 'A');
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RIP), CODE_PA + sizeof(code));
+}
+END_TEST
+
+/* Protected mode -> IA-32e mode (SDM 3A 9.8.5): PAE page tables (a 4-level
+ * identity map with 2-MiB pages), CR4.PAE, EFER.LME, CR0.PG (LMA becomes 1,
+ * still 32-bit compatibility code), then a far jump to the 64-bit CS. */
+START_TEST(prot32_to_long_mode)
+{
+    struct tm t;
+    uint8_t code[256];
+    size_t n = 0;
+#define B(...) do { const uint8_t _b[] = { __VA_ARGS__ }; memcpy(code + n, _b, sizeof(_b)); n += sizeof(_b); } while (0)
+    B(0x0f, 0x20, 0xe0, 0x83, 0xc8, 0x20, 0x0f, 0x22, 0xe0);         /* mov eax,cr4; or eax,0x20; mov cr4,eax */
+    B(0xb8, 0x00, 0x00, 0x20, 0x00, 0x0f, 0x22, 0xd8);               /* mov eax,PT_PA; mov cr3,eax */
+    B(0xb9, 0x80, 0x00, 0x00, 0xc0, 0x0f, 0x32);                     /* mov ecx,0xc0000080; rdmsr */
+    B(0x0d, 0x00, 0x01, 0x00, 0x00, 0x0f, 0x30);                     /* or eax,0x100; wrmsr */
+    B(0x0f, 0x20, 0xc0, 0x0d, 0x00, 0x00, 0x00, 0x80, 0x0f, 0x22, 0xc0);   /* mov eax,cr0; or eax,PG; mov cr0,eax */
+    B(0xb8, 0x01, 0x00, 0x00, 0x00, 0x48);                           /* mov eax,1; dec eax (0x48: compat mode) */
+    size_t jmp_at = n;
+    B(0xea, 0, 0, 0, 0, 0x08, 0x00);                                 /* jmp 0x08:target */
+    uint32_t target = (uint32_t)(CODE_PA + n);
+    memcpy(code + jmp_at + 1, &target, 4);
+    B(0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11);   /* mov rax, 0x1122334455667788 */
+    B(0xe6, 0xf4);                                                   /* out 0xf4, al */
+#undef B
+    load32(&t, code, n);
+    /* PML4[0] -> PDPT, PDPT[0..3] -> PDs, each PD maps 1 GiB with 2-MiB pages */
+    tm_poke64(&t, PT_PA, (PT_PA + 0x1000) | 3);
+    for (uint64_t g = 0; g < 4; g++) {
+        tm_poke64(&t, PT_PA + 0x1000 + 8 * g, (PT_PA + 0x2000 + 0x1000 * g) | 3);
+        for (uint64_t i = 0; i < 512; i++)
+            tm_poke64(&t, PT_PA + 0x2000 + 0x1000 * g + 8 * i, ((g << 30) + (i << 21)) | 0x83);
+    }
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RAX), 0x1122334455667788ull);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_EFER) & (EFER_LME | EFER_LMA), EFER_LME | EFER_LMA);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_CR0) & CR0_PG, CR0_PG);
+}
+END_TEST
+
+/* 32-bit paging with a 4-KiB page and a 4-MiB page (CR4.PSE) mapping a
+ * linear address elsewhere (SDM 3A 4.3). */
+START_TEST(prot32_paging_32bit)
+{
+    static const uint8_t code[] = {
+        0x0f, 0x20, 0xe0, 0x83, 0xc8, 0x10, 0x0f, 0x22, 0xe0,   /* CR4.PSE */
+        0xb8, 0x00, 0x00, 0x20, 0x00, 0x0f, 0x22, 0xd8,         /* mov cr3, PT_PA */
+        0x0f, 0x20, 0xc0, 0x0d, 0x00, 0x00, 0x00, 0x80, 0x0f, 0x22, 0xc0,   /* CR0.PG */
+        0xa1, 0x00, 0x00, 0x00, 0x40,                           /* mov eax, [0x40000000] (4-KiB page) */
+        0x8b, 0x1d, 0x08, 0x00, 0x80, 0x00,                     /* mov ebx, [0x00800008] (4-MiB page) */
+        0xe6, 0xf4,
+    };
+    struct tm t;
+    load32(&t, code, sizeof(code));
+    /* PD: [0] 4-MiB identity (code, stack, tables), [2] 4-MiB -> 0x400000,
+     * [0x100] -> page table whose [0] maps DATA_PA */
+    uint32_t pd[1024] = { 0 }, ptab[1024] = { 0 };
+    pd[0] = 0x83;
+    pd[2] = 0x400000 | 0x83;
+    pd[0x100] = (uint32_t)(PT_PA + 0x1000) | 3;
+    ptab[0] = (uint32_t)DATA_PA | 3;
+    tm_poke(&t, PT_PA, pd, sizeof(pd));
+    tm_poke(&t, PT_PA + 0x1000, ptab, sizeof(ptab));
+    tm_poke64(&t, DATA_PA, 0xA1A2A3A4);
+    tm_poke64(&t, 0x400008, 0xB1B2B3B4);
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RAX) & 0xFFFFFFFF, 0xA1A2A3A4);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RBX) & 0xFFFFFFFF, 0xB1B2B3B4);
+}
+END_TEST
+
+/* PAE paging without IA-32e mode: PDPTEs loaded by MOV CR0, a reserved bit
+ * in a PDPTE makes MOV CR3 fault (SDM 3A 4.4.1). */
+START_TEST(prot32_paging_pae)
+{
+    static const uint8_t code[] = {
+        0x0f, 0x20, 0xe0, 0x83, 0xc8, 0x20, 0x0f, 0x22, 0xe0,   /* CR4.PAE */
+        0xb8, 0x00, 0x00, 0x20, 0x00, 0x0f, 0x22, 0xd8,         /* mov cr3, PT_PA (PG still 0: no load) */
+        0x0f, 0x20, 0xc0, 0x0d, 0x00, 0x00, 0x00, 0x80, 0x0f, 0x22, 0xc0,   /* CR0.PG: PDPTEs loaded */
+        0xa1, 0x00, 0x00, 0x00, 0x40,                           /* mov eax, [0x40000000] */
+        0xe6, 0xf4,
+    };
+    struct tm t;
+    load32(&t, code, sizeof(code));
+    tm_poke64(&t, PT_PA, (PT_PA + 0x1000) | 1);             /* PDPTE 0 -> PD (0-1 GiB) */
+    tm_poke64(&t, PT_PA + 8, (PT_PA + 0x2000) | 1);         /* PDPTE 1 -> PD (1-2 GiB) */
+    tm_poke64(&t, PT_PA + 0x1000, 0x83);                     /* 2 MiB identity at 0 */
+    tm_poke64(&t, PT_PA + 0x2000, (PT_PA + 0x3000) | 3);     /* 0x40000000 -> page table */
+    tm_poke64(&t, PT_PA + 0x3000, DATA_PA | 3);
+    tm_poke64(&t, DATA_PA, 0xC1C2C3C4);
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RAX) & 0xFFFFFFFF, 0xC1C2C3C4);
+}
+END_TEST
+
+/* What is not modelled outside 64-bit mode yet ends the run loudly, naming
+ * what was asked: an exception (no legacy IDT delivery) and an instruction
+ * whose legacy semantics are missing. */
+START_TEST(prot32_unmodelled_is_loud)
+{
+    static const uint8_t ud[] = { 0x0f, 0x0b };                 /* ud2 */
+    struct tm t;
+    load32(&t, ud, sizeof(ud));
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_UNMODELLED);
+    ck_assert_msg(strstr(cpu_message(t.cpu), "exception 6") && strstr(cpu_message(t.cpu), "protected mode"),
+                  "message: %s", cpu_message(t.cpu));
+    tm_destroy(&t);
+    static const uint8_t iret[] = { 0xcf };                     /* iret */
+    load32(&t, iret, sizeof(iret));
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_UNMODELLED);
+    ck_assert_msg(strstr(cpu_message(t.cpu), "iret") && strstr(cpu_message(t.cpu), "32-bit protected mode"),
+                  "message: %s", cpu_message(t.cpu));
+}
+END_TEST
+
+/* Activating IA-32e mode without CR4.PAE raises #GP (SDM 2B MOV CR); with
+ * no IDT delivery in protected mode that is reported, not ignored. */
+START_TEST(prot32_lme_without_pae)
+{
+    static const uint8_t code[] = {
+        0xb9, 0x80, 0x00, 0x00, 0xc0, 0x0f, 0x32, 0x0d, 0x00, 0x01, 0x00, 0x00, 0x0f, 0x30,   /* EFER.LME */
+        0x0f, 0x20, 0xc0, 0x0d, 0x00, 0x00, 0x00, 0x80, 0x0f, 0x22, 0xc0,                     /* CR0.PG */
+        0xe6, 0xf4,
+    };
+    struct tm t;
+    load32(&t, code, sizeof(code));
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_UNMODELLED);
+    ck_assert_msg(strstr(cpu_message(t.cpu), "exception 13"), "message: %s", cpu_message(t.cpu));
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_EFER) & EFER_LMA, 0);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_CR0) & CR0_PG, 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("modes");
+    TCase *t = harness_tcase("prot32");
+    tcase_add_test(t, prot32_flat_runs);
+    tcase_add_test(t, prot32_to_long_mode);
+    tcase_add_test(t, prot32_paging_32bit);
+    tcase_add_test(t, prot32_paging_pae);
+    tcase_add_test(t, prot32_unmodelled_is_loud);
+    tcase_add_test(t, prot32_lme_without_pae);
+    suite_add_tcase(s, t);
+    return harness_run(s);
+}
