@@ -248,41 +248,111 @@ static void load_payload(struct loader *L, xmlNodePtr n, struct scenario *s)
     s->cmdline = attr(n, "cmdline");
 }
 
-/* glibc's regcomp expands counted repetitions: "((a{1,255}){1,255}){1,255}"
- * needs gigabytes. Bound the product of all repetition counts (and the
- * length) so that a scenario cannot exhaust memory. */
+/* glibc's regcomp builds a tree in which the operand of "+" is copied once
+ * more and that of "{m,n}" max(m, n) times, nesting multiplying: "a{255}"
+ * nested four deep, or "a" followed by 70 "+", needs more memory than any
+ * machine has. Estimate that tree's size and refuse expensive patterns
+ * (a scenario must never exhaust memory). */
 #define SCN_REGEX_MAX_LEN 1024
-#define SCN_REGEX_MAX_REPEAT 4096
+#define SCN_REGEX_MAX_COST 20000
+
+static uint64_t re_cost(const char **pp, unsigned depth, bool *bad)
+{
+    const char *p = *pp;
+    uint64_t total = 0, branch = 0;
+    while (*p && *p != ')' && !*bad) {
+        if (*p == '|') {
+            total += branch;
+            branch = 0;
+            p++;
+            continue;
+        }
+        uint64_t atom = 1;
+        if (*p == '(') {
+            p++;
+            if (depth >= 32) {
+                *bad = true;
+                break;
+            }
+            atom = re_cost(&p, depth + 1, bad) + 1;
+            if (*p == ')')
+                p++;
+        } else if (*p == '[') {
+            p++;
+            if (*p == '^')
+                p++;
+            if (*p == ']')
+                p++;
+            while (*p && *p != ']') {
+                if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+                    char c = p[1];
+                    p += 2;
+                    while (*p && !(*p == c && p[1] == ']'))
+                        p++;
+                    if (*p)
+                        p += 2;
+                } else {
+                    p++;
+                }
+            }
+            if (*p)
+                p++;
+        } else if (*p == '\\') {
+            p++;
+            if (*p)
+                p++;
+        } else {
+            p++;
+        }
+        while (*p == '*' || *p == '+' || *p == '?' || *p == '{') {
+            if (*p == '+') {
+                atom *= 2;
+                p++;
+            } else if (*p != '{') {
+                atom += 1;
+                p++;
+            } else {
+                uint64_t m = 0, n = 0;
+                bool comma = false;
+                p++;
+                while (*p >= '0' && *p <= '9' && m < 100000)
+                    m = m * 10 + (uint64_t)(*p++ - '0');
+                if (*p == ',') {
+                    comma = true;
+                    p++;
+                    while (*p >= '0' && *p <= '9' && n < 100000)
+                        n = n * 10 + (uint64_t)(*p++ - '0');
+                }
+                if (*p == '}')
+                    p++;
+                uint64_t mult = !comma ? m : n ? (n > m ? n : m) : m + 1;
+                atom *= mult ? mult : 1;
+            }
+            if (atom > SCN_REGEX_MAX_COST) {
+                *bad = true;
+                break;
+            }
+        }
+        branch += atom;
+        if (branch + total > SCN_REGEX_MAX_COST)
+            *bad = true;
+    }
+    *pp = p;
+    return total + branch;
+}
+
 static bool regex_cost_ok(const char *re)
 {
     if (strlen(re) > SCN_REGEX_MAX_LEN)
         return false;
-    uint64_t product = 1;
-    for (const char *p = re; *p; p++) {
-        if (*p == '\\' && p[1]) {
-            p++;
-            continue;
-        }
-        if (*p != '{')
-            continue;
-        uint64_t m = 0, n = 0;
-        const char *q = p + 1;
-        while (*q >= '0' && *q <= '9' && m < 100000)
-            m = m * 10 + (uint64_t)(*q++ - '0');
-        n = m;
-        if (*q == ',') {
-            q++;
-            n = 0;
-            while (*q >= '0' && *q <= '9' && n < 100000)
-                n = n * 10 + (uint64_t)(*q++ - '0');
-            if (n < m)
-                n = m;
-        }
-        product *= n ? n : 1;
-        if (product > SCN_REGEX_MAX_REPEAT)
-            return false;
+    bool bad = false;
+    const char *p = re;
+    while (*p && !bad) {
+        re_cost(&p, 0, &bad);
+        if (*p == ')')
+            p++;                                       /* unbalanced: regcomp reports it */
     }
-    return true;
+    return !bad;
 }
 
 static void load_console(struct loader *L, xmlNodePtr n, struct scenario *s)
@@ -312,8 +382,9 @@ static void load_console(struct loader *L, xmlNodePtr n, struct scenario *s)
         l->text = text_of(c);
         l->line = xmlGetLineNo(c);
         if (l->regex && !regex_cost_ok(l->text)) {
-            fail(L, l->line, "regular expression too costly (over %d characters, or counted repetitions {m,n} "
-                 "whose bounds multiply to more than %d)", SCN_REGEX_MAX_LEN, SCN_REGEX_MAX_REPEAT);
+            fail(L, l->line, "regular expression too costly to compile (over %d characters, or repetitions "
+                 "such as {m,n} and + that nest or pile up: the matcher would expand it to more than %d "
+                 "nodes)", SCN_REGEX_MAX_LEN, SCN_REGEX_MAX_COST);
             free(l->text);
             return;
         }

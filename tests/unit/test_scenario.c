@@ -293,6 +293,13 @@ static const struct bad_row bad_rows[] = {
     { "console/regex-too-costly",
       HDR PAYLOAD "  <expect>\n    <console>\n      <match>((a{1,255}){1,255}){1,255}</match>\n    </console>\n"
       "  </expect>\n" TAIL, 6, "regular expression" },
+    /* glibc copies the operand of + once per +: 2^40 copies (found by fuzz-smoke) */
+    { "console/regex-plus-pileup",
+      HDR PAYLOAD "  <expect>\n    <console>\n      <match>a++++++++++++++++++++++++++++++++++++++++</match>\n"
+      "    </console>\n  </expect>\n" TAIL, 6, "too costly" },
+    { "console/regex-nested-plus",
+      HDR PAYLOAD "  <expect>\n    <console>\n      <match>((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+</match>\n"
+      "    </console>\n  </expect>\n" TAIL, 6, "too costly" },
     /* trace patterns */
     { "event/unknown-field",
       HDR PAYLOAD "  <expect>\n    <trace>\n      <event type=\"exception\" foo=\"1\"/>\n    </trace>\n  </expect>\n"
