@@ -351,6 +351,21 @@ void cpu_raise(cpu_t *cpu, const struct xcpt *x, uint64_t rip);   /* fault at ri
 static inline struct xcpt xcpt_gp(uint32_t ec) { return (struct xcpt){ VEC_GP, ec, true, 0 }; }
 static inline struct xcpt xcpt_ud(void) { return (struct xcpt){ VEC_UD, 0, false, 0 }; }
 
+/* ---- events and IRET outside IA-32e mode (legacy.c) ---- */
+uint64_t legacy_sp_mask(const cpu_t *cpu);   /* 16- or 32-bit stack pointer (~0 in 64-bit mode) */
+/* Deliver through the IVT (real mode) or the protected-mode IDT; ret_la is
+ * the linear address of the instruction to return to. False: *f is the
+ * fault raised while delivering, or cpu->pend says unmodelled. */
+bool legacy_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, uint32_t ec, uint64_t ret_la,
+                    struct xcpt *f);
+/* IRET with operand size osz (2 or 4): 1 done, 0 fault in *x, -1 unmodelled. */
+int legacy_iret(cpu_t *cpu, unsigned osz, struct xcpt *x);
+/* Pop/push n bytes on the current stack (SS base and 16/32-bit SP outside
+ * 64-bit mode); RSP is updated only on success. */
+enum mem_res stack_pop(cpu_t *cpu, void *buf, unsigned n, struct xcpt *x);
+enum mem_res stack_push(cpu_t *cpu, const void *buf, unsigned n, struct xcpt *x);
+unsigned insn_opsize(const cpu_t *cpu, bool prefix66);
+
 /* ---- segments (seg.c) ---- */
 bool seg_read_descriptor(cpu_t *cpu, uint16_t sel, uint64_t *lo, uint64_t *hi, struct xcpt *x);
 void seg_from_descriptor(uint16_t sel, uint64_t lo, uint64_t hi, struct cpu_seg *out);

@@ -133,7 +133,7 @@ static bool try_deliver(cpu_t *cpu, const struct event *e, struct xcpt *f)
     int n = 0;
     if (e->has_ec)
         frame[n++] = e->ec;
-    frame[n++] = e->rip;
+    frame[n++] = e->rip - cpu_cs_base(cpu);         /* an offset in CS (compatibility mode) */
     frame[n++] = cpu->seg[CPU_CS].sel;
     frame[n++] = rflags;
     frame[n++] = old_rsp;
@@ -166,16 +166,8 @@ static bool try_deliver(cpu_t *cpu, const struct event *e, struct xcpt *f)
 void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, uint32_t ec,
                  uint64_t next_rip, uint64_t fault_rip)
 {
-    if (!(cpu->efer & EFER_LMA)) {
-        cpu_emit(cpu, CPU_EV_EXCEPTION, fault_rip, vector | ((uint64_t)type << 8) | ((uint64_t)has_ec << 16), ec,
-                 vector == VEC_PF ? cpu->cr2 : 0, next_rip);
-        cpu_unmodelled(cpu, "%s %u (error code %#x) at linear %#llx in %s: delivery through the %s is not "
-                       "modelled yet", type == EV_EXT_INT ? "interrupt" : "exception", vector, ec,
-                       (unsigned long long)fault_rip, (cpu->cr0 & CR0_PE) ? "protected mode" : "real mode",
-                       (cpu->cr0 & CR0_PE) ? "32-bit IDT" : "real-mode IVT");
-        return;
-    }
     struct event e = { vector, type, has_ec, ec, next_rip };
+    bool ia32e = cpu->efer & EFER_LMA, real = !(cpu->cr0 & CR0_PE);
     cpu->sti_shadow_rip = ~0ull;
     cpu->halted = false;
     for (int depth = 0; depth < 4; depth++) {
@@ -184,7 +176,10 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
         cpu_emit(cpu, CPU_EV_EXCEPTION, fault_rip,
                  e.vector | ((uint64_t)e.type << 8) | ((uint64_t)e.has_ec << 16), e.ec,
                  e.vector == VEC_PF ? cr2 : 0, e.rip);
-        if (try_deliver(cpu, &e, &f)) {
+        if (real)
+            e.has_ec = false;                      /* real mode pushes no error codes */
+        bool ok = ia32e ? try_deliver(cpu, &e, &f) : legacy_deliver(cpu, e.vector, e.type, e.has_ec, e.ec, e.rip, &f);
+        if (ok) {
             cpu->stats.exceptions++;
             cpu_charge(cpu, cost_table[COST_EXCEPTION]);
             return;

@@ -806,12 +806,15 @@ static void ac_changed(cpu_t *cpu, uint64_t old, uint64_t nw)
 
 static bool h_popf(cpu_t *cpu, const struct dec_insn *d)
 {
-    unsigned size = X(d)->prefix[2] == 0x66 ? 2 : 8;
-    uint64_t rsp = cpu_gpr(cpu, 4), v = 0;
-    struct mem_acc a = mem_acc_cur(cpu);
-    a.stack = true;
+    bool p66 = X(d)->prefix[2] == 0x66;
+    unsigned size = cpu_code_bits(cpu) == 64 ? (p66 ? 2 : 8) : insn_opsize(cpu, p66);
+    uint64_t v = 0;
     struct xcpt xc;
-    enum mem_res r = mem_read(cpu, &a, rsp, &v, size, &xc);
+    if (cpu->cr0 & CR0_PE && !(cpu->efer & EFER_LMA) && (cpu_rflags(cpu) & RF_VM)) {
+        cpu_unmodelled(cpu, "POPF in virtual-8086 mode is not modelled");
+        return false;
+    }
+    enum mem_res r = stack_pop(cpu, &v, size, &xc);
     if (r == MEM_UNMODELLED)
         return false;
     if (r != MEM_OK)
@@ -829,7 +832,6 @@ static bool h_popf(cpu_t *cpu, const struct dec_insn *d)
     uint64_t nw = (old & ~mask) | (v & mask);
     nw = (nw & ~(RF_RF | RF_VM)) | RF_FIXED;
     cpu_set_rflags(cpu, nw);
-    cpu_set_gpr(cpu, 4, rsp + size);
     ac_changed(cpu, old, nw);
     return next(cpu, d, cost_table[COST_INSN]);
 }
@@ -861,9 +863,17 @@ static bool h_int(cpu_t *cpu, const struct dec_insn *d)
     case IC_INT1:
         cpu_deliver(cpu, VEC_DB, EV_PRIV_SW_EXCEPTION, false, 0, nrip, d->la);
         break;
-    default:                        /* INTO: invalid in 64-bit mode */
-        cpu->insns--;
-        return ud(cpu, d);
+    default:                        /* INTO: invalid in 64-bit mode, #OF when OF = 1 otherwise */
+        if (cpu_code_bits(cpu) == 64) {
+            cpu->insns--;
+            return ud(cpu, d);
+        }
+        if (!(cpu_rflags(cpu) & RF_OF)) {
+            cpu->insns--;                       /* next() counts it */
+            return next(cpu, d, cost_table[COST_INSN]);
+        }
+        cpu_deliver(cpu, VEC_OF, EV_SW_EXCEPTION, false, 0, nrip, d->la);
+        break;
     }
     return !(cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL);
 }
@@ -979,6 +989,26 @@ static bool h_iret(cpu_t *cpu, const struct dec_insn *d)
 {
     unsigned sz = d->id == X86_INS_IRETQ ? 8 : d->id == X86_INS_IRETD ? 4 : 2;
     uint64_t fl = cpu_rflags(cpu);
+    if ((cpu->efer & EFER_LMA) && cpu_code_bits(cpu) != 64) {
+        cpu_unmodelled(cpu, "IRET in compatibility mode at linear %#llx is not modelled yet",
+                       (unsigned long long)d->la);
+        return false;
+    }
+    if (!(cpu->efer & EFER_LMA)) {
+        unsigned old_cpl = cpu->cpl;
+        struct xcpt xc;
+        int r = legacy_iret(cpu, sz == 8 ? 4 : sz, &xc);
+        if (r < 0)
+            return false;
+        if (r == 0)
+            return fault(cpu, d, xc);
+        if (cpu->cpl > old_cpl)
+            null_inaccessible_segments(cpu, cpu->cpl);
+        ac_changed(cpu, fl, cpu_rflags(cpu));
+        cpu->insns++;
+        cpu_charge(cpu, cost_table[COST_SERIALIZING] + cost_table[COST_SEG_LOAD]);
+        return true;
+    }
     if (fl & RF_NT)
         return gp0(cpu, d);                     /* no task switch in IA-32e mode */
     uint64_t rsp = cpu_gpr(cpu, 4);
@@ -1690,6 +1720,7 @@ bool sysinsn_has_handler(enum insn_class c)
 static bool legacy_ready(enum insn_class c)
 {
     switch (c) {
+    case IC_IRET: case IC_INT: case IC_INT3: case IC_INT1: case IC_INTO: case IC_POPF:
     case IC_MOV_FROM_CR: case IC_MOV_TO_CR: case IC_CLTS: case IC_RDMSR: case IC_WRMSR: case IC_CPUID:
     case IC_RDTSC: case IC_RDTSCP: case IC_RDRAND: case IC_RDSEED: case IC_HLT: case IC_PAUSE: case IC_IN:
     case IC_OUT: case IC_CLI: case IC_STI: case IC_LGDT: case IC_LIDT: case IC_FAR_JMP: case IC_MOV_TO_SREG:

@@ -172,28 +172,22 @@ START_TEST(prot32_paging_pae)
 }
 END_TEST
 
-/* What is not modelled outside 64-bit mode yet ends the run loudly, naming
- * what was asked: an exception (no legacy IDT delivery) and an instruction
- * whose legacy semantics are missing. */
+/* An instruction whose legacy semantics are not written yet ends the run
+ * loudly, naming the instruction and the mode. */
 START_TEST(prot32_unmodelled_is_loud)
 {
-    static const uint8_t ud[] = { 0x0f, 0x0b };                 /* ud2 */
+    static const uint8_t ltr[] = { 0x66, 0xb8, 0x28, 0x00, 0x0f, 0x00, 0xd8 };   /* mov ax, 0x28; ltr ax */
     struct tm t;
-    load32(&t, ud, sizeof(ud));
+    load32(&t, ltr, sizeof(ltr));
     ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_UNMODELLED);
-    ck_assert_msg(strstr(cpu_message(t.cpu), "exception 6") && strstr(cpu_message(t.cpu), "protected mode"),
-                  "message: %s", cpu_message(t.cpu));
-    tm_destroy(&t);
-    static const uint8_t iret[] = { 0xcf };                     /* iret */
-    load32(&t, iret, sizeof(iret));
-    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_UNMODELLED);
-    ck_assert_msg(strstr(cpu_message(t.cpu), "iret") && strstr(cpu_message(t.cpu), "32-bit protected mode"),
+    ck_assert_msg(strstr(cpu_message(t.cpu), "ltr") && strstr(cpu_message(t.cpu), "32-bit protected mode"),
                   "message: %s", cpu_message(t.cpu));
 }
 END_TEST
 
-/* Activating IA-32e mode without CR4.PAE raises #GP (SDM 2B MOV CR); with
- * no IDT delivery in protected mode that is reported, not ignored. */
+/* Activating IA-32e mode without CR4.PAE raises #GP(0) (SDM 2B MOV CR);
+ * with an IDT limit of 0 that becomes #DF and then a triple fault (SDM 3A
+ * 6.15), and neither LMA nor PG is set. */
 START_TEST(prot32_lme_without_pae)
 {
     static const uint8_t code[] = {
@@ -203,10 +197,155 @@ START_TEST(prot32_lme_without_pae)
     };
     struct tm t;
     load32(&t, code, sizeof(code));
-    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_UNMODELLED);
-    ck_assert_msg(strstr(cpu_message(t.cpu), "exception 13"), "message: %s", cpu_message(t.cpu));
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_SHUTDOWN);
+    const struct cpu_event *e = NULL;
+    ck_assert_uint_ge(tm_count(&t, CPU_EV_EXCEPTION, &e), 2);
+    ck_assert_uint_eq(t.ev[0].kind == CPU_EV_EXCEPTION ? t.ev[0].a & 0xFF : 13, 13);
     ck_assert_uint_eq(cpu_get(t.cpu, CPU_EFER) & EFER_LMA, 0);
     ck_assert_uint_eq(cpu_get(t.cpu, CPU_CR0) & CR0_PG, 0);
+}
+END_TEST
+
+#define IDT32_PA 0x1F8000ull
+
+/* A 32-bit interrupt (type 0xE) or trap (0xF) gate to CODE_PA + off, CS 0x18. */
+static void gate32(struct tm *t, unsigned v, unsigned type, unsigned dpl, uint32_t off)
+{
+    uint32_t target = (uint32_t)CODE_PA + off;
+    uint64_t g = (target & 0xFFFF) | (0x18ull << 16) | ((uint64_t)type << 40) | ((uint64_t)dpl << 45) |
+                 (1ull << 47) | ((uint64_t)(target >> 16) << 48);
+    tm_poke64(t, IDT32_PA + 8ull * v, g);
+    struct cpu_dtr idt = { IDT32_PA, 256 * 8 - 1 };
+    cpu_set_dtr(t->cpu, true, &idt);
+}
+
+/* #GP with an error code through a 32-bit interrupt gate (SDM 3A 6.12.1,
+ * figure 6-4 without a privilege change): the frame holds the error code,
+ * EIP of the faulting instruction, CS and EFLAGS; IF is cleared; the
+ * handler skips the instruction and IRET returns (SDM 2B IRET). */
+START_TEST(prot32_exception_and_iret)
+{
+    uint8_t code[0x200];
+    memset(code, 0x90, sizeof(code));
+    static const uint8_t main_part[] = {
+        0xfb,                                  /* sti (IF = 1, so the gate clearing it shows) */
+        0x66, 0xb8, 0x33, 0x12,                /* mov ax, 0x1233 (beyond the GDT limit) */
+        0x8e, 0xd8,                            /* mov ds, ax -> #GP(0x1230) */
+        0xbf, 0x11, 0x11, 0x11, 0x11,          /* mov edi, 0x11111111 (after the IRET) */
+        0xe6, 0xf4,                            /* out 0xf4 */
+    };
+    memcpy(code, main_part, sizeof(main_part));
+    static const uint8_t handler[] = {
+        0x8b, 0x04, 0x24,                      /* mov eax, [esp]     error code */
+        0x8b, 0x5c, 0x24, 0x04,                /* mov ebx, [esp+4]   EIP */
+        0x8b, 0x4c, 0x24, 0x08,                /* mov ecx, [esp+8]   CS */
+        0x8b, 0x54, 0x24, 0x0c,                /* mov edx, [esp+12]  EFLAGS */
+        0x9c, 0x5e,                            /* pushf; pop esi     handler EFLAGS */
+        0x83, 0xc4, 0x04,                      /* add esp, 4 */
+        0x83, 0x04, 0x24, 0x02,                /* add dword [esp], 2 (skip mov ds, ax) */
+        0xcf,                                  /* iret */
+    };
+    memcpy(code + 0x100, handler, sizeof(handler));
+    struct tm t;
+    load32(&t, code, sizeof(code));
+    gate32(&t, 13, 0xE, 0, 0x100);
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RAX) & 0xFFFFFFFF, 0x1230);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RBX) & 0xFFFFFFFF, CODE_PA + 5);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RCX) & 0xFFFF, 0x18);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RDX) & RF_IF, RF_IF);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RSI) & RF_IF, 0);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RDI) & 0xFFFFFFFF, 0x11111111);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RFLAGS) & RF_IF, RF_IF);      /* restored by IRET */
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RSP) & 0xFFFFFFFF, 0x90000);   /* stack balanced */
+}
+END_TEST
+
+/* INT n from CPL 0 through a trap gate keeps IF; a gate whose DPL is below
+ * CPL is not checked at CPL 0; INTO with OF = 1 raises #OF. */
+START_TEST(prot32_int_and_into)
+{
+    uint8_t code[0x200];
+    memset(code, 0x90, sizeof(code));
+    static const uint8_t main_part[] = {
+        0xfb,                                  /* sti */
+        0xcd, 0x40,                            /* int 0x40 (trap gate) */
+        0xb0, 0x7f, 0x04, 0x01,                /* mov al, 0x7f; add al, 1 -> OF = 1 */
+        0xce,                                  /* into -> #OF (vector 4) */
+        0xe6, 0xf4,
+    };
+    memcpy(code, main_part, sizeof(main_part));
+    static const uint8_t h40[] = { 0x9c, 0x5d, 0x83, 0xc7, 0x01, 0xcf };   /* pushf; pop ebp; add edi,1; iret */
+    static const uint8_t h4[] = { 0x83, 0xc6, 0x01, 0xcf };                  /* add esi,1; iret */
+    memcpy(code + 0x100, h40, sizeof(h40));
+    memcpy(code + 0x180, h4, sizeof(h4));
+    struct tm t;
+    load32(&t, code, sizeof(code));
+    cpu_set(t.cpu, CPU_RDI, 0);
+    cpu_set(t.cpu, CPU_RSI, 0);
+    gate32(&t, 0x40, 0xF, 0, 0x100);
+    gate32(&t, 4, 0xE, 0, 0x180);
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RDI), 1);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RBP) & RF_IF, RF_IF);        /* trap gate: IF kept */
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RSI), 1);                     /* #OF taken once */
+}
+END_TEST
+
+/* Real mode (SDM 3A 20.1): segment loads set base = selector * 16, INT n
+ * goes through the IVT at IDTR.base (FLAGS, CS, IP pushed; IF cleared), and
+ * IRET returns. CS = 0x1000, IP = 0. */
+START_TEST(real_mode_ivt)
+{
+    uint8_t code[0x100];
+    memset(code, 0x90, sizeof(code));
+    static const uint8_t main_part[] = {
+        0xfb,                                  /* sti */
+        0xb8, 0x00, 0x20,                      /* mov ax, 0x2000 */
+        0x8e, 0xd8,                            /* mov ds, ax (base 0x20000) */
+        0xc7, 0x06, 0x10, 0x00, 0x34, 0x12,    /* mov word [0x10], 0x1234 -> 0x20010 */
+        0xcd, 0x21,                            /* int 0x21 */
+        0xbe, 0x55, 0x55,                      /* mov si, 0x5555 */
+        0xe6, 0xf4,
+    };
+    memcpy(code, main_part, sizeof(main_part));
+    static const uint8_t h[] = {
+        0x89, 0xe5,                            /* mov bp, sp */
+        0x8b, 0x5e, 0x00,                      /* mov bx, [bp]    IP */
+        0x8b, 0x4e, 0x02,                      /* mov cx, [bp+2]  CS */
+        0x9c, 0x5a,                            /* pushf; pop dx (IF cleared in the handler) */
+        0xcf,                                  /* iret */
+    };
+    memcpy(code + 0x80, h, sizeof(h));
+    struct tm t;
+    tm_create(&t, "\xf4", 1);
+    tm_poke(&t, 0x10000, code, sizeof(code));
+    uint16_t ivt[2] = { 0x80, 0x1000 };        /* vector 0x21 -> 1000:0080 */
+    tm_poke(&t, 0x21 * 4, ivt, 4);
+    cpu_t *c = t.cpu;
+    cpu_set(c, CPU_CR0, CR0_ET);
+    cpu_set(c, CPU_CR4, 0);
+    cpu_set(c, CPU_EFER, 0);
+    struct cpu_dtr ivtr = { 0, 0x3FF };
+    cpu_set_dtr(c, true, &ivtr);
+    struct cpu_seg cs = { 0x1000, 0x10000, 0xFFFF, 0xB | SEG_ATTR_S | SEG_ATTR_P };
+    struct cpu_seg ds = { 0, 0, 0xFFFF, 0x3 | SEG_ATTR_S | SEG_ATTR_P };
+    cpu_set_seg(c, CPU_CS, &cs);
+    for (int s = CPU_ES; s <= CPU_GS; s++)
+        if (s != CPU_CS)
+            cpu_set_seg(c, (enum cpu_segreg)s, &ds);
+    cpu_set(c, CPU_RIP, 0);
+    cpu_set(c, CPU_RSP, 0x8000);
+    cpu_set(c, CPU_RFLAGS, 2);
+    cpu_commit_state(c);
+    ck_assert_int_eq(cpu_run(c, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(tm_peek64(&t, 0x20010) & 0xFFFF, 0x1234);
+    ck_assert_uint_eq(cpu_get(c, CPU_RBX) & 0xFFFF, 14);            /* IP after INT 0x21 */
+    ck_assert_uint_eq(cpu_get(c, CPU_RCX) & 0xFFFF, 0x1000);
+    ck_assert_uint_eq(cpu_get(c, CPU_RDX) & RF_IF, 0);
+    ck_assert_uint_eq(cpu_get(c, CPU_RSI) & 0xFFFF, 0x5555);
+    ck_assert_uint_eq(cpu_get(c, CPU_RSP) & 0xFFFF, 0x8000);
+    ck_assert_uint_eq(cpu_get(c, CPU_RFLAGS) & RF_IF, RF_IF);
 }
 END_TEST
 
@@ -220,6 +359,9 @@ int main(void)
     tcase_add_test(t, prot32_paging_pae);
     tcase_add_test(t, prot32_unmodelled_is_loud);
     tcase_add_test(t, prot32_lme_without_pae);
+    tcase_add_test(t, prot32_exception_and_iret);
+    tcase_add_test(t, prot32_int_and_into);
+    tcase_add_test(t, real_mode_ivt);
     suite_add_tcase(s, t);
     return harness_run(s);
 }
