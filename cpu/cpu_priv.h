@@ -365,6 +365,10 @@ int legacy_iret(cpu_t *cpu, unsigned osz, struct xcpt *x);
 enum mem_res stack_pop(cpu_t *cpu, void *buf, unsigned n, struct xcpt *x);
 enum mem_res stack_push(cpu_t *cpu, const void *buf, unsigned n, struct xcpt *x);
 unsigned insn_opsize(const cpu_t *cpu, bool prefix66);
+/* RET far outside IA-32e mode: 1 done, 0 fault in *x, -1 unmodelled. */
+int legacy_far_ret(cpu_t *cpu, unsigned osz, unsigned imm, struct xcpt *x);
+/* Load CS in real mode (base = selector * 16). */
+void legacy_set_cs_real(cpu_t *cpu, uint16_t sel);
 
 /* ---- segments (seg.c) ---- */
 bool seg_read_descriptor(cpu_t *cpu, uint16_t sel, uint64_t *lo, uint64_t *hi, struct xcpt *x);

@@ -423,3 +423,92 @@ unsigned insn_opsize(const cpu_t *cpu, bool prefix66)
         return prefix66 ? 4 : 2;
     return prefix66 ? 2 : 4;
 }
+
+/* ---- far transfers in real mode and protected mode ---- */
+
+void legacy_set_cs_real(cpu_t *cpu, uint16_t sel) { set_cs_real(cpu, sel); }
+
+/* RET far outside IA-32e mode (SDM 2B RET, "real-address mode" and
+ * "protected mode"): pop IP/EIP and CS (osz 2 or 4), release imm bytes; a
+ * return to an outer privilege level pops SS:ESP as well. */
+int legacy_far_ret(cpu_t *cpu, unsigned osz, unsigned imm, struct xcpt *x)
+{
+    uint64_t sp = cpu_gpr(cpu, 4), mask = legacy_sp_mask(cpu);
+    struct mem_acc a = mem_acc_cur(cpu);
+    a.stack = true;
+    uint8_t buf[8];
+    enum mem_res r = pop_bytes(cpu, &a, &cpu->seg[CPU_SS], mask, &sp, buf, 2 * osz, x);
+    if (r != MEM_OK)
+        return r == MEM_UNMODELLED ? -1 : 0;
+    uint32_t nip = 0, ncs = 0;
+    memcpy(&nip, buf, osz);
+    memcpy(&ncs, buf + osz, osz);
+    sp = (sp & ~mask) | ((sp + imm) & mask);
+    if (!(cpu->cr0 & CR0_PE)) {
+        cpu_set_gpr(cpu, 4, sp);
+        set_cs_real(cpu, (uint16_t)ncs);
+        cpu_set_ip(cpu, nip);
+        return 1;
+    }
+    if ((ncs & 0xFFFC) == 0) {
+        *x = xcpt_gp(0);
+        return 0;
+    }
+    uint64_t lo, hi;
+    if (!seg_read_descriptor(cpu, (uint16_t)ncs, &lo, &hi, x))
+        return 0;
+    struct cpu_seg cs;
+    seg_from_descriptor((uint16_t)ncs, lo, hi, &cs);
+    unsigned type = cs.attr & 0xF, dpl = SEG_ATTR_DPL(cs.attr), rpl = ncs & 3;
+    if (!(cs.attr & SEG_ATTR_S) || !(type & 8) || rpl < cpu->cpl || ((type & 4) ? dpl > rpl : dpl != rpl)) {
+        *x = xcpt_gp(ncs & 0xFFFC);
+        return 0;
+    }
+    if (!(cs.attr & SEG_ATTR_P)) {
+        *x = (struct xcpt){ VEC_NP, ncs & 0xFFFCu, true, 0 };
+        return 0;
+    }
+    struct cpu_seg ss = cpu->seg[CPU_SS];
+    bool outer = rpl > cpu->cpl;
+    if (outer) {
+        uint32_t nsp = 0, nss = 0;
+        r = pop_bytes(cpu, &a, &cpu->seg[CPU_SS], mask, &sp, buf, 2 * osz, x);
+        if (r != MEM_OK)
+            return r == MEM_UNMODELLED ? -1 : 0;
+        memcpy(&nsp, buf, osz);
+        memcpy(&nss, buf + osz, osz);
+        if ((nss & 0xFFFC) == 0 || (nss & 3) != rpl) {
+            *x = xcpt_gp(nss & 0xFFFC);
+            return 0;
+        }
+        uint64_t slo, shi;
+        if (!seg_read_descriptor(cpu, (uint16_t)nss, &slo, &shi, x))
+            return 0;
+        seg_from_descriptor((uint16_t)nss, slo, shi, &ss);
+        unsigned st = ss.attr & 0xF;
+        if (!(ss.attr & SEG_ATTR_S) || (st & 8) || !(st & 2) || SEG_ATTR_DPL(ss.attr) != rpl) {
+            *x = xcpt_gp(nss & 0xFFFC);
+            return 0;
+        }
+        if (!(ss.attr & SEG_ATTR_P)) {
+            *x = (struct xcpt){ VEC_SS, nss & 0xFFFCu, true, 0 };
+            return 0;
+        }
+        sp = nsp + imm;
+    }
+    if (nip > cs.limit) {
+        *x = xcpt_gp(0);
+        return 0;
+    }
+    cpu->seg[CPU_CS] = cs;
+    seg_sync_engine(cpu, CPU_CS);
+    if (outer) {
+        cpu->seg[CPU_SS] = ss;
+        seg_sync_engine(cpu, CPU_SS);
+    }
+    cpu->eng_mode_dirty = true;
+    cpu_set_gpr(cpu, 4, sp);
+    cpu_set_ip(cpu, nip);
+    seg_set_cpl(cpu, rpl);
+    return 1;
+}

@@ -1071,6 +1071,20 @@ static bool h_far_ret(cpu_t *cpu, const struct dec_insn *d)
 {
     unsigned sz = d->id == X86_INS_RETFQ ? 8 : (X(d)->prefix[2] == 0x66 ? 2 : 4);
     uint64_t imm = X(d)->op_count && X(d)->operands[0].type == X86_OP_IMM ? (uint64_t)X(d)->operands[0].imm : 0;
+    if (!(cpu->efer & EFER_LMA)) {
+        struct xcpt lx;
+        unsigned old_cpl = cpu->cpl;
+        int lr = legacy_far_ret(cpu, insn_opsize(cpu, X(d)->prefix[2] == 0x66), (unsigned)imm & 0xFFFF, &lx);
+        if (lr < 0)
+            return false;
+        if (lr == 0)
+            return fault(cpu, d, lx);
+        if (cpu->cpl > old_cpl)
+            null_inaccessible_segments(cpu, cpu->cpl);
+        cpu->insns++;
+        cpu_charge(cpu, cost_table[COST_SEG_LOAD] * 2);
+        return true;
+    }
     uint64_t rsp = cpu_gpr(cpu, 4);
     uint8_t buf[32];
     struct mem_acc a = mem_acc_cur(cpu);
@@ -1137,11 +1151,6 @@ static bool h_far_jmp_call(cpu_t *cpu, const struct dec_insn *d)
     unsigned osz;
     struct xcpt xc;
     enum mem_res mr;
-    if (!(cpu->cr0 & CR0_PE)) {
-        cpu_unmodelled(cpu, "far %s at linear %#llx in real mode is not modelled yet",
-                       d->cls == IC_FAR_CALL ? "call" : "jump", (unsigned long long)d->la);
-        return false;
-    }
     if (x->op_count == 2 && op->type == X86_OP_IMM && x->operands[1].type == X86_OP_IMM) {
         sel = (uint16_t)op->imm;
         target = (uint64_t)x->operands[1].imm;
@@ -1163,6 +1172,25 @@ static bool h_far_jmp_call(cpu_t *cpu, const struct dec_insn *d)
         return ud(cpu, d);
     }
     uint64_t ret_ip = d->la + d->len - cpu_cs_base(cpu);
+    if (!(cpu->cr0 & CR0_PE)) {
+        /* Real mode (SDM 2B JMP/CALL far, real-address mode): no descriptor. */
+        if (d->cls == IC_FAR_CALL) {
+            uint8_t fb[8];
+            uint32_t ocs = cpu->seg[CPU_CS].sel, oip = (uint32_t)ret_ip;
+            memcpy(fb, &oip, osz);
+            memcpy(fb + osz, &ocs, osz);
+            mr = stack_push(cpu, fb, 2 * osz, &xc);
+            if (mr == MEM_UNMODELLED)
+                return false;
+            if (mr != MEM_OK)
+                return fault(cpu, d, xc);
+        }
+        legacy_set_cs_real(cpu, sel);
+        cpu_set_ip(cpu, target);
+        cpu->insns++;
+        cpu_charge(cpu, cost_table[COST_SEG_LOAD]);
+        return true;
+    }
     struct cpu_seg cs;
     int r = load_code_seg(cpu, sel, false, &cs, &xc);
     if (r < 0)
@@ -1174,18 +1202,14 @@ static bool h_far_jmp_call(cpu_t *cpu, const struct dec_insn *d)
         return gp0(cpu, d);
     if (d->cls == IC_FAR_CALL) {
         uint64_t frame[2] = { ret_ip, cpu->seg[CPU_CS].sel };
-        uint64_t rsp = cpu_gpr(cpu, 4) - 2 * osz;
-        struct mem_acc sa = mem_acc_cur(cpu);
-        sa.stack = true;
         uint8_t fb[16];
         memcpy(fb, &frame[0], osz);
         memcpy(fb + osz, &frame[1], osz);
-        mr = mem_write(cpu, &sa, rsp, fb, 2 * osz, &xc);
+        mr = stack_push(cpu, fb, 2 * osz, &xc);
         if (mr == MEM_UNMODELLED)
             return false;
         if (mr != MEM_OK)
             return fault(cpu, d, xc);
-        cpu_set_gpr(cpu, 4, rsp);
     }
     cs.sel = (uint16_t)((sel & 0xFFFC) | cpu->cpl);
     unsigned old_bits = cpu_code_bits(cpu);
@@ -1720,7 +1744,8 @@ bool sysinsn_has_handler(enum insn_class c)
 static bool legacy_ready(enum insn_class c)
 {
     switch (c) {
-    case IC_IRET: case IC_INT: case IC_INT3: case IC_INT1: case IC_INTO: case IC_POPF:
+    case IC_IRET: case IC_INT: case IC_INT3: case IC_INT1: case IC_INTO: case IC_POPF: case IC_FAR_CALL:
+    case IC_FAR_RET:
     case IC_MOV_FROM_CR: case IC_MOV_TO_CR: case IC_CLTS: case IC_RDMSR: case IC_WRMSR: case IC_CPUID:
     case IC_RDTSC: case IC_RDTSCP: case IC_RDRAND: case IC_RDSEED: case IC_HLT: case IC_PAUSE: case IC_IN:
     case IC_OUT: case IC_CLI: case IC_STI: case IC_LGDT: case IC_LIDT: case IC_FAR_JMP: case IC_MOV_TO_SREG:

@@ -15,9 +15,10 @@
 #define PT_PA    0x200000ull      /* page tables built by the tests */
 #define DATA_PA  0x300000ull
 
-/* GDT: 0x08 64-bit code, 0x10 data (flat), 0x18 32-bit code (flat), 0x20 16-bit code. */
+/* GDT: 0x08 64-bit code, 0x10 data (flat), 0x18 32-bit code (flat), 0x20
+ * 16-bit code based at CODE_PA. */
 static const uint64_t gdt[] = {
-    0, 0x00AF9B000000FFFFull, 0x00CF93000000FFFFull, 0x00CF9B000000FFFFull, 0x000F9B000000FFFFull,
+    0, 0x00AF9B000000FFFFull, 0x00CF93000000FFFFull, 0x00CF9B000000FFFFull, 0x000F9B100000FFFFull,
 };
 
 /* Put the CPU in the Multiboot entry state: protected mode, paging off,
@@ -349,6 +350,79 @@ START_TEST(real_mode_ivt)
 }
 END_TEST
 
+/* Far CALL and RET in protected mode (SDM 2B CALL/RET far, same
+ * privilege): CALL ptr16:32 pushes CS and EIP; RET imm16 pops them and
+ * releases the arguments. Then into 16-bit code (CS 0x20, D = 0) and back. */
+START_TEST(prot32_far_call_ret)
+{
+    uint8_t code[0x200];
+    memset(code, 0x90, sizeof(code));
+    static const uint8_t main_part[] = {
+        0x6a, 0x07,                                  /* push 7 (an argument) */
+        0x9a, 0x00, 0x01, 0x10, 0x00, 0x18, 0x00,    /* call 0x18:0x100100 */
+        0x89, 0xe7,                                  /* mov edi, esp (balanced: 0x90000) */
+        0xea, 0x80, 0x01, 0x00, 0x00, 0x20, 0x00,    /* jmp 0x20:0x180 (16-bit code based at CODE_PA) */
+    };
+    memcpy(code, main_part, sizeof(main_part));
+    static const uint8_t callee[] = {
+        0x8b, 0x5c, 0x24, 0x04,                      /* mov ebx, [esp+4] (pushed CS) */
+        0x8b, 0x4c, 0x24, 0x08,                      /* mov ecx, [esp+8] (the argument) */
+        0xca, 0x04, 0x00,                            /* ret far 4 */
+    };
+    memcpy(code + 0x100, callee, sizeof(callee));
+    static const uint8_t code16[] = {
+        0xb8, 0x34, 0x12,                            /* mov ax, 0x1234 (16-bit operand) */
+        0xe6, 0xf4,
+    };
+    memcpy(code + 0x180, code16, sizeof(code16));
+    struct tm t;
+    load32(&t, code, sizeof(code));
+    cpu_set(t.cpu, CPU_RAX, 0xFFFF0000);
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RBX) & 0xFFFF, 0x18);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RCX) & 0xFFFFFFFF, 7);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RDI) & 0xFFFFFFFF, 0x90000);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RAX) & 0xFFFFFFFF, 0xFFFF1234);   /* 16-bit mov kept bits 31:16 */
+}
+END_TEST
+
+/* Far CALL and RET in real mode: CS:IP pushed, CS base = selector * 16. */
+START_TEST(real_mode_far_call_ret)
+{
+    uint8_t code[0x100];
+    memset(code, 0x90, sizeof(code));
+    static const uint8_t main_part[] = {
+        0x9a, 0x00, 0x00, 0x08, 0x10,                /* call 0x1008:0000 (linear 0x10080) */
+        0xbe, 0x66, 0x66,                            /* mov si, 0x6666 */
+        0xe6, 0xf4,
+    };
+    memcpy(code, main_part, sizeof(main_part));
+    static const uint8_t callee[] = { 0x8c, 0xc8, 0x89, 0xc3, 0xcb };   /* mov ax, cs; mov bx, ax; retf */
+    memcpy(code + 0x80, callee, sizeof(callee));
+    struct tm t;
+    tm_create(&t, "\xf4", 1);
+    tm_poke(&t, 0x10000, code, sizeof(code));
+    cpu_t *c = t.cpu;
+    cpu_set(c, CPU_CR0, CR0_ET);
+    cpu_set(c, CPU_CR4, 0);
+    cpu_set(c, CPU_EFER, 0);
+    struct cpu_seg cs = { 0x1000, 0x10000, 0xFFFF, 0xB | SEG_ATTR_S | SEG_ATTR_P };
+    struct cpu_seg ds = { 0, 0, 0xFFFF, 0x3 | SEG_ATTR_S | SEG_ATTR_P };
+    cpu_set_seg(c, CPU_CS, &cs);
+    for (int s = CPU_ES; s <= CPU_GS; s++)
+        if (s != CPU_CS)
+            cpu_set_seg(c, (enum cpu_segreg)s, &ds);
+    cpu_set(c, CPU_RIP, 0);
+    cpu_set(c, CPU_RSP, 0x8000);
+    cpu_set(c, CPU_RFLAGS, 2);
+    cpu_commit_state(c);
+    ck_assert_int_eq(cpu_run(c, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(c, CPU_RBX) & 0xFFFF, 0x1008);
+    ck_assert_uint_eq(cpu_get(c, CPU_RSI) & 0xFFFF, 0x6666);
+    ck_assert_uint_eq(cpu_get(c, CPU_RSP) & 0xFFFF, 0x8000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("modes");
@@ -362,6 +436,8 @@ int main(void)
     tcase_add_test(t, prot32_exception_and_iret);
     tcase_add_test(t, prot32_int_and_into);
     tcase_add_test(t, real_mode_ivt);
+    tcase_add_test(t, prot32_far_call_ret);
+    tcase_add_test(t, real_mode_far_call_ret);
     suite_add_tcase(s, t);
     return harness_run(s);
 }
