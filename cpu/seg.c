@@ -81,7 +81,7 @@ bool seg_read_descriptor(cpu_t *cpu, uint16_t sel, uint64_t *lo, uint64_t *hi, s
         return false;
     *hi = 0;
     bool system = !((*lo >> 44) & 1);
-    if (system && hi) {
+    if (system && hi && (cpu->efer & EFER_LMA)) {   /* 16-byte system descriptors in IA-32e mode only */
         if (off + 15 > limit) {
             *x = xcpt_gp(sel & 0xFFFC);
             return false;

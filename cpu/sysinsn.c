@@ -1498,12 +1498,15 @@ static bool h_sgdt_sidt(cpu_t *cpu, const struct dec_insn *d)
     if (X(d)->operands[0].type != X86_OP_MEM)
         return ud(cpu, d);
     const struct cpu_dtr *t = d->cls == IC_SGDT ? &cpu->gdtr : &cpu->idtr;
+    /* m16&64 in 64-bit mode, m16&32 otherwise (SDM 2A SGDT/SIDT: all 32
+     * base bits are stored whatever the operand size, on current parts) */
+    unsigned n = cpu_code_bits(cpu) == 64 ? 10 : 6;
     uint8_t buf[10];
     memcpy(buf, &t->limit, 2);
     memcpy(buf + 2, &t->base, 8);
     struct mem_acc a = mem_acc_cur(cpu);
     struct xcpt xc;
-    enum mem_res r = mem_write(cpu, &a, op_ea(cpu, d, 0), buf, 10, &xc);
+    enum mem_res r = mem_write(cpu, &a, op_ea(cpu, d, 0), buf, n, &xc);
     if (r == MEM_UNMODELLED)
         return false;
     if (r != MEM_OK)
@@ -1556,7 +1559,8 @@ static bool h_lldt_ltr(cpu_t *cpu, const struct dec_insn *d)
     struct cpu_seg s;
     seg_from_descriptor(sel, lo, hi, &s);
     unsigned type = s.attr & 0xF;
-    bool want = ltr ? type == 9 : type == 2;         /* available 64-bit TSS / LDT */
+    /* An available TSS (64-bit in IA-32e mode; 32- or 16-bit otherwise) or an LDT. */
+    bool want = ltr ? (type == 9 || (type == 1 && !(cpu->efer & EFER_LMA))) : type == 2;
     if ((s.attr & SEG_ATTR_S) || !want)
         return fault(cpu, d, xcpt_gp(sel & 0xFFFC));
     if (!(s.attr & SEG_ATTR_P))
@@ -1745,7 +1749,8 @@ static bool legacy_ready(enum insn_class c)
 {
     switch (c) {
     case IC_IRET: case IC_INT: case IC_INT3: case IC_INT1: case IC_INTO: case IC_POPF: case IC_FAR_CALL:
-    case IC_FAR_RET:
+    case IC_FAR_RET: case IC_SGDT: case IC_SIDT: case IC_SLDT: case IC_STR: case IC_LTR: case IC_LLDT:
+    case IC_SMSW: case IC_LMSW:
     case IC_MOV_FROM_CR: case IC_MOV_TO_CR: case IC_CLTS: case IC_RDMSR: case IC_WRMSR: case IC_CPUID:
     case IC_RDTSC: case IC_RDTSCP: case IC_RDRAND: case IC_RDSEED: case IC_HLT: case IC_PAUSE: case IC_IN:
     case IC_OUT: case IC_CLI: case IC_STI: case IC_LGDT: case IC_LIDT: case IC_FAR_JMP: case IC_MOV_TO_SREG:

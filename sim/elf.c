@@ -29,10 +29,52 @@ static uint64_t rd(const uint8_t *p, unsigned w)
     return v;
 }
 
-/* a + b <= limit without overflow */
-static bool fits(uint64_t a, uint64_t b, uint64_t limit)
+bool elf_fits(uint64_t a, uint64_t b, uint64_t limit)
 {
     return a <= limit && b <= limit - a;
+}
+
+bool elf_add_segment(struct elf_image *img, unsigned i, const struct elf_segment *sp, size_t file_size,
+                     uint64_t mem_size, uint64_t phys_limit, char *msg, size_t n)
+{
+    struct elf_segment s = *sp;
+    if (s.filesz > s.memsz) {
+        snprintf(msg, n, "segment %u: p_filesz %#llx exceeds p_memsz %#llx", i,
+                 (unsigned long long)s.filesz, (unsigned long long)s.memsz);
+        return false;
+    }
+    if (s.memsz == 0)
+        return true;
+    if (img->nseg == ELF_MAX_SEGMENTS) {
+        snprintf(msg, n, "more than %d PT_LOAD segments", ELF_MAX_SEGMENTS);
+        return false;
+    }
+    if (!elf_fits(s.offset, s.filesz, file_size)) {
+        snprintf(msg, n, "segment %u: file bytes [%#llx, +%#llx) extend past the end of the file (%zu bytes)",
+                 i, (unsigned long long)s.offset, (unsigned long long)s.filesz, file_size);
+        return false;
+    }
+    if (phys_limit && !elf_fits(s.paddr, s.memsz, phys_limit)) {
+        snprintf(msg, n, "segment %u: physical range [%#llx, +%#llx) extends past %llu GiB", i,
+                 (unsigned long long)s.paddr, (unsigned long long)s.memsz, (unsigned long long)(phys_limit >> 30));
+        return false;
+    }
+    if (!elf_fits(s.paddr, s.memsz, mem_size)) {
+        snprintf(msg, n, "segment %u: physical range [%#llx, +%#llx) is outside the machine's %llu MiB "
+                 "of RAM", i, (unsigned long long)s.paddr, (unsigned long long)s.memsz,
+                 (unsigned long long)(mem_size >> 20));
+        return false;
+    }
+    for (unsigned j = 0; j < img->nseg; j++) {
+        const struct elf_segment *o = &img->seg[j];
+        if (s.paddr < o->paddr + o->memsz && o->paddr < s.paddr + s.memsz) {
+            snprintf(msg, n, "segment %u: physical range [%#llx, +%#llx) overlaps another segment", i,
+                     (unsigned long long)s.paddr, (unsigned long long)s.memsz);
+            return false;
+        }
+    }
+    img->seg[img->nseg++] = s;
+    return true;
 }
 
 bool elf_parse(const uint8_t *d, size_t size, uint64_t mem_size, struct elf_image *img, char *msg, size_t n)
@@ -47,8 +89,8 @@ bool elf_parse(const uint8_t *d, size_t size, uint64_t mem_size, struct elf_imag
         return false;
     }
     if (d[EI_CLASS] != ELFCLASS64) {
-        snprintf(msg, n, "e_ident[EI_CLASS] is %u: not a 64-bit ELF (hvsim boots ELF64; 32-bit kernels "
-                 "use --multiboot once available)", d[EI_CLASS]);
+        snprintf(msg, n, "e_ident[EI_CLASS] is %u: not a 64-bit ELF (hvsim boots ELF64; boot 32-bit "
+                 "Multiboot kernels with --multiboot)", d[EI_CLASS]);
         return false;
     }
     if (d[EI_DATA] != ELFDATA2LSB) {
@@ -84,7 +126,7 @@ bool elf_parse(const uint8_t *d, size_t size, uint64_t mem_size, struct elf_imag
         snprintf(msg, n, "e_phentsize is %u, expected 56", phentsize);
         return false;
     }
-    if (!fits(phoff, (uint64_t)phnum * 56, size)) {
+    if (!elf_fits(phoff, (uint64_t)phnum * 56, size)) {
         snprintf(msg, n, "program headers (e_phoff %#llx, %u entries) extend past the end of the file",
                  (unsigned long long)phoff, phnum);
         return false;
@@ -103,42 +145,8 @@ bool elf_parse(const uint8_t *d, size_t size, uint64_t mem_size, struct elf_imag
             .flags = (uint32_t)rd(ph + 4, 4), .offset = rd(ph + 8, 8), .vaddr = rd(ph + 16, 8),
             .paddr = rd(ph + 24, 8), .filesz = rd(ph + 32, 8), .memsz = rd(ph + 40, 8),
         };
-        if (s.filesz > s.memsz) {
-            snprintf(msg, n, "segment %u: p_filesz %#llx exceeds p_memsz %#llx", i,
-                     (unsigned long long)s.filesz, (unsigned long long)s.memsz);
+        if (!elf_add_segment(img, i, &s, size, mem_size, 0, msg, n))
             return false;
-        }
-        if (s.memsz == 0)
-            continue;
-        if (img->nseg == ELF_MAX_SEGMENTS) {
-            snprintf(msg, n, "more than %d PT_LOAD segments", ELF_MAX_SEGMENTS);
-            return false;
-        }
-        if (s.filesz > s.memsz) {
-            snprintf(msg, n, "segment %u: p_filesz %#llx exceeds p_memsz %#llx", i,
-                     (unsigned long long)s.filesz, (unsigned long long)s.memsz);
-            return false;
-        }
-        if (!fits(s.offset, s.filesz, size)) {
-            snprintf(msg, n, "segment %u: file bytes [%#llx, +%#llx) extend past the end of the file (%zu bytes)",
-                     i, (unsigned long long)s.offset, (unsigned long long)s.filesz, size);
-            return false;
-        }
-        if (!fits(s.paddr, s.memsz, mem_size)) {
-            snprintf(msg, n, "segment %u: physical range [%#llx, +%#llx) is outside the machine's %llu MiB "
-                     "of RAM", i, (unsigned long long)s.paddr, (unsigned long long)s.memsz,
-                     (unsigned long long)(mem_size >> 20));
-            return false;
-        }
-        for (unsigned j = 0; j < img->nseg; j++) {
-            const struct elf_segment *o = &img->seg[j];
-            if (s.paddr < o->paddr + o->memsz && o->paddr < s.paddr + s.memsz) {
-                snprintf(msg, n, "segment %u: physical range [%#llx, +%#llx) overlaps another segment", i,
-                         (unsigned long long)s.paddr, (unsigned long long)s.memsz);
-                return false;
-            }
-        }
-        img->seg[img->nseg++] = s;
     }
     if (img->nseg == 0) {
         snprintf(msg, n, "no PT_LOAD segment with contents");

@@ -18,7 +18,9 @@
 #include "elf.h"
 #include "evq.h"
 #include "machine.h"
+#include "multiboot.h"
 #include "physmem.h"
+#include "platform.h"
 
 /* Event kinds on the machine's queue. */
 enum { EVK_LP_RUN = 1 };
@@ -27,7 +29,10 @@ enum { EVK_LP_RUN = 1 };
 #define PORT_EXIT     0xF4
 #define PORT_COM1     0x3F8
 
-/* 16550 transmit side (registers per the National PC16550D data sheet). */
+/* 16550 transmit side (registers per the National PC16550D data sheet):
+ * output is instant (LSR always says THR empty and transmitter empty),
+ * nothing is ever received, and no interrupt is ever raised: IER is kept
+ * and read back, IIR always says "none pending". */
 struct uart {
     uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
 };
@@ -40,7 +45,10 @@ struct machine {
     evq_t *evq;
     trace_writer_t *trace;
     struct uart com1;
+    struct platform dev;               /* PICs, fw_cfg, shutdown and POST ports (platform.c) */
+    struct mb_layout mb;               /* what machine_load_multiboot placed and recorded */
     bool exit_requested;
+    bool exit_shutdown_port;           /* the end came through port 0x8900, not 0xF4 */
     uint32_t exit_value;
     unsigned exit_lp;
     char payload_name[64];
@@ -105,7 +113,7 @@ static enum cpu_io_result uart_out(machine_t *m, cpu_t *cpu, unsigned reg, uint8
         else
             u->ier = v & 0x0F;
         break;
-    case 2: u->fcr = v; break;
+    case 2: u->fcr = v & 0xC9; break;      /* FCR: bits 1-2 (FIFO resets) self-clear */
     case 3: u->lcr = v; break;
     case 4: u->mcr = v & 0x1F; break;
     case 7: u->scr = v; break;
@@ -125,7 +133,14 @@ static uint8_t uart_in(machine_t *m, unsigned reg)
     case 3: return u->lcr;
     case 4: return u->mcr;
     case 5: return 0x60;                    /* THR empty, transmitter empty: output is instant */
-    case 6: return (u->mcr & 0x10) ? (uint8_t)(((u->mcr & 0xC) << 4) | ((u->mcr & 3) << 4)) : 0xB0;
+    case 6:
+        /* MSR: in loopback (MCR bit 4) the modem inputs follow the outputs:
+         * CTS = RTS, DSR = DTR, RI = OUT1, DCD = OUT2 (PC16550D "Modem
+         * Control Register", bit 4); otherwise DCD, DSR and CTS asserted.
+         * The delta bits 3:0 stay 0. */
+        if (u->mcr & 0x10)
+            return (uint8_t)(((u->mcr & 0x02) << 3) | ((u->mcr & 0x01) << 5) | ((u->mcr & 0x0C) << 4));
+        return 0xB0;
     default: return u->scr;
     }
 }
@@ -150,7 +165,16 @@ static enum cpu_io_result plat_out(void *ctx, cpu_t *cpu, uint16_t port, unsigne
             uart_out(m, cpu, port + i - PORT_COM1, (uint8_t)(val >> (8 * i)));
         return CPU_IO_OK;
     }
-    return CPU_IO_UNMODELLED;
+    enum cpu_io_result r = platform_out(&m->dev, port, size, val);
+    if (r == CPU_IO_STOP) {
+        /* The Bochs shutdown port: an exit-device end with status 1, as if
+         * 0 had been written to port 0xF4 (docs/exit-status.md). */
+        m->exit_requested = true;
+        m->exit_value = 0;
+        m->exit_lp = cpu_lp_index(cpu);
+        m->exit_shutdown_port = true;
+    }
+    return r;
 }
 
 static enum cpu_io_result plat_in(void *ctx, cpu_t *cpu, uint16_t port, unsigned size, uint32_t *val)
@@ -172,7 +196,22 @@ static enum cpu_io_result plat_in(void *ctx, cpu_t *cpu, uint16_t port, unsigned
         *val = v;
         return CPU_IO_OK;
     }
-    return CPU_IO_UNMODELLED;
+    return platform_in(&m->dev, port, size, val);
+}
+
+enum cpu_io_result machine_port_in(machine_t *m, unsigned lp, uint16_t port, unsigned size, uint32_t *val)
+{
+    *val = 0;
+    if (lp >= m->nlps || (size != 1 && size != 2 && size != 4))
+        return CPU_IO_UNMODELLED;
+    return plat_in(m, m->lp[lp], port, size, val);
+}
+
+enum cpu_io_result machine_port_out(machine_t *m, unsigned lp, uint16_t port, unsigned size, uint32_t val)
+{
+    if (lp >= m->nlps || (size != 1 && size != 2 && size != 4))
+        return CPU_IO_UNMODELLED;
+    return plat_out(m, m->lp[lp], port, size, val);
 }
 
 /* IPI routing between the LPs' local APICs (SDM 3A 10.6.1: destination
@@ -249,6 +288,7 @@ bool machine_create(const struct machine_config *cfg, machine_t **out, char *msg
         return false;
     }
     m->evq = evq_create();
+    platform_init(&m->dev, cfg->mem_size, cfg->nlps);
     struct cpu_platform plat = { m, plat_span, plat_in, plat_out, plat_event, plat_ipi };
     m->running = -1;
     for (unsigned i = 0; i < cfg->nlps; i++) {
@@ -349,6 +389,53 @@ bool machine_load_elf(machine_t *m, const char *path, char *msg, size_t n)
         boot_cpu_state(m->lp[i], &m->boot, i, m->nlps);
     m->booted = true;
     return true;
+}
+
+/* Multiboot v1 (docs/multiboot.md): the kernel and modules are read whole;
+ * the bootstrap processor gets the MB 3.2 entry state, every other LP the
+ * parking state (HLT with IF = 0 in hvsim's firmware area). */
+bool machine_load_multiboot(machine_t *m, const struct mb_options *o, char *msg, size_t n)
+{
+    if (o->nmods > MB_MAX_MODULES) {
+        snprintf(msg, n, "--module: %u modules given, at most %d", o->nmods, MB_MAX_MODULES);
+        return false;
+    }
+    struct mb_input in = { .kernel = { .name = o->kernel }, .append = o->append, .nmods = o->nmods };
+    uint8_t *kdata = read_file(o->kernel, &in.kernel.size, msg, n);
+    if (!kdata)
+        return false;
+    in.kernel.data = kdata;
+    bool ok = true;
+    unsigned loaded = 0;
+    for (; loaded < o->nmods && ok; loaded++) {
+        struct mb_blob *b = &in.mods[loaded];
+        b->name = o->mods[loaded].path;
+        b->string = o->mods[loaded].string;
+        b->data = read_file(b->name, &b->size, msg, n);
+        ok = b->data != NULL;
+    }
+    if (ok)
+        ok = mb_prepare(m->mem, &in, &m->mb, msg, n);
+    if (ok) {
+        struct sha256 s;
+        sha256_init(&s);
+        sha256_update(&s, kdata, in.kernel.size);
+        sha256_final(&s, m->payload_sha);
+        const char *base = strrchr(o->kernel, '/');
+        snprintf(m->payload_name, sizeof(m->payload_name), "%s", base ? base + 1 : o->kernel);
+        for (unsigned i = 0; i < m->nlps; i++)
+            mb_cpu_state(m->lp[i], i == 0 ? &m->mb.bsp : &m->mb.ap);
+        m->booted = true;
+    }
+    for (unsigned i = 0; i < loaded; i++)
+        free((void *)in.mods[i].data);
+    free(kdata);
+    return ok;
+}
+
+const struct mb_layout *machine_multiboot_layout(const machine_t *m)
+{
+    return m->booted && m->mb.info ? &m->mb : NULL;
 }
 
 /* ---- running ---- */
@@ -497,8 +584,11 @@ void machine_run(machine_t *m, struct machine_result *r)
             progress(m, &last);
             continue;
         case CPU_STOP_PLATFORM:
-            end(m, r, MEND_EXIT_DEVICE, (int)(((m->exit_value << 1) | 1) & 0xFF), m->exit_lp,
-                "the payload wrote %u to the exit port (0xF4)", m->exit_value);
+            if (m->exit_shutdown_port)
+                end(m, r, MEND_EXIT_DEVICE, 1, m->exit_lp, "the payload wrote \"Shutdown\" to port 0x8900");
+            else
+                end(m, r, MEND_EXIT_DEVICE, (int)(((m->exit_value << 1) | 1) & 0xFF), m->exit_lp,
+                    "the payload wrote %u to the exit port (0xF4)", m->exit_value);
             break;
         case CPU_STOP_SHUTDOWN:
             end(m, r, MEND_TRIPLE_FAULT, EXIT_STATUS_TRIPLE_FAULT, (unsigned)pick,

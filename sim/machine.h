@@ -1,8 +1,11 @@
 /*
  * machine.h — a simulated PC: RAM, logical processors interleaved in fixed
  * instruction quanta on virtual time, the debug console (port 0xE9), the
- * transmit side of COM1 (16550 at 0x3F8), and the exit device (port 0xF4,
- * QEMU isa-debug-exit semantics). End-of-run statuses: docs/exit-status.md.
+ * transmit side of COM1 (16550 at 0x3F8), the exit device (port 0xF4,
+ * QEMU isa-debug-exit semantics) and the legacy ports of sim/platform.h
+ * (8259A PICs, fw_cfg, the Bochs shutdown port). Payloads boot by the native
+ * protocol (docs/boot-protocol.md) or Multiboot v1 (docs/multiboot.md).
+ * End-of-run statuses: docs/exit-status.md.
  */
 #ifndef HVSIM_SIM_MACHINE_H
 #define HVSIM_SIM_MACHINE_H
@@ -12,6 +15,7 @@
 #include <stdio.h>
 
 #include "cpu.h"
+#include "multiboot.h"
 #include "trace.h"
 
 typedef struct machine machine_t;
@@ -67,11 +71,21 @@ struct machine_result {
 /* Errors name the file or setting at fault in msg. */
 bool machine_create(const struct machine_config *cfg, machine_t **out, char *msg, size_t msglen);
 bool machine_load_elf(machine_t *m, const char *path, char *msg, size_t msglen);
+bool machine_load_multiboot(machine_t *m, const struct mb_options *o, char *msg, size_t msglen)
+    __attribute__((warn_unused_result));
+/* After machine_load_multiboot: where things went and the recorded entry
+ * states (sim/multiboot.h); NULL otherwise. */
+const struct mb_layout *machine_multiboot_layout(const machine_t *m);
 void machine_run(machine_t *m, struct machine_result *res);
 /* The trace END reason (enum trace_end_reason) for an end of the run. */
 unsigned machine_end_trace_reason(enum machine_end e);
 void machine_destroy(machine_t *m);
 cpu_t *machine_cpu(machine_t *m, unsigned lp);
 struct physmem *machine_physmem(machine_t *m);
+/* Port I/O as LP `lp` would perform it with IN/OUT (1-, 2- or 4-byte), through
+ * the same device dispatch; for tests and tools. An access that ends the run
+ * (CPU_IO_STOP) is recorded as it would be, but only machine_run ends it. */
+enum cpu_io_result machine_port_in(machine_t *m, unsigned lp, uint16_t port, unsigned size, uint32_t *val);
+enum cpu_io_result machine_port_out(machine_t *m, unsigned lp, uint16_t port, unsigned size, uint32_t val);
 
 #endif

@@ -25,6 +25,7 @@ static const char usage_main[] =
     "\n"
     "commands:\n"
     "  run [options] FILE.elf    boot an ELF64 payload (docs/boot-protocol.md)\n"
+    "  run --multiboot KERNEL    boot a Multiboot v1 kernel (docs/multiboot.md)\n"
     "  run [options] FILE.xml    run one scenario and check its expectations\n"
     "  check [options] PATH...   run every scenario under PATH (docs/scenario-schema.md)\n"
     "  trace dump FILE           print a trace, one line per record\n"
@@ -37,12 +38,17 @@ static const char usage_main[] =
 
 static const char usage_run[] =
     "usage: hvsim run [options] FILE.elf\n"
+    "       hvsim run [options] --multiboot KERNEL [--append STR] [--module FILE[,STRING]]...\n"
     "       hvsim run [--trace FILE [--trace-insns]] [--quiet] SCENARIO.xml\n"
     "\n"
     "Boot FILE.elf in 64-bit mode (docs/boot-protocol.md), send its console output\n"
     "(port 0xE9 and COM1) to stdout, and exit with the payload's status: a value v\n"
     "written to port 0xF4 exits with (v << 1) | 1; other ends of the run exit with\n"
     "an even status and a one-line reason on stderr (docs/exit-status.md).\n"
+    "\n"
+    "With --multiboot, boot KERNEL (a 32-bit ELF or an a.out-kludge image with a\n"
+    "Multiboot v1 header) in 32-bit protected mode as a Multiboot loader would,\n"
+    "with its modules; the other processors stay parked (docs/multiboot.md).\n"
     "\n"
     "Given a scenario (docs/scenario-schema.md), run it as `hvsim check` would,\n"
     "show its console output, and exit 0 if every expectation holds, 1 if one\n"
@@ -61,6 +67,11 @@ static const char usage_run[] =
     "  --sched-seed S     vary each turn's length in [q/2, 3q/2) pseudo-randomly from seed S,\n"
     "                     to explore other interleavings (still deterministic per seed)\n"
     "  --cmdline STR      command line passed in the boot information block\n"
+    "  --multiboot KERNEL boot KERNEL by Multiboot v1 instead of FILE.elf\n"
+    "  --append STR       Multiboot: the kernel's command line is \"KERNEL STR\"\n"
+    "  --module FILE[,STRING]\n"
+    "                     Multiboot: load FILE as the next boot module (repeatable, at most\n"
+    "                     64); its string is STRING, or FILE when there is no comma\n"
     "  --quiet            do not print the payload's console output\n"
     "  --no-progress      no progress line on stderr (default: shown on a terminal)\n"
     "  -h, --help         this text\n";
@@ -142,7 +153,7 @@ static int cmd_run(int argc, char **argv)
     struct machine_config cfg = { .nlps = 1, .mem_size = MACHINE_DEFAULT_MEM, .quantum = MACHINE_DEFAULT_QUANTUM,
                                   .console = stdout, .progress = isatty(2) ? stderr : NULL };
     enum { O_LPS = 256, O_MEM, O_CPU, O_SEED, O_TRACE, O_TINSNS, O_MAXI, O_MAXC, O_QUANTUM, O_CMDLINE,
-           O_QUIET, O_NOPROG, O_SCHED };
+           O_QUIET, O_NOPROG, O_SCHED, O_MULTIBOOT, O_APPEND, O_MODULE };
     static const struct option opts[] = {
         { "lps", required_argument, 0, O_LPS }, { "mem", required_argument, 0, O_MEM },
         { "cpu", required_argument, 0, O_CPU }, { "seed", required_argument, 0, O_SEED },
@@ -150,9 +161,12 @@ static int cmd_run(int argc, char **argv)
         { "max-insns", required_argument, 0, O_MAXI }, { "max-cycles", required_argument, 0, O_MAXC },
         { "quantum", required_argument, 0, O_QUANTUM }, { "cmdline", required_argument, 0, O_CMDLINE },
         { "quiet", no_argument, 0, O_QUIET }, { "no-progress", no_argument, 0, O_NOPROG },
-        { "sched-seed", required_argument, 0, O_SCHED },
+        { "sched-seed", required_argument, 0, O_SCHED }, { "multiboot", required_argument, 0, O_MULTIBOOT },
+        { "append", required_argument, 0, O_APPEND }, { "module", required_argument, 0, O_MODULE },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
+    static struct mb_options mb;        /* static: 64 module slots */
+    memset(&mb, 0, sizeof(mb));
     optind = 1;
     opterr = 0;
     int c;
@@ -214,6 +228,27 @@ static int cmd_run(int argc, char **argv)
             if (!parse_number(optarg, &cfg.sched_seed))
                 return bad_usage("--sched-seed: '%s' is not an unsigned number", optarg);
             break;
+        case O_MULTIBOOT:
+            mb.kernel = optarg;
+            break;
+        case O_APPEND:
+            mb.append = optarg;
+            break;
+        case O_MODULE: {
+            if (mb.nmods == MB_MAX_MODULES)
+                return bad_usage("--module: more than %d modules", MB_MAX_MODULES);
+            /* FILE[,STRING]: the first comma ends the file name; the string
+             * is the rest, verbatim (docs/multiboot.md "Modules"). */
+            char *comma = strchr(optarg, ',');
+            if (comma == optarg)
+                return bad_usage("--module: no file name before the comma in '%s'", optarg);
+            if (comma)
+                *comma = 0;
+            mb.mods[mb.nmods].path = optarg;
+            mb.mods[mb.nmods].string = comma ? comma + 1 : NULL;
+            mb.nmods++;
+            break;
+        }
         case O_QUIET:
             cfg.console = NULL;
             break;
@@ -224,9 +259,18 @@ static int cmd_run(int argc, char **argv)
             return bad_usage("run: unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
-    if (optind != argc - 1)
-        return bad_usage("run: %s", optind >= argc ? "name one ELF64 payload file" : "more than one payload file given");
-    size_t alen = strlen(argv[optind]);
+    if (mb.kernel) {
+        if (optind < argc)
+            return bad_usage("run: --multiboot names the kernel; '%s' is one file too many", argv[optind]);
+        if (cfg.cmdline)
+            return bad_usage("--cmdline belongs to the native boot protocol; with --multiboot use --append%s", "");
+    } else {
+        if (mb.append || mb.nmods)
+            return bad_usage("%s needs --multiboot KERNEL", mb.append ? "--append" : "--module");
+        if (optind != argc - 1)
+            return bad_usage("run: %s", optind >= argc ? "name one ELF64 payload file" : "more than one payload file given");
+    }
+    size_t alen = mb.kernel ? 0 : strlen(argv[optind]);
     if (alen > 4 && !strcmp(argv[optind] + alen - 4, ".xml")) {
         /* A scenario: its <machine> and <payload> elements set the machine. */
         if (machine_opt)
@@ -266,7 +310,7 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "hvsim: %s\n", msg);
         return EXIT_STATUS_USAGE;
     }
-    if (!machine_load_elf(m, argv[optind], msg, sizeof(msg))) {
+    if (mb.kernel ? !machine_load_multiboot(m, &mb, msg, sizeof(msg)) : !machine_load_elf(m, argv[optind], msg, sizeof(msg))) {
         fprintf(stderr, "hvsim: %s\n", msg);
         machine_destroy(m);
         return EXIT_STATUS_USAGE;

@@ -8,9 +8,12 @@
 #define HVSIM_TEST_HARNESS_H
 
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Number of rows of a static table. */
 #define NROWS(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -56,6 +59,33 @@ static inline void harness_cleanup(void)
 }
 
 static inline void harness_free(void *p) { free(p); }
+
+/* A temporary directory removed (with its files, no subdirectories) at
+ * teardown, even if the test fails. prefix: e.g. "/tmp/hvsim-test-x-". */
+static inline void harness_rm_dir(void *p)
+{
+    DIR *d = opendir(p);
+    if (d) {
+        struct dirent *e;
+        char path[600];
+        while ((e = readdir(d)) != NULL)
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                snprintf(path, sizeof(path), "%s/%s", (char *)p, e->d_name);
+                unlink(path);
+            }
+        closedir(d);
+    }
+    rmdir(p);
+    free(p);
+}
+
+static inline const char *harness_tmp_dir(const char *prefix)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%sXXXXXX", prefix);
+    ck_assert_msg(mkdtemp(path) != NULL, "mkdtemp: %s", strerror(errno));
+    return harness_own(harness_rm_dir, strdup(path));
+}
 
 /* A whole file, NUL-terminated, owned by the test; its size in *n if n. */
 static inline char *harness_slurp(const char *path, size_t *n)

@@ -177,11 +177,11 @@ END_TEST
  * loudly, naming the instruction and the mode. */
 START_TEST(prot32_unmodelled_is_loud)
 {
-    static const uint8_t ltr[] = { 0x66, 0xb8, 0x28, 0x00, 0x0f, 0x00, 0xd8 };   /* mov ax, 0x28; ltr ax */
+    static const uint8_t sysenter[] = { 0x0f, 0x34 };
     struct tm t;
-    load32(&t, ltr, sizeof(ltr));
+    load32(&t, sysenter, sizeof(sysenter));
     ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_UNMODELLED);
-    ck_assert_msg(strstr(cpu_message(t.cpu), "ltr") && strstr(cpu_message(t.cpu), "32-bit protected mode"),
+    ck_assert_msg(strstr(cpu_message(t.cpu), "sysenter") && strstr(cpu_message(t.cpu), "32-bit protected mode"),
                   "message: %s", cpu_message(t.cpu));
 }
 END_TEST
@@ -423,6 +423,39 @@ START_TEST(real_mode_far_call_ret)
 }
 END_TEST
 
+/* SGDT stores 6 bytes outside 64-bit mode; LTR of a 32-bit TSS descriptor
+ * (8 bytes in legacy mode: the next GDT slot is not part of it) marks it
+ * busy; STR reads the selector back (SDM 2A SGDT, LTR, STR). */
+START_TEST(prot32_sgdt_ltr)
+{
+    static const uint8_t code[] = {
+        0xc7, 0x05, 0x06, 0x00, 0x30, 0x00, 0x55, 0x55, 0x55, 0x55,   /* mov dword [0x300006], 0x55555555 */
+        0x0f, 0x01, 0x05, 0x00, 0x00, 0x30, 0x00,                     /* sgdt [0x300000] */
+        0x66, 0xb8, 0x28, 0x00,                                       /* mov ax, 0x28 */
+        0x0f, 0x00, 0xd8,                                             /* ltr ax */
+        0x0f, 0x00, 0xcb,                                             /* str bx */
+        0xe6, 0xf4,
+    };
+    struct tm t;
+    load32(&t, code, sizeof(code));
+    /* a 32-bit TSS (type 9) at 0x1F9000, limit 0x67, as GDT slot 5 (0x28), the last one */
+    uint64_t tss_desc = 0x67 | (0x1F9000ull << 16) | (0x89ull << 40);
+    uint64_t g[6];
+    memcpy(g, gdt, sizeof(gdt));
+    g[5] = tss_desc;
+    tm_poke(&t, GDT_PA, g, sizeof(g));
+    struct cpu_dtr gd = { GDT_PA, sizeof(g) - 1 };
+    cpu_set_dtr(t.cpu, false, &gd);
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_PLATFORM);
+    uint64_t stored = tm_peek64(&t, DATA_PA);
+    ck_assert_uint_eq(stored & 0xFFFF, sizeof(g) - 1);
+    ck_assert_uint_eq((stored >> 16) & 0xFFFFFFFF, GDT_PA);
+    ck_assert_uint_eq(tm_peek64(&t, DATA_PA + 6) & 0xFFFFFFFF, 0x55555555);   /* only 6 bytes written */
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RBX) & 0xFFFF, 0x28);
+    ck_assert_uint_eq((tm_peek64(&t, GDT_PA + 0x28) >> 40) & 0xF, 0xB);          /* busy */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("modes");
@@ -438,6 +471,7 @@ int main(void)
     tcase_add_test(t, real_mode_ivt);
     tcase_add_test(t, prot32_far_call_ret);
     tcase_add_test(t, real_mode_far_call_ret);
+    tcase_add_test(t, prot32_sgdt_ltr);
     suite_add_tcase(s, t);
     return harness_run(s);
 }

@@ -133,31 +133,7 @@ static char *subst(const char *tmpl, const char *key, const char *val)
     return out;
 }
 
-/* A temporary directory removed (with its files, no subdirectories) at
- * teardown, even if the test fails. */
-static void rm_dir_and_free(void *p)
-{
-    DIR *d = opendir(p);
-    if (d) {
-        struct dirent *e;
-        char path[600];
-        while ((e = readdir(d)) != NULL)
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                snprintf(path, sizeof(path), "%s/%s", (char *)p, e->d_name);
-                unlink(path);
-            }
-        closedir(d);
-    }
-    rmdir(p);
-    free(p);
-}
-
-static const char *tmp_dir(void)
-{
-    char path[] = "/tmp/hvsim-test-scenario-XXXXXX";
-    ck_assert_msg(mkdtemp(path) != NULL, "mkdtemp: %s", strerror(errno));
-    return harness_own(rm_dir_and_free, strdup(path));
-}
+static const char *tmp_dir(void) { return harness_tmp_dir("/tmp/hvsim-test-scenario-"); }
 
 static void write_file(const char *path, const char *text)
 {
