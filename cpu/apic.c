@@ -211,6 +211,22 @@ void apic_poll(cpu_t *cpu)
 {
     struct apic *a = A(cpu);
     uint64_t now = cpu->cycles;
+    /* INIT, then a start-up IPI that came after it (SDM 3A 9.4.4, 10.4.7.3) */
+    if (a->init_time <= now) {
+        uint64_t sipi = a->sipi_time;
+        uint8_t vec = a->sipi_vector;
+        a->init_time = ~0ull;
+        cpu_apic_init_received(cpu);
+        if (sipi != ~0ull) {                       /* it was behind the INIT: keep it */
+            a->sipi_time = sipi;
+            a->sipi_vector = vec;
+        }
+    }
+    if (a->sipi_time <= now) {
+        a->sipi_time = ~0ull;
+        if (cpu->wait_sipi)
+            cpu_apic_sipi_received(cpu, a->sipi_vector);   /* ignored unless waiting for one */
+    }
     /* interrupts from other LPs whose time has come */
     if (a->next_arrival <= now) {
         uint64_t next = ~0ull;
@@ -258,6 +274,10 @@ static uint64_t next_event(const cpu_t *cpu)
 {
     const struct apic *a = &cpu->apic;
     uint64_t t = a->next_arrival;
+    if (a->init_time < t)
+        t = a->init_time;
+    if (a->sipi_time < t)
+        t = a->sipi_time;
     if (TIMER_MODE(a->lvt[APIC_LVT_TIMER]) == TIMER_TSC_DL) {
         if (a->tsc_deadline) {
             uint64_t c = a->tsc_deadline > cpu->tsc_offset ? a->tsc_deadline - cpu->tsc_offset : 0;
@@ -315,6 +335,7 @@ static void regs_reset(cpu_t *cpu)
     uint64_t tpc = a->ticks_per_count;
     memset(a, 0, sizeof(*a));
     a->ticks_per_count = tpc;
+    a->init_time = a->sipi_time = ~0ull;
     a->id = cpu->cfg.lp_index;
     a->dfr = 0xFFFFFFFFu;
     a->svr = 0xFF;
@@ -322,6 +343,16 @@ static void regs_reset(cpu_t *cpu)
         a->lvt[i] = LVT_MASKED;
     a->timer_deadline = ~0ull;
     a->next_arrival = ~0ull;
+}
+
+/* INIT (SDM 3A 10.4.7.3): the APIC returns to its power-up state except
+ * for the ID (and IA32_APIC_BASE, which INIT leaves alone). */
+void apic_init_reset(cpu_t *cpu)
+{
+    uint32_t id = cpu->apic.id;
+    regs_reset(cpu);
+    cpu->apic.id = id;
+    apic_update(cpu);
 }
 
 void apic_reset(cpu_t *cpu)
@@ -415,7 +446,22 @@ uint32_t cpu_apic_priority(cpu_t *cpu) { return ppr(cpu); }
 void cpu_apic_ipi_deliver(cpu_t *cpu, const struct cpu_ipi *m)
 {
     struct apic *a = A(cpu);
-    if (!hw_enabled(cpu) || !sw_enabled(cpu))
+    if (!hw_enabled(cpu))
+        return;
+    if (m->mode == 5 || m->mode == 6) {
+        /* INIT and start-up act when this LP's clock reaches the send time
+         * (apic_poll); a software-disabled APIC still takes them (10.4.7.2). */
+        uint64_t t = m->time > cpu->cycles ? m->time : cpu->cycles;
+        if (m->mode == 5) {
+            a->init_time = t;
+        } else if (a->sipi_time == ~0ull) {
+            a->sipi_time = t;
+            a->sipi_vector = m->vector;
+        }
+        apic_update(cpu);
+        return;
+    }
+    if (!sw_enabled(cpu))
         return;                                    /* fixed interrupts are dropped (10.4.7.2) */
     unsigned v = m->vector;
     if (m->time <= cpu->cycles) {
@@ -446,14 +492,26 @@ static bool send_ipi(cpu_t *cpu, uint32_t lo, uint32_t dest)
         .shorthand = shorthand, .level_trigger = false, .x2apic = apic_x2(cpu),
         .time = cpu->cycles,
     };
-    if (mode != 0 && mode != 1) {
+    if (mode != 0 && mode != 1 && mode != 5 && mode != 6) {
         static const char *const names[8] = { "fixed", "lowest priority", "SMI", "reserved (3)", "NMI", "INIT",
                                               "start-up", "reserved (7)" };
-        cpu_unmodelled(cpu, "IPI with delivery mode %s (ICR %#x): only fixed and lowest-priority IPIs are modelled "
-                       "(INIT/SIPI: every LP starts at the entry point, docs/boot-protocol.md)", names[mode], lo);
+        cpu_unmodelled(cpu, "IPI with delivery mode %s (ICR %#x): SMI and NMI delivery are not modelled", names[mode],
+                       lo);
         return false;
     }
     cpu_emit(cpu, CPU_EV_APIC, cpu_rip(cpu), CPU_APIC_IPI, dest, lo, 0);
+    if (mode == 5 && !((lo >> 14) & 1) && ((lo >> 15) & 1))
+        return true;                                /* INIT level de-assert: no effect (SDM 3A 10.6.1) */
+    if (mode == 5 || mode == 6) {
+        m.level_trigger = false;
+        if (!cpu->plat.ipi) {
+            if (shorthand == 1 || shorthand == 2 || (shorthand == 0 && cpu_apic_ipi_matches(cpu, &m)))
+                cpu_apic_ipi_deliver(cpu, &m);
+            return true;
+        }
+        cpu->plat.ipi(cpu->plat.ctx, cpu, &m);
+        return true;
+    }
     if (m.vector < 16) {
         apic_error(cpu, ESR_SEND_ILLEGAL);         /* 10.5.3: not sent */
         apic_update(cpu);

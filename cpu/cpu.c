@@ -756,6 +756,8 @@ static bool take_interrupt(cpu_t *cpu, bool *held)
 {
     *held = false;
     apic_poll(cpu);
+    if (cpu->wait_sipi)
+        return false;                            /* only INIT and start-up IPIs reach it */
     int v = apic_pending_vector(cpu);
     if (v < 0 || !(cpu_rflags(cpu) & RF_IF))
         return false;
@@ -785,12 +787,84 @@ static bool ends_block(const struct dec_insn *d)
 
 uint64_t cpu_next_wake(cpu_t *cpu)
 {
-    if (!cpu->halted || !(cpu_rflags(cpu) & RF_IF))
-        return cpu->halted ? ~0ull : cpu->cycles;   /* HLT with IF = 0: only NMI/INIT/SMI (not modelled) */
-    apic_poll(cpu);
+    if (!cpu->halted)
+        return cpu->cycles;
+    uint64_t t = cpu->apic.init_time;              /* INIT ends HLT and wait-for-SIPI alike */
+    if (cpu->wait_sipi)
+        return cpu->apic.sipi_time < t ? cpu->apic.sipi_time : t;
+    if (!(cpu_rflags(cpu) & RF_IF))
+        return t;                                  /* HLT with IF = 0: INIT (NMI, SMI: not modelled) */
     if (apic_pending_vector(cpu) >= 0)
         return cpu->cycles;
-    return apic_next_wake(cpu);
+    uint64_t w = apic_next_wake(cpu);
+    return w < t ? w : t;
+}
+
+/* ---- INIT and start-up (SDM 3A 9.1.1 table 9-1, 9.4.4) ---- */
+
+static void init_state(cpu_t *cpu)
+{
+    uint32_t sig[4];
+    cpuid_query(cpu, 1, 0, sig);
+    for (int r = CPU_RAX; r <= CPU_R15; r++)
+        cpu_set_gpr(cpu, (unsigned)r, 0);
+    cpu_set_gpr(cpu, 2, sig[0]);                   /* EDX: processor signature */
+    cpu->cr0 = CR0_CD | CR0_NW | CR0_ET;
+    cpu->cr2 = cpu->cr3 = cpu->cr4 = 0;
+    cpu->efer = 0;
+    memset(cpu->pdpte, 0, sizeof(cpu->pdpte));
+    cpu->dr[6] = 0xFFFF0FF0u;
+    cpu->dr[7] = 0x400;
+    struct cpu_seg cs = { 0xF000, 0xFFFF0000ull, 0xFFFF, 0xB | SEG_ATTR_S | SEG_ATTR_P };
+    struct cpu_seg ds = { 0, 0, 0xFFFF, 0x3 | SEG_ATTR_S | SEG_ATTR_P };
+    cpu->seg[CPU_CS] = cs;
+    for (int s = CPU_ES; s <= CPU_GS; s++)
+        if (s != CPU_CS)
+            cpu->seg[s] = ds;
+    cpu->seg[CPU_LDTR] = (struct cpu_seg){ 0, 0, 0xFFFF, 0x2 | SEG_ATTR_P };
+    cpu->seg[CPU_TR] = (struct cpu_seg){ 0, 0, 0xFFFF, 0xB | SEG_ATTR_P };
+    cpu->gdtr = (struct cpu_dtr){ 0, 0xFFFF };
+    cpu->idtr = (struct cpu_dtr){ 0, 0xFFFF };
+    cpu_set_rflags(cpu, RF_FIXED);
+    eng_set(cpu, UC_X86_REG_RIP, 0xFFF0);
+    cpu->sti_shadow_rip = ~0ull;
+    cpu->shutdown = false;
+    apic_init_reset(cpu);
+    cpu_commit_state(cpu);
+}
+
+void cpu_init_wait_for_sipi(cpu_t *cpu)
+{
+    init_state(cpu);
+    cpu->wait_sipi = true;
+    cpu->halted = true;
+}
+
+bool cpu_waiting_for_sipi(const cpu_t *cpu) { return cpu->wait_sipi; }
+
+void cpu_apic_init_received(cpu_t *cpu)
+{
+    if (cpu->msr.val[MSR_APIC_BASE] & 0x100) {
+        /* The bootstrap processor would restart at the reset vector, where
+         * no firmware is modelled. */
+        cpu_unmodelled(cpu, "INIT of the bootstrap processor (LP %u): it would restart at the reset vector "
+                       "0xFFFFFFF0, where hvsim has no firmware", cpu->cfg.lp_index);
+        return;
+    }
+    cpu_emit(cpu, CPU_EV_APIC, cpu_rip(cpu), CPU_APIC_INIT, 0, 0, 0);
+    cpu_init_wait_for_sipi(cpu);
+}
+
+void cpu_apic_sipi_received(cpu_t *cpu, uint8_t vector)
+{
+    /* Real mode at vector:0000, i.e. CS = vector << 8, base vector << 12. */
+    struct cpu_seg cs = { (uint16_t)(vector << 8), (uint64_t)vector << 12, 0xFFFF, 0xB | SEG_ATTR_S | SEG_ATTR_P };
+    cpu->seg[CPU_CS] = cs;
+    eng_set(cpu, UC_X86_REG_RIP, 0);
+    cpu->wait_sipi = false;
+    cpu->halted = false;
+    cpu->eng_mode_dirty = true;
+    cpu_emit(cpu, CPU_EV_APIC, cpu_rip(cpu), CPU_APIC_SIPI, vector, (uint64_t)vector << 12, 0);
 }
 
 enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
@@ -800,11 +874,11 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         if (cpu->shutdown)
             return CPU_STOP_SHUTDOWN;
         bool held;
-        if (take_interrupt(cpu, &held)) {
-            if (cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
-                return stop_for_pending(cpu);
+        bool took = take_interrupt(cpu, &held);
+        if (cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
+            return stop_for_pending(cpu);
+        if (took)
             continue;
-        }
         if (cpu->halted)
             return CPU_STOP_HALTED;
         if (cpu->insns >= cpu->budget_end)

@@ -81,6 +81,8 @@ enum cpu_apic_event {
     CPU_APIC_IPI,          /* IPI sent: b = destination field, c = ICR bits 31:0 */
     CPU_APIC_TIMER,        /* the timer expired: b = LVT timer entry, c = its vector */
     CPU_APIC_EOI,          /* EOI: c = the vector leaving the ISR (256: none was in service) */
+    CPU_APIC_INIT,         /* INIT received: the LP is reset and waits for a start-up IPI */
+    CPU_APIC_SIPI,         /* start-up IPI received: b = vector, c = the physical start address */
 };
 
 struct cpu_event {
@@ -104,7 +106,7 @@ enum cpu_io_result {
  * (SDM 3A 10.6.1, ICR). */
 struct cpu_ipi {
     uint8_t vector;
-    unsigned mode;         /* delivery mode: 0 fixed, 1 lowest priority (others are not sent) */
+    unsigned mode;         /* delivery mode: 0 fixed, 1 lowest priority, 5 INIT, 6 start-up */
     bool logical;          /* destination mode */
     uint32_t dest;         /* xAPIC: 8 bits; x2APIC: 32 bits */
     unsigned shorthand;    /* 0 none, 1 self, 2 all including self, 3 all excluding self */
@@ -160,6 +162,10 @@ uint64_t cpu_cycles(const cpu_t *cpu);       /* virtual cycles on this LP */
 uint64_t cpu_insns(const cpu_t *cpu);        /* retired instructions */
 void cpu_advance_cycles(cpu_t *cpu, uint64_t to);   /* idle time (halted LPs) */
 bool cpu_halted(const cpu_t *cpu);
+/* Put the LP in the state after INIT (SDM 3A 9.1.1, table 9-1) and in the
+ * wait-for-SIPI activity state: it runs again when a start-up IPI arrives. */
+void cpu_init_wait_for_sipi(cpu_t *cpu);
+bool cpu_waiting_for_sipi(const cpu_t *cpu);
 /* For a halted LP: the virtual cycle at which its own timer or an
  * interrupt already on its way may wake it (~0: nothing will). */
 uint64_t cpu_next_wake(cpu_t *cpu);

@@ -144,6 +144,8 @@ struct apic {
     uint32_t arriving[8], arriving_level[8];
     uint64_t arrival_time[256];
     uint64_t next_arrival;                     /* earliest of them (~0: none) */
+    uint64_t init_time, sipi_time;             /* INIT / start-up IPI on its way (~0: none) */
+    uint8_t sipi_vector;
 };
 
 /* ---- translation cache: the engine's linear view (view.c) ---- */
@@ -235,6 +237,7 @@ struct cpu {
     struct msr_file msr;
     uint64_t tsc_offset;                       /* TSC = cycles + tsc_offset */
     bool halted, shutdown;
+    bool wait_sipi;                            /* wait-for-SIPI activity state (halted is set too) */
     uint64_t sti_shadow_rip;                   /* interrupt shadow after STI/MOV SS (~0: none) */
     uint64_t sti_shadow_insns;                 /* ... valid while insns still equals this */
     struct apic apic;
@@ -404,6 +407,9 @@ void apic_ack(cpu_t *cpu, unsigned vector);  /* IRR -> ISR (interrupt acknowledg
 void apic_update(cpu_t *cpu);                /* recompute cpu->irq_cycle */
 uint64_t apic_next_wake(cpu_t *cpu);         /* cycle at which a halted LP may get an interrupt */
 uint64_t apic_get_tpr(const cpu_t *cpu);
+void apic_init_reset(cpu_t *cpu);           /* INIT: every register but the ID and IA32_APIC_BASE */
+void cpu_apic_init_received(cpu_t *cpu);    /* an INIT arrived (cpu.c) */
+void cpu_apic_sipi_received(cpu_t *cpu, uint8_t vector);   /* a start-up IPI reached a waiting LP */
 void apic_set_tpr(cpu_t *cpu, uint64_t tpr);
 
 /* ---- MSR access with architectural checks (msr.c) ---- */

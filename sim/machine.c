@@ -423,8 +423,11 @@ bool machine_load_multiboot(machine_t *m, const struct mb_options *o, char *msg,
         sha256_final(&s, m->payload_sha);
         const char *base = strrchr(o->kernel, '/');
         snprintf(m->payload_name, sizeof(m->payload_name), "%s", base ? base + 1 : o->kernel);
-        for (unsigned i = 0; i < m->nlps; i++)
-            mb_cpu_state(m->lp[i], i == 0 ? &m->mb.bsp : &m->mb.ap);
+        /* The BSP enters the kernel; the APs wait for INIT-SIPI-SIPI as on
+         * hardware after firmware handed over (docs/multiboot.md). */
+        mb_cpu_state(m->lp[0], &m->mb.bsp);
+        for (unsigned i = 1; i < m->nlps; i++)
+            cpu_init_wait_for_sipi(m->lp[i]);
         m->booted = true;
     }
     for (unsigned i = 0; i < loaded; i++)

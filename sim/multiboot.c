@@ -32,8 +32,7 @@ _Static_assert(REG_MMAP + MMAP_ENTRIES * sizeof(struct mb_mmap_entry) <= REG_MOD
 
 /* The firmware area's parts do not overlap and lie in the legacy hole. */
 _Static_assert(MB_FW_BASE >= MB_HOLE_BASE && MB_FW_END <= MB_HOLE_END, "firmware area inside the hole");
-_Static_assert(MB_FW_GDT + MB_GDT_LIMIT + 1 <= MB_FW_PARK, "GDT before the parking loop");
-_Static_assert(MB_FW_PARK + 16 <= MB_FW_STACK_TOP - MB_FW_STACK_SIZE, "parking loop below the stack");
+_Static_assert(MB_FW_GDT + MB_GDT_LIMIT + 1 <= MB_FW_STACK_TOP - MB_FW_STACK_SIZE, "GDT below the stack");
 _Static_assert(MB_FW_STACK_TOP <= MB_FW_END, "stack inside the firmware area");
 
 /* Descriptors (SDM 3A 3.4.5): base 0, limit 0xFFFFF in 4-KiB units, DPL 0,
@@ -41,10 +40,6 @@ _Static_assert(MB_FW_STACK_TOP <= MB_FW_END, "stack inside the firmware area");
  * the descriptors match the hidden parts loaded at entry. */
 #define GDT_CODE32 0x00CF9B000000FFFFull
 #define GDT_DATA32 0x00CF93000000FFFFull
-
-/* The parking loop: hlt; jmp $-1 (back to the hlt). With IF = 0 only NMI,
- * INIT or SMI would end the HLT, and none of those is delivered. */
-static const uint8_t park_code[] = { 0xF4, 0xEB, 0xFD };
 
 static void record_state(struct mb_cpu_state *s, uint32_t eip, uint32_t eax, uint32_t ebx, uint32_t esp)
 {
@@ -186,7 +181,6 @@ bool mb_prepare(physmem_t *m, const struct mb_input *in, struct mb_layout *out, 
     uint64_t gdt[3] = { 0, GDT_CODE32, GDT_DATA32 };
     _Static_assert(sizeof(gdt) == MB_GDT_LIMIT + 1, "GDTR limit covers the three descriptors");
     memcpy(pmem_host(m, MB_FW_GDT, sizeof(gdt)), gdt, sizeof(gdt));
-    memcpy(pmem_host(m, MB_FW_PARK, sizeof(park_code)), park_code, sizeof(park_code));
 
     /* The information region. */
     memset(pmem_host(m, base, size), 0, size);
@@ -229,7 +223,6 @@ bool mb_prepare(physmem_t *m, const struct mb_input *in, struct mb_layout *out, 
 
     /* Entry states (MB 3.2). */
     record_state(&out->bsp, (uint32_t)img->entry, MB_BOOTLOADER_MAGIC, (uint32_t)out->info, (uint32_t)MB_FW_STACK_TOP);
-    record_state(&out->ap, (uint32_t)MB_FW_PARK, 0, 0, 0);
     return true;
 }
 

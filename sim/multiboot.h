@@ -29,7 +29,6 @@
 #define MB_HOLE_END       0x100000ull
 #define MB_FW_BASE        0xF0000ull   /* hvsim's firmware area, inside the hole: */
 #define MB_FW_GDT         0xF0000ull   /*   the flat GDT (3 descriptors) */
-#define MB_FW_PARK        0xF0040ull   /*   the application processors' HLT loop */
 #define MB_FW_STACK_TOP   0xF8000ull   /*   the bootstrap processor's stack (ESP) */
 #define MB_FW_STACK_SIZE  0x4000ull
 #define MB_FW_END         0xF8000ull
@@ -105,7 +104,6 @@ struct mb_layout {
     uint64_t loader_name, cmdline;     /* NUL-terminated strings */
     uint64_t mod_string[MB_MAX_MODULES];
     struct mb_cpu_state bsp;           /* logical processor 0 */
-    struct mb_cpu_state ap;            /* every other logical processor: parked */
 };
 
 /* Find and check the header, and parse the image it describes against the

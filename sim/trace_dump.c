@@ -122,9 +122,9 @@ void trace_format_record(const struct trace_record *rec, char *buf, size_t n)
         snprintf(p, left, "unmodelled rip=%#" PRIx64 " %s", F("rip"), q);
         break;
     case TREC_APIC: {
-        static const char *const k[] = { "read", "write", "ipi", "timer", "eoi" };
+        static const char *const k[] = { "read", "write", "ipi", "timer", "eoi", "init", "sipi" };
         unsigned kind = (unsigned)F("kind");
-        snprintf(p, left, "apic       %s reg=%#" PRIx64 " value=%#" PRIx64 " rip=%#" PRIx64, kind < 5 ? k[kind] : "?",
+        snprintf(p, left, "apic       %s reg=%#" PRIx64 " value=%#" PRIx64 " rip=%#" PRIx64, kind < 7 ? k[kind] : "?",
                  F("reg"), F("value"), F("rip"));
         break;
     }

@@ -2200,20 +2200,16 @@ START_TEST(ipi_without_router)
 }
 END_TEST
 
-/* Only fixed and lowest-priority IPIs are modelled (apic.c header): an ICR
- * write with another delivery mode (SDM 3A 10.6.1: SMI, NMI, INIT,
- * start-up; 011b and 111b reserved) stops the run as unmodelled, naming the
- * mode, and the instruction does not complete. */
+/* SMI and NMI delivery are not modelled (apic.c header): an ICR write with
+ * one of them (or a reserved mode, 011b and 111b; SDM 3A 10.6.1) stops the
+ * run as unmodelled, naming the mode, and the instruction does not
+ * complete. */
 struct dm_row { const char *name; bool x2; uint32_t lo; const char *mode; };
 static const struct dm_row dm_rows[] = {
     { "ipi/unmodelled-smi",          false, 0x00200, "SMI" },
     { "ipi/unmodelled-nmi",          false, 0x00400, "NMI" },
-    { "ipi/unmodelled-init",         false, 0x04500, "INIT" },
-    { "ipi/unmodelled-init-deassert", false, 0x08500, "INIT" },
-    { "ipi/unmodelled-startup",      false, 0x04608, "start-up" },
     { "ipi/unmodelled-reserved-3",   false, 0x00340, "reserved" },
     { "ipi/unmodelled-reserved-7",   false, 0x00740, "reserved" },
-    { "ipi/unmodelled-x2-init",      true,  0x04500, "INIT" },
     { "ipi/unmodelled-x2-nmi",       true,  0x00400, "NMI" },
 };
 
@@ -2245,6 +2241,60 @@ START_TEST(ipi_unmodelled_delivery_modes)
     ck_assert_msg(cpu_get(t.cpu, CPU_RIP) == CODE_PA + at, "%s: RIP %#llx, expected the ICR write at %#llx",
                   row->name, (unsigned long long)cpu_get(t.cpu, CPU_RIP), (unsigned long long)(CODE_PA + at));
     tm_destroy(&t);
+}
+END_TEST
+
+/* INIT-SIPI (SDM 3A 9.4.4, 10.6.1, table 9-1): INIT puts an AP in the
+ * INIT state (real mode at F000:FFF0, CR0 = 0x60000010, EDX = signature)
+ * and in wait-for-SIPI, where fixed interrupts do not wake it; a start-up
+ * IPI with vector 8 starts it in real mode at 0800:0000; a second SIPI to a
+ * running LP is ignored; INIT level de-assert does nothing; INIT of the
+ * BSP is reported as unmodelled (no firmware at the reset vector). */
+START_TEST(ipi_init_sipi)
+{
+    struct code codes[MP_MAX] = { { .n = 0 } };
+    struct mp *mp = mp_create(2, codes);
+    cpu_t *bsp = mp->t[0].cpu, *ap = mp->t[1].cpu;
+    static const uint8_t rm[] = { 0x8c, 0xc8, 0xbb, 0x34, 0x12, 0xe6, 0xf4 };   /* mov ax, cs; mov bx, 0x1234; out 0xf4 */
+    tm_poke(&mp->t[1], 0x8000, rm, sizeof(rm));
+    sw_enable(bsp);
+    set_reg(bsp, R_ICR_HI, 1u << 24);
+    set_reg(bsp, R_ICR_LO, 0x08500);                     /* INIT level de-assert: nothing */
+    cpu_run(ap, 10);
+    ck_assert(!cpu_waiting_for_sipi(ap));
+    set_reg(bsp, R_ICR_LO, 0x04500);                     /* INIT */
+    cpu_advance_cycles(ap, cpu_cycles(bsp));
+    ck_assert_int_eq(cpu_run(ap, 10), CPU_STOP_HALTED);
+    ck_assert(cpu_waiting_for_sipi(ap));
+    ck_assert_uint_eq(cpu_get(ap, CPU_RIP), 0xFFF0);
+    struct cpu_seg cs;
+    cpu_get_seg(ap, CPU_CS, &cs);
+    ck_assert_uint_eq(cs.sel, 0xF000);
+    ck_assert_uint_eq(cs.base, 0xFFFF0000u);
+    ck_assert_uint_eq(cpu_get(ap, CPU_CR0), 0x60000010);
+    uint32_t sig[4];
+    cpuid_query(ap, 1, 0, sig);
+    ck_assert_uint_eq(cpu_get(ap, CPU_RDX), sig[0]);
+    ck_assert_uint_eq(cpu_next_wake(ap), ~0ull);
+    set_reg(bsp, R_ICR_LO, 0x04069);                     /* a fixed IPI: no wake-up from wait-for-SIPI */
+    ck_assert_uint_eq(cpu_next_wake(ap), ~0ull);
+    cpu_advance_cycles(bsp, cpu_cycles(bsp) + 1000);
+    set_reg(bsp, R_ICR_LO, 0x04608);                     /* start-up, vector 8 */
+    uint64_t w = cpu_next_wake(ap);
+    ck_assert_uint_eq(w, cpu_cycles(bsp));
+    cpu_advance_cycles(ap, w);
+    enum cpu_stop st = cpu_run(ap, 100);
+    ck_assert_msg(st == CPU_STOP_PLATFORM, "AP: stop %s (%s)", cpu_stop_name(st), cpu_message(ap));
+    ck_assert_uint_eq(cpu_get(ap, CPU_RAX) & 0xFFFF, 0x0800);
+    ck_assert_uint_eq(cpu_get(ap, CPU_RBX) & 0xFFFF, 0x1234);
+    ck_assert_uint_eq(cpu_get(ap, CPU_RIP), sizeof(rm));
+    set_reg(bsp, R_ICR_LO, 0x04609);                     /* a second SIPI: ignored */
+    ck_assert(!cpu_waiting_for_sipi(ap));
+    /* INIT to the BSP (self): not modelled */
+    set_reg(bsp, R_ICR_LO, 0x44500);
+    st = cpu_run(bsp, 100);
+    ck_assert_msg(st == CPU_STOP_UNMODELLED && strstr(cpu_message(bsp), "bootstrap processor"), "BSP: stop %s (%s)",
+                  cpu_stop_name(st), cpu_message(bsp));
 }
 END_TEST
 
@@ -2448,6 +2498,7 @@ int main(void)
     tcase_add_test(t, ipi_trigger_mode_ignored_for_fixed);
     ADD_ROWS(t, ipi_without_router, selfonly_rows);
     ADD_ROWS(t, ipi_unmodelled_delivery_modes, dm_rows);
+    tcase_add_test(t, ipi_init_sipi);
     tcase_add_test(t, ipi_arrival_time);
     tcase_add_test(t, ipi_wake_respects_priority);
     tcase_add_loop_test(t, ipi_guest_to_guest, 0, 2);

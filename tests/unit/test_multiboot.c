@@ -892,13 +892,6 @@ START_TEST(entry_state_recorded)
     char msg[400] = "";
     ck_assert_msg(mb_prepare(m, &in, &l, msg, sizeof(msg)), "%s", msg);
     check_entry_state("bsp", &l.bsp, K_TEXT_PA + 0x20, 0x2BADB002, (uint32_t)l.info, 0xF8000);
-    check_entry_state("ap", &l.ap, MB_FW_PARK, 0, 0, 0);
-    /* the parking loop: hlt; jmp back to the hlt */
-    uint8_t park[3];
-    ck_assert(pmem_read(m, MB_FW_PARK, park, 3));
-    ck_assert_uint_eq(park[0], 0xF4);
-    ck_assert_uint_eq(park[1], 0xEB);
-    ck_assert_uint_eq(park[2], 0xFD);
 }
 END_TEST
 
@@ -1123,14 +1116,15 @@ START_TEST(machine_load)
     uint64_t v;
     ck_assert(cpu_msr_read(c, 0x2FF, &v));
     ck_assert_uint_eq(v, 0x806);
-    /* application processors: parked, IF = 0 */
+    /* application processors: in the INIT state, waiting for a start-up IPI */
     for (unsigned lp = 1; lp < 3; lp++) {
         cpu_t *a = machine_cpu(mach, lp);
-        ck_assert_uint_eq(cpu_get(a, CPU_RIP), MB_FW_PARK);
-        ck_assert_uint_eq(cpu_get(a, CPU_RAX), 0);
-        ck_assert_uint_eq(cpu_get(a, CPU_RFLAGS) & (1u << 9), 0);
+        ck_assert(cpu_waiting_for_sipi(a));
+        ck_assert(cpu_halted(a));
+        ck_assert_uint_eq(cpu_get(a, CPU_RIP), 0xFFF0);
+        ck_assert_uint_eq(cpu_get(a, CPU_CR0), 0x60000010);
         cpu_get_seg(a, CPU_CS, &sg);
-        check_seg("ap CS", &sg, MB_SEL_CODE32, 0xB);
+        ck_assert_uint_eq(sg.sel, 0xF000);
     }
 }
 END_TEST
@@ -1228,10 +1222,9 @@ START_TEST(run_kernel)
     ck_assert_msg(r.end == MEND_EXIT_DEVICE && r.status == 1, "end %d status %d: %s", r.end, r.status, r.reason);
     ck_assert_msg(con->n == strlen(want) && !memcmp(con->buf, want, con->n), "console '%.*s'", (int)con->n,
                   con->buf);
-    cpu_t *ap = machine_cpu(mach, 1);            /* ran after LP 0's first 10-instruction turn */
-    ck_assert(cpu_halted(ap));
-    ck_assert_uint_eq(cpu_get(ap, CPU_RIP), MB_FW_PARK + 1);
-    ck_assert_uint_eq(cpu_insns(ap), 1);
+    cpu_t *ap = machine_cpu(mach, 1);            /* never started: no start-up IPI was sent */
+    ck_assert(cpu_waiting_for_sipi(ap));
+    ck_assert_uint_eq(cpu_insns(ap), 0);
 }
 END_TEST
 
