@@ -146,7 +146,8 @@ static enum insn_class classify(const cs_insn *ci)
     case X86_INS_LJMP: return IC_FAR_JMP;
     case X86_INS_LCALL: return IC_FAR_CALL;
     case X86_INS_RETF: case X86_INS_RETFQ: return IC_FAR_RET;
-    case X86_INS_LSS: case X86_INS_LFS: case X86_INS_LGS: return IC_LOAD_FARPTR;
+    case X86_INS_LSS: case X86_INS_LFS: case X86_INS_LGS: case X86_INS_LDS: case X86_INS_LES:
+        return IC_LOAD_FARPTR;
     case X86_INS_LAR: return IC_LAR;
     case X86_INS_LSL: return IC_LSL;
     case X86_INS_VERR: return IC_VERR;

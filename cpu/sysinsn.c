@@ -643,24 +643,33 @@ static bool h_string_io(cpu_t *cpu, const struct dec_insn *d)
     struct xcpt xc;
     if (!io_allowed(cpu, port, size, &xc))
         return fault(cpu, d, xc);
-    uint64_t count = rep ? cpu_gpr(cpu, 1) : 1;
-    if (x->addr_size == 4)
-        count &= 0xFFFFFFFFu;
+    /* the address size decides which part of RCX/RSI/RDI counts and moves */
+    uint64_t amask = x->addr_size == 8 ? ~0ull : x->addr_size == 4 ? 0xFFFFFFFFull : 0xFFFFull;
+    uint64_t count = rep ? cpu_gpr(cpu, 1) & amask : 1;
     int64_t step = (cpu_rflags(cpu) & RF_DF) ? -(int64_t)size : (int64_t)size;
     unsigned ireg = in ? 7 : 6;     /* RDI or RSI */
-    uint64_t seg_base = 0;
+    bool b64 = cpu_code_bits(cpu) == 64;
+    /* INS writes ES:rDI (no override); OUTS reads DS:rSI or the override's
+     * segment. In 64-bit mode only FS and GS have bases. */
+    uint64_t seg_base = b64 ? 0 : cpu->seg[in ? CPU_ES : CPU_DS].base;
     if (!in) {
         for (unsigned i = 0; i < x->op_count; i++)
             if (x->operands[i].type == X86_OP_MEM) {
-                if (x->operands[i].mem.segment == X86_REG_FS) seg_base = cpu->seg[CPU_FS].base;
-                if (x->operands[i].mem.segment == X86_REG_GS) seg_base = cpu->seg[CPU_GS].base;
+                unsigned sr = x->operands[i].mem.segment;
+                if (sr == X86_REG_FS) seg_base = cpu->seg[CPU_FS].base;
+                if (sr == X86_REG_GS) seg_base = cpu->seg[CPU_GS].base;
+                if (!b64 && sr == X86_REG_ES) seg_base = cpu->seg[CPU_ES].base;
+                if (!b64 && sr == X86_REG_CS) seg_base = cpu->seg[CPU_CS].base;
+                if (!b64 && sr == X86_REG_SS) seg_base = cpu->seg[CPU_SS].base;
             }
     }
     struct mem_acc a = mem_acc_cur(cpu);
     while (count) {
-        uint64_t addr = cpu_gpr(cpu, ireg);
-        if (x->addr_size == 4)
-            addr &= 0xFFFFFFFFu;
+        uint64_t addr = cpu_gpr(cpu, ireg) & amask;
+        if (!b64)
+            addr = (addr + seg_base) & 0xFFFFFFFFull;
+        else
+            addr += seg_base;
         uint32_t v = 0;
         enum cpu_io_result r;
         if (in) {
@@ -674,7 +683,7 @@ static bool h_string_io(cpu_t *cpu, const struct dec_insn *d)
                 return fault(cpu, d, xc);
             cpu_emit(cpu, CPU_EV_IO, d->la, port, v, size, 0);
         } else {
-            enum mem_res mr = mem_read(cpu, &a, addr + seg_base, &v, size, &xc);
+            enum mem_res mr = mem_read(cpu, &a, addr, &v, size, &xc);
             if (mr == MEM_UNMODELLED)
                 return false;
             if (mr != MEM_OK)
@@ -684,10 +693,14 @@ static bool h_string_io(cpu_t *cpu, const struct dec_insn *d)
             if (!io_result(cpu, d, r, false, port, size))
                 return false;
         }
-        cpu_set_gpr(cpu, ireg, cpu_gpr(cpu, ireg) + (uint64_t)step);
+        uint64_t iv = cpu_gpr(cpu, ireg);
+        cpu_set_gpr(cpu, ireg, x->addr_size == 4 ? ((iv + (uint64_t)step) & amask)
+                                                 : (iv & ~amask) | ((iv + (uint64_t)step) & amask));
         count--;
-        if (rep)
-            cpu_set_gpr(cpu, 1, x->addr_size == 4 ? (count & 0xFFFFFFFFu) : count);
+        if (rep) {
+            uint64_t cv = cpu_gpr(cpu, 1);
+            cpu_set_gpr(cpu, 1, x->addr_size == 4 ? count : (cv & ~amask) | count);
+        }
         cpu_charge(cpu, cost_table[COST_PORT_IO]);
         if (r == CPU_IO_STOP) {
             if (count == 0)
@@ -1361,25 +1374,33 @@ static bool h_mov_sreg(cpu_t *cpu, const struct dec_insn *d)
 static bool h_pop_sreg(cpu_t *cpu, const struct dec_insn *d)
 {
     enum cpu_segreg s = sreg_of(X(d)->operands[0].reg);
-    unsigned size = X(d)->prefix[2] == 0x66 ? 2 : 8;
+    bool p66 = X(d)->prefix[2] == 0x66;
+    unsigned size = cpu_code_bits(cpu) == 64 ? (p66 ? 2 : 8) : insn_opsize(cpu, p66);
     uint64_t rsp = cpu_gpr(cpu, 4), v = 0;
-    struct mem_acc a = mem_acc_cur(cpu);
-    a.stack = true;
     struct xcpt xc;
-    enum mem_res r = mem_read(cpu, &a, rsp, &v, size, &xc);
+    /* POP DS/ES/SS/FS/GS: the load happens before RSP moves, so a faulting
+     * load leaves the stack as it was (SDM 2B POP). */
+    enum mem_res r = stack_pop(cpu, &v, size, &xc);
     if (r == MEM_UNMODELLED)
         return false;
     if (r != MEM_OK)
         return fault(cpu, d, xc);
+    uint64_t nrsp = cpu_gpr(cpu, 4);
+    cpu_set_gpr(cpu, 4, rsp);
     if (!seg_load_data(cpu, s, (uint16_t)v, &xc))
         return cpu->pend.kind == PEND_UNMODELLED ? false : fault(cpu, d, xc);
-    cpu_set_gpr(cpu, 4, rsp + size);
+    cpu_set_gpr(cpu, 4, nrsp);
+    if (s == CPU_SS) {
+        cpu->sti_shadow_rip = d->la + d->len;      /* POP SS blocks like MOV SS (SDM 3A 6.8.3) */
+        cpu->sti_shadow_insns = cpu->insns + 1;
+    }
     return next(cpu, d, cost_table[COST_SEG_LOAD]);
 }
 
 static bool h_load_farptr(cpu_t *cpu, const struct dec_insn *d)
 {
-    enum cpu_segreg s = d->id == X86_INS_LSS ? CPU_SS : d->id == X86_INS_LFS ? CPU_FS : CPU_GS;
+    enum cpu_segreg s = d->id == X86_INS_LSS ? CPU_SS : d->id == X86_INS_LFS ? CPU_FS :
+                        d->id == X86_INS_LDS ? CPU_DS : d->id == X86_INS_LES ? CPU_ES : CPU_GS;
     const cs_x86_op *dst = &X(d)->operands[0];
     unsigned w = 8;
     dec_reg_index(dst->reg, &w);
@@ -1750,7 +1771,7 @@ static bool legacy_ready(enum insn_class c)
     switch (c) {
     case IC_IRET: case IC_INT: case IC_INT3: case IC_INT1: case IC_INTO: case IC_POPF: case IC_FAR_CALL:
     case IC_FAR_RET: case IC_SGDT: case IC_SIDT: case IC_SLDT: case IC_STR: case IC_LTR: case IC_LLDT:
-    case IC_SMSW: case IC_LMSW:
+    case IC_SMSW: case IC_LMSW: case IC_POP_SREG: case IC_LOAD_FARPTR: case IC_INS: case IC_OUTS:
     case IC_MOV_FROM_CR: case IC_MOV_TO_CR: case IC_CLTS: case IC_RDMSR: case IC_WRMSR: case IC_CPUID:
     case IC_RDTSC: case IC_RDTSCP: case IC_RDRAND: case IC_RDSEED: case IC_HLT: case IC_PAUSE: case IC_IN:
     case IC_OUT: case IC_CLI: case IC_STI: case IC_LGDT: case IC_LIDT: case IC_FAR_JMP: case IC_MOV_TO_SREG:

@@ -456,6 +456,59 @@ START_TEST(prot32_sgdt_ltr)
 }
 END_TEST
 
+/* Real mode: POP DS (base = selector * 16), LES (a far pointer), and REP
+ * OUTSB from DS:SI with a 16-bit CX and SI (SDM 2B POP, LDS/LES, OUTS). */
+START_TEST(real_mode_pop_les_outs)
+{
+    uint8_t code[0x40];
+    memset(code, 0x90, sizeof(code));
+    static const uint8_t main_part[] = {
+        0x68, 0x00, 0x20,                      /* push 0x2000 */
+        0x1f,                                  /* pop ds (base 0x20000) */
+        0xc4, 0x3e, 0x20, 0x00,                /* les di, [0x20] -> ES:DI from DS:0x20 */
+        0xbe, 0x00, 0x00,                      /* mov si, 0 */
+        0xb9, 0x03, 0x00,                      /* mov cx, 3 */
+        0xba, 0xe9, 0x00,                      /* mov dx, 0xe9 */
+        0xf3, 0x6e,                            /* rep outsb */
+        0xe6, 0xf4,
+    };
+    memcpy(code, main_part, sizeof(main_part));
+    struct tm t;
+    tm_create(&t, "\xf4", 1);
+    tm_poke(&t, 0x10000, code, sizeof(code));
+    tm_poke(&t, 0x20000, "hvs", 3);
+    static const uint16_t farptr[2] = { 0x1234, 0x3000 };
+    tm_poke(&t, 0x20020, farptr, 4);
+    cpu_t *c = t.cpu;
+    cpu_set(c, CPU_CR0, CR0_ET);
+    cpu_set(c, CPU_CR4, 0);
+    cpu_set(c, CPU_EFER, 0);
+    struct cpu_seg cs = { 0x1000, 0x10000, 0xFFFF, 0xB | SEG_ATTR_S | SEG_ATTR_P };
+    struct cpu_seg ds = { 0, 0, 0xFFFF, 0x3 | SEG_ATTR_S | SEG_ATTR_P };
+    cpu_set_seg(c, CPU_CS, &cs);
+    for (int sr = CPU_ES; sr <= CPU_GS; sr++)
+        if (sr != CPU_CS)
+            cpu_set_seg(c, (enum cpu_segreg)sr, &ds);
+    cpu_set(c, CPU_RIP, 0);
+    cpu_set(c, CPU_RSP, 0x8000);
+    cpu_set(c, CPU_RCX, 0xFFFF0000);
+    cpu_set(c, CPU_RFLAGS, 2);
+    cpu_commit_state(c);
+    ck_assert_int_eq(cpu_run(c, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(t.nio, 4);
+    ck_assert_uint_eq(t.io[0].val, 'h');
+    ck_assert_uint_eq(t.io[2].val, 's');
+    struct cpu_seg es;
+    cpu_get_seg(c, CPU_ES, &es);
+    ck_assert_uint_eq(es.sel, 0x3000);
+    ck_assert_uint_eq(es.base, 0x30000);
+    ck_assert_uint_eq(cpu_get(c, CPU_RDI) & 0xFFFF, 0x1234);
+    ck_assert_uint_eq(cpu_get(c, CPU_RSI) & 0xFFFF, 3);
+    ck_assert_uint_eq(cpu_get(c, CPU_RCX), 0xFFFF0000);           /* CX counted to 0, ECX[31:16] kept */
+    ck_assert_uint_eq(cpu_get(c, CPU_RSP) & 0xFFFF, 0x8000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("modes");
@@ -472,6 +525,7 @@ int main(void)
     tcase_add_test(t, prot32_far_call_ret);
     tcase_add_test(t, real_mode_far_call_ret);
     tcase_add_test(t, prot32_sgdt_ltr);
+    tcase_add_test(t, real_mode_pop_les_outs);
     suite_add_tcase(s, t);
     return harness_run(s);
 }
