@@ -905,9 +905,15 @@ static struct cpu_seg flat_data(uint16_t sel, unsigned dpl)
                              .attr = 0x3 | SEG_ATTR_S | (dpl << 5) | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G };
 }
 
+static struct cpu_seg flat_code32(uint16_t sel, unsigned dpl)
+{
+    return (struct cpu_seg){ .sel = sel, .base = 0, .limit = 0xFFFFFFFF,
+                             .attr = 0xB | SEG_ATTR_S | (dpl << 5) | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G };
+}
+
 /* Check and load a code-segment selector for a far transfer to privilege
- * `rpl` (SDM 2A JMP/CALL, 2B RET). Only 64-bit code segments are
- * modelled; a compatibility-mode target fails loudly. */
+ * `rpl` (SDM 2A JMP/CALL, 2B RET): 64-bit, compatibility-mode or legacy
+ * code segments. */
 static int load_code_seg(cpu_t *cpu, uint16_t sel, bool is_ret, struct cpu_seg *out, struct xcpt *x)
 {
     if ((sel & 0xFFFC) == 0) {
@@ -1294,19 +1300,22 @@ static bool h_sysret(cpu_t *cpu, const struct dec_insn *d)
 
 static bool h_sysenter(cpu_t *cpu, const struct dec_insn *d)
 {
-    if (!cpu->prof->sysenter_in_long_mode)
+    bool ia32e = cpu->efer & EFER_LMA;
+    if (ia32e && !cpu->prof->sysenter_in_long_mode)
         return ud(cpu, d);                    /* AMD: #UD in long mode (APM vol. 3) */
     uint64_t cs = cpu->msr.val[MSR_SYSENTER_CS];
-    if ((cs & 0xFFFC) == 0)
-        return gp0(cpu, d);
+    if (!(cpu->cr0 & CR0_PE) || (cs & 0xFFFC) == 0)
+        return gp0(cpu, d);                   /* SDM 2B SYSENTER */
     uint64_t old = cpu_rflags(cpu);
-    cpu->seg[CPU_CS] = flat_code64((uint16_t)(cs & 0xFFFC), 0);
+    /* IA-32e mode: a 64-bit CS; otherwise a flat 32-bit one (SDM 2B SYSENTER). */
+    cpu->seg[CPU_CS] = ia32e ? flat_code64((uint16_t)(cs & 0xFFFC), 0) : flat_code32((uint16_t)(cs & 0xFFFC), 0);
     cpu->seg[CPU_SS] = flat_data((uint16_t)((cs & 0xFFFC) + 8), 0);
     seg_sync_engine(cpu, CPU_CS);
     seg_sync_engine(cpu, CPU_SS);
     cpu_set_rflags(cpu, old & ~(RF_VM | RF_IF | RF_RF));
-    cpu_set_gpr(cpu, 4, cpu->msr.val[MSR_SYSENTER_ESP]);
-    cpu_set_rip(cpu, cpu->msr.val[MSR_SYSENTER_EIP]);
+    cpu_set_gpr(cpu, 4, ia32e ? cpu->msr.val[MSR_SYSENTER_ESP] : cpu->msr.val[MSR_SYSENTER_ESP] & 0xFFFFFFFFu);
+    cpu->eng_mode_dirty = true;
+    cpu_set_ip(cpu, ia32e ? cpu->msr.val[MSR_SYSENTER_EIP] : cpu->msr.val[MSR_SYSENTER_EIP] & 0xFFFFFFFFu);
     seg_set_cpl(cpu, 0);
     cpu->insns++;
     cpu_charge(cpu, cost_table[COST_PRIV_SWITCH]);
@@ -1315,11 +1324,27 @@ static bool h_sysenter(cpu_t *cpu, const struct dec_insn *d)
 
 static bool h_sysexit(cpu_t *cpu, const struct dec_insn *d)
 {
-    if (!cpu->prof->sysenter_in_long_mode)
+    bool ia32e = cpu->efer & EFER_LMA;
+    if (ia32e && !cpu->prof->sysenter_in_long_mode)
         return ud(cpu, d);
     uint64_t cs = cpu->msr.val[MSR_SYSENTER_CS];
-    if (cpu->cpl != 0 || (cs & 0xFFFC) == 0)
+    if (!(cpu->cr0 & CR0_PE) || cpu->cpl != 0 || (cs & 0xFFFC) == 0)
         return gp0(cpu, d);
+    if (!ia32e) {
+        /* Protected mode: flat 32-bit CS = SYSENTER_CS + 16, SS = + 24, RPL 3;
+         * EIP = EDX, ESP = ECX (SDM 2B SYSEXIT). */
+        cpu->seg[CPU_CS] = flat_code32((uint16_t)(((cs & 0xFFFC) + 16) | 3), 3);
+        cpu->seg[CPU_SS] = flat_data((uint16_t)(((cs & 0xFFFC) + 24) | 3), 3);
+        seg_sync_engine(cpu, CPU_CS);
+        seg_sync_engine(cpu, CPU_SS);
+        cpu->eng_mode_dirty = true;
+        cpu_set_gpr(cpu, 4, cpu_gpr(cpu, 1) & 0xFFFFFFFFu);
+        cpu_set_ip(cpu, cpu_gpr(cpu, 2) & 0xFFFFFFFFu);
+        seg_set_cpl(cpu, 3);
+        cpu->insns++;
+        cpu_charge(cpu, cost_table[COST_PRIV_SWITCH]);
+        return true;
+    }
     if (!(X(d)->rex & 8)) {
         cpu_unmodelled(cpu, "SYSEXIT to compatibility mode (no REX.W): only 64-bit mode is modelled so far");
         return false;
@@ -1451,13 +1476,18 @@ static bool h_desc_query(cpu_t *cpu, const struct dec_insn *d)
             ok = false;
         if (ok && sys) {
             /* IA-32e mode: LAR accepts LDT(2), TSS avail/busy(9,B), call gate(C);
-             * LSL accepts LDT and TSS; VERR/VERW accept no system segment. */
+             * LSL accepts LDT and TSS; VERR/VERW accept no system segment.
+             * Outside it the 16-bit TSSs (1, 3), 16-bit call gates (4) and
+             * task gates (5) are valid for LAR, and 1 and 3 for LSL (SDM 2A
+             * LAR table 3-52, LSL table 3-60). */
+            bool legacy = !(cpu->efer & EFER_LMA);
             if (verx)
                 ok = false;
             else if (d->cls == IC_LAR)
-                ok = type == 2 || type == 9 || type == 0xB || type == 0xC;
+                ok = type == 2 || type == 9 || type == 0xB || type == 0xC ||
+                     (legacy && (type == 1 || type == 3 || type == 4 || type == 5));
             else
-                ok = type == 2 || type == 9 || type == 0xB;
+                ok = type == 2 || type == 9 || type == 0xB || (legacy && (type == 1 || type == 3));
         } else if (ok) {
             if (d->cls == IC_VERR)
                 ok = !(type & 8) || (type & 2);               /* data, or readable code */
@@ -1681,6 +1711,8 @@ static bool h_xsetbv_xgetbv(cpu_t *cpu, const struct dec_insn *d)
 
 static bool h_swapgs(cpu_t *cpu, const struct dec_insn *d)
 {
+    if (cpu_code_bits(cpu) != 64)
+        return ud(cpu, d);                    /* SDM 2B SWAPGS: #UD outside 64-bit mode */
     if (cpu->cpl != 0)
         return gp0(cpu, d);
     uint64_t k = cpu->msr.val[MSR_KERNEL_GS_BASE];
@@ -1692,8 +1724,8 @@ static bool h_swapgs(cpu_t *cpu, const struct dec_insn *d)
 
 static bool h_fsgsbase(cpu_t *cpu, const struct dec_insn *d)
 {
-    if (!(cpu->cr4 & CR4_FSGSBASE))
-        return ud(cpu, d);
+    if (!(cpu->cr4 & CR4_FSGSBASE) || cpu_code_bits(cpu) != 64)
+        return ud(cpu, d);                    /* 64-bit mode only (SDM 2B RDFSBASE) */
     bool fs = d->id == X86_INS_RDFSBASE || d->id == X86_INS_WRFSBASE;
     bool wr = d->id == X86_INS_WRFSBASE || d->id == X86_INS_WRGSBASE;
     enum cpu_segreg s = fs ? CPU_FS : CPU_GS;
@@ -1772,6 +1804,9 @@ static bool legacy_ready(enum insn_class c)
     case IC_IRET: case IC_INT: case IC_INT3: case IC_INT1: case IC_INTO: case IC_POPF: case IC_FAR_CALL:
     case IC_FAR_RET: case IC_SGDT: case IC_SIDT: case IC_SLDT: case IC_STR: case IC_LTR: case IC_LLDT:
     case IC_SMSW: case IC_LMSW: case IC_POP_SREG: case IC_LOAD_FARPTR: case IC_INS: case IC_OUTS:
+    case IC_SYSENTER: case IC_SYSEXIT: case IC_LAR: case IC_LSL: case IC_VERR: case IC_VERW:
+    case IC_MOV_FROM_DR: case IC_MOV_TO_DR: case IC_XSETBV: case IC_XGETBV: case IC_RDPMC: case IC_RDPID:
+    case IC_MONITOR: case IC_MWAIT: case IC_STAC: case IC_CLAC: case IC_INVPCID: case IC_FSGSBASE: case IC_SWAPGS:
     case IC_MOV_FROM_CR: case IC_MOV_TO_CR: case IC_CLTS: case IC_RDMSR: case IC_WRMSR: case IC_CPUID:
     case IC_RDTSC: case IC_RDTSCP: case IC_RDRAND: case IC_RDSEED: case IC_HLT: case IC_PAUSE: case IC_IN:
     case IC_OUT: case IC_CLI: case IC_STI: case IC_LGDT: case IC_LIDT: case IC_FAR_JMP: case IC_MOV_TO_SREG:

@@ -177,11 +177,11 @@ END_TEST
  * loudly, naming the instruction and the mode. */
 START_TEST(prot32_unmodelled_is_loud)
 {
-    static const uint8_t sysenter[] = { 0x0f, 0x34 };
+    static const uint8_t syscall[] = { 0x0f, 0x05 };
     struct tm t;
-    load32(&t, sysenter, sizeof(sysenter));
+    load32(&t, syscall, sizeof(syscall));
     ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_UNMODELLED);
-    ck_assert_msg(strstr(cpu_message(t.cpu), "sysenter") && strstr(cpu_message(t.cpu), "32-bit protected mode"),
+    ck_assert_msg(strstr(cpu_message(t.cpu), "syscall") && strstr(cpu_message(t.cpu), "32-bit protected mode"),
                   "message: %s", cpu_message(t.cpu));
 }
 END_TEST
@@ -509,6 +509,44 @@ START_TEST(real_mode_pop_les_outs)
 }
 END_TEST
 
+/* SYSENTER and SYSEXIT in protected mode (SDM 2B): flat 32-bit CS from
+ * IA32_SYSENTER_CS (SS = CS + 8), ESP/EIP from the MSRs, CPL 0; SYSEXIT to
+ * CS + 16 | 3 with EIP = EDX, ESP = ECX. A GDT with those four slots. */
+START_TEST(prot32_sysenter_sysexit)
+{
+    uint8_t code[0x200];
+    memset(code, 0x90, sizeof(code));
+    static const uint8_t main_part[] = {
+        0xb9, 0x74, 0x01, 0x00, 0x00, 0xb8, 0x18, 0x00, 0x00, 0x00, 0x31, 0xd2, 0x0f, 0x30,   /* SYSENTER_CS = 0x18 */
+        0xb9, 0x75, 0x01, 0x00, 0x00, 0xb8, 0x00, 0x80, 0x08, 0x00, 0x0f, 0x30,               /* ESP = 0x88000 */
+        0xb9, 0x76, 0x01, 0x00, 0x00, 0xb8, 0x00, 0x01, 0x10, 0x00, 0x0f, 0x30,               /* EIP = +0x100 */
+        0xba, 0x80, 0x01, 0x10, 0x00,          /* mov edx, CODE_PA + 0x180 (SYSEXIT target) */
+        0xb9, 0x00, 0x70, 0x08, 0x00,          /* mov ecx, 0x87000 (user ESP) */
+        0x0f, 0x34,                            /* sysenter */
+    };
+    memcpy(code, main_part, sizeof(main_part));
+    static const uint8_t kernel[] = { 0x8c, 0xcb, 0x89, 0xe6, 0x0f, 0x35 };   /* mov bx, cs; mov esi, esp; sysexit */
+    memcpy(code + 0x100, kernel, sizeof(kernel));
+    static const uint8_t user[] = { 0x8c, 0xcf, 0x89, 0xe5, 0xe6, 0xf4 };     /* mov di, cs; mov ebp, esp; out 0xf4 */
+    memcpy(code + 0x180, user, sizeof(user));
+    struct tm t;
+    load32(&t, code, sizeof(code));
+    /* GDT: 0x18 kernel code, 0x20 kernel data, 0x28 user code (DPL 3), 0x30 user data (DPL 3) */
+    uint64_t g[7] = { 0, 0, 0, 0x00CF9B000000FFFFull, 0x00CF93000000FFFFull, 0x00CFFB000000FFFFull,
+                      0x00CFF3000000FFFFull };
+    tm_poke(&t, GDT_PA, g, sizeof(g));
+    struct cpu_dtr gd = { GDT_PA, sizeof(g) - 1 };
+    cpu_set_dtr(t.cpu, false, &gd);
+    cpu_set(t.cpu, CPU_RFLAGS, 0x3002);        /* IOPL 3: the user code may OUT to the exit port */
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RBX) & 0xFFFF, 0x18);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RSI) & 0xFFFFFFFF, 0x88000);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RDI) & 0xFFFF, 0x2B);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RBP) & 0xFFFFFFFF, 0x87000);
+    ck_assert_uint_eq(cpu_cpl(t.cpu), 3);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("modes");
@@ -526,6 +564,7 @@ int main(void)
     tcase_add_test(t, real_mode_far_call_ret);
     tcase_add_test(t, prot32_sgdt_ltr);
     tcase_add_test(t, real_mode_pop_les_outs);
+    tcase_add_test(t, prot32_sysenter_sysexit);
     suite_add_tcase(s, t);
     return harness_run(s);
 }
