@@ -1008,11 +1008,6 @@ static bool h_iret(cpu_t *cpu, const struct dec_insn *d)
 {
     unsigned sz = d->id == X86_INS_IRETQ ? 8 : d->id == X86_INS_IRETD ? 4 : 2;
     uint64_t fl = cpu_rflags(cpu);
-    if ((cpu->efer & EFER_LMA) && cpu_code_bits(cpu) != 64) {
-        cpu_unmodelled(cpu, "IRET in compatibility mode at linear %#llx is not modelled yet",
-                       (unsigned long long)d->la);
-        return false;
-    }
     if (!(cpu->efer & EFER_LMA)) {
         unsigned old_cpl = cpu->cpl;
         struct xcpt xc;
@@ -1030,33 +1025,47 @@ static bool h_iret(cpu_t *cpu, const struct dec_insn *d)
     }
     if (fl & RF_NT)
         return gp0(cpu, d);                     /* no task switch in IA-32e mode */
-    uint64_t rsp = cpu_gpr(cpu, 4);
+    /* IA-32e mode (SDM 2B IRET, "IA-32e-MODE"): EIP/RIP, CS and RFLAGS are
+     * popped; SS:RSP too when the IRET executes in 64-bit mode or returns
+     * to an outer privilege level (from compatibility mode at the same
+     * level, SS and ESP stay). */
+    bool in64 = cpu_code_bits(cpu) == 64;
+    uint64_t rsp0 = cpu_gpr(cpu, 4);
     uint8_t buf[40];
-    struct mem_acc a = mem_acc_cur(cpu);
-    a.stack = true;
     struct xcpt xc;
-    enum mem_res mr = mem_read(cpu, &a, rsp, buf, 5 * sz, &xc);
+    enum mem_res mr = stack_pop(cpu, buf, 3 * sz, &xc);
+    uint64_t v[5] = { 0 };
+    for (int i = 0; mr == MEM_OK && i < 3; i++)
+        memcpy(&v[i], buf + i * sz, sz);
+    bool pop_ss = in64 || (mr == MEM_OK && (v[1] & 3) > cpu->cpl);
+    if (mr == MEM_OK && pop_ss) {
+        mr = stack_pop(cpu, buf, 2 * sz, &xc);
+        for (int i = 0; mr == MEM_OK && i < 2; i++)
+            memcpy(&v[3 + i], buf + i * sz, sz);
+    }
+    uint64_t after = cpu_gpr(cpu, 4);
+    cpu_set_gpr(cpu, 4, rsp0);                  /* committed below, once nothing can fault */
     if (mr == MEM_UNMODELLED)
         return false;
     if (mr != MEM_OK)
         return fault(cpu, d, xc);
-    uint64_t v[5] = { 0 };
-    for (int i = 0; i < 5; i++)
-        memcpy(&v[i], buf + i * sz, sz);
-    uint64_t nrip = v[0], nfl = v[2], nrsp = v[3];
+    uint64_t nrip = v[0], nfl = v[2], nrsp = pop_ss ? v[3] : after;
     uint16_t ncs = (uint16_t)v[1], nss = (uint16_t)v[4];
-    struct cpu_seg cs, ss;
+    struct cpu_seg cs, ss = cpu->seg[CPU_SS];
     int r = load_code_seg(cpu, ncs, true, &cs, &xc);
     if (r < 0)
         return false;
     if (r == 0)
         return fault(cpu, d, xc);
     unsigned new_cpl = ncs & 3;
-    if (!canon_mask_ok(cpu, nrip))
+    bool to64 = cs.attr & SEG_ATTR_L;
+    if (to64 ? !canon_mask_ok(cpu, nrip) : nrip > cs.limit)
         return gp0(cpu, d);
-    r = load_ss_for(cpu, nss, new_cpl, &ss, &xc);
-    if (r == 0)
-        return fault(cpu, d, xc);
+    if (pop_ss) {
+        r = load_ss_for(cpu, nss, new_cpl, &ss, &xc);
+        if (r == 0)
+            return fault(cpu, d, xc);
+    }
     /* RFLAGS (SDM 2B IRET): IOPL only at CPL 0, IF only if CPL <= IOPL. */
     uint64_t mask = 0x3F7FD5 & ~RF_VM;
     if (cpu->cpl > 0)
@@ -1075,8 +1084,8 @@ static bool h_iret(cpu_t *cpu, const struct dec_insn *d)
     seg_sync_engine(cpu, CPU_CS);
     seg_sync_engine(cpu, CPU_SS);
     cpu_set_rflags(cpu, newfl);
-    cpu_set_gpr(cpu, 4, sz == 4 ? (nrsp & 0xFFFFFFFFu) : nrsp);
-    cpu_set_rip(cpu, nrip);
+    cpu_set_gpr(cpu, 4, pop_ss && sz == 4 ? (nrsp & 0xFFFFFFFFu) : nrsp);
+    cpu_set_ip(cpu, nrip);
     seg_set_cpl(cpu, new_cpl);
     if (new_cpl > old_cpl)
         null_inaccessible_segments(cpu, new_cpl);

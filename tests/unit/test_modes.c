@@ -547,6 +547,51 @@ START_TEST(prot32_sysenter_sysexit)
 }
 END_TEST
 
+/* IRET in IA-32e mode (SDM 2B IRET, "IA-32e-MODE"): IRETQ in 64-bit mode
+ * pops SS:RSP too and can return to compatibility mode; IRETD in
+ * compatibility mode at the same privilege level pops only EIP, CS and
+ * EFLAGS (ESP is what the pops leave). */
+START_TEST(compat_iret)
+{
+    uint8_t code[0x100];
+    memset(code, 0x90, sizeof(code));
+    size_t n = 0;
+#define B(...) do { const uint8_t _b[] = { __VA_ARGS__ }; memcpy(code + n, _b, sizeof(_b)); n += sizeof(_b); } while (0)
+    B(0x48, 0x89, 0xe0);                       /* mov rax, rsp */
+    B(0x6a, 0x10);                             /* push 0x10 (SS) */
+    B(0x50);                                   /* push rax (RSP) */
+    B(0x9c);                                   /* pushfq */
+    B(0x6a, 0x18);                             /* push 0x18 (32-bit CS) */
+    size_t push_at = n;
+    B(0x68, 0, 0, 0, 0);                       /* push imm32: compat target */
+    B(0x48, 0xcf);                             /* iretq */
+    uint32_t compat = (uint32_t)(CODE_PA + n);
+    memcpy(code + push_at + 1, &compat, 4);
+    B(0x89, 0xe6);                             /* (compat) mov esi, esp */
+    B(0x9c);                                   /* pushfd */
+    B(0x0e);                                   /* push cs */
+    size_t push2 = n;
+    B(0x68, 0, 0, 0, 0);                       /* push imm32: next */
+    B(0xcf);                                   /* iretd */
+    uint32_t next = (uint32_t)(CODE_PA + n);
+    memcpy(code + push2 + 1, &next, 4);
+    B(0x89, 0xe7);                             /* mov edi, esp */
+    B(0x8c, 0xcb);                             /* mov bx, cs */
+    B(0xe6, 0xf4);
+#undef B
+    struct tm t;
+    tm_create(&t, code, n);
+    tm_poke(&t, GDT_PA, gdt, sizeof(gdt));
+    struct cpu_dtr g = { GDT_PA, sizeof(gdt) - 1 };
+    cpu_set_dtr(t.cpu, false, &g);
+    cpu_commit_state(t.cpu);
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RBX) & 0xFFFF, 0x18);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RSI) & 0xFFFFFFFF, cpu_get(t.cpu, CPU_RDI) & 0xFFFFFFFF);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RSI) & 0xFFFFFFFF, t.entry_rsp & 0xFFFFFFFF);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("modes");
@@ -565,6 +610,7 @@ int main(void)
     tcase_add_test(t, prot32_sgdt_ltr);
     tcase_add_test(t, real_mode_pop_les_outs);
     tcase_add_test(t, prot32_sysenter_sysexit);
+    tcase_add_test(t, compat_iret);
     suite_add_tcase(s, t);
     return harness_run(s);
 }
