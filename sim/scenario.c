@@ -246,6 +246,28 @@ static void load_payload(struct loader *L, xmlNodePtr n, struct scenario *s)
         free(path);
     }
     s->cmdline = attr(n, "cmdline");
+    char *boot = attr(n, "boot");
+    s->multiboot = boot && !strcmp(boot, "multiboot");
+    free(boot);
+    for (xmlNodePtr c = n->children; c && !L->failed; c = c->next) {
+        if (!is(c, "module"))
+            continue;
+        if (!s->multiboot) {
+            fail(L, xmlGetLineNo(c), "<module> is for Multiboot kernels only (boot=\"multiboot\")");
+            return;
+        }
+        struct scn_module *nm = realloc(s->mods, sizeof(*nm) * (s->nmods + 1));
+        if (!nm) {
+            fail(L, xmlGetLineNo(c), "out of memory");
+            return;
+        }
+        s->mods = nm;
+        char *p = attr(c, "path");
+        s->mods[s->nmods].path = join_path(L->dir, p);
+        s->mods[s->nmods].string = attr(c, "string");
+        s->nmods++;
+        free(p);
+    }
 }
 
 /* glibc's regcomp builds a tree in which the operand of "+" is copied once
@@ -767,6 +789,11 @@ void scenario_free(struct scenario *s)
     free(s->payload_elf);
     free(s->payload_path);
     free(s->cmdline);
+    for (unsigned i = 0; i < s->nmods; i++) {
+        free(s->mods[i].path);
+        free(s->mods[i].string);
+    }
+    free(s->mods);
     free(s->console_file_text);
     free(s->console_file);
     for (unsigned i = 0; i < s->nlines; i++) {

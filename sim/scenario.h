@@ -71,6 +71,9 @@ struct scenario {
     char *payload_path;          /* resolved path, or NULL */
     char *cmdline;
     int payload_line;
+    bool multiboot;              /* boot="multiboot" */
+    unsigned nmods;
+    struct scn_module { char *path, *string; } *mods;
     /* expectations */
     bool has_status, has_end;
     int status;

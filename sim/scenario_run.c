@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "machine.h"
+#include "multiboot.h"
 #include "physmem.h"
 #include "scenario.h"
 
@@ -251,14 +252,22 @@ void scenario_run(const struct scenario *s, const struct scn_options *o, struct 
         .trace_path = trace_path,
         .trace_insns = o->trace_insns,
         .progress = o->progress,
-        .cmdline = s->cmdline,
+        .cmdline = s->multiboot ? NULL : s->cmdline,
         .console = con,
     };
     char err[600];
     machine_t *m = NULL;
     struct machine_result mr;
     bool ran = false;
-    if (!machine_create(&mc, &m, err, sizeof(err)) || !machine_load_elf(m, payload, err, sizeof(err))) {
+    struct mb_options mbo = { .kernel = payload, .append = s->cmdline, .nmods = s->nmods };
+    for (unsigned i = 0; i < s->nmods && i < MB_MAX_MODULES; i++) {
+        mbo.mods[i].path = s->mods[i].path;
+        mbo.mods[i].string = s->mods[i].string;
+    }
+    bool loaded = machine_create(&mc, &m, err, sizeof(err)) &&
+                  (s->multiboot ? machine_load_multiboot(m, &mbo, err, sizeof(err))
+                                : machine_load_elf(m, payload, err, sizeof(err)));
+    if (!loaded) {
         r->setup_error = true;
         FAILF(r, "%s:%d: %s", s->path, s->payload_line, err);
     } else {

@@ -165,6 +165,15 @@ static const struct bad_row bad_rows[] = {
       HDR "  <description>a & b</description>\n" PAYLOAD "<expect/>\n" TAIL, 3, "EntityRef" },
     { "xml/two-roots",
       HDR PAYLOAD "<expect/>\n" TAIL "<scenario/>\n", 6, "Extra content" },
+    /* Multiboot payloads */
+    { "multiboot/module-without-multiboot",
+      HDR "  <payload elf=\"hello\">\n    <module path=\"m.bin\"/>\n  </payload>\n<expect/>\n" TAIL, 4,
+      "Multiboot kernels only" },
+    { "multiboot/bad-boot-value",
+      HDR "  <payload elf=\"hello\" boot=\"pxe\"/>\n<expect/>\n" TAIL, 3, "boot" },
+    { "multiboot/module-without-path",
+      HDR "  <payload elf=\"k\" boot=\"multiboot\">\n    <module string=\"x\"/>\n  </payload>\n<expect/>\n" TAIL,
+      4, "path" },
     /* the root */
     { "root/wrong-element",
       "<?xml version=\"1.0\"?>\n\n<senario xmlns=\"urn:hvsim:scenario:1\"><payload elf=\"hello\"/><expect/></senario>\n",
@@ -951,6 +960,30 @@ START_TEST(payload_paths)
 }
 END_TEST
 
+/* boot="multiboot": modules in order, paths relative to the scenario file,
+ * the string optional; cmdline is the kernel's append string. */
+START_TEST(multiboot_payload)
+{
+    struct scenario *s = load_ok("multiboot", "a/b/x.xml",
+                                 HDR "  <payload elf=\"mb_entry\" boot=\"multiboot\" cmdline=\"c d\">\n"
+                                     "    <module path=\"data/one.txt\" string=\"first one\"/>\n"
+                                     "    <module path=\"/abs/two.bin\"/>\n"
+                                     "  </payload>\n  <expect/>\n" TAIL);
+    ck_assert(s->multiboot);
+    ck_assert_str_eq(s->payload_elf, "mb_entry");
+    ck_assert_str_eq(s->cmdline, "c d");
+    ck_assert_uint_eq(s->nmods, 2);
+    ck_assert_str_eq(s->mods[0].path, "a/b/data/one.txt");
+    ck_assert_str_eq(s->mods[0].string, "first one");
+    ck_assert_str_eq(s->mods[1].path, "/abs/two.bin");
+    ck_assert_ptr_null(s->mods[1].string);
+
+    s = load_ok("native", "x.xml", HDR PAYLOAD "  <expect/>\n" TAIL);
+    ck_assert(!s->multiboot);
+    ck_assert_uint_eq(s->nmods, 0);
+}
+END_TEST
+
 /* deterministic is an xs:boolean: true, false, 1, 0 */
 struct det_row { const char *what; const char *attr; bool want; };
 
@@ -1425,6 +1458,7 @@ int main(void)
     tcase_add_test(t, range_edges);
     ADD_ROWS(t, name_default, name_rows);
     ADD_ROWS(t, payload_paths, path_rows);
+    tcase_add_test(t, multiboot_payload);
     ADD_ROWS(t, deterministic_values, det_rows);
     tcase_add_test(t, console_file_relative);
     ADD_ROWS(t, match_anchoring, match_rows);
