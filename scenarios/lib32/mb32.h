@@ -372,12 +372,14 @@ uint64_t mb_lm_call64(const void *fn64, uint32_t arg);
  * AP, by arrival order) and calls mb_ap_entry(arrival index); when that
  * returns the AP halts with IF = 0.
  * mb_tramp_install copies it to `phys` (4-KiB aligned, below 1 MiB) with
- * the current GDTR and returns the start-up vector (phys >> 12). */
+ * the current GDTR and returns the start-up vector (phys >> 12). The copy's
+ * word at offset mb_tramp_cs - mb_tramp_start receives the real-mode CS
+ * the APs started with (SDM 3A 9.4.4: vector << 8). */
 #define MB_AP_MAX 63
 extern void (*volatile mb_ap_entry)(unsigned index);
 extern volatile uint32_t mb_ap_arrivals;
 unsigned mb_tramp_install(uint32_t phys);
-extern const char mb_tramp_start[], mb_tramp_end[], mb_tramp_gdtr[];
+extern const char mb_tramp_start[], mb_tramp_end[], mb_tramp_gdtr[], mb_tramp_cs[];
 
 /* Bounded spin: false (and no hang) if *p never reaches want. */
 bool mb_wait_eq(const volatile uint32_t *p, uint32_t want, uint32_t spins);

@@ -21,10 +21,13 @@
 /* Register offsets (SDM 3A 10.4.1, table 10-1). */
 #define APIC_ID         0x020   /* ID in bits 31:24 */
 #define APIC_VERSION    0x030
+#define APIC_EOI        0x0B0   /* write 0: end of interrupt */
 #define APIC_SVR        0x0F0
 #define APIC_ESR        0x280
 #define APIC_ICR_LO     0x300
 #define APIC_ICR_HI     0x310   /* destination in bits 31:24 */
+#define APIC_LVT_LINT0  0x350
+#define APIC_LVT_MASKED (1u << 16)
 #define SVR_ENABLE      (1u << 8)
 
 /* ICR low word (SDM 3A 10.6.1, figure 10-12):

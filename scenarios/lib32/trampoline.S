@@ -11,6 +11,10 @@
  * JMP that loads CS from the new GDT, then the data segments. CR0.CD and
  * NW, set by INIT (table 9-1), are cleared on the way.
  *
+ * The first AP to run also stores its real-mode CS in mb_tramp_cs (every
+ * AP stores the same value), so that the BSP can check where the start-up
+ * IPI started them.
+ *
  * mb_ap_pm32 (32-bit, in the kernel image at its link address) takes an
  * arrival index with LOCK XADD, a 4-KiB stack from mb_ap_stacks by that
  * index, and calls mb_ap_entry(index); an AP that returns, or arrives
@@ -22,12 +26,13 @@
 
     .section .rodata
     .code16
-    .globl mb_tramp_start, mb_tramp_end, mb_tramp_gdtr
+    .globl mb_tramp_start, mb_tramp_end, mb_tramp_gdtr, mb_tramp_cs
 mb_tramp_start:
     cli
     cld
     mov %cs, %ax
     mov %ax, %ds
+    mov %ax, mb_tramp_cs - mb_tramp_start   /* the real-mode CS it started with */
     lgdtl mb_tramp_gdtr - mb_tramp_start
     mov %cr0, %eax
     and $0x9FFFFFFF, %eax       /* CD = NW = 0 */
@@ -38,6 +43,8 @@ mb_tramp_start:
 mb_tramp_gdtr:
     .word 0                     /* limit, filled in by mb_tramp_install */
     .long 0                     /* base */
+mb_tramp_cs:
+    .word 0                     /* CS as each AP found it in real mode (all write the same) */
 mb_tramp_end:
 
     .text
