@@ -94,6 +94,16 @@ void cpu_emit(cpu_t *cpu, enum cpu_event_kind k, uint64_t rip, uint64_t a, uint6
     cpu->plat.event(cpu->plat.ctx, cpu, &ev);
 }
 
+void cpu_emit_virt(cpu_t *cpu, uint64_t rip, uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e,
+                   uint64_t f)
+{
+    if (!cpu->plat.event)
+        return;
+    struct cpu_event ev = { .kind = CPU_EV_VIRT, .cycle = cpu->cycles, .rip = rip, .a = a, .b = b, .c = c, .d = d,
+                            .e = e, .f = f };
+    cpu->plat.event(cpu->plat.ctx, cpu, &ev);
+}
+
 void cpu_unmodelled(cpu_t *cpu, const char *fmt, ...)
 {
     va_list ap;
@@ -1164,3 +1174,55 @@ unsigned cpu_lp_index(const cpu_t *cpu) { return cpu->cfg.lp_index; }
 const char *cpu_message(const cpu_t *cpu) { return cpu->msg; }
 void cpu_get_stats(const cpu_t *cpu, struct cpu_stats *out) { *out = cpu->stats; }
 void cpu_notify_phys_write(cpu_t *cpu, uint64_t pa, uint64_t len) { view_phys_written(cpu->view, pa, len); }
+
+/* ---- queries and services for the virtualization model ---- */
+
+enum cpu_mode cpu_mode(const cpu_t *cpu)
+{
+    if (!(cpu->cr0 & CR0_PE))
+        return CPU_MODE_REAL;
+    if (cpu_rflags((cpu_t *)cpu) & (1ull << 17))
+        return CPU_MODE_V86;
+    if (cpu->efer & EFER_LMA)
+        return (cpu->seg[CPU_CS].attr & SEG_ATTR_L) ? CPU_MODE_64 : CPU_MODE_COMPAT;
+    return CPU_MODE_PROTECTED;
+}
+
+const char *cpu_mode_name(enum cpu_mode m)
+{
+    switch (m) {
+    case CPU_MODE_REAL: return "real mode";
+    case CPU_MODE_V86: return "virtual-8086 mode";
+    case CPU_MODE_PROTECTED: return "protected mode";
+    case CPU_MODE_COMPAT: return "compatibility mode";
+    case CPU_MODE_64: return "64-bit mode";
+    }
+    return "?";
+}
+
+unsigned cpu_maxphyaddr(const cpu_t *cpu) { return cpu->prof->maxphyaddr; }
+
+uint64_t cpu_cr4_supported(const cpu_t *cpu)
+{
+    const struct cpu_profile *p = cpu->prof;
+    uint64_t rsvd = p->cr4_reserved;
+    if (!p->smep) rsvd |= CR4_SMEP;
+    if (!p->smap) rsvd |= CR4_SMAP;
+    if (!p->pcid) rsvd |= CR4_PCIDE;
+    if (!p->fsgsbase) rsvd |= CR4_FSGSBASE;
+    if (!p->umip) rsvd |= CR4_UMIP;
+    if (!p->pge) rsvd |= CR4_PGE;
+    return ~rsvd;
+}
+
+bool cpu_phys_read(cpu_t *cpu, uint64_t pa, void *buf, size_t len) { return phys_read(cpu, pa, buf, len); }
+
+bool cpu_phys_write(cpu_t *cpu, uint64_t pa, const void *buf, size_t len)
+{
+    return phys_write(cpu, pa, buf, len);
+}
+
+bool cpu_blocking_by_mov_ss(cpu_t *cpu)
+{
+    return cpu->shadow_mov_ss && shadow_active(cpu);
+}

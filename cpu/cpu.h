@@ -21,8 +21,8 @@
 typedef struct cpu cpu_t;
 
 /* Version of the cost model (cpu/cost.def, docs/cost-model.md), recorded in
- * trace headers. 2: APIC_ACCESS added. */
-#define CPU_COST_MODEL_VERSION 2
+ * trace headers. 2: APIC_ACCESS added; 3: VMX_FIELD, VMX_PTR, VMX_ONOFF. */
+#define CPU_COST_MODEL_VERSION 3
 struct cpu_profile;
 
 /* Errors returned by cpu_* functions. */
@@ -64,6 +64,8 @@ enum cpu_event_kind {
     CPU_EV_TRIPLE_FAULT,   /* shutdown */
     CPU_EV_UNMODELLED,     /* something hvsim does not model; text explains */
     CPU_EV_APIC,           /* local APIC: a = enum cpu_apic_event, b = register/destination, c = value */
+    CPU_EV_VIRT,           /* a VMX/SVM instruction: a = enum cpu_virt_id, b = outcome, c = error number,
+                              d = vector, e = operand (pointer, field encoding, type), f = value */
 };
 
 /* TLB invalidation causes, for CPU_EV_TLB_INVAL.a */
@@ -90,6 +92,7 @@ struct cpu_event {
     uint64_t cycle;        /* virtual cycle of the event on this LP */
     uint64_t rip;          /* RIP of the instruction the event belongs to */
     uint64_t a, b, c, d;   /* kind-specific, documented in docs/trace-format.md */
+    uint64_t e, f;         /* CPU_EV_VIRT only */
     const uint8_t *bytes;  /* CPU_EV_INSN: instruction bytes */
     unsigned nbytes;
     const char *text;      /* CPU_EV_UNMODELLED: what was not modelled */
@@ -258,14 +261,82 @@ const char *cpu_profile_name(const struct cpu_profile *p);
 const char *cpu_profile_description(const struct cpu_profile *p);
 const char *cpu_profile_vendor(const struct cpu_profile *p);    /* "GenuineIntel" / "AuthenticAMD" */
 
-/* ---- The VT-x/AMD-V seam (registered by vmx_model) ---- */
+/* ---- The VT-x/AMD-V seam (registered by vmx_model) ----
+ *
+ * cpu/ decodes VMX and SVM instructions and hands them to the registered
+ * model with their operands resolved (Intel operand order, memory operands
+ * as linear addresses with segment bases applied). The model implements the
+ * instruction through the cpu_insn_* services below, which exist only for the
+ * duration of ops->insn. Without a model, every such instruction is #UD. */
+
+enum cpu_virt_id {
+    CPU_VI_VMXON, CPU_VI_VMXOFF, CPU_VI_VMCLEAR, CPU_VI_VMPTRLD, CPU_VI_VMPTRST,
+    CPU_VI_VMREAD, CPU_VI_VMWRITE, CPU_VI_VMLAUNCH, CPU_VI_VMRESUME, CPU_VI_VMCALL,
+    CPU_VI_VMFUNC, CPU_VI_INVEPT, CPU_VI_INVVPID,
+    CPU_VI_VMRUN, CPU_VI_VMMCALL, CPU_VI_VMLOAD, CPU_VI_VMSAVE, CPU_VI_STGI, CPU_VI_CLGI,
+    CPU_VI_SKINIT, CPU_VI_INVLPGA,
+    CPU_VI_COUNT
+};
+
+struct cpu_virt_operand {
+    bool mem;                  /* memory operand (la); otherwise the register reg */
+    unsigned reg;              /* GPR number 0..15 in encoding order (enum cpu_reg) */
+    unsigned size;             /* operand size in bytes */
+    uint64_t la;               /* linear address */
+    bool stack;                /* SS-relative: a limit or canonical fault is #SS */
+};
+
+struct cpu_virt_insn {
+    enum cpu_virt_id id;
+    const char *mnemonic;      /* "vmread" */
+    uint64_t rip;              /* linear address of the instruction */
+    unsigned len;
+    unsigned nops;
+    struct cpu_virt_operand op[2];   /* destination first */
+};
 
 struct cpu_virt_ops {
     void *ctx;
-    /* A VMX or SVM instruction was met (cls: see cpu/insn_classes.def).
-     * Return true when handled; false makes it #UD. */
-    bool (*insn)(void *ctx, cpu_t *cpu, int cls, uint64_t rip, unsigned len);
+    uint64_t cr4_allow;        /* CR4 bits the model makes writable (VMXE) */
+    /* Execute a VMX or SVM instruction. Return false only when the run must
+     * stop (the model called cpu_insn_unmodelled). */
+    bool (*insn)(void *ctx, cpu_t *cpu, const struct cpu_virt_insn *in);
+    /* RDMSR/WRMSR of an MSR the model may own: 1 done, 0 #GP, -1 not the
+     * model's (cpu/'s MSR file decides). May be NULL. */
+    int (*msr)(void *ctx, cpu_t *cpu, uint32_t index, bool write, uint64_t *val);
+    /* Adjust a CPUID result (feature bits of the model). May be NULL. */
+    void (*cpuid)(void *ctx, cpu_t *cpu, uint32_t leaf, uint32_t subleaf, uint32_t r[4]);
+    /* A write of CR0 or CR4 (MOV, CLTS, LMSW) that passed cpu/'s own checks:
+     * false makes it #GP(0) (SDM 3C: fixed bits in VMX operation). May be NULL. */
+    bool (*cr_write)(void *ctx, cpu_t *cpu, unsigned cr, uint64_t value);
 };
 void cpu_set_virt_ops(cpu_t *cpu, const struct cpu_virt_ops *ops);
+const char *cpu_virt_insn_name(unsigned id);     /* "vmread", or "?" */
+
+/* Processor operating mode (SDM 3A 2.2). */
+enum cpu_mode { CPU_MODE_REAL, CPU_MODE_V86, CPU_MODE_PROTECTED, CPU_MODE_COMPAT, CPU_MODE_64 };
+enum cpu_mode cpu_mode(const cpu_t *cpu);
+const char *cpu_mode_name(enum cpu_mode m);
+unsigned cpu_maxphyaddr(const cpu_t *cpu);
+/* Events are blocked by MOV SS or POP SS for the instruction at RIP
+ * (SDM 3A 6.8.3). */
+bool cpu_blocking_by_mov_ss(cpu_t *cpu);
+/* CR4 bits the profile lets software set (before the model's cr4_allow). */
+uint64_t cpu_cr4_supported(const cpu_t *cpu);
+
+/* Services for ops->insn. A memory access is an explicit data access at
+ * the current CPL through paging; on a fault the exception is delivered
+ * with the instruction's RIP and false is returned: the handler then
+ * returns at once. */
+bool cpu_insn_read(cpu_t *cpu, const struct cpu_virt_operand *op, void *buf, size_t len);
+bool cpu_insn_write(cpu_t *cpu, const struct cpu_virt_operand *op, const void *buf, size_t len);
+void cpu_insn_fault(cpu_t *cpu, unsigned vector, bool has_ec, uint32_t ec);   /* fault at the instruction */
+/* Report the instruction's outcome to the observer (CPU_EV_VIRT). */
+void cpu_insn_report(cpu_t *cpu, unsigned outcome, unsigned error, unsigned vector, uint64_t operand, uint64_t value);
+void cpu_insn_retire(cpu_t *cpu);                /* RIP past the instruction, cost charged */
+void cpu_insn_unmodelled(cpu_t *cpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Guest-physical memory (bounds-checked; false: nothing is there). */
+bool cpu_phys_read(cpu_t *cpu, uint64_t pa, void *buf, size_t len);
+bool cpu_phys_write(cpu_t *cpu, uint64_t pa, const void *buf, size_t len);
 
 #endif

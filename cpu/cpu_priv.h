@@ -226,6 +226,9 @@ struct cpu {
     struct cpu_platform plat;
     struct cpu_virt_ops virt;
     bool has_virt;
+    const struct dec_insn *virt_cur;           /* the VMX/SVM instruction being executed (sysinsn.c) */
+    unsigned virt_cost;                        /* its cost when it retires */
+    enum cpu_virt_id virt_id;
 
     /* architectural state owned by cpu/ */
     uint64_t cr0, cr2, cr3, cr4, efer, xcr0;   /* CR8 is the APIC's TPR */
@@ -240,6 +243,7 @@ struct cpu {
     bool wait_sipi;                            /* wait-for-SIPI activity state (halted is set too) */
     uint64_t sti_shadow_rip;                   /* interrupt shadow after STI/MOV SS (~0: none) */
     uint64_t sti_shadow_insns;                 /* ... valid while insns still equals this */
+    bool shadow_mov_ss;                        /* ... and it is blocking by MOV SS/POP SS, not STI */
     struct apic apic;
     uint64_t irq_cycle;                        /* stop at a TB boundary once cycles reach this */
     uint64_t irq_insns;                        /* ... or once insns reach this */
@@ -305,6 +309,8 @@ void eng_sync_cr0_cr4(cpu_t *cpu);          /* engine CR0/CR4 from the guest's (
 /* ---- events and failures (cpu.c) ---- */
 void cpu_emit(cpu_t *cpu, enum cpu_event_kind k, uint64_t rip, uint64_t a, uint64_t b,
               uint64_t c, uint64_t d);
+void cpu_emit_virt(cpu_t *cpu, uint64_t rip, uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e,
+                   uint64_t f);
 void cpu_unmodelled(cpu_t *cpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cpu_internal(cpu_t *cpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cpu_charge(cpu_t *cpu, unsigned cycles);

@@ -35,8 +35,10 @@ int msr_lookup(uint32_t index)
 
 bool msr_modelled(uint32_t index)
 {
+    /* 0x480..0x493: the VMX capability MSRs (SDM 3D appendix A), answered
+     * by the VMX model or #GP where the profile has no VMX. */
     return msr_lookup(index) >= 0 || (index >= MSR_X2APIC_FIRST && index <= MSR_X2APIC_LAST) ||
-           index == MSR_TSC_DEADLINE;
+           index == MSR_TSC_DEADLINE || (index >= 0x480 && index <= 0x493);
 }
 
 const char *msr_name(uint32_t index)
@@ -83,6 +85,11 @@ static uint64_t efer_writable_mask(const cpu_t *cpu)
 
 bool msr_rdmsr(cpu_t *cpu, uint32_t index, uint64_t *val)
 {
+    if (cpu->has_virt && cpu->virt.msr) {
+        int r = cpu->virt.msr(cpu->virt.ctx, cpu, index, false, val);
+        if (r >= 0)
+            return r > 0;
+    }
     if (index >= MSR_X2APIC_FIRST && index <= MSR_X2APIC_LAST)
         return apic_msr_read(cpu, index, val) > 0;
     if (index == MSR_TSC_DEADLINE)
@@ -110,6 +117,11 @@ bool msr_rdmsr(cpu_t *cpu, uint32_t index, uint64_t *val)
 
 bool msr_wrmsr(cpu_t *cpu, uint32_t index, uint64_t v)
 {
+    if (cpu->has_virt && cpu->virt.msr) {
+        int r = cpu->virt.msr(cpu->virt.ctx, cpu, index, true, &v);
+        if (r >= 0)
+            return r > 0;
+    }
     if (index >= MSR_X2APIC_FIRST && index <= MSR_X2APIC_LAST)
         return apic_msr_write(cpu, index, v) > 0;
     if (index == MSR_TSC_DEADLINE)

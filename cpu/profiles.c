@@ -40,6 +40,7 @@
 #define F1D_PGE   (1u << 13)
 #define F1D_CMOV  (1u << 15)
 #define F1D_PAT   (1u << 16)
+#define F1D_PSE36 (1u << 17)
 #define F1D_CLFSH (1u << 19)
 #define F1D_MMX   (1u << 23)
 #define F1D_FXSR  (1u << 24)
@@ -71,7 +72,7 @@
 #define STR4(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 
 #define BASIC_EDX (F1D_FPU | F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_APIC | F1D_SEP | \
-                   F1D_MTRR | F1D_PGE | F1D_CMOV | F1D_PAT | F1D_CLFSH | F1D_MMX | F1D_FXSR | \
+                   F1D_MTRR | F1D_PGE | F1D_CMOV | F1D_PAT | F1D_PSE36 | F1D_CLFSH | F1D_MMX | F1D_FXSR | \
                    F1D_SSE | F1D_SSE2)
 #define BASIC_ECX (F1C_SSE3 | F1C_MONITOR | F1C_SSSE3 | F1C_CX16 | F1C_PCID | F1C_SSE41 | \
                    F1C_SSE42 | F1C_X2APIC | F1C_AES | F1C_RDRAND)
@@ -104,6 +105,25 @@ static const struct cpuid_leaf intel_server_leaves[] = {
                  STR4('l','e',0,0), 0, 0, 0),
     { 0x80000007, 0, false, 0, 0, 0, 1u << 8 },           /* invariant TSC */
     { 0x80000008, 0, false, 0x302E, 0, 0, 0 },             /* 46 physical, 48 linear bits */
+};
+
+/* The same CPU with a minimal VMX (vmx_model/caps.c): an Ivy Bridge
+ * client signature, family 6 model 0x3A stepping 9. */
+static const struct cpuid_leaf intel_minimal_leaves[] = {
+    { 0x00000000, 0, false, 0x16, STR4('G','e','n','u'), STR4('n','t','e','l'), STR4('i','n','e','I') },
+    { 0x00000001, 0, false, 0x000306A9, 0x00010800, BASIC_ECX | F1C_TSCDL, BASIC_EDX },
+    { 0x00000007, 0, true,  0, LEAF7_EBX, F7C_UMIP, 0 },
+    { 0x0000000B, 0, false, 0, 0, 0, 0 },
+    { 0x00000015, 0, false, 1, 80, 25000000, 0 },
+    { 0x00000016, 0, false, 2000, 2000, 100, 0 },
+    { 0x80000000, 0, false, 0x80000008, 0, 0, 0 },
+    { 0x80000001, 0, false, 0, 0, X1C_LAHF | X1C_ABM | X1C_PREFETCHW,
+      X1D_SYSCALL | X1D_NX | X1D_PAGE1G | X1D_RDTSCP | X1D_LM },
+    BRAND_LEAVES(STR4('h','v','s','i'), STR4('m',' ','v','i'), STR4('r','t','u','a'), STR4('l',' ','I','n'),
+                 STR4('t','e','l',' '), STR4('m','i','n','i'), STR4('m','a','l',' '), STR4('V','M','X',' '),
+                 STR4('p','r','o','f'), STR4('i','l','e',0), 0, 0),
+    { 0x80000007, 0, false, 0, 0, 0, 1u << 8 },
+    { 0x80000008, 0, false, 0x3027, 0, 0, 0 },             /* 39 physical, 48 linear bits */
 };
 
 static const struct cpuid_leaf amd_server_leaves[] = {
@@ -149,6 +169,22 @@ static const struct cpu_profile profiles[] = {
         .cr4_reserved = CR4_RSVD_COMMON | CR4_MCE,
     },
     {
+        .name = "intel-minimal",
+        .description = "the Intel profile with a minimal VMX (no secondary controls, no TRUE "
+                       "capability MSRs, no EPT/VPID) and 39 physical-address bits",
+        .vendor = "GenuineIntel", .is_amd = false,
+        .maxphyaddr = 39, .linear_bits = 48,
+        .leaves = intel_minimal_leaves, .nleaves = NLEAVES(intel_minimal_leaves),
+        .tsc_hz = 2000000000ull,
+        .nx = true, .smep = true, .smap = true, .pcid = true, .invpcid = true, .fsgsbase = true,
+        .xsave = false, .rdrand = true, .rdseed = true, .rdtscp = true, .page1g = true, .pge = true,
+        .syscall = true, .umip = true, .sysenter_in_long_mode = true, .monitor = true,
+        .x2apic = true, .tsc_deadline = true,
+        .apic_timer_hz = 25000000ull,
+        .xcr0_supported = 0x3,
+        .cr4_reserved = CR4_RSVD_COMMON | CR4_MCE,
+    },
+    {
         .name = "amd-server",
         .description = "AMD server part (Zen 4 signature): NX, SMEP, SMAP, UMIP, PCID, INVPCID, "
                        "1-GiB pages, FSGSBASE, RDRAND/RDSEED, SSE4.2, BMI1/2",
@@ -180,7 +216,7 @@ const struct cpu_profile *cpu_profile_find(const char *name)
     if (!strcmp(name, "intel"))
         return &profiles[0];
     if (!strcmp(name, "amd"))
-        return &profiles[1];
+        return cpu_profile_find("amd-server");
     for (unsigned i = 0; i < NLEAVES(profiles); i++)
         if (!strcmp(profiles[i].name, name))
             return &profiles[i];
@@ -257,4 +293,6 @@ void cpuid_query(cpu_t *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4])
     }
     if (leaf == 7 && sub != 0)
         out[0] = out[1] = out[2] = out[3] = 0;
+    if (cpu->has_virt && cpu->virt.cpuid)
+        cpu->virt.cpuid(cpu->virt.ctx, cpu, leaf, sub, out);   /* VMX/SVM feature bits */
 }

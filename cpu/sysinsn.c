@@ -9,6 +9,8 @@
  * A handler either completes the instruction (RIP advanced), delivers a
  * fault (RIP of the instruction pushed), or stops the run (cpu->pend).
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cpu_priv.h"
@@ -181,6 +183,11 @@ static uint64_t canon_mask_ok(cpu_t *cpu, uint64_t v) { return pg_canonical(v, c
 bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt *x)
 {
     uint64_t old;
+    if ((n == 0 || n == 4) && cpu->has_virt && cpu->virt.cr_write &&
+        !cpu->virt.cr_write(cpu->virt.ctx, cpu, n, v)) {
+        *x = xcpt_gp(0);                           /* e.g. a VMX fixed bit (SDM 3C 24.8) */
+        return false;
+    }
     switch (n) {
     case 0: {
         old = cpu->cr0;
@@ -252,13 +259,9 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
     }
     case 4: {
         old = cpu->cr4;
-        uint64_t rsvd = cpu->prof->cr4_reserved;
-        if (!cpu->prof->smep) rsvd |= CR4_SMEP;
-        if (!cpu->prof->smap) rsvd |= CR4_SMAP;
-        if (!cpu->prof->pcid) rsvd |= CR4_PCIDE;
-        if (!cpu->prof->fsgsbase) rsvd |= CR4_FSGSBASE;
-        if (!cpu->prof->umip) rsvd |= CR4_UMIP;
-        if (!cpu->prof->pge) rsvd |= CR4_PGE;
+        uint64_t rsvd = ~cpu_cr4_supported(cpu);
+        if (cpu->has_virt)
+            rsvd &= ~cpu->virt.cr4_allow;
         if (v & rsvd) { *x = xcpt_gp(0); return false; }
         if ((cpu->efer & EFER_LMA) && !(v & CR4_PAE)) { *x = xcpt_gp(0); return false; }
         if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) &&
@@ -805,6 +808,7 @@ static bool h_cli_sti(cpu_t *cpu, const struct dec_insn *d)
         if (!(fl & RF_IF)) {
             cpu->sti_shadow_rip = d->la + d->len;   /* blocking by STI (SDM 3A 6.8.3) */
             cpu->sti_shadow_insns = cpu->insns + 1; /* ... for the one instruction after it */
+            cpu->shadow_mov_ss = false;
         }
         cpu_set_rflags(cpu, fl | RF_IF);
     }
@@ -1401,6 +1405,7 @@ static bool h_mov_sreg(cpu_t *cpu, const struct dec_insn *d)
     if (s == CPU_SS) {
         cpu->sti_shadow_rip = d->la + d->len;      /* blocking by MOV SS */
         cpu->sti_shadow_insns = cpu->insns + 1;
+        cpu->shadow_mov_ss = true;
     }
     return next(cpu, d, cost_table[COST_SEG_LOAD]);
 }
@@ -1427,6 +1432,7 @@ static bool h_pop_sreg(cpu_t *cpu, const struct dec_insn *d)
     if (s == CPU_SS) {
         cpu->sti_shadow_rip = d->la + d->len;      /* POP SS blocks like MOV SS (SDM 3A 6.8.3) */
         cpu->sti_shadow_insns = cpu->insns + 1;
+        cpu->shadow_mov_ss = true;
     }
     return next(cpu, d, cost_table[COST_SEG_LOAD]);
 }
@@ -1751,11 +1757,160 @@ static bool h_fsgsbase(cpu_t *cpu, const struct dec_insn *d)
     return next(cpu, d, cost_table[COST_INSN]);
 }
 
+/* ---- VMX and SVM instructions: decoded here, executed by the model ---- */
+
+static const struct { unsigned cs_id; enum cpu_virt_id id; const char *name; enum cost_event cost; } virt_insns[] = {
+    { X86_INS_VMXON, CPU_VI_VMXON, "vmxon", COST_VMX_ONOFF },
+    { X86_INS_VMXOFF, CPU_VI_VMXOFF, "vmxoff", COST_VMX_ONOFF },
+    { X86_INS_VMCLEAR, CPU_VI_VMCLEAR, "vmclear", COST_VMX_PTR },
+    { X86_INS_VMPTRLD, CPU_VI_VMPTRLD, "vmptrld", COST_VMX_PTR },
+    { X86_INS_VMPTRST, CPU_VI_VMPTRST, "vmptrst", COST_VMX_FIELD },
+    { X86_INS_VMREAD, CPU_VI_VMREAD, "vmread", COST_VMX_FIELD },
+    { X86_INS_VMWRITE, CPU_VI_VMWRITE, "vmwrite", COST_VMX_FIELD },
+    { X86_INS_VMLAUNCH, CPU_VI_VMLAUNCH, "vmlaunch", COST_VMX_PTR },
+    { X86_INS_VMRESUME, CPU_VI_VMRESUME, "vmresume", COST_VMX_PTR },
+    { X86_INS_VMCALL, CPU_VI_VMCALL, "vmcall", COST_VMX_PTR },
+    { X86_INS_VMFUNC, CPU_VI_VMFUNC, "vmfunc", COST_VMX_PTR },
+    { X86_INS_INVEPT, CPU_VI_INVEPT, "invept", COST_TLB_FLUSH },
+    { X86_INS_INVVPID, CPU_VI_INVVPID, "invvpid", COST_TLB_FLUSH },
+    { X86_INS_VMRUN, CPU_VI_VMRUN, "vmrun", COST_VMX_PTR },
+    { X86_INS_VMMCALL, CPU_VI_VMMCALL, "vmmcall", COST_VMX_PTR },
+    { X86_INS_VMLOAD, CPU_VI_VMLOAD, "vmload", COST_VMX_PTR },
+    { X86_INS_VMSAVE, CPU_VI_VMSAVE, "vmsave", COST_VMX_PTR },
+    { X86_INS_STGI, CPU_VI_STGI, "stgi", COST_VMX_FIELD },
+    { X86_INS_CLGI, CPU_VI_CLGI, "clgi", COST_VMX_FIELD },
+    { X86_INS_SKINIT, CPU_VI_SKINIT, "skinit", COST_VMX_ONOFF },
+    { X86_INS_INVLPGA, CPU_VI_INVLPGA, "invlpga", COST_TLB_FLUSH },
+};
+
+const char *cpu_virt_insn_name(unsigned id)
+{
+    for (unsigned k = 0; k < sizeof(virt_insns) / sizeof(virt_insns[0]); k++)
+        if (virt_insns[k].id == id)
+            return virt_insns[k].name;
+    return "?";
+}
+
 static bool h_virt(cpu_t *cpu, const struct dec_insn *d)
 {
-    if (cpu->has_virt && cpu->virt.insn(cpu->virt.ctx, cpu, (int)d->cls, d->la, d->len))
-        return !(cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL);
-    return ud(cpu, d);                            /* no virtualization model registered */
+    if (!cpu->has_virt)
+        return ud(cpu, d);                        /* no virtualization model registered */
+    unsigned k = 0;
+    while (k < sizeof(virt_insns) / sizeof(virt_insns[0]) && virt_insns[k].cs_id != d->id)
+        k++;
+    if (k == sizeof(virt_insns) / sizeof(virt_insns[0])) {
+        cpu_internal(cpu, "instruction class %s holds Capstone id %u, which has no VMX/SVM identifier",
+                     insn_class_name(d->cls), d->id);
+        return false;
+    }
+    struct cpu_virt_insn in = { .id = virt_insns[k].id, .mnemonic = virt_insns[k].name, .rip = d->la,
+                                .len = d->len };
+    const cs_x86 *x = X(d);
+    for (unsigned i = 0; i < x->op_count && i < 2; i++) {
+        const cs_x86_op *op = &x->operands[i];
+        struct cpu_virt_operand *o = &in.op[in.nops++];
+        o->size = op->size;
+        if (op->type == X86_OP_MEM) {
+            o->mem = true;
+            o->la = op_ea(cpu, d, i);
+            o->stack = op_is_stack(op);
+        } else if (op->type == X86_OP_REG) {
+            unsigned w;
+            o->reg = dec_reg_index(op->reg, &w);
+            if (o->reg >= 16) {
+                cpu_internal(cpu, "%s: operand %u is not a general-purpose register", in.mnemonic, i);
+                return false;
+            }
+        } else {
+            cpu_internal(cpu, "%s: operand %u has an unexpected type %d", in.mnemonic, i, (int)op->type);
+            return false;
+        }
+    }
+    cpu->virt_cur = d;
+    cpu->virt_id = in.id;
+    cpu->virt_cost = cost_table[virt_insns[k].cost];
+    bool ok = cpu->virt.insn(cpu->virt.ctx, cpu, &in);
+    cpu->virt_cur = NULL;
+    if (!ok && cpu->pend.kind != PEND_UNMODELLED && cpu->pend.kind != PEND_INTERNAL)
+        cpu_internal(cpu, "%s: the virtualization model stopped the run without saying why", in.mnemonic);
+    return ok && !(cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL);
+}
+
+/* The services of cpu.h for the model's instruction handlers. */
+static const struct dec_insn *virt_insn_of(cpu_t *cpu, const char *what)
+{
+    if (!cpu->virt_cur)
+        cpu_internal(cpu, "%s called outside a VMX/SVM instruction", what);
+    return cpu->virt_cur;
+}
+
+static bool virt_access(cpu_t *cpu, const struct cpu_virt_operand *op, void *buf, size_t len, bool write)
+{
+    const struct dec_insn *d = virt_insn_of(cpu, write ? "cpu_insn_write" : "cpu_insn_read");
+    if (!d)
+        return false;
+    if (!op->mem) {
+        uint64_t v = 0;
+        if (write) {
+            memcpy(&v, buf, len < 8 ? len : 8);
+            cpu_set_gpr(cpu, op->reg, len >= 8 ? v : (len == 4 ? (v & 0xFFFFFFFFu) : v));
+        } else {
+            v = cpu_gpr(cpu, op->reg);
+            memcpy(buf, &v, len < 8 ? len : 8);
+        }
+        return true;
+    }
+    struct mem_acc a = mem_acc_cur(cpu);
+    a.stack = op->stack;
+    struct xcpt x;
+    enum mem_res r = write ? mem_write(cpu, &a, op->la, buf, len, &x) : mem_read(cpu, &a, op->la, buf, len, &x);
+    if (r == MEM_OK)
+        return true;
+    if (r == MEM_FAULT)
+        fault(cpu, d, x);
+    return false;
+}
+
+bool cpu_insn_read(cpu_t *cpu, const struct cpu_virt_operand *op, void *buf, size_t len)
+{
+    return virt_access(cpu, op, buf, len, false);
+}
+
+bool cpu_insn_write(cpu_t *cpu, const struct cpu_virt_operand *op, const void *buf, size_t len)
+{
+    return virt_access(cpu, op, (void *)buf, len, true);
+}
+
+void cpu_insn_fault(cpu_t *cpu, unsigned vector, bool has_ec, uint32_t ec)
+{
+    const struct dec_insn *d = virt_insn_of(cpu, "cpu_insn_fault");
+    if (d)
+        fault(cpu, d, (struct xcpt){ vector, ec, has_ec, 0 });
+}
+
+void cpu_insn_report(cpu_t *cpu, unsigned outcome, unsigned error, unsigned vector, uint64_t operand, uint64_t value)
+{
+    const struct dec_insn *d = virt_insn_of(cpu, "cpu_insn_report");
+    if (!d)
+        return;
+    cpu_emit_virt(cpu, d->la, cpu->virt_id, outcome, error, vector, operand, value);
+}
+
+void cpu_insn_retire(cpu_t *cpu)
+{
+    const struct dec_insn *d = virt_insn_of(cpu, "cpu_insn_retire");
+    if (d)
+        next(cpu, d, cpu->virt_cost);
+}
+
+void cpu_insn_unmodelled(cpu_t *cpu, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    cpu_unmodelled(cpu, "%s", buf);
 }
 
 static bool h_not_in_profile(cpu_t *cpu, const struct dec_insn *d)

@@ -21,6 +21,7 @@
 #include "multiboot.h"
 #include "physmem.h"
 #include "platform.h"
+#include "vmx.h"
 
 /* Event kinds on the machine's queue. */
 enum { EVK_LP_RUN = 1 };
@@ -41,6 +42,7 @@ struct machine {
     struct machine_config cfg;
     physmem_t *mem;
     cpu_t *lp[MACHINE_MAX_LPS];
+    vmx_t *vmx[MACHINE_MAX_LPS];                /* VT-x of each LP (NULL: the profile has no VMX) */
     unsigned nlps;
     evq_t *evq;
     trace_writer_t *trace;
@@ -301,6 +303,13 @@ bool machine_create(const struct machine_config *cfg, machine_t **out, char *msg
             machine_destroy(m);
             return false;
         }
+        const struct vmx_caps *vc = vmx_caps_for_profile(cpu_profile_name(m->cfg.profile));
+        if (vc && !(m->vmx[i] = vmx_attach(m->lp[i], vc))) {
+            snprintf(msg, n, "cannot create logical processor %u: out of memory for its VMX state", i);
+            m->nlps = i + 1;
+            machine_destroy(m);
+            return false;
+        }
     }
     m->nlps = cfg->nlps;
     *out = m;
@@ -311,8 +320,10 @@ void machine_destroy(machine_t *m)
 {
     if (!m)
         return;
-    for (unsigned i = 0; i < m->nlps; i++)
+    for (unsigned i = 0; i < m->nlps; i++) {
+        vmx_detach(m->vmx[i]);
         cpu_destroy(m->lp[i]);
+    }
     if (m->trace)
         trace_abort(m->trace);
     evq_destroy(m->evq);

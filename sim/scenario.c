@@ -196,7 +196,7 @@ static const struct { const char *name; unsigned type; } event_types[] = {
     { "exception", TREC_EXCEPTION }, { "cr-write", TREC_CR_WRITE }, { "msr", TREC_MSR },
     { "io", TREC_IO }, { "console", TREC_CONSOLE }, { "halt", TREC_HALT },
     { "tlb-inval", TREC_TLB_INVAL }, { "insn", TREC_INSN }, { "triple-fault", TREC_TRIPLE_FAULT },
-    { "unmodelled", TREC_UNMODELLED }, { "apic", TREC_APIC },
+    { "unmodelled", TREC_UNMODELLED }, { "apic", TREC_APIC }, { "vmx", TREC_VMX },
 };
 
 const char *scenario_event_name(unsigned type)

@@ -13,7 +13,7 @@
 
 #include "cpu.h"
 
-#define TRACE_FORMAT_VERSION 2          /* readers also accept 1 (no APIC records) */
+#define TRACE_FORMAT_VERSION 3          /* readers also accept 1 (no APIC records) and 2 (no VMX records) */
 #define TRACE_HEADER_SIZE    256
 #define TRACE_REC_HDR        16
 #define TRACE_MAX_VAR        4096

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "trace.h"
 
 static const char *vector_name(unsigned v)
@@ -126,6 +127,20 @@ void trace_format_record(const struct trace_record *rec, char *buf, size_t n)
         unsigned kind = (unsigned)F("kind");
         snprintf(p, left, "apic       %s reg=%#" PRIx64 " value=%#" PRIx64 " rip=%#" PRIx64, kind < 7 ? k[kind] : "?",
                  F("reg"), F("value"), F("rip"));
+        break;
+    }
+    case TREC_VMX: {
+        static const char *const outcomes[] = { "succeed", "fail-invalid", "fail-valid", "fault" };
+        unsigned oc = (unsigned)F("outcome");
+        char res[48];
+        if (oc == 2)
+            snprintf(res, sizeof(res), "fail-valid(%" PRIu64 ")", F("error"));
+        else if (oc == 3)
+            snprintf(res, sizeof(res), "fault(%s)", vector_name((unsigned)F("vector")));
+        else
+            snprintf(res, sizeof(res), "%s", oc < 4 ? outcomes[oc] : "?");
+        snprintf(p, left, "vmx        %s %s operand=%#" PRIx64 " value=%#" PRIx64 " rip=%#" PRIx64,
+                 cpu_virt_insn_name((unsigned)F("insn")), res, F("operand"), F("value"), F("rip"));
         break;
     }
     case TREC_END:

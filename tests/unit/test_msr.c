@@ -143,7 +143,7 @@ static const struct wr_row wr_rows[] = {
     /* not modelled: refused, never read as zero (cpu/msrs.def) */
     WGP("unmodelled/0x12345678",   0x12345678, 0),
     WGP("unmodelled/bios-sign-id", 0x8B, 0),
-    WGP("unmodelled/vmx-basic",    0x480, 0),
+    WGP("no-vmx-model/vmx-basic",  0x480, 0),
     WGP("unmodelled/amd-hwcr",     0xC0010015, 0),
     WGP("unmodelled/hyperv-guest-os-id", 0x40000000, 0),
 };
@@ -302,7 +302,8 @@ struct guest_row {
 static const struct guest_row guest_rows[] = {
     { "guest/rdmsr-unmodelled",         false, 0x12345678, 0, false, true,  true,  0 },
     { "guest/wrmsr-unmodelled",         true,  0x8B, 0x1234, false, true,  true,  0 },
-    { "guest/rdmsr-vmx-basic-unmodelled", false, 0x480, 0,  false, true,  true,  0 },
+    /* without a VMX model (CPUID.1:ECX.VMX = 0) the capability MSRs do not exist: #GP, but known */
+    { "guest/rdmsr-vmx-basic-no-vmx",   false, 0x480, 0,  false, true,  false, 0 },
     { "guest/rdmsr-pat",                false, MSR_PAT, 0,  false, false, false, 0x0007040600070406ull },
     { "guest/rdmsr-apic-base",          false, MSR_APIC_BASE, 0, false, false, false, 0xFEE00900 },
     { "guest/rdmsr-mtrrcap",            false, MSR_MTRRCAP, 0, false, false, false, 0x400 },

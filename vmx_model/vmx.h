@@ -1,0 +1,132 @@
+/*
+ * vmx.h — Intel VT-x for one logical processor: VMX operation, the current
+ * VMCS and the VMX instructions (SDM vol. 2, "VMX Instruction Reference";
+ * vol. 3C, "VMX Operation" and "Virtual Machine Control Structures").
+ *
+ * The model registers with a cpu through struct cpu_virt_ops. Every VMX
+ * instruction is also a C function here that returns the same
+ * architectural outcome (the instruction handlers are thin callers), so a
+ * native backend can drive the model without executing instructions.
+ *
+ * The VMCS lives in guest-physical memory in the layout of
+ * docs/vmcs-layout.md; hvsim keeps no copy, so VMCLEAR has nothing to write
+ * back beyond the launch state.
+ */
+#ifndef HVSIM_VMX_H
+#define HVSIM_VMX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpu.h"
+
+/* ---- capabilities (caps.c): the VMX capability MSRs of a CPU profile ---- */
+
+/* IA32_VMX_* MSR numbers (SDM 3D appendix A; 2.1 table 2-2). */
+enum {
+    MSR_IA32_FEATURE_CONTROL = 0x3A,
+    MSR_VMX_BASIC = 0x480, MSR_VMX_PINBASED_CTLS, MSR_VMX_PROCBASED_CTLS, MSR_VMX_EXIT_CTLS,
+    MSR_VMX_ENTRY_CTLS, MSR_VMX_MISC, MSR_VMX_CR0_FIXED0, MSR_VMX_CR0_FIXED1, MSR_VMX_CR4_FIXED0,
+    MSR_VMX_CR4_FIXED1, MSR_VMX_VMCS_ENUM, MSR_VMX_PROCBASED_CTLS2, MSR_VMX_EPT_VPID_CAP,
+    MSR_VMX_TRUE_PINBASED_CTLS, MSR_VMX_TRUE_PROCBASED_CTLS, MSR_VMX_TRUE_EXIT_CTLS,
+    MSR_VMX_TRUE_ENTRY_CTLS, MSR_VMX_VMFUNC, MSR_VMX_PROCBASED_CTLS3, MSR_VMX_EXIT_CTLS2,
+    MSR_VMX_LAST = MSR_VMX_EXIT_CTLS2,
+};
+#define VMX_NCAP_MSRS (MSR_VMX_LAST - MSR_VMX_BASIC + 1)
+
+/* IA32_FEATURE_CONTROL bits (SDM 3C 24.7). */
+#define FEATCTL_LOCK         (1ull << 0)
+#define FEATCTL_VMX_IN_SMX   (1ull << 1)
+#define FEATCTL_VMX_OUTSIDE  (1ull << 2)
+
+struct vmx_caps {
+    const char *profile;                 /* CPU profile name these belong to */
+    uint64_t msr[VMX_NCAP_MSRS];         /* indexed by MSR - MSR_VMX_BASIC */
+    bool present[VMX_NCAP_MSRS];         /* false: RDMSR #GPs (the MSR does not exist) */
+};
+
+/* The capabilities of a CPU profile, or NULL when it has no VMX. */
+const struct vmx_caps *vmx_caps_for_profile(const char *profile_name);
+uint32_t vmx_caps_revision(const struct vmx_caps *c);           /* IA32_VMX_BASIC[30:0] */
+
+/* ---- one logical processor ---- */
+
+typedef struct vmx vmx_t;
+
+/* Create the model for a cpu and register it (cpu_set_virt_ops). NULL if
+ * out of memory. */
+vmx_t *vmx_attach(cpu_t *cpu, const struct vmx_caps *caps);
+void vmx_detach(vmx_t *v);   /* unregisters and frees */
+
+/* The architectural outcome of a VMX operation. */
+enum vmx_outcome {
+    VMX_SUCCEED = 0,      /* VMsucceed: CF=PF=AF=ZF=SF=OF=0 */
+    VMX_FAIL_INVALID,     /* VMfailInvalid: CF=1 */
+    VMX_FAIL_VALID,       /* VMfailValid(error): ZF=1, VM-instruction error field = error */
+    VMX_FAULT,            /* an exception: vector (and error code) */
+    VMX_UNMODELLED,       /* hvsim does not model this: why says what */
+};
+
+/* VM-instruction error numbers (SDM 3C 31.4, table 31-1). */
+enum vmx_insn_error {
+    VMXERR_VMCALL_IN_ROOT = 1,
+    VMXERR_VMCLEAR_INVALID_PA = 2,
+    VMXERR_VMCLEAR_VMXON_PTR = 3,
+    VMXERR_VMLAUNCH_NOT_CLEAR = 4,
+    VMXERR_VMRESUME_NOT_LAUNCHED = 5,
+    VMXERR_VMRESUME_AFTER_VMXOFF = 6,
+    VMXERR_ENTRY_INVALID_CONTROLS = 7,
+    VMXERR_ENTRY_INVALID_HOST_STATE = 8,
+    VMXERR_VMPTRLD_INVALID_PA = 9,
+    VMXERR_VMPTRLD_VMXON_PTR = 10,
+    VMXERR_VMPTRLD_BAD_REVISION = 11,
+    VMXERR_UNSUPPORTED_FIELD = 12,
+    VMXERR_VMWRITE_READ_ONLY = 13,
+    VMXERR_VMXON_IN_ROOT = 15,
+    VMXERR_ENTRY_INVALID_EXEC_VMCS_PTR = 16,
+    VMXERR_ENTRY_NONLAUNCHED_EXEC_VMCS = 17,
+    VMXERR_ENTRY_EXEC_VMCS_NOT_VMXON = 18,
+    VMXERR_VMCALL_NONCLEAR_VMCS = 19,
+    VMXERR_VMCALL_INVALID_EXIT_CTLS = 20,
+    VMXERR_VMCALL_BAD_MSEG_REVISION = 22,
+    VMXERR_VMXOFF_DUAL_MONITOR = 23,
+    VMXERR_VMCALL_INVALID_SMM_FEATURES = 24,
+    VMXERR_ENTRY_INVALID_EXEC_CTLS = 25,
+    VMXERR_ENTRY_MOV_SS_BLOCKING = 26,
+    VMXERR_INVEPT_INVVPID_OPERAND = 28,
+};
+const char *vmx_insn_error_text(unsigned error);
+
+struct vmx_result {
+    enum vmx_outcome outcome;
+    unsigned error;       /* VMX_FAIL_VALID: the VM-instruction error number */
+    unsigned vector;      /* VMX_FAULT */
+    bool has_ec;
+    uint32_t ec;
+    char why[200];        /* plain words: which rule decided (with its SDM section) */
+};
+
+/* The API: each call is the whole instruction given its operand values, in
+ * the order of the SDM's "Operation" section (faults, then VMfail checks,
+ * then the effect), and sets RFLAGS as the instruction does (except on a
+ * fault). Memory operands are the caller's business (they are read between
+ * the fault checks and the rest: vmx_insn_checks() then vmx_*() would read
+ * them twice; the instruction handlers use the internal split). */
+struct vmx_result vmx_vmxon(vmx_t *v, uint64_t region_pa);
+struct vmx_result vmx_vmxoff(vmx_t *v);
+struct vmx_result vmx_vmclear(vmx_t *v, uint64_t vmcs_pa);
+struct vmx_result vmx_vmptrld(vmx_t *v, uint64_t vmcs_pa);
+struct vmx_result vmx_vmptrst(vmx_t *v, uint64_t *vmcs_pa);
+struct vmx_result vmx_vmread(vmx_t *v, uint64_t encoding, uint64_t *value);
+struct vmx_result vmx_vmwrite(vmx_t *v, uint64_t encoding, uint64_t value);
+struct vmx_result vmx_vmlaunch(vmx_t *v, bool resume);
+struct vmx_result vmx_vmcall(vmx_t *v);
+struct vmx_result vmx_invept(vmx_t *v, uint64_t type, const uint64_t desc[2]);
+struct vmx_result vmx_invvpid(vmx_t *v, uint64_t type, const uint64_t desc[2]);
+
+/* State queries (tests, traces, the scenario engine). */
+bool vmx_in_operation(const vmx_t *v);             /* after VMXON, before VMXOFF */
+uint64_t vmx_vmxon_pointer(const vmx_t *v);
+uint64_t vmx_current_vmcs(const vmx_t *v);          /* ~0: invalid */
+
+#endif
