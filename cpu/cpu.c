@@ -1226,3 +1226,87 @@ bool cpu_blocking_by_mov_ss(cpu_t *cpu)
 {
     return cpu->shadow_mov_ss && shadow_active(cpu);
 }
+
+bool cpu_blocking_by_sti(cpu_t *cpu) { return !cpu->shadow_mov_ss && shadow_active(cpu); }
+
+void cpu_set_interrupt_shadow(cpu_t *cpu, bool sti)
+{
+    cpu->sti_shadow_rip = cpu_rip(cpu);
+    cpu->sti_shadow_insns = cpu->insns;
+    cpu->shadow_mov_ss = !sti;
+}
+
+void cpu_set_guest_mode(cpu_t *cpu, bool guest) { cpu->guest_mode = guest; }
+bool cpu_guest_mode(const cpu_t *cpu) { return cpu->guest_mode; }
+
+void cpu_enter_halt(cpu_t *cpu)
+{
+    cpu->halted = true;
+    cpu->pend.kind = PEND_HALT;
+}
+
+void cpu_inject_event(cpu_t *cpu, unsigned vector, unsigned type, bool has_ec, uint32_t ec, unsigned insn_len)
+{
+    static const enum ev_type map[8] = { EV_EXT_INT, EV_EXT_INT, EV_NMI, EV_HW_EXCEPTION, EV_SW_INT,
+                                         EV_PRIV_SW_EXCEPTION, EV_SW_EXCEPTION, EV_HW_EXCEPTION };
+    uint64_t rip = cpu_rip(cpu);
+    bool sw = type == 4 || type == 5 || type == 6;
+    cpu->injecting = true;
+    cpu_deliver(cpu, vector & 0xFF, map[type & 7], has_ec, ec, sw ? rip + insn_len : rip, rip);
+    cpu->injecting = false;
+}
+
+void cpu_reload_context(cpu_t *cpu)
+{
+    /* PAE paging outside IA-32e mode: the PDPTE registers come from memory
+     * (SDM 3A 4.4.1; VM entry without EPT loads them the same way). */
+    if ((cpu->cr0 & CR0_PG) && (cpu->cr4 & CR4_PAE) && !(cpu->efer & EFER_LMA)) {
+        uint64_t pd[4];
+        if (pae_load_pdptes(cpu, cpu->cr3, cpu->cr0, cpu->cr4, pd))
+            memcpy(cpu->pdpte, pd, sizeof(pd));
+    }
+    cpu->sti_shadow_rip = ~0ull;
+    cpu->eng_mode_dirty = true;
+    cpu_commit_state(cpu);
+    /* The CPL is SS.DPL in protected mode (what VM entry and exit load,
+     * SDM 3C "Loading Guest Segment Registers"), 0 in real mode, 3 in
+     * virtual-8086 mode. */
+    unsigned cpl = !(cpu->cr0 & CR0_PE) ? 0 : (cpu_rflags(cpu) & RF_VM) ? 3 : SEG_ATTR_DPL(cpu->seg[CPU_SS].attr);
+    cpu->cpl = ~0u;
+    seg_set_cpl(cpu, cpl);
+}
+
+uint64_t cpu_get_dr(const cpu_t *cpu, unsigned n) { return n < 8 ? cpu->dr[n] : 0; }
+void cpu_set_dr(cpu_t *cpu, unsigned n, uint64_t v)
+{
+    if (n < 8)
+        cpu->dr[n] = v;
+}
+
+void cpu_shutdown(cpu_t *cpu, const char *why)
+{
+    cpu->shutdown = true;
+    snprintf(cpu->msg, sizeof(cpu->msg), "%s", why);
+    struct cpu_event ev = { .kind = CPU_EV_TRIPLE_FAULT, .cycle = cpu->cycles, .rip = cpu_rip(cpu), .text = why };
+    if (cpu->plat.event)
+        cpu->plat.event(cpu->plat.ctx, cpu, &ev);
+}
+
+void cpu_insn_note(cpu_t *cpu, const char *text)
+{
+    if (!cpu->plat.event)
+        return;
+    struct cpu_event ev = { .kind = CPU_EV_NOTE, .cycle = cpu->cycles, .rip = cpu_rip(cpu), .text = text };
+    cpu->plat.event(cpu->plat.ctx, cpu, &ev);
+}
+
+void cpu_report_vm_entry(cpu_t *cpu, uint64_t guest_rip)
+{
+    cpu_emit(cpu, CPU_EV_VM_ENTRY, guest_rip, 0, 0, 0, 0);
+}
+
+void cpu_report_vm_exit(cpu_t *cpu, uint32_t reason, uint64_t qualification, unsigned insn_len, uint32_t info,
+                        uint64_t guest_rip)
+{
+    cpu_emit(cpu, CPU_EV_VM_EXIT, guest_rip, reason, qualification, insn_len, info);
+}

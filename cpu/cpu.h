@@ -21,8 +21,9 @@
 typedef struct cpu cpu_t;
 
 /* Version of the cost model (cpu/cost.def, docs/cost-model.md), recorded in
- * trace headers. 2: APIC_ACCESS added; 3: VMX_FIELD, VMX_PTR, VMX_ONOFF. */
-#define CPU_COST_MODEL_VERSION 3
+ * trace headers. 2: APIC_ACCESS added; 3: VMX_FIELD, VMX_PTR, VMX_ONOFF;
+ * 4: VM_ENTRY, VM_EXIT. */
+#define CPU_COST_MODEL_VERSION 4
 struct cpu_profile;
 
 /* Errors returned by cpu_* functions. */
@@ -66,6 +67,10 @@ enum cpu_event_kind {
     CPU_EV_APIC,           /* local APIC: a = enum cpu_apic_event, b = register/destination, c = value */
     CPU_EV_VIRT,           /* a VMX/SVM instruction: a = enum cpu_virt_id, b = outcome, c = error number,
                               d = vector, e = operand (pointer, field encoding, type), f = value */
+    CPU_EV_NOTE,           /* text: a line for the user (not traced) */
+    CPU_EV_VM_ENTRY,       /* rip = the guest RIP entered */
+    CPU_EV_VM_EXIT,        /* rip = guest RIP, a = exit reason, b = qualification, c = instruction length,
+                              d = interruption or instruction information */
 };
 
 /* TLB invalidation causes, for CPU_EV_TLB_INVAL.a */
@@ -295,6 +300,32 @@ struct cpu_virt_insn {
     struct cpu_virt_operand op[2];   /* destination first */
 };
 
+/* Instruction classes that cpu/ intercepts (cpu/insn_classes.def). */
+enum insn_class {
+#define X(name, mn, why) IC_##name,
+#include "insn_classes.def"
+#undef X
+    IC_COUNT
+};
+
+enum cpu_guest_action {
+    CPU_GUEST_EXECUTE = 0,     /* no VM exit: execute or deliver as usual */
+    CPU_GUEST_EXITED,          /* the model performed a VM exit */
+    CPU_GUEST_STOP,            /* the model stopped the run (cpu_insn_unmodelled) */
+};
+
+/* An intercepted instruction met in guest mode, with what exit decisions need. */
+struct cpu_guest_insn {
+    enum insn_class cls;
+    const char *mnemonic;      /* Capstone's, e.g. "cpuid" */
+    uint64_t rip;              /* linear address */
+    unsigned len;
+    unsigned cr;               /* MOV CR / MOV DR: the register number */
+    bool write;                /* MOV to CR/DR, WRMSR, OUT */
+    unsigned port, size;       /* I/O: port (~0u if in DX: read RDX) and access size */
+    bool string, rep;          /* INS/OUTS, REP prefix */
+};
+
 struct cpu_virt_ops {
     void *ctx;
     uint64_t cr4_allow;        /* CR4 bits the model makes writable (VMXE) */
@@ -309,9 +340,46 @@ struct cpu_virt_ops {
     /* A write of CR0 or CR4 (MOV, CLTS, LMSW) that passed cpu/'s own checks:
      * false makes it #GP(0) (SDM 3C: fixed bits in VMX operation). May be NULL. */
     bool (*cr_write)(void *ctx, cpu_t *cpu, unsigned cr, uint64_t value);
+    /* Guest mode only (cpu_set_guest_mode). May be NULL. An intercepted
+     * instruction (VMX/SVM instructions go to insn instead): */
+    enum cpu_guest_action (*guest_insn)(void *ctx, cpu_t *cpu, const struct cpu_guest_insn *gi);
+    /* An event about to be delivered through the guest's IDT (type as in
+     * cpu_inject_event; idt_vectoring: it arose while delivering another): */
+    enum cpu_guest_action (*guest_event)(void *ctx, cpu_t *cpu, unsigned vector, unsigned type, bool has_ec,
+                                         uint32_t ec);
+    /* A triple fault: true when it caused a VM exit (the LP runs on). */
+    bool (*guest_shutdown)(void *ctx, cpu_t *cpu);
 };
 void cpu_set_virt_ops(cpu_t *cpu, const struct cpu_virt_ops *ops);
 const char *cpu_virt_insn_name(unsigned id);     /* "vmread", or "?" */
+
+/* VMX non-root operation (or an SVM guest): while set, cpu/ asks the
+ * model's guest_* hooks before it executes an intercepted instruction,
+ * delivers an event, or shuts down. */
+void cpu_set_guest_mode(cpu_t *cpu, bool guest);
+bool cpu_guest_mode(const cpu_t *cpu);
+/* Put the LP in the HLT activity state (VM entry with activity state HLT). */
+void cpu_enter_halt(cpu_t *cpu);
+/* Blocking by STI (sti) or by MOV SS (!sti) for the instruction at RIP
+ * (VM entry: the interruptibility state). */
+void cpu_set_interrupt_shadow(cpu_t *cpu, bool sti);
+/* Blocking by STI / by MOV SS currently in effect (VM exit saves them). */
+bool cpu_blocking_by_sti(cpu_t *cpu);
+/* Deliver an event through the IDT/IVT as VM entry injects it (SDM 3C
+ * "Event Injection"): type 0 external interrupt, 2 NMI, 3 hardware
+ * exception, 4 software interrupt, 5 privileged software exception, 6
+ * software exception; insn_len is the length software types return past. */
+void cpu_inject_event(cpu_t *cpu, unsigned vector, unsigned type, bool has_ec, uint32_t ec, unsigned insn_len);
+/* After the model rewrote the architectural state (cpu_set, cpu_set_seg,
+ * ...) from an instruction handler: make it take effect (engine mode,
+ * segment caches, translations) before the next instruction. */
+void cpu_reload_context(cpu_t *cpu);
+/* Debug registers DR0-DR7 (VM entry/exit load and save DR7). */
+uint64_t cpu_get_dr(const cpu_t *cpu, unsigned n);
+void cpu_set_dr(cpu_t *cpu, unsigned n, uint64_t v);
+/* Enter the shutdown state (a VMX abort, SDM 3C "VMX Aborts"): the run
+ * ends as after a triple fault; why is traced. */
+void cpu_shutdown(cpu_t *cpu, const char *why);
 
 /* Processor operating mode (SDM 3A 2.2). */
 enum cpu_mode { CPU_MODE_REAL, CPU_MODE_V86, CPU_MODE_PROTECTED, CPU_MODE_COMPAT, CPU_MODE_64 };
@@ -331,9 +399,25 @@ uint64_t cpu_cr4_supported(const cpu_t *cpu);
 bool cpu_insn_read(cpu_t *cpu, const struct cpu_virt_operand *op, void *buf, size_t len);
 bool cpu_insn_write(cpu_t *cpu, const struct cpu_virt_operand *op, const void *buf, size_t len);
 void cpu_insn_fault(cpu_t *cpu, unsigned vector, bool has_ec, uint32_t ec);   /* fault at the instruction */
+/* From a guest_* hook: fault (no error code) at the instruction at rip. */
+void cpu_insn_fault_at(cpu_t *cpu, uint64_t rip, unsigned vector);
+/* A line for the user about the instruction (e.g. the VM-entry check that
+ * failed): on the observer as CPU_EV_NOTE; `hvsim run` prints it. */
+void cpu_insn_note(cpu_t *cpu, const char *text);
+/* VM entry and VM exit, for the trace (CPU_EV_VM_ENTRY, CPU_EV_VM_EXIT). */
+void cpu_report_vm_entry(cpu_t *cpu, uint64_t guest_rip);
+void cpu_report_vm_exit(cpu_t *cpu, uint32_t reason, uint64_t qualification, unsigned insn_len, uint32_t info,
+                        uint64_t guest_rip);
 /* Report the instruction's outcome to the observer (CPU_EV_VIRT). */
 void cpu_insn_report(cpu_t *cpu, unsigned outcome, unsigned error, unsigned vector, uint64_t operand, uint64_t value);
 void cpu_insn_retire(cpu_t *cpu);                /* RIP past the instruction, cost charged */
+/* The instruction completed by moving RIP elsewhere (VM entry, VM exit):
+ * count it and charge its cost plus the named extra (enum cpu_virt_cost). */
+enum cpu_virt_cost { CPU_VCOST_NONE, CPU_VCOST_ENTRY, CPU_VCOST_EXIT };
+void cpu_insn_retire_jump(cpu_t *cpu, enum cpu_virt_cost extra);
+/* Charge a VM exit that an event or a guest instruction caused (outside an
+ * instruction handler): its cost, and the instruction when count_insn. */
+void cpu_account_exit(cpu_t *cpu, bool count_insn);
 void cpu_insn_unmodelled(cpu_t *cpu, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Guest-physical memory (bounds-checked; false: nothing is there). */
 bool cpu_phys_read(cpu_t *cpu, uint64_t pa, void *buf, size_t len);

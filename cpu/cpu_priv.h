@@ -19,13 +19,6 @@
 #include "cpu.h"
 #include "paging.h"
 
-/* Instruction classes (insn_classes.def). */
-enum insn_class {
-#define X(name, mn, why) IC_##name,
-#include "insn_classes.def"
-#undef X
-    IC_COUNT
-};
 const char *insn_class_name(enum insn_class c);
 
 /* ---- control-register and flag bits used across cpu/ ---- */
@@ -229,6 +222,8 @@ struct cpu {
     const struct dec_insn *virt_cur;           /* the VMX/SVM instruction being executed (sysinsn.c) */
     unsigned virt_cost;                        /* its cost when it retires */
     enum cpu_virt_id virt_id;
+    bool guest_mode;                           /* VMX non-root operation: consult virt.guest_* */
+    bool injecting;                            /* cpu_inject_event: the injected event skips guest_event */
 
     /* architectural state owned by cpu/ */
     uint64_t cr0, cr2, cr3, cr4, efer, xcr0;   /* CR8 is the APIC's TPR */

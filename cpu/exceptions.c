@@ -163,6 +163,14 @@ static bool try_deliver(cpu_t *cpu, const struct event *e, struct xcpt *f)
     return true;
 }
 
+/* A triple fault in VMX non-root operation is a VM exit (reason 2), not a
+ * shutdown (SDM 3C "Other Causes of VM Exits"). */
+static void guest_shutdown(cpu_t *cpu)
+{
+    if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_shutdown && cpu->virt.guest_shutdown(cpu->virt.ctx, cpu))
+        cpu->shutdown = false;
+}
+
 void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, uint32_t ec,
                  uint64_t next_rip, uint64_t fault_rip)
 {
@@ -173,6 +181,16 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
     for (int depth = 0; depth < 4; depth++) {
         struct xcpt f;
         uint64_t cr2 = cpu->cr2;
+        if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_event && !(depth == 0 && cpu->injecting)) {
+            /* VMX non-root: the exception bitmap and external-interrupt
+             * exiting decide before delivery (SDM 3C "Exceptions"). */
+            static const unsigned vmx_type[] = { [EV_HW_EXCEPTION] = 3, [EV_SW_INT] = 4, [EV_SW_EXCEPTION] = 6,
+                                                 [EV_EXT_INT] = 0, [EV_NMI] = 2, [EV_PRIV_SW_EXCEPTION] = 5 };
+            enum cpu_guest_action a = cpu->virt.guest_event(cpu->virt.ctx, cpu, e.vector, vmx_type[e.type], e.has_ec,
+                                                             e.ec);
+            if (a != CPU_GUEST_EXECUTE)
+                return;
+        }
         cpu_emit(cpu, CPU_EV_EXCEPTION, fault_rip,
                  e.vector | ((uint64_t)e.type << 8) | ((uint64_t)e.has_ec << 16), e.ec,
                  e.vector == VEC_PF ? cr2 : 0, e.rip);
@@ -195,6 +213,7 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
         if (first == XC_DOUBLE_FAULT && (second == XC_CONTRIBUTORY || second == XC_PAGE_FAULT)) {
             cpu->shutdown = true;
             cpu_emit(cpu, CPU_EV_TRIPLE_FAULT, fault_rip, e.vector, f.vector, f.ec, 0);
+            guest_shutdown(cpu);
             return;
         }
         bool df = (first == XC_CONTRIBUTORY && second == XC_CONTRIBUTORY) ||
@@ -206,6 +225,7 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
     }
     cpu->shutdown = true;
     cpu_emit(cpu, CPU_EV_TRIPLE_FAULT, fault_rip, e.vector, 0, 0, 0);
+    guest_shutdown(cpu);
 }
 
 /* A fault raised by an instruction at rip (faults push the instruction's own RIP). */

@@ -1831,6 +1831,8 @@ static bool h_virt(cpu_t *cpu, const struct dec_insn *d)
     cpu->virt_cost = cost_table[virt_insns[k].cost];
     bool ok = cpu->virt.insn(cpu->virt.ctx, cpu, &in);
     cpu->virt_cur = NULL;
+    if (!ok && cpu->pend.kind == PEND_HALT)
+        return false;                             /* VM entry into the HLT activity state */
     if (!ok && cpu->pend.kind != PEND_UNMODELLED && cpu->pend.kind != PEND_INTERNAL)
         cpu_internal(cpu, "%s: the virtualization model stopped the run without saying why", in.mnemonic);
     return ok && !(cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL);
@@ -1894,6 +1896,29 @@ void cpu_insn_report(cpu_t *cpu, unsigned outcome, unsigned error, unsigned vect
     if (!d)
         return;
     cpu_emit_virt(cpu, d->la, cpu->virt_id, outcome, error, vector, operand, value);
+}
+
+void cpu_insn_fault_at(cpu_t *cpu, uint64_t rip, unsigned vector)
+{
+    struct xcpt x = { vector, 0, false, 0 };
+    cpu_charge(cpu, cost_table[COST_INSN]);
+    cpu_raise(cpu, &x, rip);
+}
+
+void cpu_insn_retire_jump(cpu_t *cpu, enum cpu_virt_cost extra)
+{
+    if (!virt_insn_of(cpu, "cpu_insn_retire_jump"))
+        return;
+    cpu_charge(cpu, cpu->virt_cost + (extra == CPU_VCOST_ENTRY ? cost_table[COST_VM_ENTRY]
+                                      : extra == CPU_VCOST_EXIT ? cost_table[COST_VM_EXIT] : 0));
+    cpu->insns++;
+}
+
+void cpu_account_exit(cpu_t *cpu, bool count_insn)
+{
+    cpu_charge(cpu, cost_table[COST_VM_EXIT]);
+    if (count_insn)
+        cpu->insns++;
 }
 
 void cpu_insn_retire(cpu_t *cpu)
@@ -1998,6 +2023,42 @@ bool sysinsn_emulate(cpu_t *cpu, const struct dec_insn *d)
                        (bits == 32 ? "32-bit compatibility mode" : "16-bit compatibility mode") :
                        (bits == 32 ? "32-bit protected mode" : "16-bit protected mode"));
         return false;
+    }
+    if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_insn && d->cls != IC_VMX && d->cls != IC_SVM &&
+        d->cls != IC_UNDECODABLE) {
+        struct cpu_guest_insn gi = { .cls = d->cls, .mnemonic = d->ci ? d->ci->mnemonic : insn_class_name(d->cls),
+                                     .rip = d->la, .len = d->len, .port = ~0u };
+        const cs_x86 *x = d->ci ? X(d) : NULL;
+        switch (d->cls) {
+        case IC_MOV_TO_CR: case IC_MOV_TO_DR:
+            gi.write = true;
+            gi.cr = d->cls == IC_MOV_TO_CR ? cr_number(x->operands[0].reg) : dr_number(x->operands[0].reg);
+            break;
+        case IC_MOV_FROM_CR: case IC_MOV_FROM_DR:
+            gi.cr = d->cls == IC_MOV_FROM_CR ? cr_number(x->operands[1].reg) : dr_number(x->operands[1].reg);
+            break;
+        case IC_WRMSR: case IC_OUT: case IC_OUTS:
+            gi.write = true;
+            break;
+        default:
+            break;
+        }
+        if (d->cls == IC_IN || d->cls == IC_OUT) {
+            const cs_x86_op *pop = &x->operands[d->cls == IC_IN ? 1 : 0];
+            const cs_x86_op *dop = &x->operands[d->cls == IC_IN ? 0 : 1];
+            if (pop->type == X86_OP_IMM)
+                gi.port = (unsigned)pop->imm & 0xFFFF;
+            gi.size = dop->size;
+        } else if (d->cls == IC_INS || d->cls == IC_OUTS) {
+            gi.string = true;
+            gi.rep = x->prefix[0] == X86_PREFIX_REP;
+            gi.size = x->operands[d->cls == IC_INS ? 0 : 1].size;
+        }
+        enum cpu_guest_action a = cpu->virt.guest_insn(cpu->virt.ctx, cpu, &gi);
+        if (a == CPU_GUEST_EXITED)
+            return true;
+        if (a == CPU_GUEST_STOP)
+            return false;
     }
     return fn(cpu, d);
 }

@@ -260,6 +260,11 @@ static void plat_ipi(void *ctx, cpu_t *from, const struct cpu_ipi *msg)
 static void plat_event(void *ctx, cpu_t *cpu, const struct cpu_event *ev)
 {
     machine_t *m = ctx;
+    if (ev->kind == CPU_EV_NOTE) {
+        if (m->cfg.notes && ev->text)
+            fprintf(m->cfg.notes, "hvsim: lp%u: %s\n", cpu_lp_index(cpu), ev->text);
+        return;
+    }
     trace_event(m->trace, cpu_lp_index(cpu), ev);
 }
 

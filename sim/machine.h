@@ -34,6 +34,8 @@ struct machine_config {
     const char *cmdline;
     FILE *console;                     /* payload console output (stdout) */
     FILE *progress;                    /* progress lines (stderr when a terminal), or NULL */
+    FILE *notes;                       /* model notes, e.g. the VM-entry check that failed (hvsim run:
+                                          stderr), or NULL */
 };
 
 #define MACHINE_MAX_LPS 64

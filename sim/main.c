@@ -151,7 +151,7 @@ static void list_profiles(FILE *f)
 static int cmd_run(int argc, char **argv)
 {
     struct machine_config cfg = { .nlps = 1, .mem_size = MACHINE_DEFAULT_MEM, .quantum = MACHINE_DEFAULT_QUANTUM,
-                                  .console = stdout, .progress = isatty(2) ? stderr : NULL };
+                                  .console = stdout, .progress = isatty(2) ? stderr : NULL, .notes = stderr };
     enum { O_LPS = 256, O_MEM, O_CPU, O_SEED, O_TRACE, O_TINSNS, O_MAXI, O_MAXC, O_QUANTUM, O_CMDLINE,
            O_QUIET, O_NOPROG, O_SCHED, O_MULTIBOOT, O_APPEND, O_MODULE };
     static const struct option opts[] = {

@@ -18,6 +18,7 @@
 
 #include "cpu.h"
 #include "numparse.h"
+#include "entry_checks.h"
 #include "scenario.h"
 
 #define NS "urn:hvsim:scenario:1"
@@ -197,6 +198,7 @@ static const struct { const char *name; unsigned type; } event_types[] = {
     { "io", TREC_IO }, { "console", TREC_CONSOLE }, { "halt", TREC_HALT },
     { "tlb-inval", TREC_TLB_INVAL }, { "insn", TREC_INSN }, { "triple-fault", TREC_TRIPLE_FAULT },
     { "unmodelled", TREC_UNMODELLED }, { "apic", TREC_APIC }, { "vmx", TREC_VMX },
+    { "vm-entry", TREC_VM_ENTRY }, { "vm-exit", TREC_VM_EXIT },
 };
 
 const char *scenario_event_name(unsigned type)
@@ -477,6 +479,26 @@ static void load_event(struct loader *L, xmlNodePtr n, struct scenario *s)
             continue;
         }
         uint64_t v;
+        if (e->type == TREC_VMX && !strcmp(an, "check")) {
+            /* check="NAME": the VM-entry check a VMLAUNCH/VMRESUME failed
+             * (docs/vmx.md); the VMX record carries its number as operand */
+            int id = vmentry_check_by_name(val ? val : "");
+            if (id < 0) {
+                fail(L, e->line, "check=\"%s\" is not a VM-entry check (docs/vmx.md lists them)", val ? val : "");
+                free(val);
+                return;
+            }
+            if (o < sizeof(e->text))
+                o += (size_t)snprintf(e->text + o, sizeof(e->text) - o, " check=%s", val);
+            free(val);
+            if (e->nfields == SCN_MAX_FIELDS) {
+                fail(L, e->line, "more than %d fields in one pattern", SCN_MAX_FIELDS);
+                return;
+            }
+            e->field[e->nfields] = trace_field_index(TREC_VMX, "operand");
+            e->value[e->nfields++] = (uint64_t)id;
+            continue;
+        }
         if (!parse_num(val, &v, false)) {
             fail(L, e->line, "%s=\"%s\" is not a number (decimal, or hexadecimal with 0x)", an, val ? val : "");
             free(val);

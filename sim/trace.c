@@ -387,6 +387,16 @@ void trace_event(trace_writer_t *w, unsigned lp, const struct cpu_event *ev)
         v[0] = ev->rip; v[1] = ev->a; v[2] = ev->b; v[3] = ev->c; v[4] = ev->d; v[5] = ev->e; v[6] = ev->f;
         w_record(w, TREC_VMX, lp, ev->cycle, v, 7, NULL, 0);
         break;
+    case CPU_EV_VM_ENTRY:
+        v[0] = ev->rip;
+        w_record(w, TREC_VM_ENTRY, lp, ev->cycle, v, 1, NULL, 0);
+        break;
+    case CPU_EV_VM_EXIT:
+        v[0] = ev->rip; v[1] = ev->a; v[2] = ev->c; v[3] = ev->b; v[4] = ev->d;
+        w_record(w, TREC_VM_EXIT, lp, ev->cycle, v, 5, NULL, 0);
+        break;
+    case CPU_EV_NOTE:
+        break;                                  /* for the user, not the trace */
     case CPU_EV_UNMODELLED:
         v[0] = ev->rip;
         w_record(w, TREC_UNMODELLED, lp, ev->cycle, v, 1, ev->text, ev->text ? strlen(ev->text) : 0);
@@ -489,7 +499,8 @@ int trace_next(trace_reader_t *r, struct trace_record *rec, char *msg, size_t ms
     unsigned len = (unsigned)get_le(hdr + 2, 2);
     struct layout l;
     if (!layout_of(type, &l) || (r->cfg.version < 2 && type == TREC_APIC) ||
-        (r->cfg.version < 3 && type == TREC_VMX)) {
+        (r->cfg.version < 3 && type == TREC_VMX) ||
+        (r->cfg.version < 4 && (type == TREC_VM_ENTRY || type == TREC_VM_EXIT))) {
         snprintf(msg, msglen, "corrupted: unknown record type %u at offset %llu (format version %u)", type,
                  (unsigned long long)at, r->cfg.version);
         return -1;

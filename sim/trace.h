@@ -13,7 +13,7 @@
 
 #include "cpu.h"
 
-#define TRACE_FORMAT_VERSION 3          /* readers also accept 1 (no APIC records) and 2 (no VMX records) */
+#define TRACE_FORMAT_VERSION 4          /* readers also accept 1 (no APIC), 2 (no VMX), 3 (no VM entry/exit) */
 #define TRACE_HEADER_SIZE    256
 #define TRACE_REC_HDR        16
 #define TRACE_MAX_VAR        4096

@@ -143,6 +143,14 @@ void trace_format_record(const struct trace_record *rec, char *buf, size_t n)
                  cpu_virt_insn_name((unsigned)F("insn")), res, F("operand"), F("value"), F("rip"));
         break;
     }
+    case TREC_VM_ENTRY:
+        snprintf(p, left, "vm-entry   guest rip=%#" PRIx64, F("rip"));
+        break;
+    case TREC_VM_EXIT:
+        snprintf(p, left, "vm-exit    reason=%" PRIu64 "%s qual=%#" PRIx64 " len=%" PRIu64 " info=%#" PRIx64
+                 " guest rip=%#" PRIx64, F("reason") & 0xFFFF, (F("reason") >> 31) ? " (VM-entry failure)" : "",
+                 F("qual"), F("len"), F("info"), F("rip"));
+        break;
     case TREC_END:
         quoted(q, sizeof(q), rec->var, rec->nvar);
         snprintf(p, left, "end        %s status=%" PRIu64 " insns=%" PRIu64 " records=%" PRIu64 " %s",

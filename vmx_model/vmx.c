@@ -24,45 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmcs_fields.h"
-#include "vmx.h"
-#include "vmx_bits.h"
-
-#define VMCS_INVALID  (~0ull)
-#define CR0_PE        (1ull << 0)
-#define CR4_VMXE      (1ull << 13)
-#define RFLAGS_VM     (1ull << 17)
-#define RFLAGS_ARITH  ((1ull << 0) | (1ull << 2) | (1ull << 4) | (1ull << 6) | (1ull << 7) | (1ull << 11))
-#define RFLAGS_CF     (1ull << 0)
-#define RFLAGS_ZF     (1ull << 6)
-
-/* Offsets in a VMCS or VMXON region that are not fields (docs/vmcs-layout.md). */
-#define REGION_REVISION   VMCS_REGION_REVISION_OFF
-#define REGION_LAUNCH     VMCS_REGION_LAUNCH_OFF
-#define LAUNCH_CLEAR      VMCS_REGION_LAUNCH_CLEAR
-#define LAUNCH_LAUNCHED   VMCS_REGION_LAUNCH_LAUNCHED
-
-struct vmx {
-    cpu_t *cpu;
-    uint64_t msr[VMX_NCAP_MSRS];
-    bool present[VMX_NCAP_MSRS];
-    uint32_t revision;
-    bool in_vmx;                 /* VMX operation (root: no VM entry is modelled yet) */
-    uint64_t vmxon_ptr;
-    uint64_t current;            /* current-VMCS pointer, VMCS_INVALID when none */
-    uint64_t features;           /* enum vmcs_feature set of the profile */
-};
-
-#define CAP(v, m) ((v)->msr[(m) - MSR_VMX_BASIC])
-static uint32_t allowed1(const vmx_t *v, unsigned m) { return (uint32_t)(CAP(v, m) >> 32); }
+#include "vmx_priv.h"
 
 /* ---- results ---- */
 
-static struct vmx_result res(enum vmx_outcome o, unsigned err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static struct vmx_result res(enum vmx_outcome o, unsigned err, const char *fmt, ...)
+struct vmx_result res(enum vmx_outcome o, unsigned err, const char *fmt, ...)
 {
-    struct vmx_result r = { .outcome = o, .error = err };
+    struct vmx_result r = { .outcome = o, .error = err, .check = -1 };
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r.why, sizeof(r.why), fmt, ap);
@@ -70,8 +38,6 @@ static struct vmx_result res(enum vmx_outcome o, unsigned err, const char *fmt, 
     return r;
 }
 
-#define UD(...)  ({ struct vmx_result _r = res(VMX_FAULT, 0, __VA_ARGS__); _r.vector = 6; _r; })
-#define GP0(...) ({ struct vmx_result _r = res(VMX_FAULT, 0, __VA_ARGS__); _r.vector = 13; _r.has_ec = true; _r; })
 
 static const char *const error_text[] = {
     [1] = "VMCALL executed in VMX root operation",
@@ -109,7 +75,7 @@ const char *vmx_insn_error_text(unsigned error)
 }
 
 /* RFLAGS as VMsucceed / VMfailInvalid / VMfailValid leave them (SDM 3C 31.2). */
-static void set_flags(vmx_t *v, const struct vmx_result *r)
+void set_flags(vmx_t *v, const struct vmx_result *r)
 {
     if (r->outcome != VMX_SUCCEED && r->outcome != VMX_FAIL_INVALID && r->outcome != VMX_FAIL_VALID)
         return;
@@ -133,20 +99,20 @@ static bool region_write32(vmx_t *v, uint64_t pa, unsigned off, uint32_t val)
     return cpu_phys_write(v->cpu, pa + off, &val, 4);
 }
 
-static bool field_read(vmx_t *v, int id, uint64_t *val)
+bool field_read(vmx_t *v, int id, uint64_t *val)
 {
     *val = 0;
     return cpu_phys_read(v->cpu, v->current + vmcs_field_offset(id), val, 8);
 }
 
-static bool field_write(vmx_t *v, int id, uint64_t val)
+bool field_write(vmx_t *v, int id, uint64_t val)
 {
     return cpu_phys_write(v->cpu, v->current + vmcs_field_offset(id), &val, 8);
 }
 
 /* VMfail(n): VMfailValid when there is a current VMCS (the error number goes
  * into its VM-instruction error field), VMfailInvalid otherwise. */
-static struct vmx_result vmfail(vmx_t *v, unsigned n, const char *rule)
+struct vmx_result vmfail(vmx_t *v, unsigned n, const char *rule)
 {
     if (v->current == VMCS_INVALID)
         return res(VMX_FAIL_INVALID, 0, "%s; no current VMCS, so VMfailInvalid [SDM 3C 31.2]", rule);
@@ -389,8 +355,10 @@ static struct vmx_result op_vmlaunch(vmx_t *v, bool resume)
         return vmfail(v, VMXERR_VMLAUNCH_NOT_CLEAR, "VMLAUNCH of a VMCS whose launch state is not clear");
     if (resume && launch != LAUNCH_LAUNCHED)
         return vmfail(v, VMXERR_VMRESUME_NOT_LAUNCHED, "VMRESUME of a VMCS whose launch state is not launched");
-    return res(VMX_UNMODELLED, 0, "%s: the VM-entry checks and VM entry itself are not modelled yet "
-               "(issue 4, next slice); the pre-checks (current VMCS, MOV SS blocking, launch state) passed", mn);
+    struct vmx_result r = vm_entry(v, !resume, 0);
+    if (r.outcome == VMX_SUCCEED)
+        r.transitioned = true;
+    return r;
 }
 
 static struct vmx_result op_vmcall(vmx_t *v)
@@ -408,7 +376,9 @@ static struct vmx_result op_invept(vmx_t *v, uint64_t type, const uint64_t desc[
     if (type == 1) {
         uint64_t eptp = desc[0];
         unsigned mt = eptp & 7, walk = (eptp >> 3) & 7;
-        bool ok = ((mt == 0 && (ev & (1ull << 8))) || (mt == 6 && (ev & (1ull << 14)))) && walk == 3 &&
+        /* page-walk length - 1: 3 needs IA32_VMX_EPT_VPID_CAP[6], 4 needs [7] (SDM 3D A.10) */
+        bool walk_ok = (walk == 3 && (ev & (1ull << 6))) || (walk == 4 && (ev & (1ull << 7)));
+        bool ok = ((mt == 0 && (ev & (1ull << 8))) || (mt == 6 && (ev & (1ull << 14)))) && walk_ok &&
                   (!((eptp >> 6) & 1) || (ev & (1ull << 21))) && !((eptp >> 7) & 0x1F) &&
                   !(eptp >> cpu_maxphyaddr(v->cpu));
         if (!ok)
@@ -453,7 +423,8 @@ static unsigned opsize(vmx_t *v) { return cpu_mode(v->cpu) == CPU_MODE_64 ? 8 : 
 
 static struct vmx_result done(vmx_t *v, struct vmx_result r)
 {
-    set_flags(v, &r);
+    if (!r.transitioned)
+        set_flags(v, &r);
     return r;
 }
 
@@ -472,13 +443,14 @@ struct vmx_result vmx_vmptrst(vmx_t *v, uint64_t *pa)
 struct vmx_result vmx_vmread(vmx_t *v, uint64_t enc, uint64_t *value)
 {
     API_CHECKS(v, CPU_VI_VMREAD);
-    return done(v, op_vmread(v, enc, opsize(v), value));
+    /* outside 64-bit mode the encoding is a 32-bit register (SDM 3C 31.3 VMREAD), as for INVEPT's type */
+    return done(v, op_vmread(v, opsize(v) == 4 ? enc & 0xFFFFFFFFu : enc, opsize(v), value));
 }
 
 struct vmx_result vmx_vmwrite(vmx_t *v, uint64_t enc, uint64_t value)
 {
     API_CHECKS(v, CPU_VI_VMWRITE);
-    return done(v, op_vmwrite(v, enc, opsize(v), value));
+    return done(v, op_vmwrite(v, opsize(v) == 4 ? enc & 0xFFFFFFFFu : enc, opsize(v), value));
 }
 
 struct vmx_result vmx_vmlaunch(vmx_t *v, bool resume)
@@ -508,13 +480,29 @@ uint64_t vmx_current_vmcs(const vmx_t *v) { return v->current; }
 /* ---- the instruction handlers (struct cpu_virt_ops) ---- */
 
 /* Finish an instruction with its outcome: the trace, RFLAGS, RIP. */
+void report_transition(vmx_t *v, int check, bool entry_failed)
+{
+    if (v->in_insn)
+        cpu_insn_report(v->cpu, 0, 0, 0, check >= 0 ? (uint64_t)check : 0, entry_failed);
+}
+
 static bool finish_op(vmx_t *v, const struct cpu_virt_insn *in, struct vmx_result r, uint64_t operand,
                       uint64_t value)
 {
-    if (r.outcome != VMX_UNMODELLED)
+    if (r.outcome != VMX_UNMODELLED && !r.transitioned)
         cpu_insn_report(v->cpu, r.outcome == VMX_SUCCEED ? 0 : r.outcome == VMX_FAIL_INVALID ? 1
                                 : r.outcome == VMX_FAIL_VALID ? 2 : 3,
                         r.error, r.vector, operand, value);
+    if (r.check >= 0 && !r.transitioned)
+        cpu_insn_note(v->cpu, r.why);               /* VMfailValid(7/8): say which check */
+    if (r.transitioned) {
+        /* VM entry (RIP and RFLAGS are the guest's), or a VM-entry failure
+         * (the host's): the instruction is done. */
+        if (r.entry_failed)
+            cpu_insn_note(v->cpu, r.why);
+        cpu_insn_retire_jump(v->cpu, r.entry_failed ? CPU_VCOST_EXIT : CPU_VCOST_ENTRY);
+        return !r.halted;
+    }
     switch (r.outcome) {
     case VMX_FAULT:
         cpu_insn_fault(v->cpu, r.vector, r.has_ec, r.ec);
@@ -540,6 +528,8 @@ static bool read_u64(vmx_t *v, const struct cpu_virt_operand *op, unsigned size,
     return cpu_insn_read(v->cpu, op, out, size);
 }
 
+static bool vmx_insn_root(vmx_t *v, const struct cpu_virt_insn *in);
+
 static bool vmx_insn(void *ctx, cpu_t *cpu, const struct cpu_virt_insn *in)
 {
     vmx_t *v = ctx;
@@ -548,6 +538,16 @@ static bool vmx_insn(void *ctx, cpu_t *cpu, const struct cpu_virt_insn *in)
         cpu_insn_fault(v->cpu, 6, false, 0);        /* SVM instructions on an Intel processor: #UD */
         return true;
     }
+    if (v->nonroot)
+        return nonroot_vmx_insn(v, in);
+    v->in_insn = in;
+    bool ok = vmx_insn_root(v, in);
+    v->in_insn = NULL;
+    return ok;
+}
+
+static bool vmx_insn_root(vmx_t *v, const struct cpu_virt_insn *in)
+{               /* step 2: VM exit (SDM 3C "Instructions That Cause VM Exits Unconditionally") */
     struct vmx_result c = insn_checks(v, in->id);
     if (c.outcome != VMX_SUCCEED)
         return finish(v, in, c);
@@ -602,8 +602,10 @@ static bool vmx_insn(void *ctx, cpu_t *cpu, const struct cpu_virt_insn *in)
         return finish_op(v, in, r, a, b);
     }
     case CPU_VI_VMLAUNCH:
-    case CPU_VI_VMRESUME:
-        return finish(v, in, op_vmlaunch(v, in->id == CPU_VI_VMRESUME));
+    case CPU_VI_VMRESUME: {
+        struct vmx_result r = op_vmlaunch(v, in->id == CPU_VI_VMRESUME);
+        return finish_op(v, in, r, r.check >= 0 ? (uint64_t)r.check : 0, r.transitioned ? (uint64_t)r.entry_failed : 0);
+    }
     case CPU_VI_VMCALL:
         return finish(v, in, op_vmcall(v));
     case CPU_VI_INVEPT:
@@ -659,8 +661,8 @@ static bool vmx_cr_write(void *ctx, cpu_t *cpu, unsigned cr, uint64_t val)
 {
     vmx_t *v = ctx;
     (void)cpu;
-    if (!v->in_vmx)
-        return true;
+    if (!v->in_vmx || v->nonroot)
+        return true;               /* the guest's CR0/CR4 are checked at VM entry (guest/host masks: issue 5) */
     uint64_t f0 = cr == 0 ? CAP(v, MSR_VMX_CR0_FIXED0) : CAP(v, MSR_VMX_CR4_FIXED0);
     uint64_t f1 = cr == 0 ? CAP(v, MSR_VMX_CR0_FIXED1) : CAP(v, MSR_VMX_CR4_FIXED1);
     return (val & f0) == f0 && !(val & ~f1);
@@ -692,7 +694,8 @@ vmx_t *vmx_attach(cpu_t *cpu, const struct vmx_caps *caps)
     v->current = VMCS_INVALID;
     struct cpu_virt_ops ops = {
         .ctx = v, .cr4_allow = CR4_VMXE, .insn = vmx_insn, .msr = vmx_msr, .cpuid = vmx_cpuid,
-        .cr_write = vmx_cr_write,
+        .cr_write = vmx_cr_write, .guest_insn = nonroot_insn, .guest_event = nonroot_event,
+        .guest_shutdown = nonroot_shutdown,
     };
     cpu_set_virt_ops(cpu, &ops);
     return v;

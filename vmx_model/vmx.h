@@ -103,7 +103,14 @@ struct vmx_result {
     unsigned vector;      /* VMX_FAULT */
     bool has_ec;
     uint32_t ec;
-    char why[200];        /* plain words: which rule decided (with its SDM section) */
+    char why[400];        /* plain words: which rule decided (with its SDM section) */
+    /* VMLAUNCH/VMRESUME only */
+    int check;            /* the failing VM-entry check (enum vmentry_check), -1: none */
+    bool transitioned;    /* the LP left the instruction's context: it entered the guest, or a
+                             VM-entry failure loaded host state (RFLAGS and RIP are not the
+                             instruction's outcome then) */
+    bool entry_failed;    /* ... it was a VM-entry failure (exit reason 33 or 34, bit 31) */
+    bool halted;          /* ... the guest was entered in the HLT activity state */
 };
 
 /* The API: each call is the whole instruction given its operand values, in

@@ -1,0 +1,87 @@
+/*
+ * vmx_priv.h — what the parts of the VT-x model share (vmx.c: the
+ * instructions; vmtrans.c: VM entry and VM exit; nonroot.c: what VMX
+ * non-root operation does with instructions and events). Not for users of
+ * the model: they include vmx.h.
+ */
+#ifndef HVSIM_VMX_PRIV_H
+#define HVSIM_VMX_PRIV_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "vmcs_fields.h"
+#include "vmx.h"
+#include "vmx_bits.h"
+
+#define VMCS_INVALID  (~0ull)
+#define CR0_PE        (1ull << 0)
+#define CR4_VMXE      (1ull << 13)
+#define RFLAGS_VM     (1ull << 17)
+#define RFLAGS_ARITH  ((1ull << 0) | (1ull << 2) | (1ull << 4) | (1ull << 6) | (1ull << 7) | (1ull << 11))
+#define RFLAGS_CF     (1ull << 0)
+#define RFLAGS_ZF     (1ull << 6)
+
+/* Offsets in a VMCS or VMXON region that are not fields (docs/vmcs-layout.md). */
+#define REGION_REVISION   VMCS_REGION_REVISION_OFF
+#define REGION_LAUNCH     VMCS_REGION_LAUNCH_OFF
+#define LAUNCH_CLEAR      VMCS_REGION_LAUNCH_CLEAR
+#define LAUNCH_LAUNCHED   VMCS_REGION_LAUNCH_LAUNCHED
+
+struct vmx {
+    cpu_t *cpu;
+    uint64_t msr[VMX_NCAP_MSRS];
+    bool present[VMX_NCAP_MSRS];
+    uint32_t revision;
+    bool in_vmx;                 /* VMX operation */
+    bool nonroot;                /* VMX non-root operation (a guest runs) */
+    uint64_t vmxon_ptr;
+    uint64_t current;            /* current-VMCS pointer, VMCS_INVALID when none */
+    uint64_t features;           /* enum vmcs_feature set of the profile */
+    /* the controls of the VM entry in effect (read once at entry) */
+    uint32_t pin, proc, proc2, exit_ctls, entry_ctls;
+    uint64_t exits;              /* VM exits so far */
+    const struct cpu_virt_insn *in_insn;   /* the instruction being executed (NULL: an API call) */
+};
+/* Report the VMLAUNCH/VMRESUME outcome before the transition it causes, so
+ * that the trace reads instruction, then entry or exit (vmx.c). */
+void report_transition(vmx_t *v, int check, bool entry_failed);
+
+/* ---- vmtrans.c ---- */
+/* VMLAUNCH/VMRESUME after the pre-checks: the checks, then entry. Returns
+ * the result for the instruction (VMfailValid 7/8) or a VMX_SUCCEED whose
+ * effect already happened (the LP runs the guest, or took a VM-entry
+ * failure exit to the host). */
+struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len);
+/* A VM exit (SDM 3C "VM Exits"): reason, qualification, instruction length
+ * and information, interruption information and error code. */
+struct vm_exit_info {
+    uint32_t reason;
+    uint64_t qualification;
+    unsigned insn_len;
+    uint32_t insn_info;
+    uint32_t intr_info, intr_ec;
+    uint64_t guest_linear;
+};
+void vm_exit(vmx_t *v, const struct vm_exit_info *x);
+
+/* ---- nonroot.c: the cpu_virt_ops guest hooks ---- */
+enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, const struct cpu_guest_insn *gi);
+enum cpu_guest_action nonroot_event(void *ctx, cpu_t *cpu, unsigned vector, unsigned type, bool has_ec, uint32_t ec);
+bool nonroot_shutdown(void *ctx, cpu_t *cpu);
+/* VMCALL and the other VMX instructions in VMX non-root operation. */
+bool nonroot_vmx_insn(vmx_t *v, const struct cpu_virt_insn *in);
+
+#define CAP(v, m) ((v)->msr[(m) - MSR_VMX_BASIC])
+static inline uint32_t allowed1(const vmx_t *v, unsigned m) { return (uint32_t)(CAP(v, m) >> 32); }
+
+struct vmx_result res(enum vmx_outcome o, unsigned err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define UD(...)  ({ struct vmx_result _r = res(VMX_FAULT, 0, __VA_ARGS__); _r.vector = 6; _r; })
+#define GP0(...) ({ struct vmx_result _r = res(VMX_FAULT, 0, __VA_ARGS__); _r.vector = 13; _r.has_ec = true; _r; })
+struct vmx_result vmfail(vmx_t *v, unsigned n, const char *rule);
+void set_flags(vmx_t *v, const struct vmx_result *r);
+/* A field of the current VMCS (8-byte slot, zero-extended). */
+bool field_read(vmx_t *v, int id, uint64_t *val);
+bool field_write(vmx_t *v, int id, uint64_t val);
+
+#endif
