@@ -854,6 +854,15 @@ bool cpu_waiting_for_sipi(const cpu_t *cpu) { return cpu->wait_sipi; }
 
 void cpu_apic_init_received(cpu_t *cpu)
 {
+    if (cpu->has_virt && cpu->virt.init_signal) {
+        int r = cpu->virt.init_signal(cpu->virt.ctx, cpu);
+        if (r == CPU_INIT_CONSUMED)
+            return;
+        if (r == CPU_INIT_BLOCKED) {
+            cpu->init_blocked = true;
+            return;
+        }
+    }
     if (cpu->msr.val[MSR_APIC_BASE] & 0x100) {
         /* The bootstrap processor would restart at the reset vector, where
          * no firmware is modelled. */
@@ -1309,4 +1318,13 @@ void cpu_report_vm_exit(cpu_t *cpu, uint32_t reason, uint64_t qualification, uns
                         uint64_t guest_rip)
 {
     cpu_emit(cpu, CPU_EV_VM_EXIT, guest_rip, reason, qualification, insn_len, info);
+}
+
+void cpu_release_init(cpu_t *cpu)
+{
+    if (!cpu->init_blocked)
+        return;
+    cpu->init_blocked = false;
+    cpu->apic.init_time = cpu->cycles;      /* taken at the next instruction boundary */
+    apic_update(cpu);
 }

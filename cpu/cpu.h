@@ -349,7 +349,15 @@ struct cpu_virt_ops {
                                          uint32_t ec);
     /* A triple fault: true when it caused a VM exit (the LP runs on). */
     bool (*guest_shutdown)(void *ctx, cpu_t *cpu);
+    /* An INIT signal arrived (any mode): CPU_INIT_DELIVER resets the LP as
+     * usual, CPU_INIT_CONSUMED means the model handled it (a VM exit),
+     * CPU_INIT_BLOCKED holds it until cpu_release_init() (VMX root
+     * operation blocks INIT, SDM 3C "VMXON"). May be NULL. */
+    int (*init_signal)(void *ctx, cpu_t *cpu);
 };
+enum { CPU_INIT_DELIVER = 0, CPU_INIT_CONSUMED, CPU_INIT_BLOCKED };
+/* Deliver an INIT that init_signal blocked (e.g. at VMXOFF). */
+void cpu_release_init(cpu_t *cpu);
 void cpu_set_virt_ops(cpu_t *cpu, const struct cpu_virt_ops *ops);
 const char *cpu_virt_insn_name(unsigned id);     /* "vmread", or "?" */
 

@@ -224,6 +224,7 @@ struct cpu {
     enum cpu_virt_id virt_id;
     bool guest_mode;                           /* VMX non-root operation: consult virt.guest_* */
     bool injecting;                            /* cpu_inject_event: the injected event skips guest_event */
+    bool init_blocked;                         /* an INIT is held by the virtualization model */
 
     /* architectural state owned by cpu/ */
     uint64_t cr0, cr2, cr3, cr4, efer, xcr0;   /* CR8 is the APIC's TPR */

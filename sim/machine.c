@@ -309,6 +309,34 @@ bool machine_create(const struct machine_config *cfg, machine_t **out, char *msg
             return false;
         }
         const struct vmx_caps *vc = vmx_caps_for_profile(cpu_profile_name(m->cfg.profile));
+        struct vmx_caps mine;
+        if (vc) {
+            mine = *vc;
+            for (unsigned k = 0; k < cfg->nvmx_caps && k < 32; k++) {
+                char why[300];
+                if (!vmx_caps_override(&mine, cfg->vmx_caps[k].msr, cfg->vmx_caps[k].present, cfg->vmx_caps[k].value,
+                                       why, sizeof(why))) {
+                    snprintf(msg, n, "VMX capability override: %s", why);
+                    m->nlps = i + 1;
+                    machine_destroy(m);
+                    return false;
+                }
+            }
+            char why[300];
+            if (cfg->nvmx_caps && !vmx_caps_consistent(&mine, why, sizeof(why))) {
+                snprintf(msg, n, "VMX capability overrides: %s", why);
+                m->nlps = i + 1;
+                machine_destroy(m);
+                return false;
+            }
+            vc = &mine;
+        } else if (cfg->nvmx_caps) {
+            snprintf(msg, n, "VMX capability overrides given, but CPU profile %s has no VMX",
+                     cpu_profile_name(m->cfg.profile));
+            m->nlps = i + 1;
+            machine_destroy(m);
+            return false;
+        }
         if (vc && !(m->vmx[i] = vmx_attach(m->lp[i], vc))) {
             snprintf(msg, n, "cannot create logical processor %u: out of memory for its VMX state", i);
             m->nlps = i + 1;

@@ -34,6 +34,10 @@ struct machine_config {
     const char *cmdline;
     FILE *console;                     /* payload console output (stdout) */
     FILE *progress;                    /* progress lines (stderr when a terminal), or NULL */
+    /* VMX capability MSR overrides (--vmx-cap, scenario <vmx-cap>), applied
+     * in order to the profile's (vmx_caps_override) */
+    unsigned nvmx_caps;
+    struct machine_vmx_cap { uint32_t msr; bool present; uint64_t value; } vmx_caps[32];
     FILE *notes;                       /* model notes, e.g. the VM-entry check that failed (hvsim run:
                                           stderr), or NULL */
 };

@@ -72,6 +72,9 @@ static const char usage_run[] =
     "  --module FILE[,STRING]\n"
     "                     Multiboot: load FILE as the next boot module (repeatable, at most\n"
     "                     64); its string is STRING, or FILE when there is no comma\n"
+    "  --vmx-cap MSR=VALUE|MSR=absent\n"
+    "                     override a VMX capability MSR of the profile (0x480..0x493,\n"
+    "                     repeatable, docs/vmx.md), e.g. --vmx-cap 0x48b=absent\n"
     "  --quiet            do not print the payload's console output\n"
     "  --no-progress      no progress line on stderr (default: shown on a terminal)\n"
     "  -h, --help         this text\n";
@@ -153,7 +156,7 @@ static int cmd_run(int argc, char **argv)
     struct machine_config cfg = { .nlps = 1, .mem_size = MACHINE_DEFAULT_MEM, .quantum = MACHINE_DEFAULT_QUANTUM,
                                   .console = stdout, .progress = isatty(2) ? stderr : NULL, .notes = stderr };
     enum { O_LPS = 256, O_MEM, O_CPU, O_SEED, O_TRACE, O_TINSNS, O_MAXI, O_MAXC, O_QUANTUM, O_CMDLINE,
-           O_QUIET, O_NOPROG, O_SCHED, O_MULTIBOOT, O_APPEND, O_MODULE };
+           O_QUIET, O_NOPROG, O_SCHED, O_MULTIBOOT, O_APPEND, O_MODULE, O_VMXCAP };
     static const struct option opts[] = {
         { "lps", required_argument, 0, O_LPS }, { "mem", required_argument, 0, O_MEM },
         { "cpu", required_argument, 0, O_CPU }, { "seed", required_argument, 0, O_SEED },
@@ -163,6 +166,7 @@ static int cmd_run(int argc, char **argv)
         { "quiet", no_argument, 0, O_QUIET }, { "no-progress", no_argument, 0, O_NOPROG },
         { "sched-seed", required_argument, 0, O_SCHED }, { "multiboot", required_argument, 0, O_MULTIBOOT },
         { "append", required_argument, 0, O_APPEND }, { "module", required_argument, 0, O_MODULE },
+        { "vmx-cap", required_argument, 0, O_VMXCAP },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     static struct mb_options mb;        /* static: 64 module slots */
@@ -247,6 +251,26 @@ static int cmd_run(int argc, char **argv)
             mb.mods[mb.nmods].path = optarg;
             mb.mods[mb.nmods].string = comma ? comma + 1 : NULL;
             mb.nmods++;
+            break;
+        }
+        case O_VMXCAP: {
+            /* MSR=VALUE or MSR=absent */
+            const char *eq = strchr(optarg, '=');
+            uint64_t msr, val = 0;
+            bool absent = eq && !strcmp(eq + 1, "absent");
+            char name[32];
+            size_t nl = eq ? (size_t)(eq - optarg) : 0;
+            if (!eq || nl == 0 || nl >= sizeof(name))
+                return bad_usage("--vmx-cap: expected MSR=VALUE or MSR=absent, got '%s'", optarg);
+            memcpy(name, optarg, nl);
+            name[nl] = 0;
+            if (!parse_number(name, &msr) || msr > 0xFFFFFFFFu)
+                return bad_usage("--vmx-cap: '%s' is not an MSR number", name);
+            if (!absent && !parse_number(eq + 1, &val))
+                return bad_usage("--vmx-cap: '%s' is not a number (or 'absent')", eq + 1);
+            if (cfg.nvmx_caps >= sizeof(cfg.vmx_caps) / sizeof(cfg.vmx_caps[0]))
+                return bad_usage("--vmx-cap: at most %zu overrides", sizeof(cfg.vmx_caps) / sizeof(cfg.vmx_caps[0]));
+            cfg.vmx_caps[cfg.nvmx_caps++] = (struct machine_vmx_cap){ (uint32_t)msr, !absent, val };
             break;
         }
         case O_QUIET:

@@ -19,6 +19,7 @@
 #include "cpu.h"
 #include "numparse.h"
 #include "entry_checks.h"
+#include "vmx.h"
 #include "scenario.h"
 
 #define NS "urn:hvsim:scenario:1"
@@ -234,6 +235,49 @@ static void load_machine(struct loader *L, xmlNodePtr n, struct scenario *s)
     s->cpu = attr(n, "cpu");
     if (s->cpu && !cpu_profile_find(s->cpu))
         fail(L, xmlGetLineNo(n), "cpu=\"%s\": no such CPU profile (hvsim run --cpu list)", s->cpu);
+
+    /* VMX capability overrides, checked against the profile here so that a
+     * bad one names its line (docs/vmx.md) */
+    const struct cpu_profile *prof = s->cpu ? cpu_profile_find(s->cpu) : cpu_profile_default();
+    const struct vmx_caps *base = prof ? vmx_caps_for_profile(cpu_profile_name(prof)) : NULL;
+    struct vmx_caps caps;
+    if (base)
+        caps = *base;
+    int last_line = 0;
+    for (xmlNodePtr c = n->children; c && !L->failed; c = c->next) {
+        if (!is(c, "vmx-cap"))
+            continue;
+        int line = last_line = xmlGetLineNo(c);
+        if (!base) {
+            fail(L, line, "<vmx-cap>: CPU profile %s has no VMX", prof ? cpu_profile_name(prof) : "?");
+            return;
+        }
+        if (s->nvmx_caps == sizeof(s->vmx_caps) / sizeof(s->vmx_caps[0])) {
+            fail(L, line, "more than %zu <vmx-cap> overrides", sizeof(s->vmx_caps) / sizeof(s->vmx_caps[0]));
+            return;
+        }
+        uint64_t msr = 0, val = 0;
+        bool have_val = false, absent = false;
+        char *ab = attr(c, "absent");
+        absent = ab && (!strcmp(ab, "true") || !strcmp(ab, "1"));
+        free(ab);
+        if (!num_attr(L, c, "msr", 0xFFFFFFFFu, false, &msr, NULL) ||
+            !num_attr(L, c, "value", UINT64_MAX, false, &val, &have_val))
+            return;
+        if (absent == have_val) {
+            fail(L, line, "<vmx-cap> needs exactly one of value=\"N\" or absent=\"true\"");
+            return;
+        }
+        char why[300];
+        if (!vmx_caps_override(&caps, (uint32_t)msr, !absent, val, why, sizeof(why))) {
+            fail(L, line, "%s", why);
+            return;
+        }
+        s->vmx_caps[s->nvmx_caps++] = (struct scn_vmx_cap){ (uint32_t)msr, !absent, val };
+    }
+    char why[300];
+    if (!L->failed && s->nvmx_caps && !vmx_caps_consistent(&caps, why, sizeof(why)))
+        fail(L, last_line, "after the <vmx-cap> overrides: %s", why);
 }
 
 static void load_payload(struct loader *L, xmlNodePtr n, struct scenario *s)

@@ -255,6 +255,9 @@ void scenario_run(const struct scenario *s, const struct scn_options *o, struct 
         .cmdline = s->multiboot ? NULL : s->cmdline,
         .console = con,
     };
+    for (unsigned i = 0; i < s->nvmx_caps && i < sizeof(mc.vmx_caps) / sizeof(mc.vmx_caps[0]); i++)
+        mc.vmx_caps[mc.nvmx_caps++] = (struct machine_vmx_cap){ s->vmx_caps[i].msr, s->vmx_caps[i].present,
+                                                                s->vmx_caps[i].value };
     char err[600];
     machine_t *m = NULL;
     struct machine_result mr;

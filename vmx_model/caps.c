@@ -9,6 +9,7 @@
  * when hvsim models what it does or fails loudly at VM entry when it is
  * used (docs/vmx.md, "What the profiles offer").
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "vmx.h"
@@ -139,4 +140,110 @@ const struct vmx_caps *vmx_caps_for_profile(const char *name)
 uint32_t vmx_caps_revision(const struct vmx_caps *c)
 {
     return (uint32_t)(c->msr[IDX(MSR_VMX_BASIC)] & 0x7FFFFFFFu);
+}
+
+static const char *const cap_names[VMX_NCAP_MSRS] = {
+    "IA32_VMX_BASIC", "IA32_VMX_PINBASED_CTLS", "IA32_VMX_PROCBASED_CTLS", "IA32_VMX_EXIT_CTLS",
+    "IA32_VMX_ENTRY_CTLS", "IA32_VMX_MISC", "IA32_VMX_CR0_FIXED0", "IA32_VMX_CR0_FIXED1", "IA32_VMX_CR4_FIXED0",
+    "IA32_VMX_CR4_FIXED1", "IA32_VMX_VMCS_ENUM", "IA32_VMX_PROCBASED_CTLS2", "IA32_VMX_EPT_VPID_CAP",
+    "IA32_VMX_TRUE_PINBASED_CTLS", "IA32_VMX_TRUE_PROCBASED_CTLS", "IA32_VMX_TRUE_EXIT_CTLS",
+    "IA32_VMX_TRUE_ENTRY_CTLS", "IA32_VMX_VMFUNC", "IA32_VMX_PROCBASED_CTLS3", "IA32_VMX_EXIT_CTLS2",
+};
+
+const char *vmx_cap_msr_name(uint32_t msr)
+{
+    return msr >= MSR_VMX_BASIC && msr <= MSR_VMX_LAST ? cap_names[msr - MSR_VMX_BASIC] : NULL;
+}
+
+bool vmx_caps_override(struct vmx_caps *c, uint32_t msr, bool present, uint64_t value, char *err, size_t n)
+{
+    const char *name = vmx_cap_msr_name(msr);
+    if (!name) {
+        snprintf(err, n, "MSR %#x is not a VMX capability MSR (0x480..0x%x)", msr, MSR_VMX_LAST);
+        return false;
+    }
+    unsigned i = msr - MSR_VMX_BASIC;
+    if (!present) {
+        if (msr <= MSR_VMX_VMCS_ENUM) {
+            snprintf(err, n, "%s cannot be removed: every VMX processor has it (SDM 3D appendix A)", name);
+            return false;
+        }
+        c->present[i] = false;
+        c->msr[i] = 0;
+        return true;
+    }
+    bool ctl = (msr >= MSR_VMX_PINBASED_CTLS && msr <= MSR_VMX_ENTRY_CTLS) || msr == MSR_VMX_PROCBASED_CTLS2 ||
+               (msr >= MSR_VMX_TRUE_PINBASED_CTLS && msr <= MSR_VMX_TRUE_ENTRY_CTLS);
+    if (ctl && ((uint32_t)value & ~(uint32_t)(value >> 32))) {
+        snprintf(err, n, "%s = %#llx: allowed-0 bits %#x (must be 1) are not allowed-1 (SDM 3D A.3)", name,
+                 (unsigned long long)value, (uint32_t)value & ~(uint32_t)(value >> 32));
+        return false;
+    }
+    if (msr == MSR_VMX_BASIC) {
+        uint64_t size = (value >> 32) & 0x1FFF;
+        if ((value >> 31) & 1) {
+            snprintf(err, n, "IA32_VMX_BASIC = %#llx: bit 31 is always 0 (SDM 3D A.1)", (unsigned long long)value);
+            return false;
+        }
+        if (size == 0 || size > 4096) {
+            snprintf(err, n, "IA32_VMX_BASIC = %#llx: VMCS region size %llu, hvsim needs 1..4096 bytes",
+                     (unsigned long long)value, (unsigned long long)size);
+            return false;
+        }
+    }
+    if ((msr == MSR_VMX_CR0_FIXED0 || msr == MSR_VMX_CR4_FIXED0 || msr == MSR_VMX_CR0_FIXED1 ||
+         msr == MSR_VMX_CR4_FIXED1)) {
+        unsigned f0 = msr == MSR_VMX_CR0_FIXED0 || msr == MSR_VMX_CR0_FIXED1 ? MSR_VMX_CR0_FIXED0 : MSR_VMX_CR4_FIXED0;
+        uint64_t fixed0 = msr == f0 ? value : c->msr[f0 - MSR_VMX_BASIC];
+        uint64_t fixed1 = msr == f0 ? c->msr[f0 + 1 - MSR_VMX_BASIC] : value;
+        if (fixed1 && (fixed0 & ~fixed1)) {
+            snprintf(err, n, "%s = %#llx: a bit fixed to 1 (FIXED0 %#llx) is not allowed by FIXED1 %#llx "
+                     "(SDM 3D A.7, A.8)", name, (unsigned long long)value, (unsigned long long)fixed0,
+                     (unsigned long long)fixed1);
+            return false;
+        }
+    }
+    c->present[i] = true;
+    c->msr[i] = value;
+    return true;
+}
+
+bool vmx_caps_consistent(const struct vmx_caps *c, char *err, size_t n)
+{
+#define HAS(m) (c->present[(m) - MSR_VMX_BASIC])
+#define A1(m) ((uint32_t)(c->msr[(m) - MSR_VMX_BASIC] >> 32))
+    struct rule { bool exists, should; const char *what; } rules[] = {
+        { HAS(MSR_VMX_PROCBASED_CTLS2), (A1(MSR_VMX_PROCBASED_CTLS) >> 31) & 1,
+          "IA32_VMX_PROCBASED_CTLS2 exists exactly when IA32_VMX_PROCBASED_CTLS[63] is 1 (SDM 3D A.3.3)" },
+        { HAS(MSR_VMX_EPT_VPID_CAP),
+          HAS(MSR_VMX_PROCBASED_CTLS2) && (A1(MSR_VMX_PROCBASED_CTLS2) & ((1u << 1) | (1u << 5))) != 0,
+          "IA32_VMX_EPT_VPID_CAP exists exactly when 'enable EPT' or 'enable VPID' may be 1 (SDM 3D A.10)" },
+        { HAS(MSR_VMX_VMFUNC), HAS(MSR_VMX_PROCBASED_CTLS2) && ((A1(MSR_VMX_PROCBASED_CTLS2) >> 13) & 1),
+          "IA32_VMX_VMFUNC exists exactly when 'enable VM functions' may be 1 (SDM 3D A.11)" },
+        { HAS(MSR_VMX_TRUE_PINBASED_CTLS) && HAS(MSR_VMX_TRUE_PROCBASED_CTLS) && HAS(MSR_VMX_TRUE_EXIT_CTLS) &&
+              HAS(MSR_VMX_TRUE_ENTRY_CTLS),
+          (c->msr[0] >> 55) & 1, "the four IA32_VMX_TRUE_* MSRs exist exactly when IA32_VMX_BASIC[55] is 1 (SDM 3D A.1)" },
+        { HAS(MSR_VMX_PROCBASED_CTLS3), (A1(MSR_VMX_PROCBASED_CTLS) >> 17) & 1,
+          "IA32_VMX_PROCBASED_CTLS3 exists exactly when IA32_VMX_PROCBASED_CTLS[49] is 1 (SDM 3D A.3.4)" },
+        { HAS(MSR_VMX_EXIT_CTLS2), (A1(MSR_VMX_EXIT_CTLS) >> 31) & 1,
+          "IA32_VMX_EXIT_CTLS2 exists exactly when IA32_VMX_EXIT_CTLS[63] is 1 (SDM 3D A.4.2)" },
+    };
+    for (unsigned i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+        if (rules[i].exists != rules[i].should) {
+            snprintf(err, n, "%s; it %s", rules[i].what, rules[i].exists ? "is present" : "is absent");
+            return false;
+        }
+    /* a TRUE MSR may only relax default-1 bits (SDM 3D A.2) */
+    for (unsigned m = MSR_VMX_TRUE_PINBASED_CTLS; m <= MSR_VMX_TRUE_ENTRY_CTLS && ((c->msr[0] >> 55) & 1); m++) {
+        unsigned base = MSR_VMX_PINBASED_CTLS + (m - MSR_VMX_TRUE_PINBASED_CTLS);
+        uint32_t t0 = (uint32_t)c->msr[m - MSR_VMX_BASIC], b0 = (uint32_t)c->msr[base - MSR_VMX_BASIC];
+        if (t0 & ~b0) {
+            snprintf(err, n, "%s requires bits %#x to be 1 that %s does not (SDM 3D A.2)", vmx_cap_msr_name(m),
+                     t0 & ~b0, vmx_cap_msr_name(base));
+            return false;
+        }
+    }
+    return true;
+#undef HAS
+#undef A1
 }

@@ -909,7 +909,9 @@ static bool guest_dt_rip_rflags(struct ck *c, const struct guest *g)
     if (!g->guest64 || !cs_l)
         CHECK(GUEST_RIP_HIGH, !(rip >> 32), "guest RIP " X64 ", IA-32e mode guest %d, CS.L=%d", rip, g->guest64, cs_l);
     else
-        CHECK(GUEST_RIP_CANONICAL, canonical(rip, lin), "guest RIP " X64, rip);
+        /* bits 63:N identical, N the linear-address width: bit N-1 may
+         * differ (SDM 3C 27.3.1.4: RIP need not be canonical) */
+        CHECK(GUEST_RIP_CANONICAL, canonical(rip, lin + 1), "guest RIP " X64, rip);
     CHECK(GUEST_RFLAGS_RESERVED, !(g->rflags & RFLAGS_RESERVED), "guest RFLAGS " X64, g->rflags);
     CHECK(GUEST_RFLAGS_BIT1, g->rflags & 2, "guest RFLAGS " X64, g->rflags);
     if (g->guest64 || !g->pe)

@@ -322,3 +322,12 @@ bool nonroot_vmx_insn(vmx_t *v, const struct cpu_virt_insn *in)
     cpu_insn_retire_jump(v->cpu, CPU_VCOST_EXIT);
     return true;
 }
+
+/* An INIT signal in VMX non-root operation: exit reason 3, no qualification
+ * (SDM 3C "Other Causes of VM Exits"). The LP is not reset. */
+void nonroot_init(vmx_t *v)
+{
+    struct vm_exit_info x = { .reason = EXIT_INIT };
+    vm_exit(v, &x);
+    cpu_account_exit(v->cpu, false);
+}

@@ -402,6 +402,7 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     }
     report_transition(v, -1, false);
     cpu_report_vm_entry(c, F(v, VMCS_GUEST_RIP));
+    cpu_release_init(c);                   /* an INIT held in VMX root operation now causes a VM exit */
 
     /* Interruptibility and activity state, then event injection (SDM 3C
      * "Event Injection": injection happens after guest state is loaded; an

@@ -244,6 +244,7 @@ static struct vmx_result op_vmxoff(vmx_t *v)
 {
     v->in_vmx = false;
     v->current = VMCS_INVALID;
+    cpu_release_init(v->cpu);              /* INIT is no longer blocked (SDM 3C 31.3 VMXOFF) */
     return res(VMX_SUCCEED, 0, "VMX operation left");
 }
 
@@ -647,6 +648,21 @@ static int vmx_msr(void *ctx, cpu_t *cpu, uint32_t index, bool write, uint64_t *
     return 1;
 }
 
+/* INIT: blocked in VMX root operation, a VM exit in non-root operation
+ * (SDM 3C 31.3 VMXON "block INIT signals"; 26.2 "INIT signals"). */
+static int vmx_init_signal(void *ctx, cpu_t *cpu)
+{
+    vmx_t *v = ctx;
+    (void)cpu;
+    if (!v->in_vmx)
+        return CPU_INIT_DELIVER;
+    if (v->nonroot) {
+        nonroot_init(v);
+        return CPU_INIT_CONSUMED;
+    }
+    return CPU_INIT_BLOCKED;
+}
+
 static void vmx_cpuid(void *ctx, cpu_t *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
     (void)ctx;
@@ -678,7 +694,8 @@ vmx_t *vmx_attach(cpu_t *cpu, const struct vmx_caps *caps)
     memcpy(v->present, caps->present, sizeof(v->present));
     /* IA32_VMX_CR4_FIXED1: the CR4 bits this CPU supports, VMXE included
      * (SDM 3D A.8); IA32_VMX_VMCS_ENUM: the highest field index (A.9). */
-    v->msr[MSR_VMX_CR4_FIXED1 - MSR_VMX_BASIC] = (cpu_cr4_supported(cpu) | CR4_VMXE) & 0xFFFFFFFFu;
+    if (!v->msr[MSR_VMX_CR4_FIXED1 - MSR_VMX_BASIC])
+        v->msr[MSR_VMX_CR4_FIXED1 - MSR_VMX_BASIC] = (cpu_cr4_supported(cpu) | CR4_VMXE) & 0xFFFFFFFFu;
     uint64_t a1[VMCS_CTLW_COUNT] = { 0 };
     a1[VMCS_CTLW_PIN] = allowed1(v, MSR_VMX_PINBASED_CTLS);
     a1[VMCS_CTLW_PROC] = allowed1(v, MSR_VMX_PROCBASED_CTLS);
@@ -689,13 +706,14 @@ vmx_t *vmx_attach(cpu_t *cpu, const struct vmx_caps *caps)
     if (v->present[MSR_VMX_VMFUNC - MSR_VMX_BASIC])
         a1[VMCS_CTLW_VMFUNC] = CAP(v, MSR_VMX_VMFUNC);
     v->features = vmcs_features_from_allowed1(a1);
-    v->msr[MSR_VMX_VMCS_ENUM - MSR_VMX_BASIC] = (uint64_t)vmcs_max_index(v->features) << 1;
+    if (!v->msr[MSR_VMX_VMCS_ENUM - MSR_VMX_BASIC])
+        v->msr[MSR_VMX_VMCS_ENUM - MSR_VMX_BASIC] = (uint64_t)vmcs_max_index(v->features) << 1;
     v->revision = vmx_caps_revision(caps);
     v->current = VMCS_INVALID;
     struct cpu_virt_ops ops = {
         .ctx = v, .cr4_allow = CR4_VMXE, .insn = vmx_insn, .msr = vmx_msr, .cpuid = vmx_cpuid,
         .cr_write = vmx_cr_write, .guest_insn = nonroot_insn, .guest_event = nonroot_event,
-        .guest_shutdown = nonroot_shutdown,
+        .guest_shutdown = nonroot_shutdown, .init_signal = vmx_init_signal,
     };
     cpu_set_virt_ops(cpu, &ops);
     return v;

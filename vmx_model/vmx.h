@@ -48,6 +48,22 @@ struct vmx_caps {
 /* The capabilities of a CPU profile, or NULL when it has no VMX. */
 const struct vmx_caps *vmx_caps_for_profile(const char *profile_name);
 uint32_t vmx_caps_revision(const struct vmx_caps *c);           /* IA32_VMX_BASIC[30:0] */
+/* Override one capability MSR of a copy (a scenario or --vmx-cap): its value,
+ * or !present to remove it. False, with a message naming the MSR, when the
+ * value is not a possible capability: a control MSR whose allowed-0 bits
+ * are not allowed-1, a revision identifier with bit 31, a region size of
+ * 0 or above 4096, CR0/CR4 FIXED0 bits missing from FIXED1, an MSR that
+ * every VMX processor has (BASIC, the four control MSRs, MISC, the fixed
+ * bits, VMCS_ENUM) removed. IA32_VMX_CR4_FIXED1 and IA32_VMX_VMCS_ENUM left at 0
+ * are computed at attach; an override keeps its value. */
+bool vmx_caps_override(struct vmx_caps *c, uint32_t msr, bool present, uint64_t value, char *err, size_t n);
+const char *vmx_cap_msr_name(uint32_t msr);                     /* "IA32_VMX_BASIC", or NULL */
+/* The existence rules between the capability MSRs (SDM 3D appendix A):
+ * PROCBASED_CTLS2 exists iff primary control 31 may be 1; EPT_VPID_CAP iff
+ * EPT or VPID may be 1; VMFUNC iff "enable VM functions" may be 1; the TRUE
+ * MSRs iff IA32_VMX_BASIC[55]; PROCBASED_CTLS3 iff primary 17; EXIT_CTLS2
+ * iff exit control 31. False with a message naming the rule. */
+bool vmx_caps_consistent(const struct vmx_caps *c, char *err, size_t n);
 
 /* ---- one logical processor ---- */
 

@@ -69,6 +69,7 @@ void vm_exit(vmx_t *v, const struct vm_exit_info *x);
 enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, const struct cpu_guest_insn *gi);
 enum cpu_guest_action nonroot_event(void *ctx, cpu_t *cpu, unsigned vector, unsigned type, bool has_ec, uint32_t ec);
 bool nonroot_shutdown(void *ctx, cpu_t *cpu);
+void nonroot_init(vmx_t *v);       /* an INIT signal: exit reason 3 */
 /* VMCALL and the other VMX instructions in VMX non-root operation. */
 bool nonroot_vmx_insn(vmx_t *v, const struct cpu_virt_insn *in);
 

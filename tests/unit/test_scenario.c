@@ -165,6 +165,25 @@ static const struct bad_row bad_rows[] = {
       HDR "  <description>a & b</description>\n" PAYLOAD "<expect/>\n" TAIL, 3, "EntityRef" },
     { "xml/two-roots",
       HDR PAYLOAD "<expect/>\n" TAIL "<scenario/>\n", 6, "Extra content" },
+    /* VMX capability overrides (docs/vmx.md) */
+    { "vmx-cap/not-a-cap-msr",
+      HDR "  <machine>\n    <vmx-cap msr=\"0x494\" value=\"1\"/>\n  </machine>\n" PAYLOAD "<expect/>\n" TAIL, 4,
+      "not a VMX capability MSR" },
+    { "vmx-cap/allowed0-not-allowed1",
+      HDR "  <machine>\n    <vmx-cap msr=\"0x481\" value=\"0x1600000017\"/>\n  </machine>\n" PAYLOAD "<expect/>\n" TAIL,
+      4, "allowed-0 bits 0x1" },
+    { "vmx-cap/value-and-absent",
+      HDR "  <machine>\n    <vmx-cap msr=\"0x48b\" value=\"0\" absent=\"true\"/>\n  </machine>\n" PAYLOAD
+      "<expect/>\n" TAIL, 4, "exactly one of" },
+    { "vmx-cap/basic-removed",
+      HDR "  <machine>\n    <vmx-cap msr=\"0x480\" absent=\"true\"/>\n  </machine>\n" PAYLOAD "<expect/>\n" TAIL, 4,
+      "cannot be removed" },
+    { "vmx-cap/inconsistent",
+      HDR "  <machine>\n    <vmx-cap msr=\"0x48b\" absent=\"true\"/>\n  </machine>\n" PAYLOAD "<expect/>\n" TAIL, 4,
+      "IA32_VMX_PROCBASED_CTLS2 exists exactly when" },
+    { "vmx-cap/amd-profile",
+      HDR "  <machine cpu=\"amd\">\n    <vmx-cap msr=\"0x48b\" absent=\"true\"/>\n  </machine>\n" PAYLOAD
+      "<expect/>\n" TAIL, 4, "has no VMX" },
     /* Multiboot payloads */
     { "multiboot/module-without-multiboot",
       HDR "  <payload elf=\"hello\">\n    <module path=\"m.bin\"/>\n  </payload>\n<expect/>\n" TAIL, 4,
