@@ -344,6 +344,15 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     const char *um = unmodelled_control(v);
     if (um)
         return res(VMX_UNMODELLED, 0, "VM entry with %s = 1: hvsim does not model that control yet", um);
+    uint64_t pdbg = F(v, VMCS_GUEST_PENDING_DBG_EXCEPTIONS);
+    if (pdbg)
+        return res(VMX_UNMODELLED, 0, "VM entry with pending debug exceptions %#llx: hvsim does not model debug "
+                   "exceptions pending at VM entry", (unsigned long long)pdbg);
+    uint64_t intr_state = F(v, VMCS_GUEST_INTERRUPTIBILITY_INFO);
+    if (intr_state & 0xC)
+        return res(VMX_UNMODELLED, 0, "VM entry with interruptibility state %#llx: blocking by %s is not modelled "
+                   "(hvsim has no SMIs or NMIs yet)", (unsigned long long)intr_state,
+                   (intr_state & 8) ? "NMI" : "SMI");
     uint64_t dbgctl = F(v, VMCS_GUEST_IA32_DEBUGCTL);
     if ((v->entry_ctls & ENTRY_LOAD_DEBUG) && dbgctl)
         return res(VMX_UNMODELLED, 0, "VM entry loading guest IA32_DEBUGCTL = %#llx: hvsim does not model "
