@@ -5,6 +5,8 @@
 #                scenarios with determinism checks, a bounded fuzzing run of the
 #                scenario loader (fuzz-smoke)
 #   make bench   benchmarks (guest MIPS against Bochs and QEMU in the same run)
+#   make differential  the cpu payloads and Multiboot kernels on hvsim, QEMU TCG and
+#                Bochs, console transcripts compared (docs/differential.md)
 #   make coverage  gcov/lcov HTML report in build-coverage/coverage/
 #   make fuzz-smoke  libFuzzer on the scenario loader for FUZZ_SECONDS (clang)
 #
@@ -21,7 +23,7 @@ DEB_PACKAGES = cmake make gcc pkg-config libunicorn-dev libcapstone-dev libxml2-
                clang libclang-rt-dev
 BENCH_PACKAGES = bochs bochs-term bochsbios vgabios qemu-system-x86
 
-.PHONY: all demo check deps bench-deps build build-asan build-fuzz fuzz-smoke bench coverage clean
+.PHONY: all demo check deps bench-deps build build-asan build-fuzz fuzz-smoke bench differential coverage clean
 
 all: build
 
@@ -79,6 +81,12 @@ fuzz-smoke: build-fuzz
 
 bench: bench-deps build
 	@tests/tools/bench.sh $(BUILD)
+
+# Not part of `make check` (a full run takes minutes). DIFF_FLAGS adds options,
+# e.g. DIFF_FLAGS="--keep /tmp/transcripts -v".
+DIFF_FLAGS ?=
+differential: bench-deps build
+	@$(BUILD)/hvsim differential -j $(JOBS) $(DIFF_FLAGS) scenarios/cpu scenarios/mb
 
 coverage: deps
 	@cmake -S . -B $(COV_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHVSIM_COVERAGE=ON >/dev/null

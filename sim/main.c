@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check_cmd.h"
+#include "differential.h"
 #include "numparse.h"
 #include "machine.h"
 #include "scenario.h"
@@ -28,6 +29,7 @@ static const char usage_main[] =
     "  run --multiboot KERNEL    boot a Multiboot v1 kernel (docs/multiboot.md)\n"
     "  run [options] FILE.xml    run one scenario and check its expectations\n"
     "  check [options] PATH...   run every scenario under PATH (docs/scenario-schema.md)\n"
+    "  differential PATH...      compare transcripts with QEMU and Bochs (docs/differential.md)\n"
     "  trace dump FILE           print a trace, one line per record\n"
     "  trace digest FILE         check a trace and print its SHA-256\n"
     "  cpu-list                  list the CPU profiles (same as run --cpu list)\n"
@@ -494,6 +496,8 @@ int main(int argc, char **argv)
         return cmd_trace(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
         return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(cmd, "differential"))
+        return differential_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "cpu-list")) {
         list_profiles(stdout);
         return 0;

@@ -235,7 +235,6 @@ static void load_machine(struct loader *L, xmlNodePtr n, struct scenario *s)
     s->cpu = attr(n, "cpu");
     if (s->cpu && !cpu_profile_find(s->cpu))
         fail(L, xmlGetLineNo(n), "cpu=\"%s\": no such CPU profile (hvsim run --cpu list)", s->cpu);
-
     /* VMX capability overrides, checked against the profile here so that a
      * bad one names its line (docs/vmx.md) */
     const struct cpu_profile *prof = s->cpu ? cpu_profile_find(s->cpu) : cpu_profile_default();
@@ -423,6 +422,34 @@ static bool regex_cost_ok(const char *re)
     return !bad;
 }
 
+/* Compile a scenario regular expression, anchored (it must match the whole
+ * line). On failure reports at `line` and returns false (re is then unset). */
+static bool compile_anchored(struct loader *L, int line, const char *text, regex_t *re)
+{
+    if (!regex_cost_ok(text)) {
+        fail(L, line, "regular expression too costly to compile (over %d characters, or repetitions "
+             "such as {m,n} and + that nest or pile up: the matcher would expand it to more than %d "
+             "nodes)", SCN_REGEX_MAX_LEN, SCN_REGEX_MAX_COST);
+        return false;
+    }
+    size_t tl = strlen(text);
+    char *anchored = malloc(tl + 5);
+    if (!anchored) {
+        fail(L, line, "out of memory");
+        return false;
+    }
+    snprintf(anchored, tl + 5, "^(%s)$", text);
+    int rc = regcomp(re, anchored, REG_EXTENDED | REG_NOSUB);
+    free(anchored);
+    if (rc) {
+        char why[200];
+        regerror(rc, re, why, sizeof(why));
+        fail(L, line, "bad regular expression \"%s\": %s", text, why);
+        return false;
+    }
+    return true;
+}
+
 static void load_console(struct loader *L, xmlNodePtr n, struct scenario *s)
 {
     s->has_console = true;
@@ -449,32 +476,9 @@ static void load_console(struct loader *L, xmlNodePtr n, struct scenario *s)
         l->regex = is(c, "match");
         l->text = text_of(c);
         l->line = xmlGetLineNo(c);
-        if (l->regex && !regex_cost_ok(l->text)) {
-            fail(L, l->line, "regular expression too costly to compile (over %d characters, or repetitions "
-                 "such as {m,n} and + that nest or pile up: the matcher would expand it to more than %d "
-                 "nodes)", SCN_REGEX_MAX_LEN, SCN_REGEX_MAX_COST);
+        if (l->regex && !compile_anchored(L, l->line, l->text, &l->re)) {
             free(l->text);
             return;
-        }
-        if (l->regex) {
-            /* The whole line must match: anchor the expression. */
-            size_t tl = strlen(l->text);
-            char *anchored = malloc(tl + 5);
-            if (!anchored) {
-                fail(L, l->line, "out of memory");
-                free(l->text);
-                return;
-            }
-            snprintf(anchored, tl + 5, "^(%s)$", l->text);
-            int rc = regcomp(&l->re, anchored, REG_EXTENDED | REG_NOSUB);
-            free(anchored);
-            if (rc) {
-                char why[200];
-                regerror(rc, &l->re, why, sizeof(why));
-                fail(L, l->line, "bad regular expression \"%s\": %s", l->text, why);
-                free(l->text);
-                return;
-            }
         }
         s->nlines++;
     }
@@ -682,6 +686,108 @@ static void load_expect(struct loader *L, xmlNodePtr n, struct scenario *s)
     }
 }
 
+unsigned scenario_impl_bits(const char *list)
+{
+    static const struct { const char *name; unsigned bit; } names[] = {
+        { "all", SCN_IMPL_ALL }, { "shim", SCN_IMPL_SHIM }, { "qemu", SCN_IMPL_QEMU }, { "bochs", SCN_IMPL_BOCHS },
+    };
+    unsigned bits = 0;
+    for (const char *p = list; p && *p;) {
+        size_t n = strcspn(p, ",");
+        unsigned bit = 0;
+        for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+            if (strlen(names[i].name) == n && !strncmp(p, names[i].name, n))
+                bit = names[i].bit;
+        if (!bit)
+            return 0;
+        bits |= bit;
+        p += n + (p[n] == ',');
+    }
+    return bits;
+}
+
+/* <differential>: <differs> and <skip> children (docs/differential.md). */
+static void load_differential(struct loader *L, xmlNodePtr n, struct scenario *s)
+{
+    for (xmlNodePtr c = n->children; c && !L->failed; c = c->next) {
+        int line = xmlGetLineNo(c);
+        if (is(c, "skip")) {
+            struct scn_dskip *nk = realloc(s->dskips, sizeof(*nk) * (s->ndskips + 1));
+            if (!nk) {
+                fail(L, line, "out of memory");
+                return;
+            }
+            s->dskips = nk;
+            struct scn_dskip *k = &s->dskips[s->ndskips++];
+            memset(k, 0, sizeof(*k));
+            k->line = line;
+            char *impl = attr(c, "impl");
+            k->impls = scenario_impl_bits(impl);
+            if (!k->impls)
+                fail(L, line, "impl=\"%s\": expected all or a list of qemu, bochs, shim", impl ? impl : "");
+            free(impl);
+            k->reason = attr(c, "reason");
+            k->ref = attr(c, "ref");
+            if (!k->reason || !k->reason[0])
+                fail(L, line, "<skip> needs a reason=\"...\" saying why the run cannot be compared");
+            continue;
+        }
+        if (!is(c, "differs"))
+            continue;
+        struct scn_differs *nd = realloc(s->differs, sizeof(*nd) * (s->ndiffers + 1));
+        if (!nd) {
+            fail(L, line, "out of memory");
+            return;
+        }
+        s->differs = nd;
+        struct scn_differs *d = &s->differs[s->ndiffers++];
+        memset(d, 0, sizeof(*d));
+        d->line = line;
+        char *impl = attr(c, "impl"), *follows = attr(c, "follows");
+        d->impls = scenario_impl_bits(impl);
+        if (!d->impls)
+            fail(L, line, "impl=\"%s\": expected all or a list of qemu, bochs, shim", impl ? impl : "");
+        free(impl);
+        d->follows = !follows ? 0 : !strcmp(follows, "hvsim") ? SCN_FOLLOWS_HVSIM
+                   : !strcmp(follows, "other") ? SCN_FOLLOWS_OTHER : !strcmp(follows, "either") ? SCN_FOLLOWS_EITHER : 0;
+        if (!d->follows)
+            fail(L, line, "follows=\"%s\": expected hvsim, other or either", follows ? follows : "");
+        free(follows);
+        d->reason = attr(c, "reason");
+        d->ref = attr(c, "ref");
+        if (!d->reason || !d->reason[0])
+            fail(L, line, "<differs> needs a reason=\"...\" saying why the line differs");
+        static const struct { const char *name; enum scn_differs_kind kind; } kinds[] = {
+            { "match", SCN_DIFFERS_LINE }, { "extra", SCN_DIFFERS_EXTRA }, { "missing", SCN_DIFFERS_MISSING },
+        };
+        for (unsigned k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+            char *t = attr(c, kinds[k].name);
+            if (!t)
+                continue;
+            if (d->re_text) {
+                fail(L, line, "<differs> takes one of match=, extra= and missing=, not both %s= and %s=",
+                     d->kind == SCN_DIFFERS_LINE ? "match" : d->kind == SCN_DIFFERS_EXTRA ? "extra" : "missing",
+                     kinds[k].name);
+                free(t);
+                return;
+            }
+            d->re_text = t;
+            d->kind = kinds[k].kind;
+        }
+        d->other_text = attr(c, "other");
+        if (!d->re_text)
+            fail(L, line, "<differs> needs match=\"REGEX\" (hvsim's line; other=\"REGEX\" may say what the other "
+                 "implementation prints instead), extra=\"REGEX\" or missing=\"REGEX\"");
+        else if (d->other_text && d->kind != SCN_DIFFERS_LINE)
+            fail(L, line, "other= goes with match=, not with %s=", d->kind == SCN_DIFFERS_EXTRA ? "extra" : "missing");
+        if (L->failed)
+            return;
+        d->has_re = compile_anchored(L, line, d->re_text, &d->re);
+        if (d->other_text && !L->failed)
+            d->has_other = compile_anchored(L, line, d->other_text, &d->other);
+    }
+}
+
 static void load_tree(struct loader *L, xmlNodePtr root, struct scenario *s)
 {
     char *name = attr(root, "name");
@@ -715,6 +821,8 @@ static void load_tree(struct loader *L, xmlNodePtr root, struct scenario *s)
             have_payload = true;
         } else if (is(c, "expect")) {
             load_expect(L, c, s);
+        } else if (is(c, "differential")) {
+            load_differential(L, c, s);
         }
     }
     if (!have_payload)
@@ -873,5 +981,22 @@ void scenario_free(struct scenario *s)
     for (unsigned i = 0; i < s->nmems; i++)
         free(s->mems[i].bytes);
     free(s->mems);
+    for (unsigned i = 0; i < s->ndiffers; i++) {
+        struct scn_differs *d = &s->differs[i];
+        if (d->has_re)
+            regfree(&d->re);
+        if (d->has_other)
+            regfree(&d->other);
+        free(d->re_text);
+        free(d->other_text);
+        free(d->reason);
+        free(d->ref);
+    }
+    free(s->differs);
+    for (unsigned i = 0; i < s->ndskips; i++) {
+        free(s->dskips[i].reason);
+        free(s->dskips[i].ref);
+    }
+    free(s->dskips);
     free(s);
 }

@@ -54,6 +54,49 @@ struct scn_memory {
     int line;
 };
 
+/* <differential> (docs/differential.md): which implementations a scenario's
+ * transcript is compared with, and the lines that legitimately differ. */
+enum scn_impl_bit {
+    SCN_IMPL_SHIM  = 1u << 0,    /* hvsim booting the payload through the boot shim */
+    SCN_IMPL_QEMU  = 1u << 1,    /* QEMU TCG */
+    SCN_IMPL_BOCHS = 1u << 2,    /* Bochs */
+    SCN_IMPL_ALL   = 0x7u,
+};
+
+/* Which implementation follows the spec where a line differs. */
+enum scn_follows {
+    SCN_FOLLOWS_HVSIM = 1,       /* hvsim; the other implementation has a gap */
+    SCN_FOLLOWS_OTHER,           /* the other implementation: an open hvsim bug */
+    SCN_FOLLOWS_EITHER,          /* the spec allows both, or it is not CPU behaviour (timing, firmware) */
+};
+
+/* The kinds of <differs> (exactly one per element). */
+enum scn_differs_kind {
+    SCN_DIFFERS_LINE = 1,        /* match= (and other=): hvsim's line and its counterpart differ */
+    SCN_DIFFERS_EXTRA,           /* extra=: a line only the other implementation prints */
+    SCN_DIFFERS_MISSING,         /* missing=: a line of hvsim's the other implementation does not print */
+};
+
+/* <differs>: lines of the transcripts that may legitimately differ. `re` is
+ * match=, extra= or missing= (per kind); `other` is other= (LINE only). */
+struct scn_differs {
+    unsigned impls;              /* enum scn_impl_bit */
+    enum scn_differs_kind kind;
+    bool has_re, has_other;
+    regex_t re, other;           /* anchored, compiled at load */
+    char *re_text, *other_text;
+    char *reason, *ref;
+    enum scn_follows follows;
+    int line;
+};
+
+/* <skip>: do not run on these implementations. */
+struct scn_dskip {
+    unsigned impls;
+    char *reason, *ref;          /* ref may be NULL */
+    int line;
+};
+
 struct scenario {
     char *path;                  /* as given */
     char *name;                  /* name attribute, or the file name without .xml */
@@ -92,6 +135,11 @@ struct scenario {
     unsigned nregs;
     struct scn_memory *mems;
     unsigned nmems;
+    /* <differential> */
+    struct scn_differs *differs;
+    unsigned ndiffers;
+    struct scn_dskip *dskips;
+    unsigned ndskips;
 };
 
 /* Load and validate a scenario file. On failure returns NULL and writes
@@ -102,6 +150,9 @@ struct scenario *scenario_load(const char *path, char *err, size_t errlen);
 struct scenario *scenario_load_buffer(const char *buf, size_t len, const char *name, char *err,
                                       size_t errlen);
 void scenario_free(struct scenario *s);
+/* The implementation bits of an impl="..." list ("qemu,bochs", "all"); 0 if
+ * a word is not an implementation name. */
+unsigned scenario_impl_bits(const char *list);
 /* The scenario name of a trace record type ("exception", "cr-write", ...). */
 const char *scenario_event_name(unsigned type);
 

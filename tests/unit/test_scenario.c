@@ -364,6 +364,52 @@ static const struct bad_row bad_rows[] = {
     { "memory/address-overflow",
       HDR PAYLOAD "  <expect>\n    <memory address=\"0x10000000000000000\" bytes=\"00\"/>\n  </expect>\n" TAIL, 5,
       "address" },
+    /* <differential> (docs/differential.md): after <expect>. libxml2 gives an
+     * element the line its start tag ends on. */
+    { "differential/before-expect",
+      HDR PAYLOAD "  <differential/>\n  <expect/>\n" TAIL, 4, "differential" },
+    { "differential/unknown-impl",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <skip impl=\"kvm\" reason=\"r\"/>\n  </differential>\n" TAIL, 6,
+      "kvm" },
+    { "differential/impl-all-in-list",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <skip impl=\"qemu,all\" reason=\"r\"/>\n  </differential>\n"
+      TAIL, 6, "impl" },
+    { "differential/skip-without-reason",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <skip impl=\"bochs\"/>\n  </differential>\n" TAIL, 6,
+      "reason" },
+    { "differential/skip-empty-reason",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <skip impl=\"bochs\" reason=\"\"/>\n  </differential>\n" TAIL, 6,
+      "reason" },
+    { "differential/differs-without-regex",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n"
+      "    <differs impl=\"qemu\" reason=\"r\" follows=\"hvsim\" ref=\"SDM-3A-10.4.7\"/>\n  </differential>\n" TAIL, 6,
+      "match=" },
+    { "differential/differs-two-kinds",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <differs impl=\"qemu\" match=\"a\" extra=\"b\" reason=\"r\"\n"
+      "             follows=\"hvsim\" ref=\"SDM-3A-10.4.7\"/>\n  </differential>\n" TAIL, 7, "not both match= and extra=" },
+    { "differential/other-with-missing",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <differs impl=\"qemu\" missing=\"a\" other=\"b\" reason=\"r\"\n"
+      "             follows=\"hvsim\" ref=\"SDM-3A-10.4.7\"/>\n  </differential>\n" TAIL, 7, "other= goes with match=" },
+    { "differential/bad-regex",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n\n    <differs impl=\"qemu\" match=\"(a\" reason=\"r\" follows=\"hvsim\"\n"
+      "             ref=\"SDM-3A-10.4.7\"/>\n  </differential>\n" TAIL, 8, "(a" },
+    { "differential/bad-other-regex",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <differs impl=\"qemu\" match=\"a\" other=\"[b\" reason=\"r\"\n"
+      "             follows=\"hvsim\" ref=\"SDM-3A-10.4.7\"/>\n  </differential>\n" TAIL, 7, "[b" },
+    { "differential/costly-regex",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <differs impl=\"qemu\" extra=\"a++++++++++++++++++++++++++++++++++++++++\""
+      " reason=\"r\"\n             follows=\"hvsim\" ref=\"SDM-3A-10.4.7\"/>\n  </differential>\n" TAIL, 7, "too costly" },
+    { "differential/bad-follows",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <differs impl=\"qemu\" match=\"a\" reason=\"r\" follows=\"qemu\"\n"
+      "             ref=\"SDM-3A-10.4.7\"/>\n  </differential>\n" TAIL, 7, "follows" },
+    { "differential/missing-ref",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <differs impl=\"qemu\" match=\"a\" reason=\"r\" follows=\"hvsim\"/>\n"
+      "  </differential>\n" TAIL, 6, "ref" },
+    { "differential/bad-ref",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <skip impl=\"all\" reason=\"r\" ref=\"Intel manual\"/>\n"
+      "  </differential>\n" TAIL, 6, "ref" },
+    { "differential/unknown-child",
+      HDR PAYLOAD "  <expect/>\n  <differential>\n    <same impl=\"all\"/>\n  </differential>\n" TAIL, 6, "same" },
 };
 
 START_TEST(bad_input)
@@ -833,6 +879,65 @@ START_TEST(every_field)
     ck_assert_uint_eq(s->mems[1].address, 0);
     ck_assert_uint_eq(s->mems[1].n, 1);
     ck_assert_uint_eq(s->mems[1].bytes[0], 0);
+}
+END_TEST
+
+/* <differential>: every kind of annotation, every attribute. */
+static const char differential_xml[] =
+    HDR PAYLOAD "  <expect/>\n"                                                                        /* 3, 4 */
+    "  <differential>\n"                                                                                /* 5 */
+    "    <differs impl=\"qemu,bochs\" match=\"ICR low += 0x[0-9a-f]+\" other=\"ICR .*\"\n"            /* 6 */
+    "             reason=\"firmware IPIs\" follows=\"either\" ref=\"DOC-differential\"/>\n"             /* 7 */
+    "    <differs impl=\"all\" extra=\"FAIL .*\" reason=\"gap\" follows=\"hvsim\" ref=\"SDM-3A-10.4.7.2\"/>\n" /* 8 */
+    "    <skip impl=\"bochs\" reason=\"no instruction limit\" ref=\"DOC-exit-status\"/>\n"             /* 9 */
+    "    <differs impl=\"shim\" missing=\"hello on COM1\" reason=\"not captured\" follows=\"other\"\n" /* 10 */
+    "             ref=\"DOC-differential\"/>\n"                                                          /* 11 */
+    "    <skip impl=\"qemu\" reason=\"hangs\"/>\n"                                                       /* 12 */
+    "  </differential>\n" TAIL;
+
+START_TEST(differential_fields)
+{
+    struct scenario *s = load_ok("differential", "dir/d.xml", differential_xml);
+    ck_assert_uint_eq(s->ndiffers, 3);
+    const struct scn_differs *d = &s->differs[0];
+    ck_assert_uint_eq(d->impls, SCN_IMPL_QEMU | SCN_IMPL_BOCHS);
+    ck_assert_int_eq(d->kind, SCN_DIFFERS_LINE);
+    ck_assert(d->has_re && d->has_other);
+    ck_assert_str_eq(d->re_text, "ICR low += 0x[0-9a-f]+");
+    ck_assert_str_eq(d->other_text, "ICR .*");
+    ck_assert_int_eq(regexec(&d->re, "ICR low  = 0x1f", 0, NULL, 0), 0);
+    ck_assert_int_ne(regexec(&d->re, "x ICR low = 0x1f", 0, NULL, 0), 0);       /* anchored */
+    ck_assert_str_eq(d->reason, "firmware IPIs");
+    ck_assert_int_eq(d->follows, SCN_FOLLOWS_EITHER);
+    ck_assert_str_eq(d->ref, "DOC-differential");
+    ck_assert_int_eq(d->line, 7);                 /* where the start tag ends (libxml2) */
+    d = &s->differs[1];
+    ck_assert_uint_eq(d->impls, SCN_IMPL_ALL);
+    ck_assert_int_eq(d->kind, SCN_DIFFERS_EXTRA);
+    ck_assert(d->has_re && !d->has_other);
+    ck_assert_ptr_null(d->other_text);
+    ck_assert_int_eq(d->follows, SCN_FOLLOWS_HVSIM);
+    ck_assert_str_eq(d->ref, "SDM-3A-10.4.7.2");
+    ck_assert_int_eq(d->line, 8);
+    d = &s->differs[2];
+    ck_assert_uint_eq(d->impls, SCN_IMPL_SHIM);
+    ck_assert_int_eq(d->kind, SCN_DIFFERS_MISSING);
+    ck_assert_str_eq(d->re_text, "hello on COM1");
+    ck_assert_int_eq(d->follows, SCN_FOLLOWS_OTHER);
+    ck_assert_int_eq(d->line, 11);
+    ck_assert_uint_eq(s->ndskips, 2);
+    ck_assert_uint_eq(s->dskips[0].impls, SCN_IMPL_BOCHS);
+    ck_assert_str_eq(s->dskips[0].reason, "no instruction limit");
+    ck_assert_str_eq(s->dskips[0].ref, "DOC-exit-status");
+    ck_assert_int_eq(s->dskips[0].line, 9);
+    ck_assert_uint_eq(s->dskips[1].impls, SCN_IMPL_QEMU);
+    ck_assert_ptr_null(s->dskips[1].ref);
+    ck_assert_int_eq(s->dskips[1].line, 12);
+    /* and none without the element */
+    s = load_ok("no-differential", "dir/n.xml", HDR PAYLOAD "  <expect/>\n" TAIL);
+    ck_assert_uint_eq(s->ndiffers, 0);
+    ck_assert_uint_eq(s->ndskips, 0);
+    ck_assert_ptr_null(s->differs);
 }
 END_TEST
 
@@ -1471,6 +1576,7 @@ int main(void)
 
     t = harness_tcase("load/fields");
     tcase_add_test(t, every_field);
+    tcase_add_test(t, differential_fields);
     tcase_add_test(t, defaults);
     ADD_ROWS(t, memory_sizes, memory_rows);
     ADD_ROWS(t, number_formats, number_rows);
