@@ -5,8 +5,8 @@
 #                scenarios with determinism checks, a bounded fuzzing run of the
 #                scenario loader (fuzz-smoke)
 #   make bench   benchmarks (guest MIPS against Bochs and QEMU in the same run)
-#   make differential  the cpu payloads and Multiboot kernels on hvsim, QEMU TCG and
-#                Bochs, console transcripts compared (docs/differential.md)
+#   make differential  the cpu and VMX payloads and Multiboot kernels on hvsim, QEMU
+#                TCG and Bochs, console transcripts compared (docs/differential.md)
 #   make coverage  gcov/lcov HTML report in build-coverage/coverage/
 #   make fuzz-smoke  libFuzzer on the scenario loader for FUZZ_SECONDS (clang)
 #
@@ -86,7 +86,7 @@ bench: bench-deps build
 # e.g. DIFF_FLAGS="--keep /tmp/transcripts -v".
 DIFF_FLAGS ?=
 differential: bench-deps build
-	@$(BUILD)/hvsim differential -j $(JOBS) $(DIFF_FLAGS) scenarios/cpu scenarios/mb
+	@$(BUILD)/hvsim differential -j $(JOBS) $(DIFF_FLAGS) scenarios/cpu scenarios/mb scenarios/vmx
 
 coverage: deps
 	@cmake -S . -B $(COV_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHVSIM_COVERAGE=ON >/dev/null

@@ -292,7 +292,10 @@ static uint64_t next_event(const cpu_t *cpu)
 
 void apic_update(cpu_t *cpu)
 {
-    cpu->irq_cycle = next_event(cpu);
+    uint64_t t = next_event(cpu);
+    if (cpu->guest_mode && cpu->guest_deadline < t)
+        t = cpu->guest_deadline;               /* the VMX-preemption timer: stop at a block boundary */
+    cpu->irq_cycle = t;
 }
 
 uint64_t apic_next_wake(cpu_t *cpu)

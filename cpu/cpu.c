@@ -332,21 +332,69 @@ static const struct tb_info *scan_block(cpu_t *cpu, uint64_t la, uint32_t size)
     return ti;
 }
 
+/* A record scanned in an earlier view generation (before a TLB flush: MOV
+ * CR3, VM entry or exit, INVLPG...) is still right if the code bytes are the
+ * same (its decode, classes and costs depend only on them and on the code
+ * mode, which the caller compared) and every page the block touches may
+ * still be fetched at this privilege level (what scan_block checked). Pages
+ * found fetchable are remembered for the rest of the generation. */
+static bool tb_revalidate(cpu_t *cpu, const struct tb_info *tb)
+{
+    uint64_t gen = view_generation(cpu->view);
+    if (tb->gen == ~0ull)
+        return false;                          /* scanned with the fetch check waived */
+    const uint8_t *now = view_code_ptr(cpu->view, tb->la, tb->size);
+    if (!now || memcmp(now, tb->bytes, tb->size) != 0)
+        return false;
+    if (cpu->fetch_ok_gen != gen + 1) {              /* 0: never filled */
+        cpu->fetch_ok_gen = gen + 1;
+        memset(cpu->fetch_ok, 0xFF, sizeof(cpu->fetch_ok));
+    }
+    struct pg_ctx pc;
+    bool have_pc = false;
+    uint64_t user = cpu->cpl == 3;
+    for (uint64_t p = tb->la & ~0xFFFull; p <= ((tb->la + tb->size - 1) & ~0xFFFull); p += 4096) {
+        uint64_t key = p | user;
+        unsigned slot = (unsigned)(p >> 12) % (sizeof(cpu->fetch_ok) / sizeof(cpu->fetch_ok[0]));
+        if (cpu->fetch_ok[slot] == key)
+            continue;
+        if (!have_pc) {
+            cpu_pg_ctx(cpu, &pc, cpu->cpl, false);
+            have_pc = true;
+        }
+        struct pg_result r;
+        if (cpu_walk(cpu, &pc, p < tb->la ? tb->la : p, PG_ACC_FETCH, false, &r) != PG_OK)
+            return false;
+        cpu->fetch_ok[slot] = key;
+    }
+    tbc_set_gen(cpu->tbc, tb, gen);
+    cpu->tb_revalidations++;
+    return true;
+}
+
 static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
 {
     cpu_t *cpu = ud;
     (void)uc;
     account_tb(cpu, ~0ull);
-    if (view_is_reserved(la))
-        return;                                 /* hvsim's own trampolines: not guest code */
+    if (view_is_reserved(la)) {
+        /* hvsim's own trampolines: not guest code. The block after the
+         * trampoline's MOV CR ends the run (a stop from the block hook is
+         * exact and, unlike reaching `until`, translates nothing). */
+        if (la == cpu->tramp_stop_la)
+            uc_emu_stop(uc);
+        return;
+    }
     if (cpu->pend.kind != PEND_NONE) {
         uc_emu_stop(cpu->uc);
         return;
     }
     const struct tb_info *tb = tbc_lookup(cpu->tbc, la);
-    if (tb && (tb->gen != view_generation(cpu->view) || tb->size != size || tb->user != (cpu->cpl == 3) ||
-               tb->bits != cpu->eng_bits)) {
+    if (tb && (tb->size != size || tb->user != (cpu->cpl == 3) || tb->bits != cpu->eng_bits)) {
         tb = NULL;
+    } else if (tb && tb->gen != view_generation(cpu->view)) {
+        if (!tb_revalidate(cpu, tb))
+            tb = NULL;
     } else if (tb) {
         /* Rewritten code keeps the address: compare the bytes (through the
          * engine's own alias of the page, which is live while it runs). */
@@ -502,6 +550,7 @@ cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat
     cpu->cfg = *cfg;
     cpu->prof = cfg->profile ? cfg->profile : cpu_profile_default();
     cpu->plat = *plat;
+    cpu->guest_deadline = ~0ull;
     cpu->sti_shadow_rip = ~0ull;
     uint64_t s = cfg->seed ^ (0xA5A5A5A5ull * (cfg->lp_index + 1));
     for (int i = 0; i < 4; i++)
@@ -668,6 +717,7 @@ static bool run_until(cpu_t *cpu, uint64_t until)
     if (rip == until)
         return true;
     cpu->pend.kind = PEND_NONE;
+    view_sync_engine(cpu->view);
     if (cpu->eng_mode_dirty)
         eng_load_mode(cpu);
     uc_err e = uc_emu_start(cpu->uc, cpu_ip(cpu), until, 0, 0);
@@ -769,16 +819,27 @@ static bool take_interrupt(cpu_t *cpu, bool *held)
     if (cpu->wait_sipi)
         return false;                            /* only INIT and start-up IPIs reach it */
     int v = apic_pending_vector(cpu);
-    if (v < 0 || !(cpu_rflags(cpu) & RF_IF))
+    bool if_ignored = cpu->guest_mode && cpu->guest_intr_exiting;
+    if (v < 0 || (!(cpu_rflags(cpu) & RF_IF) && !if_ignored))
         return false;
     if (shadow_active(cpu)) {
         *held = true;
         return false;
     }
     uint64_t rip = cpu_rip(cpu);
+    if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_event) {
+        /* VMX non-root: external-interrupt exiting decides before the
+         * interrupt is acknowledged (SDM 3C "External Interrupts") */
+        struct cpu_guest_event ge = { .vector = (unsigned)v, .type = 0, .fault_rip = rip, .next_rip = rip };
+        enum cpu_guest_action a = cpu->virt.guest_event(cpu->virt.ctx, cpu, &ge);
+        if (a != CPU_GUEST_EXECUTE)
+            return true;
+    }
     apic_ack(cpu, (unsigned)v);
     cpu->halted = false;                         /* HLT resumes after the HLT */
+    cpu->injecting = true;                       /* already offered to guest_event */
     cpu_deliver(cpu, (unsigned)v, EV_EXT_INT, false, 0, rip, rip);
+    cpu->injecting = false;
     return true;
 }
 
@@ -802,7 +863,9 @@ uint64_t cpu_next_wake(cpu_t *cpu)
     uint64_t t = cpu->apic.init_time;              /* INIT ends HLT and wait-for-SIPI alike */
     if (cpu->wait_sipi)
         return cpu->apic.sipi_time < t ? cpu->apic.sipi_time : t;
-    if (!(cpu_rflags(cpu) & RF_IF))
+    if (cpu->guest_mode && cpu->guest_deadline < t)
+        t = cpu->guest_deadline;                   /* the VMX-preemption timer ends HLT with a VM exit */
+    if (!(cpu_rflags(cpu) & RF_IF) && !(cpu->guest_mode && cpu->guest_intr_exiting))
         return t;                                  /* HLT with IF = 0: INIT (NMI, SMI: not modelled) */
     if (apic_pending_vector(cpu) >= 0)
         return cpu->cycles;
@@ -892,12 +955,23 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
     for (;;) {
         if (cpu->shutdown)
             return CPU_STOP_SHUTDOWN;
+        if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_boundary &&
+            (cpu->cycles >= cpu->guest_deadline ||
+             (cpu->guest_window && (cpu_rflags(cpu) & RF_IF) && !shadow_active(cpu)))) {
+            enum cpu_guest_action a = cpu->virt.guest_boundary(cpu->virt.ctx, cpu);
+            if (a == CPU_GUEST_STOP || cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
+                return stop_for_pending(cpu);
+            if (a == CPU_GUEST_EXITED)
+                continue;
+        }
         bool held;
         bool took = take_interrupt(cpu, &held);
         if (cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
             return stop_for_pending(cpu);
         if (took)
             continue;
+        if (!held && cpu->guest_mode && cpu->guest_window && (cpu_rflags(cpu) & RF_IF) && shadow_active(cpu))
+            held = true;                          /* the window opens after this instruction: stop there */
         if (cpu->halted)
             return CPU_STOP_HALTED;
         if (cpu->insns >= cpu->budget_end)
@@ -1029,22 +1103,33 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
     }
 }
 
-/* Write the engine's CR0 or CR4 by executing MOV CR inside the engine: a
- * register write stores the value without recomputing the engine's mode
- * flags (measured: CR0.TS set that way never raises #NM). Only outside
- * hooks. */
+/* Write the engine's CR0, CR3 or CR4 by executing MOV CR inside the engine
+ * (a trampoline in hvsim's reserved page, view.c): a register write stores
+ * the value without recomputing the engine's mode flags (measured: CR0.TS
+ * set that way never raises #NM) and, for CR3, without flushing the
+ * engine's TLB. Only outside hooks, with the engine in 64-bit mode (the
+ * trampolines lie above 4 GiB). RAX, RIP and the flags are preserved. */
 void eng_write_cr_native(cpu_t *cpu, unsigned cr, uint64_t v)
 {
-    uint64_t rax = eng_get(cpu, UC_X86_REG_RAX), rip = cpu_rip(cpu);
-    uint64_t at = view_trampoline_addr(cpu->view, cr == 4 ? 1 : 0);
+    uint64_t rax = eng_get(cpu, UC_X86_REG_RAX), rip = eng_get(cpu, UC_X86_REG_RIP);
+    uint64_t at = view_trampoline_addr(cpu->view, cr == 4 ? 1 : cr == 3 ? 2 : 0);
+    uint64_t fl = eng_get(cpu, UC_X86_REG_RFLAGS);
+    bool tf = (fl & RF_TF) != 0;
+    if (tf)
+        eng_set(cpu, UC_X86_REG_RFLAGS, fl & ~RF_TF);         /* no single-step trap in the trampoline */
     eng_set(cpu, UC_X86_REG_RAX, v);
     const struct tb_info *keep = cpu->cur_tb;
     cpu->cur_tb = NULL;
-    uc_err e = uc_emu_start(cpu->uc, at, at + 3, 0, 0);
+    cpu->tramp_stop_la = at + 3;                              /* the instruction after the MOV */
+    uc_err e = uc_emu_start(cpu->uc, at, view_until_address(cpu->view), 0, 0);
+    uint64_t end = eng_get(cpu, UC_X86_REG_RIP);
+    cpu->tramp_stop_la = 0;
     cpu->cur_tb = keep;
     eng_set(cpu, UC_X86_REG_RAX, rax);
-    cpu_set_rip(cpu, rip);
-    if (e != UC_ERR_OK)
+    eng_set(cpu, UC_X86_REG_RIP, rip);
+    if (tf)
+        eng_set(cpu, UC_X86_REG_RFLAGS, fl);
+    if (e != UC_ERR_OK || end != at + 3 || (cr == 3 && eng_get(cpu, UC_X86_REG_CR3) != v))
         cpu_internal(cpu, "engine MOV CR%u failed: %s", cr, uc_strerror(e));
 }
 
@@ -1167,7 +1252,8 @@ void cpu_commit_state(cpu_t *cpu)
     view_flush(cpu->view, false);
     view_set_context(cpu->view);
     eng_sync_cr0_cr4(cpu);
-    tbc_clear(cpu->tbc);
+    /* The block records stay: a record from before the flush is checked
+     * again (bytes, fetch rights) when its block next runs (cb_block). */
     cpu->cur_tb = NULL;
 }
 
@@ -1327,4 +1413,20 @@ void cpu_release_init(cpu_t *cpu)
     cpu->init_blocked = false;
     cpu->apic.init_time = cpu->cycles;      /* taken at the next instruction boundary */
     apic_update(cpu);
+}
+
+void cpu_set_guest_deadline(cpu_t *cpu, uint64_t cycle)
+{
+    cpu->guest_deadline = cycle;
+    apic_update(cpu);
+}
+
+void cpu_set_guest_window(cpu_t *cpu, bool want) { cpu->guest_window = want; }
+void cpu_set_guest_intr_exiting(cpu_t *cpu, bool exiting) { cpu->guest_intr_exiting = exiting; }
+void cpu_apic_acknowledge(cpu_t *cpu, unsigned vector) { apic_ack(cpu, vector & 0xFF); }
+void cpu_leave_halt(cpu_t *cpu)
+{
+    cpu->halted = false;
+    if (cpu->pend.kind == PEND_HALT)
+        cpu->pend.kind = PEND_NONE;
 }

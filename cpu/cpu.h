@@ -283,12 +283,29 @@ enum cpu_virt_id {
     CPU_VI_COUNT
 };
 
+/* How a memory operand's address was formed, as the VMX exit information
+ * reports it (SDM 3C "VM-Exit Instruction-Information Field": scaling,
+ * address size, segment, index and base registers; "Exit Qualification for
+ * VM Exits Due to Instruction Execution": the displacement). Register
+ * numbers are GPRs 0..15 in encoding order; CPU_MEM_NOREG when absent
+ * (a RIP-relative operand has no base register). */
+struct cpu_mem_form {
+    unsigned seg;              /* enum cpu_segreg the access uses (override or default) */
+    unsigned base, index;      /* GPR or CPU_MEM_NOREG */
+    unsigned scale;            /* 1, 2, 4 or 8 (1 without an index) */
+    int64_t disp;              /* the displacement field, sign-extended (0 if none) */
+    unsigned addr_size;        /* address size in bytes: 2, 4 or 8 */
+    bool rip_rel;              /* RIP-relative: the address is disp + RIP of the next instruction */
+};
+#define CPU_MEM_NOREG 0xFFu
+
 struct cpu_virt_operand {
     bool mem;                  /* memory operand (la); otherwise the register reg */
     unsigned reg;              /* GPR number 0..15 in encoding order (enum cpu_reg) */
     unsigned size;             /* operand size in bytes */
     uint64_t la;               /* linear address */
     bool stack;                /* SS-relative: a limit or canonical fault is #SS */
+    struct cpu_mem_form form;  /* mem only: how la was formed */
 };
 
 struct cpu_virt_insn {
@@ -314,16 +331,58 @@ enum cpu_guest_action {
     CPU_GUEST_STOP,            /* the model stopped the run (cpu_insn_unmodelled) */
 };
 
-/* An intercepted instruction met in guest mode, with what exit decisions need. */
+/* An intercepted instruction met in guest mode, with what exit decisions
+ * and the exit information need. cpu/ fills everything above "out" before
+ * the hook; an operand the exit decision depends on (LMSW's source) is
+ * already read, so its faults came first (SDM 3C "Relative Priority of
+ * Faults and VM Exits"). Fields that do not apply to the class are 0. */
 struct cpu_guest_insn {
     enum insn_class cls;
     const char *mnemonic;      /* Capstone's, e.g. "cpuid" */
     uint64_t rip;              /* linear address */
     unsigned len;
-    unsigned cr;               /* MOV CR / MOV DR: the register number */
+    unsigned cr;               /* MOV CR / MOV DR: the register number as encoded (DR4/DR5 stay 4/5) */
     bool write;                /* MOV to CR/DR, WRMSR, OUT */
     unsigned port, size;       /* I/O: port (~0u if in DX: read RDX) and access size */
     bool string, rep;          /* INS/OUTS, REP prefix */
+    bool fault_first;          /* a fault with priority over VM exits applies (#UD, a privilege-level
+                                  #GP, the TSS I/O permission bitmap): the hook must not exit */
+    unsigned gpr;              /* MOV CR/DR: the GPR; RDRAND/RDSEED: the destination; LLDT, LTR,
+                                  SLDT, STR, LMSW, SMSW with a register operand: that register;
+                                  INVPCID: the register operand (the type) */
+    unsigned opsize;           /* operand size in bytes: RDRAND/RDSEED, LGDT/LIDT/SGDT/SIDT (2 or 4;
+                                  8 in 64-bit mode) */
+    uint64_t src;              /* MOV to CR/DR: the GPR's value; LMSW: the 16-bit source operand */
+    bool mem;                  /* the operand is in memory (LMSW, SMSW, INVLPG, INVPCID, descriptor-
+                                  table instructions, INS/OUTS) */
+    uint64_t la;               /* its linear address (INS/OUTS: of the first iteration) */
+    struct cpu_mem_form form;  /* how la was formed (INS/OUTS: segment and address size only) */
+    /* out: set by the hook when it returns CPU_GUEST_EXECUTE and VMX
+     * non-root operation changes what the instruction does (SDM 3C
+     * "Changes to Instruction Behavior in VMX Non-Root Operation"). cpu/
+     * still makes every architectural check on the value it writes. */
+    struct {
+        bool use_value;        /* execute with value below */
+        uint64_t value;        /* MOV from CR0/CR4, SMSW: the value read; MOV to CR0/CR4, CLTS, LMSW:
+                                  the whole new CR0/CR4; RDTSC, RDTSCP, RDMSR of
+                                  IA32_TIME_STAMP_COUNTER: the offset added to the TSC */
+    } out;
+};
+
+/* An event that is about to be delivered in guest mode (types as in
+ * cpu_inject_event). */
+struct cpu_guest_event {
+    unsigned vector, type;
+    bool has_ec;
+    uint32_t ec;
+    uint64_t fault_rip;        /* the instruction the event belongs to (linear) */
+    uint64_t next_rip;         /* where software interrupts/exceptions return (fault_rip + length) */
+    uint64_t cr2_before;       /* #PF: CR2 before this fault wrote it (a VM exit leaves CR2 alone) */
+    bool vectoring;            /* it arose while delivering the event below */
+    unsigned orig_vector, orig_type;
+    bool orig_has_ec;
+    uint32_t orig_ec;
+    uint64_t orig_len;         /* the original event's instruction length (software types) */
 };
 
 struct cpu_virt_ops {
@@ -341,12 +400,16 @@ struct cpu_virt_ops {
      * false makes it #GP(0) (SDM 3C: fixed bits in VMX operation). May be NULL. */
     bool (*cr_write)(void *ctx, cpu_t *cpu, unsigned cr, uint64_t value);
     /* Guest mode only (cpu_set_guest_mode). May be NULL. An intercepted
-     * instruction (VMX/SVM instructions go to insn instead): */
-    enum cpu_guest_action (*guest_insn)(void *ctx, cpu_t *cpu, const struct cpu_guest_insn *gi);
-    /* An event about to be delivered through the guest's IDT (type as in
-     * cpu_inject_event; idt_vectoring: it arose while delivering another): */
-    enum cpu_guest_action (*guest_event)(void *ctx, cpu_t *cpu, unsigned vector, unsigned type, bool has_ec,
-                                         uint32_t ec);
+     * instruction (VMX/SVM instructions go to insn instead), before cpu/
+     * executes it; the hook may fill gi->out when it returns
+     * CPU_GUEST_EXECUTE: */
+    enum cpu_guest_action (*guest_insn)(void *ctx, cpu_t *cpu, struct cpu_guest_insn *gi);
+    /* An event about to be delivered through the guest's IDT: */
+    enum cpu_guest_action (*guest_event)(void *ctx, cpu_t *cpu, const struct cpu_guest_event *e);
+    /* At an instruction boundary in guest mode, when the deadline set by
+     * cpu_set_guest_deadline() has come or the interrupt window asked for by
+     * cpu_set_guest_window() is open: */
+    enum cpu_guest_action (*guest_boundary)(void *ctx, cpu_t *cpu);
     /* A triple fault: true when it caused a VM exit (the LP runs on). */
     bool (*guest_shutdown)(void *ctx, cpu_t *cpu);
     /* An INIT signal arrived (any mode): CPU_INIT_DELIVER resets the LP as
@@ -366,6 +429,22 @@ const char *cpu_virt_insn_name(unsigned id);     /* "vmread", or "?" */
  * delivers an event, or shuts down. */
 void cpu_set_guest_mode(cpu_t *cpu, bool guest);
 bool cpu_guest_mode(const cpu_t *cpu);
+/* Guest mode: call guest_boundary once the LP's clock reaches cycle (the
+ * VMX-preemption timer; ~0: never). Also wakes a halted guest. */
+void cpu_set_guest_deadline(cpu_t *cpu, uint64_t cycle);
+/* Guest mode: call guest_boundary whenever RFLAGS.IF = 1 and nothing blocks
+ * interrupts (interrupt-window exiting). */
+void cpu_set_guest_window(cpu_t *cpu, bool want);
+/* Guest mode: external interrupts go to guest_event whatever RFLAGS.IF says
+ * ("external-interrupt exiting": IF does not block them, SDM 3C 26.3). The
+ * model acknowledges the interrupt itself (cpu_apic_acknowledge) when it
+ * takes it. */
+void cpu_set_guest_intr_exiting(cpu_t *cpu, bool exiting);
+/* Acknowledge an interrupt (IRR -> ISR) as the processor does when it
+ * takes it, e.g. "acknowledge interrupt on exit". */
+void cpu_apic_acknowledge(cpu_t *cpu, unsigned vector);
+/* Leave the HLT activity state (a VM exit from a halted guest). */
+void cpu_leave_halt(cpu_t *cpu);
 /* Put the LP in the HLT activity state (VM entry with activity state HLT). */
 void cpu_enter_halt(cpu_t *cpu);
 /* Blocking by STI (sti) or by MOV SS (!sti) for the instruction at RIP

@@ -225,6 +225,10 @@ struct cpu {
     bool guest_mode;                           /* VMX non-root operation: consult virt.guest_* */
     bool injecting;                            /* cpu_inject_event: the injected event skips guest_event */
     bool init_blocked;                         /* an INIT is held by the virtualization model */
+    uint64_t guest_deadline;                   /* guest mode: call virt.guest_boundary at this cycle (~0: none) */
+    bool guest_window;                         /* guest mode: ... when interrupts become unblocked */
+    bool guest_intr_exiting;                   /* guest mode: external interrupts ignore RFLAGS.IF */
+    uint64_t cr2_before_pf;                    /* CR2 before cpu_raise() wrote it (VM exits restore it) */
 
     /* architectural state owned by cpu/ */
     uint64_t cr0, cr2, cr3, cr4, efer, xcr0;   /* CR8 is the APIC's TPR */
@@ -255,6 +259,7 @@ struct cpu {
     struct view *view;
     csh cs;
     cs_insn *csi;
+    struct dcache_ent *dcache;                 /* decoded-instruction cache (decode.c) */
     struct pending pend;
     uc_hook h_block, h_intr, h_unmapped, h_insn_invalid, h_trace;
     uc_hook site_hooks[CPU_MAX_SITES];
@@ -274,6 +279,10 @@ struct cpu {
     csh cs16, cs32;                            /* Capstone handles for 16- and 32-bit code */
     uint64_t prng[4];                          /* xoshiro256** state for RDRAND/RDSEED */
     uint64_t shadow_root_written;              /* engine CR3 currently loaded */
+    uint64_t tramp_stop_la;                    /* the block hook stops the engine here (trampolines), 0: none */
+    uint64_t fetch_ok_gen;                     /* view generation of fetch_ok[] + 1 (0: empty) */
+    uint64_t fetch_ok[16];                     /* pages fetchable in that generation: page | (CPL == 3) */
+    uint64_t tb_revalidations;                 /* block records reused after a flush (not in cpu_stats) */
 
     struct cpu_stats stats;
     char msg[512];
@@ -439,6 +448,7 @@ void tbc_destroy(struct tbcache *t);
 void tbc_clear(struct tbcache *t);
 const struct tb_info *tbc_lookup(struct tbcache *t, uint64_t la);
 const struct tb_info *tbc_insert(struct tbcache *t, const struct tb_info *tmpl);
+void tbc_set_gen(struct tbcache *t, const struct tb_info *tb, uint64_t gen);   /* record revalidated */
 /* Cycles and instructions of tb executed before la (la inside tb). */
 void tb_prefix(const struct tb_info *tb, uint64_t la, uint64_t *cycles, uint64_t *insns);
 
@@ -461,12 +471,13 @@ void view_invpcid_addr(struct view *v, uint64_t la, uint16_t pcid);
 void view_set_context(struct view *v);       /* CPL / PCID / paging bits changed */
 uint64_t view_generation(const struct view *v);
 uint64_t view_until_address(const struct view *v);
-uint64_t view_trampoline_addr(const struct view *v, unsigned which);   /* 0: mov cr0,rax 1: mov cr4,rax */
+uint64_t view_trampoline_addr(const struct view *v, unsigned which);   /* 0: mov cr0,rax 1: mov cr4,rax 2: mov cr3,rax */
 bool view_is_reserved(uint64_t la);
 void view_note_code(struct view *v, uint64_t la);
 const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len);
 void view_phys_written(struct view *v, uint64_t pa, uint64_t len);
 void view_prepare_run(struct view *v);       /* drop stale translated code before running */
+void view_sync_engine(struct view *v);       /* do a deferred engine TLB flush (before the engine runs) */
 bool view_inval_pending(const struct view *v);
 void view_do_pending_inval(struct view *v);
 

@@ -22,6 +22,28 @@ const char *insn_class_name(enum insn_class c)
     return (unsigned)c < IC_COUNT ? class_names[c] : "?";
 }
 
+/* ---- decoded-instruction cache ----
+ * Capstone's result depends only on the code size, the address (relative
+ * targets) and the instruction's bytes. Sensitive instructions are decoded
+ * again every time they are emulated (a VMREAD in a hypervisor's exit loop,
+ * a guest's CPUID), at about 7,000 host instructions each; a hit here is a
+ * copy of the saved result (about 2 KB). Direct-mapped by linear address;
+ * an entry is used only if its bytes equal the bytes at hand. */
+#define DCACHE_SLOTS 128u
+
+struct dcache_ent {
+    uint64_t la;
+    uint8_t bits;                 /* 0: empty */
+    cs_insn insn;                 /* detail pointer not kept */
+    cs_detail detail;
+};
+
+static unsigned dcache_slot(uint64_t la, unsigned bits)
+{
+    uint64_t h = (la ^ ((uint64_t)bits << 56)) * 0x9E3779B97F4A7C15ull;
+    return (unsigned)(h >> 32) & (DCACHE_SLOTS - 1);
+}
+
 /* One Capstone handle per code size; they share the instruction buffer
  * (cs_insn and its detail have the same layout for every x86 mode). */
 bool dec_init(cpu_t *cpu)
@@ -34,11 +56,13 @@ bool dec_init(cpu_t *cpu)
     cs_option(cpu->cs32, CS_OPT_DETAIL, CS_OPT_ON);
     cs_option(cpu->cs16, CS_OPT_DETAIL, CS_OPT_ON);
     cpu->csi = cs_malloc(cpu->cs);
-    return cpu->csi != NULL;
+    cpu->dcache = calloc(DCACHE_SLOTS, sizeof(struct dcache_ent));
+    return cpu->csi != NULL && cpu->dcache != NULL;
 }
 
 void dec_fini(cpu_t *cpu)
 {
+    free(cpu->dcache);
     if (cpu->csi)
         cs_free(cpu->csi, 1);
     if (cpu->cs)
@@ -193,12 +217,25 @@ bool dec_bytes(cpu_t *cpu, const uint8_t *bytes, size_t n, uint64_t la, struct d
     memset(out, 0, sizeof(*out));
     out->la = la;
     unsigned bits = cpu_code_bits(cpu);
-    csh h = bits == 64 ? cpu->cs : bits == 32 ? cpu->cs32 : cpu->cs16;
-    if (!cs_disasm_iter(h, &p, &avail, &addr, cpu->csi)) {
-        out->cls = IC_UNDECODABLE;
-        return false;
-    }
     cs_insn *ci = cpu->csi;
+    struct dcache_ent *ce = &cpu->dcache[dcache_slot(la, bits)];
+    if (ce->bits == bits && ce->la == la && ce->insn.size <= n && memcmp(ce->insn.bytes, bytes, ce->insn.size) == 0) {
+        cs_detail *det = ci->detail;
+        *ci = ce->insn;
+        ci->detail = det;
+        *det = ce->detail;
+    } else {
+        csh h = bits == 64 ? cpu->cs : bits == 32 ? cpu->cs32 : cpu->cs16;
+        if (!cs_disasm_iter(h, &p, &avail, &addr, ci)) {
+            out->cls = IC_UNDECODABLE;
+            return false;
+        }
+        ce->la = la;
+        ce->bits = (uint8_t)bits;
+        ce->insn = *ci;
+        ce->insn.detail = NULL;
+        ce->detail = *ci->detail;
+    }
     out->len = ci->size;
     memcpy(out->bytes, ci->bytes, ci->size < 16 ? ci->size : 16);
     out->id = ci->id;
@@ -355,7 +392,10 @@ void dec_memops(cpu_t *cpu, struct dec_insn *d)
 
 /* ---- translation-block scan cache ----
  * Open addressing keyed by the block's first linear address. Bounded: when
- * full it is cleared (entries are re-created on the next execution). */
+ * full it is cleared (entries are re-created on the next execution). A TLB
+ * flush does not clear it: records carry the view generation they were
+ * checked in, and cb_block checks an older record again (code bytes, fetch
+ * rights) instead of decoding the block again. */
 #define TBC_SLOTS 8192u
 
 struct tbcache {
@@ -442,6 +482,13 @@ const struct tb_info *tbc_insert(struct tbcache *t, const struct tb_info *tmpl)
     }
     free(n);
     return NULL;
+}
+
+/* The cache owns its records; the run loop only sees them as const. */
+void tbc_set_gen(struct tbcache *t, const struct tb_info *tb, uint64_t gen)
+{
+    (void)t;
+    ((struct tb_info *)tb)->gen = gen;
 }
 
 void tb_prefix(const struct tb_info *tb, uint64_t la, uint64_t *cycles, uint64_t *insns)

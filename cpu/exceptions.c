@@ -176,6 +176,12 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
 {
     struct event e = { vector, type, has_ec, ec, next_rip };
     bool ia32e = cpu->efer & EFER_LMA, real = !(cpu->cr0 & CR0_PE);
+    /* for VMX non-root operation: the event being delivered when a fault
+     * interrupts its delivery (IDT-vectoring information) and CR2 before a
+     * #PF wrote it */
+    struct event orig = e;
+    bool vectoring = false;
+    uint64_t cr2_before = cpu->cr2_before_pf;
     cpu->sti_shadow_rip = ~0ull;
     cpu->halted = false;
     for (int depth = 0; depth < 4; depth++) {
@@ -186,8 +192,16 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
              * exiting decide before delivery (SDM 3C "Exceptions"). */
             static const unsigned vmx_type[] = { [EV_HW_EXCEPTION] = 3, [EV_SW_INT] = 4, [EV_SW_EXCEPTION] = 6,
                                                  [EV_EXT_INT] = 0, [EV_NMI] = 2, [EV_PRIV_SW_EXCEPTION] = 5 };
-            enum cpu_guest_action a = cpu->virt.guest_event(cpu->virt.ctx, cpu, e.vector, vmx_type[e.type], e.has_ec,
-                                                             e.ec);
+            bool sw = e.type == EV_SW_INT || e.type == EV_SW_EXCEPTION || e.type == EV_PRIV_SW_EXCEPTION;
+            struct cpu_guest_event ge = {
+                .vector = e.vector, .type = vmx_type[e.type], .has_ec = e.has_ec && !real, .ec = e.ec,
+                .fault_rip = fault_rip, .next_rip = sw ? e.rip : fault_rip, .cr2_before = cr2_before,
+                .vectoring = vectoring, .orig_vector = orig.vector, .orig_type = vmx_type[orig.type],
+                .orig_has_ec = orig.has_ec && !real, .orig_ec = orig.ec,
+                .orig_len = (orig.type == EV_SW_INT || orig.type == EV_SW_EXCEPTION ||
+                             orig.type == EV_PRIV_SW_EXCEPTION) ? orig.rip - fault_rip : 0,
+            };
+            enum cpu_guest_action a = cpu->virt.guest_event(cpu->virt.ctx, cpu, &ge);
             if (a != CPU_GUEST_EXECUTE)
                 return;
         }
@@ -208,8 +222,13 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
         enum xclass first = (e.type == EV_SW_INT || e.type == EV_SW_EXCEPTION || e.type == EV_EXT_INT ||
                              e.type == EV_NMI) ? XC_BENIGN : xclass_of(e.vector);
         enum xclass second = xclass_of(f.vector);
-        if (f.vector == VEC_PF)
+        if (f.vector == VEC_PF) {
+            cr2_before = cpu->cr2;
             cpu->cr2 = f.cr2;
+        }
+        if (!vectoring) {
+            vectoring = true;              /* f interrupts the delivery of orig */
+        }
         if (first == XC_DOUBLE_FAULT && (second == XC_CONTRIBUTORY || second == XC_PAGE_FAULT)) {
             cpu->shutdown = true;
             cpu_emit(cpu, CPU_EV_TRIPLE_FAULT, fault_rip, e.vector, f.vector, f.ec, 0);
@@ -231,6 +250,7 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
 /* A fault raised by an instruction at rip (faults push the instruction's own RIP). */
 void cpu_raise(cpu_t *cpu, const struct xcpt *x, uint64_t rip)
 {
+    cpu->cr2_before_pf = cpu->cr2;
     if (x->vector == VEC_PF)
         cpu->cr2 = x->cr2;
     cpu_deliver(cpu, x->vector, EV_HW_EXCEPTION, x->has_ec, x->ec, rip, rip);

@@ -75,6 +75,38 @@ static bool op_is_stack(const cs_x86_op *op)
     return op->mem.base == X86_REG_RSP || op->mem.base == X86_REG_RBP;
 }
 
+/* How memory operand i forms its address (struct cpu_mem_form): the
+ * registers, scale, displacement field, address size and the segment used
+ * (an override, else SS for an rSP/rBP base, else DS). */
+static void mem_form(cpu_t *cpu, const struct dec_insn *d, unsigned i, struct cpu_mem_form *f)
+{
+    const cs_x86 *x = X(d);
+    const cs_x86_op *op = &x->operands[i];
+    unsigned w, r;
+    memset(f, 0, sizeof(*f));
+    f->addr_size = x->addr_size ? x->addr_size : cpu_code_bits(cpu) / 8;
+    f->rip_rel = op->mem.base == X86_REG_RIP || op->mem.base == X86_REG_EIP;
+    f->base = f->index = CPU_MEM_NOREG;
+    if (!f->rip_rel && op->mem.base != X86_REG_INVALID && (r = dec_reg_index(op->mem.base, &w)) < 16)
+        f->base = r;
+    if (op->mem.index != X86_REG_INVALID && (r = dec_reg_index(op->mem.index, &w)) < 16)
+        f->index = r;
+    f->scale = f->index == CPU_MEM_NOREG ? 1 : (unsigned)op->mem.scale;
+    /* the displacement field is at most 32 bits (16 with 16-bit addressing), sign-extended */
+    f->disp = f->addr_size == 2 ? (int16_t)op->mem.disp : (int32_t)op->mem.disp;
+    switch (op->mem.segment) {
+    case X86_REG_ES: f->seg = CPU_ES; break;
+    case X86_REG_CS: f->seg = CPU_CS; break;
+    case X86_REG_SS: f->seg = CPU_SS; break;
+    case X86_REG_DS: f->seg = CPU_DS; break;
+    case X86_REG_FS: f->seg = CPU_FS; break;
+    case X86_REG_GS: f->seg = CPU_GS; break;
+    default:
+        f->seg = (f->base == 4 || f->base == 5) ? CPU_SS : CPU_DS;
+        break;
+    }
+}
+
 /* Read a GPR of the given Capstone register (zero-extended). */
 static uint64_t reg_read(cpu_t *cpu, unsigned reg)
 {
@@ -287,6 +319,10 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
         }
         break;
     }
+    case 2:
+        old = cpu->cr2;                            /* MOV to CR2: any value (SDM 2B MOV CR) */
+        cpu->cr2 = v;
+        break;
     case 8:
         if (v >> 4) { *x = xcpt_gp(0); return false; }
         old = apic_get_tpr(cpu) >> 4;
@@ -1814,6 +1850,7 @@ static bool h_virt(cpu_t *cpu, const struct dec_insn *d)
             o->mem = true;
             o->la = op_ea(cpu, d, i);
             o->stack = op_is_stack(op);
+            mem_form(cpu, d, i, &o->form);
         } else if (op->type == X86_OP_REG) {
             unsigned w;
             o->reg = dec_reg_index(op->reg, &w);
@@ -2006,6 +2043,240 @@ static bool legacy_ready(enum insn_class c)
     }
 }
 
+/* ---- guest mode: what the virtualization model's guest_insn hook sees ---- */
+
+/* Faults that take priority over VM exits (SDM 3C "Relative Priority of
+ * Faults and VM Exits"): #UD, #GP based on privilege level (CPL, CR4.TSD,
+ * CR4.PCE, CR4.UMIP) and #GP from the TSS I/O permission bitmap. MOV DR is
+ * the exception: its VM exit comes before the CPL #GP and the #UD for
+ * DR4/DR5 with CR4.DE=1 (SDM 3C "Instructions That Cause VM Exits
+ * Conditionally", MOV DR). */
+static bool guest_fault_first(cpu_t *cpu, const struct dec_insn *d, const struct cpu_guest_insn *gi)
+{
+    bool user = cpu->cpl != 0;
+    enum cpu_mode m = cpu_mode(cpu);
+    const cs_x86 *x = X(d);
+    switch (d->cls) {
+    case IC_MOV_TO_CR: case IC_MOV_FROM_CR:
+        return user || !(gi->cr == 0 || gi->cr == 2 || gi->cr == 3 || gi->cr == 4 || gi->cr == 8);
+    case IC_MOV_TO_DR: case IC_MOV_FROM_DR:
+        return gi->cr > 7;                        /* DR8-DR15 (REX.R) are invalid opcodes */
+    case IC_CLTS: case IC_LMSW: case IC_RDMSR: case IC_WRMSR: case IC_HLT: case IC_INVD: case IC_WBINVD:
+        return user;
+    case IC_INVLPG: case IC_LGDT: case IC_LIDT:
+        return user || x->operands[0].type != X86_OP_MEM;
+    case IC_LLDT: case IC_LTR:
+        return user || m == CPU_MODE_REAL || m == CPU_MODE_V86;
+    case IC_SLDT: case IC_STR:
+        return m == CPU_MODE_REAL || m == CPU_MODE_V86 || ((cpu->cr4 & CR4_UMIP) && user);
+    case IC_SGDT: case IC_SIDT:
+        return ((cpu->cr4 & CR4_UMIP) && user) || x->operands[0].type != X86_OP_MEM;
+    case IC_SMSW:
+        return (cpu->cr4 & CR4_UMIP) && user;
+    case IC_INVPCID:
+        return !cpu->prof->invpcid || user;
+    case IC_MONITOR: case IC_MWAIT:
+        return !cpu->prof->monitor || user;
+    case IC_RDPMC:
+        return !(cpu->cr4 & CR4_PCE) && user;
+    case IC_RDTSC:
+        return (cpu->cr4 & CR4_TSD) && user;
+    case IC_RDTSCP:
+        return ((cpu->cr4 & CR4_TSD) && user) || !cpu->prof->rdtscp;
+    case IC_RDRAND: case IC_RDSEED:
+        return (d->cls == IC_RDRAND ? !cpu->prof->rdrand : !cpu->prof->rdseed) || x->operands[0].type != X86_OP_REG;
+    case IC_XSETBV:
+        return !(cpu->cr4 & CR4_OSXSAVE) || user;
+    case IC_IN: case IC_OUT: case IC_INS: case IC_OUTS: {
+        struct xcpt xc;
+        unsigned port = gi->port == ~0u ? (unsigned)(cpu_gpr(cpu, 2) & 0xFFFF) : gi->port;
+        return !io_allowed(cpu, (uint16_t)port, gi->size, &xc);
+    }
+    default:
+        return false;
+    }
+}
+
+/* The linear address of the first memory access of INS (ES:rDI) or OUTS
+ * (DS:rSI or the override), as h_string_io computes it. */
+static uint64_t string_io_la(cpu_t *cpu, const struct dec_insn *d, unsigned *seg)
+{
+    const cs_x86 *x = X(d);
+    bool in = d->cls == IC_INS;
+    uint64_t amask = x->addr_size == 8 ? ~0ull : x->addr_size == 4 ? 0xFFFFFFFFull : 0xFFFFull;
+    *seg = in ? CPU_ES : CPU_DS;
+    if (!in)
+        for (unsigned i = 0; i < x->op_count; i++)
+            if (x->operands[i].type == X86_OP_MEM) {
+                switch (x->operands[i].mem.segment) {
+                case X86_REG_ES: *seg = CPU_ES; break;
+                case X86_REG_CS: *seg = CPU_CS; break;
+                case X86_REG_SS: *seg = CPU_SS; break;
+                case X86_REG_FS: *seg = CPU_FS; break;
+                case X86_REG_GS: *seg = CPU_GS; break;
+                default: break;
+                }
+            }
+    uint64_t addr = cpu_gpr(cpu, in ? 7 : 6) & amask;
+    if (cpu_code_bits(cpu) != 64)
+        return (addr + cpu->seg[*seg].base) & 0xFFFFFFFFull;
+    return (*seg == CPU_FS || *seg == CPU_GS) ? addr + cpu->seg[*seg].base : addr;
+}
+
+/* Fill the hook's view of the instruction. Returns false when an operand
+ * fetch that comes before the exit decision faulted (*cont: the run goes on). */
+static bool guest_insn_fill(cpu_t *cpu, const struct dec_insn *d, struct cpu_guest_insn *gi, bool *cont)
+{
+    memset(gi, 0, sizeof(*gi));
+    gi->cls = d->cls;
+    gi->mnemonic = d->ci ? d->ci->mnemonic : insn_class_name(d->cls);
+    gi->rip = d->la;
+    gi->len = d->len;
+    gi->port = ~0u;
+    const cs_x86 *x = d->ci ? X(d) : NULL;
+    if (!x)
+        return true;
+    unsigned w = 8;
+    switch (d->cls) {
+    case IC_MOV_TO_CR: case IC_MOV_TO_DR:
+        gi->write = true;
+        gi->cr = d->cls == IC_MOV_TO_CR ? cr_number(x->operands[0].reg) : dr_number(x->operands[0].reg);
+        gi->gpr = dec_reg_index(x->operands[1].reg, &w);
+        gi->src = cpu_gpr(cpu, gi->gpr);
+        if (w == 4)
+            gi->src &= 0xFFFFFFFFu;
+        break;
+    case IC_MOV_FROM_CR: case IC_MOV_FROM_DR:
+        gi->cr = d->cls == IC_MOV_FROM_CR ? cr_number(x->operands[1].reg) : dr_number(x->operands[1].reg);
+        gi->gpr = dec_reg_index(x->operands[0].reg, &w);
+        break;
+    case IC_WRMSR:
+        gi->write = true;
+        break;
+    case IC_IN: case IC_OUT: {
+        const cs_x86_op *pop = &x->operands[d->cls == IC_IN ? 1 : 0];
+        const cs_x86_op *dop = &x->operands[d->cls == IC_IN ? 0 : 1];
+        gi->write = d->cls == IC_OUT;
+        if (pop->type == X86_OP_IMM)
+            gi->port = (unsigned)pop->imm & 0xFFFF;
+        gi->size = dop->size;
+        break;
+    }
+    case IC_INS: case IC_OUTS:
+        gi->write = d->cls == IC_OUTS;
+        gi->string = true;
+        gi->rep = x->prefix[0] == X86_PREFIX_REP;
+        gi->size = x->operands[d->cls == IC_INS ? 0 : 1].size;
+        gi->mem = true;
+        gi->la = string_io_la(cpu, d, &gi->form.seg);
+        gi->form.addr_size = x->addr_size;
+        gi->form.base = gi->form.index = CPU_MEM_NOREG;
+        break;
+    case IC_LMSW: case IC_SMSW: case IC_LLDT: case IC_LTR: case IC_SLDT: case IC_STR:
+    case IC_INVLPG: case IC_LGDT: case IC_LIDT: case IC_SGDT: case IC_SIDT:
+        if (x->operands[0].type == X86_OP_MEM) {
+            gi->mem = true;
+            gi->la = op_ea(cpu, d, 0);
+            mem_form(cpu, d, 0, &gi->form);
+        } else if (x->operands[0].type == X86_OP_REG) {
+            gi->gpr = dec_reg_index(x->operands[0].reg, &w);
+        }
+        break;
+    case IC_INVPCID:
+        gi->gpr = dec_reg_index(x->operands[0].reg, &w);
+        if (x->operands[1].type == X86_OP_MEM) {
+            gi->mem = true;
+            gi->la = op_ea(cpu, d, 1);
+            mem_form(cpu, d, 1, &gi->form);
+        }
+        break;
+    case IC_RDRAND: case IC_RDSEED:
+        if (x->operands[0].type == X86_OP_REG)
+            gi->gpr = dec_reg_index(x->operands[0].reg, &w);
+        gi->opsize = x->operands[0].size;
+        break;
+    default:
+        break;
+    }
+    if (d->cls == IC_LGDT || d->cls == IC_LIDT || d->cls == IC_SGDT || d->cls == IC_SIDT) {
+        unsigned bits = cpu_code_bits(cpu);        /* the operand-size attribute (0x66 toggles 16/32) */
+        bool o66 = x->prefix[2] == 0x66;
+        gi->opsize = bits == 64 ? 8 : (bits == 32) != o66 ? 4 : 2;
+    }
+    gi->fault_first = guest_fault_first(cpu, d, gi);
+    if (d->cls == IC_LMSW && !gi->fault_first) {
+        /* LMSW exits depending on its source: the operand is fetched first
+         * and its faults come before the VM exit. */
+        uint64_t v;
+        struct xcpt xc;
+        if (!op_read(cpu, d, 0, &v, &xc)) {
+            *cont = op_failed(cpu, d, xc);
+            return false;
+        }
+        gi->src = v & 0xFFFF;
+    }
+    return true;
+}
+
+/* An intercepted instruction whose effect VMX non-root operation changes
+ * (struct cpu_guest_insn, out): the same checks as its handler, with the
+ * value the model supplies. */
+static bool execute_adjusted(cpu_t *cpu, const struct dec_insn *d, const struct cpu_guest_insn *gi)
+{
+    uint64_t v = gi->out.value;
+    struct xcpt x;
+    switch (d->cls) {
+    case IC_MOV_FROM_CR:
+        if (cpu->cpl != 0)
+            return gp0(cpu, d);
+        cpu_set_gpr(cpu, gi->gpr, v);
+        return next(cpu, d, cost_table[COST_INSN]);
+    case IC_SMSW: {
+        if ((cpu->cr4 & CR4_UMIP) && cpu->cpl > 0)
+            return gp0(cpu, d);
+        if (!op_write(cpu, d, 0, X(d)->operands[0].type == X86_OP_MEM ? (v & 0xFFFF) : v, &x))
+            return op_failed(cpu, d, x);
+        return next(cpu, d, cost_table[COST_INSN]);
+    }
+    case IC_MOV_TO_CR: case IC_CLTS: case IC_LMSW:
+        if (cpu->cpl != 0)
+            return gp0(cpu, d);
+        if (!cpu_write_cr(cpu, d->cls == IC_MOV_TO_CR ? gi->cr : 0, v, d->la, &x))
+            return cpu->pend.kind == PEND_UNMODELLED ? false : fault(cpu, d, x);
+        return next(cpu, d, cost_table[COST_SERIALIZING]);
+    case IC_RDTSC: case IC_RDTSCP: {
+        if ((cpu->cr4 & CR4_TSD) && cpu->cpl > 0)
+            return gp0(cpu, d);
+        if (d->cls == IC_RDTSCP && !cpu->prof->rdtscp)
+            return ud(cpu, d);
+        uint64_t tsc = cpu->cycles + cpu->tsc_offset + v;
+        cpu_set_gpr(cpu, 0, tsc & 0xFFFFFFFFu);
+        cpu_set_gpr(cpu, 2, tsc >> 32);
+        if (d->cls == IC_RDTSCP)
+            cpu_set_gpr(cpu, 1, cpu->msr.val[MSR_TSC_AUX] & 0xFFFFFFFFu);
+        return next(cpu, d, cost_table[COST_RDTSC]);
+    }
+    case IC_RDMSR: {
+        if (cpu->cpl != 0)
+            return gp0(cpu, d);
+        uint32_t idx = (uint32_t)cpu_gpr(cpu, 1);
+        uint64_t val;
+        if (idx != 0x10 || !msr_rdmsr(cpu, idx, &val)) {
+            cpu_internal(cpu, "an adjusted RDMSR of MSR %#x: only IA32_TIME_STAMP_COUNTER is offset", idx);
+            return false;
+        }
+        val += v;
+        cpu_emit(cpu, CPU_EV_MSR, d->la, idx, val, 0, 0);
+        cpu_set_gpr(cpu, 0, val & 0xFFFFFFFFu);
+        cpu_set_gpr(cpu, 2, val >> 32);
+        return next(cpu, d, cost_table[COST_MSR_ACCESS]);
+    }
+    default:
+        cpu_internal(cpu, "the virtualization model adjusted '%s', which takes no adjusted value", gi->mnemonic);
+        return false;
+    }
+}
+
 bool sysinsn_emulate(cpu_t *cpu, const struct dec_insn *d)
 {
     insn_fn fn = (unsigned)d->cls < IC_COUNT ? insn_handlers[d->cls] : NULL;
@@ -2026,39 +2297,17 @@ bool sysinsn_emulate(cpu_t *cpu, const struct dec_insn *d)
     }
     if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_insn && d->cls != IC_VMX && d->cls != IC_SVM &&
         d->cls != IC_UNDECODABLE) {
-        struct cpu_guest_insn gi = { .cls = d->cls, .mnemonic = d->ci ? d->ci->mnemonic : insn_class_name(d->cls),
-                                     .rip = d->la, .len = d->len, .port = ~0u };
-        const cs_x86 *x = d->ci ? X(d) : NULL;
-        switch (d->cls) {
-        case IC_MOV_TO_CR: case IC_MOV_TO_DR:
-            gi.write = true;
-            gi.cr = d->cls == IC_MOV_TO_CR ? cr_number(x->operands[0].reg) : dr_number(x->operands[0].reg);
-            break;
-        case IC_MOV_FROM_CR: case IC_MOV_FROM_DR:
-            gi.cr = d->cls == IC_MOV_FROM_CR ? cr_number(x->operands[1].reg) : dr_number(x->operands[1].reg);
-            break;
-        case IC_WRMSR: case IC_OUT: case IC_OUTS:
-            gi.write = true;
-            break;
-        default:
-            break;
-        }
-        if (d->cls == IC_IN || d->cls == IC_OUT) {
-            const cs_x86_op *pop = &x->operands[d->cls == IC_IN ? 1 : 0];
-            const cs_x86_op *dop = &x->operands[d->cls == IC_IN ? 0 : 1];
-            if (pop->type == X86_OP_IMM)
-                gi.port = (unsigned)pop->imm & 0xFFFF;
-            gi.size = dop->size;
-        } else if (d->cls == IC_INS || d->cls == IC_OUTS) {
-            gi.string = true;
-            gi.rep = x->prefix[0] == X86_PREFIX_REP;
-            gi.size = x->operands[d->cls == IC_INS ? 0 : 1].size;
-        }
+        struct cpu_guest_insn gi;
+        bool cont;
+        if (!guest_insn_fill(cpu, d, &gi, &cont))
+            return cont;                          /* an operand fetch faulted first */
         enum cpu_guest_action a = cpu->virt.guest_insn(cpu->virt.ctx, cpu, &gi);
         if (a == CPU_GUEST_EXITED)
             return true;
         if (a == CPU_GUEST_STOP)
             return false;
+        if (gi.out.use_value)
+            return execute_adjusted(cpu, d, &gi);
     }
     return fn(cpu, d);
 }

@@ -18,11 +18,14 @@
  *    memory and host writes are visible at once.
  *  - A shadow entry is present only while the translation it caches is
  *    valid for the current context; invalidations clear entries and
- *    flush the engine's own TLB (a write of its CR3).
+ *    flush the engine's own TLB: inside hooks at once (a region flip),
+ *    otherwise once before the engine next runs guest code (a MOV CR3
+ *    executed by the engine; docs/cpu-mmu.md "VM entry and exit").
  *
  * Invariants:
  *  - a present shadow leaf implies a live host alias of the right page;
- *  - entries are only removed together with an engine TLB flush;
+ *  - entries are only removed together with an engine TLB flush, done
+ *    before the engine runs guest code again (flush_pending);
  *  - shadow tables never map RESERVED_BASE..RESERVED_END except the
  *    "until" page, which guests cannot reach through their own tables.
  * Called from the run loop and from the INTR/unmapped hooks (in-hook fills).
@@ -79,10 +82,12 @@ struct view {
     cpu_t *cpu;
     uint64_t *pool;               /* POOL_PAGES pages of shadow tables */
     uint32_t *free_list;
+    uint16_t *child_lo, *child_hi; /* per pool page: slots [lo, hi) may point to tables */
     unsigned nfree;
     uint8_t *until_host;
     uint8_t *flush_host;
     bool flush_toggle;
+    bool flush_pending;           /* the engine's TLB must be flushed before guest code runs */
     struct window win[MAX_WIN];
     struct tree tree[NTREES];
     unsigned cur;                 /* current tree */
@@ -132,14 +137,19 @@ static uint32_t pool_alloc(struct view *v)
         return NO_PAGE;
     uint32_t idx = v->free_list[--v->nfree];
     memset(pool_page(v, idx), 0, 4096);
+    v->child_lo[idx] = 512;
+    v->child_hi[idx] = 0;
     return idx;
 }
 
+/* Return a shadow table and the tables below it to the pool. Only the
+ * slots that ever pointed to a table are looked at (child_lo/child_hi):
+ * a flush frees the whole tree, and most tables hold one or two. */
 static void tree_free_level(struct view *v, uint32_t idx, int level)
 {
     uint64_t *t = pool_page(v, idx);
     if (level > 1) {
-        for (int i = 0; i < 512; i++) {
+        for (int i = v->child_lo[idx]; i < v->child_hi[idx]; i++) {
             uint64_t e = t[i];
             if ((e & PTE_P) && !(e & PTE_PS) && e >= RESERVED_BASE)
                 tree_free_level(v, (uint32_t)(((e & ~0xFFFull) - RESERVED_BASE) / 4096), level - 1);
@@ -150,14 +160,11 @@ static void tree_free_level(struct view *v, uint32_t idx, int level)
 
 static uint32_t ensure_root(struct view *v, struct tree *t, unsigned ctx);
 
-/* Load the engine's CR3 with the current context's root and flush the
- * engine's TLB. A register write of CR3 does not flush in Unicorn 2.0.1
- * (64-bit mode stores it plainly); changing whether an engine region is
- * writable does (the address space is rebuilt: 60 ns measured), so a
- * private never-present page is flipped between read-only and read-write.
- * The current context always has a root: a tree was just emptied, so the
- * pool cannot be exhausted here. */
-static void engine_tlb_flush(struct view *v)
+/* Load the engine's CR3 with the current context's root. A register write
+ * of CR3 does not flush the engine's TLB in Unicorn 2.0.1 (64-bit mode
+ * stores it plainly). The current context always has a root: a tree was
+ * just emptied, so the pool cannot be exhausted here. */
+static void engine_load_root(struct view *v)
 {
     cpu_t *cpu = v->cpu;
     struct tree *t = &v->tree[v->cur];
@@ -166,8 +173,49 @@ static void engine_tlb_flush(struct view *v)
     uint64_t root = pool_pa(r == NO_PAGE ? 0 : r);
     uc_reg_write(cpu->uc, UC_X86_REG_CR3, &root);
     cpu->shadow_root_written = root;
+}
+
+/* Flush the engine's TLB now, from inside a hook (a fill that upgrades or
+ * replaces an entry the engine may hold). Changing whether an engine region
+ * is writable flushes (the engine rebuilds its address space and flushes its
+ * whole TLB: about 9 us), so a private never-present page is flipped between
+ * read-only and read-write. */
+static void engine_tlb_flush_now(struct view *v)
+{
+    cpu_t *cpu = v->cpu;
+    engine_load_root(v);
     v->flush_toggle = !v->flush_toggle;
     uc_mem_protect(cpu->uc, FLUSH_LA, 4096, v->flush_toggle ? (UC_PROT_READ | UC_PROT_WRITE) : UC_PROT_READ);
+    v->flush_pending = false;
+}
+
+/* Outside the engine (emulated instructions, VM entry and exit): load the
+ * root at once (trampolines run on it) and flush the engine's TLB before
+ * the engine runs guest code again (view_sync_engine). Several flushes in
+ * a row (a VM exit flushes, then selects the context twice) cost one. */
+static void engine_tlb_flush(struct view *v)
+{
+    engine_load_root(v);
+    v->flush_pending = true;
+}
+
+/* The pending flush: in a 64-bit engine, a MOV CR3 executed by the engine
+ * itself (QEMU's tlb_flush only: about 39,000 host instructions against
+ * 120,000 for the region flip, no address-space rebuild, no translated code
+ * lost); otherwise (the trampoline is above 4 GiB, out of reach of
+ * compatibility and real mode) the region flip. */
+void view_sync_engine(struct view *v)
+{
+    if (!v->flush_pending)
+        return;
+    cpu_t *cpu = v->cpu;
+    if (cpu->eng_bits == 64) {
+        engine_load_root(v);
+        eng_write_cr_native(cpu, 3, cpu->shadow_root_written);
+        v->flush_pending = false;
+    } else {
+        engine_tlb_flush_now(v);
+    }
 }
 
 /* Map the `until` page read-only in a fresh root so that the engine's
@@ -210,6 +258,10 @@ static uint64_t *shadow_slot(struct view *v, uint32_t root, uint64_t la, int lea
             if (n == NO_PAGE)
                 return NULL;
             t[i] = pool_pa(n) | PTE_P | PTE_RW | PTE_US | PTE_A;
+            if (i < v->child_lo[idx])
+                v->child_lo[idx] = (uint16_t)i;
+            if (i + 1 > v->child_hi[idx])
+                v->child_hi[idx] = (uint16_t)(i + 1);
             idx = n;
         } else {
             idx = (uint32_t)(((e & ~0xFFFull & ((1ull << 52) - 1)) - RESERVED_BASE) / 4096);
@@ -291,7 +343,7 @@ void view_do_pending_inval(struct view *v)
 
 /* Drop every translation of every tree (the TLB may lose entries at any
  * time, SDM 3A 4.10.1), optionally keeping global ones. */
-static void flush_trees(struct view *v, bool keep_global);
+static void flush_trees(struct view *v, bool keep_global, bool in_hook);
 
 static void full_reset(struct view *v)
 {
@@ -326,8 +378,10 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
     v->until_host = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     v->flush_host = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     v->free_list = malloc(sizeof(uint32_t) * POOL_PAGES);
+    v->child_lo = calloc(POOL_PAGES, sizeof(uint16_t));
+    v->child_hi = calloc(POOL_PAGES, sizeof(uint16_t));
     if (v->pool == MAP_FAILED || v->until_host == MAP_FAILED || v->flush_host == MAP_FAILED ||
-        !v->free_list) {
+        !v->free_list || !v->child_lo || !v->child_hi) {
         if (v->pool != MAP_FAILED && v->pool)
             munmap(v->pool, (size_t)POOL_PAGES * 4096);
         if (v->until_host != MAP_FAILED && v->until_host)
@@ -335,6 +389,8 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
         if (v->flush_host != MAP_FAILED && v->flush_host)
             munmap(v->flush_host, 4096);
         free(v->free_list);
+        free(v->child_lo);
+        free(v->child_hi);
         free(v);
         return NULL;
     }
@@ -343,12 +399,24 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
     v->nfree = POOL_PAGES;
     uc_err e = uc_mem_map_ptr(cpu->uc, RESERVED_BASE, (size_t)POOL_PAGES * 4096,
                               UC_PROT_READ | UC_PROT_WRITE, v->pool);
-    /* The `until` page also holds the trampolines (view_trampoline_addr). */
-    static const uint8_t tramp[] = {
-        0x0f, 0x22, 0xc0, 0x90,                         /* +0: mov cr0, rax */
-        0x0f, 0x22, 0xe0, 0x90,                         /* +4: mov cr4, rax */
+    /* The `until` page also holds the trampolines (view_trampoline_addr):
+     * at +16*i a MOV to a control register, which ends the engine's block;
+     * the block hook stops the engine in front of the next one (a jump to
+     * `until`, never taken). Not ending at `until` right after the MOV keeps
+     * the engine's end-of-run discard of the code at `until - 1` away from
+     * the trampolines: they are translated once, not at every use. */
+    static const uint8_t mov_cr[3][3] = {
+        { 0x0f, 0x22, 0xc0 },                           /* 0: mov cr0, rax */
+        { 0x0f, 0x22, 0xe0 },                           /* 1: mov cr4, rax */
+        { 0x0f, 0x22, 0xd8 },                           /* 2: mov cr3, rax */
     };
-    memcpy(v->until_host, tramp, sizeof(tramp));
+    for (unsigned i = 0; i < 3; i++) {
+        uint8_t *t = v->until_host + 16 * i;
+        int32_t rel = (int32_t)(view_until_address(v) - (UNTIL_LA + 16 * i + 3 + 5));
+        memcpy(t, mov_cr[i], 3);
+        t[3] = 0xe9;                                    /* jmp rel32 to `until` */
+        memcpy(t + 4, &rel, 4);
+    }
     if (e == UC_ERR_OK)
         e = uc_mem_map_ptr(cpu->uc, UNTIL_LA, 4096, UC_PROT_READ | UC_PROT_EXEC, v->until_host);
     if (e == UC_ERR_OK)
@@ -371,9 +439,11 @@ void view_destroy(struct view *v)
 {
     if (!v)
         return;
+    /* The windows stay registered: the engine is closed next (cpu_destroy),
+     * and uc_mem_unmap would flush the engine's TLB page by page, 262,144
+     * pages per window (tens of milliseconds per run). */
     for (int i = 0; i < MAX_WIN; i++)
         if (v->win[i].used) {
-            uc_mem_unmap(v->cpu->uc, v->win[i].la, v->win[i].size);
             munmap(v->win[i].host, v->win[i].size);
             free(v->win[i].alias);
         }
@@ -384,6 +454,8 @@ void view_destroy(struct view *v)
     if (v->flush_host)
         munmap(v->flush_host, 4096);
     free(v->free_list);
+    free(v->child_lo);
+    free(v->child_hi);
     free(v->code_pages);
     free(v);
 }
@@ -391,7 +463,7 @@ void view_destroy(struct view *v)
 uint64_t view_trampoline_addr(const struct view *v, unsigned which)
 {
     (void)v;
-    return UNTIL_LA + 4 * which;
+    return UNTIL_LA + 16 * which;
 }
 
 static struct window *find_window(struct view *v, uint64_t la)
@@ -430,7 +502,7 @@ bool view_cover(struct view *v, uint64_t la)
             v->win[i].alias = NULL;
             v->win[i].used = false;
         }
-        engine_tlb_flush(v);
+        engine_tlb_flush_now(v);
         w = &v->win[0];
     }
     void *h = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -597,6 +669,7 @@ void view_phys_written(struct view *v, uint64_t pa, uint64_t len)
  * page that is not present is handled when it is installed again). */
 void view_prepare_run(struct view *v)
 {
+    view_sync_engine(v);       /* first: the engine translates the addresses below */
     if (v->any_stale) {
         v->any_stale = false;
         struct tree *t = &v->tree[v->cur];
@@ -656,7 +729,7 @@ static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool wri
     uint32_t root = ensure_root(v, t, ctx);
     uint64_t *slot = root == NO_PAGE ? NULL : shadow_slot(v, root, la_base, large ? 2 : 1, true);
     if (!slot) {
-        flush_trees(v, false);
+        flush_trees(v, false, true);
         return 0;
     }
     uint64_t e = PTE_P | PTE_US | PTE_A | PTE_D | (writable ? PTE_RW : 0) |
@@ -665,9 +738,9 @@ static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool wri
     bool had = (*slot & PTE_P) != 0;
     *slot = e;
     if (had)
-        engine_tlb_flush(v);     /* an upgrade (read-only -> writable) */
+        engine_tlb_flush_now(v);     /* an upgrade (read-only -> writable) */
     else if (root != (uint32_t)((cpu->shadow_root_written - RESERVED_BASE) / 4096))
-        engine_tlb_flush(v);     /* the root was just created */
+        engine_tlb_flush_now(v);     /* the root was just created */
     cpu->stats.view_fills++;
     cpu_charge(cpu, cost_table[COST_PAGE_WALK]);
     return 1;
@@ -826,7 +899,7 @@ static void clear_level(struct view *v, uint32_t idx, int level, bool keep_globa
     }
 }
 
-static void flush_trees(struct view *v, bool keep_global)
+static void flush_trees(struct view *v, bool keep_global, bool in_hook)
 {
     for (int i = 0; i < NTREES; i++) {
         struct tree *t = &v->tree[i];
@@ -842,12 +915,15 @@ static void flush_trees(struct view *v, bool keep_global)
     }
     v->gen++;
     v->cpu->stats.view_flushes++;
-    engine_tlb_flush(v);
+    if (in_hook)
+        engine_tlb_flush_now(v);
+    else
+        engine_tlb_flush(v);
 }
 
 void view_flush(struct view *v, bool keep_global)
 {
-    flush_trees(v, keep_global);
+    flush_trees(v, keep_global, false);
 }
 
 /* Drop the cached translation of la in one tree context. `which`: 0 all
@@ -933,7 +1009,7 @@ void view_set_context(struct view *v)
     v->tree[found].last_use = ++v->tick;
     struct tree *t = cur_tree(v);
     if (ensure_root(v, t, cur_ctx(v)) == NO_PAGE) {
-        flush_trees(v, false);
+        flush_trees(v, false, false);
         ensure_root(v, t, cur_ctx(v));
     }
     engine_tlb_flush(v);
@@ -960,6 +1036,6 @@ void view_flush_pcid(struct view *v, uint16_t pcid, bool keep_global)
     v->gen++;
     v->cpu->stats.view_flushes++;
     if (ensure_root(v, cur_tree(v), cur_ctx(v)) == NO_PAGE)
-        flush_trees(v, false);
+        flush_trees(v, false, false);
     engine_tlb_flush(v);
 }

@@ -312,6 +312,24 @@ bool diff_disk_image(const struct diff_disk *d, uint8_t **img, size_t *len, unsi
 
 /* ---- Bochs's output (pure) ---- */
 
+/* "(N)" followed by what at q, N decimal. */
+static bool bochs_marker(const char *q, const char *what)
+{
+    const char *d = q + 1;
+    while (*d >= '0' && *d <= '9')
+        d++;
+    return d != q + 1 && !strncmp(d, what, strlen(what));
+}
+
+/* A breakpoint report "(N) Breakpoint " anywhere in s. */
+static bool bochs_find_breakpoint(const char *s)
+{
+    for (const char *q = strchr(s, '('); q; q = strchr(q + 1, '('))
+        if (bochs_marker(q, ") Breakpoint "))
+            return true;
+    return false;
+}
+
 char *diff_bochs_console(const char *out, unsigned ncpus, bool *exited, unsigned *value)
 {
     *exited = false;
@@ -327,19 +345,33 @@ char *diff_bochs_console(const char *out, unsigned ncpus, bool *exited, unsigned
     /* Where the debugger took over: the breakpoint report "(N) Breakpoint
      * K, 0x... in ?? ()", or (a panic such as a triple fault stopped the
      * simulation) the current instruction "(N).[TICKS] [0x...] ...". At a
-     * line start unless the payload's last line had no newline. */
-    const char *end = NULL;
+     * line start unless the payload's last line had no newline.
+     * A "(N).[TICKS]" line that a breakpoint report still follows did not
+     * stop the simulation: Bochs's register dump at a triple fault prints
+     * it, and in VMX non-root operation a triple fault is a VM exit (SDM 3C
+     * 26.2, exit reason 2) after which the payload goes on. Such a line is
+     * left out of the console and the search goes on. */
+    char *con = malloc(strlen(p) + 1);
+    if (!con)
+        return NULL;
+    size_t n = 0;
+    const char *seg = p, *end = NULL;
     for (const char *q = strchr(p, '('); q && !end; q = strchr(q + 1, '(')) {
-        const char *d = q + 1;
-        while (*d >= '0' && *d <= '9')
-            d++;
-        if (d == q + 1 || *d != ')')
+        if (!bochs_marker(q, ") Breakpoint ") && !bochs_marker(q, ").["))
             continue;
-        if (!strncmp(d, ") Breakpoint ", 13) || !strncmp(d, ").[", 3))
-            end = q;
+        const char *nl = strchr(q, '\n');
+        if (bochs_marker(q, ").[") && nl && bochs_find_breakpoint(nl)) {
+            memcpy(con + n, seg, (size_t)(q - seg));
+            n += (size_t)(q - seg);
+            seg = nl + 1;
+            q = nl;
+            continue;
+        }
+        end = q;
     }
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    char *con = strndup(p, n);
+    size_t tail = end ? (size_t)(end - seg) : strlen(seg);
+    memcpy(con + n, seg, tail);
+    con[n + tail] = 0;
     if (end && strstr(end, ") Breakpoint ") == strchr(end, ')')) {
         const char *rax = strstr(end, "rax: ");
         if (rax && strlen(rax) >= 5 + 17) {
@@ -642,18 +674,9 @@ static void hvsim_child(const struct run *r, const struct diff_options *o)
     if (!con)
         _exit(3);
     setvbuf(con, NULL, _IOFBF, 1 << 16);
-    struct machine_config mc = {
-        .nlps = s->lps ? s->lps : 1,
-        .mem_size = s->memory ? s->memory : MACHINE_DEFAULT_MEM,
-        .profile = s->cpu ? cpu_profile_find(s->cpu) : NULL,
-        .seed = s->seed,
-        .max_insns = s->max_insns ? s->max_insns : 500000000ull,
-        .max_cycles = s->max_cycles,
-        .quantum = s->quantum ? s->quantum : MACHINE_DEFAULT_QUANTUM,
-        .sched_seed = s->sched_seed,
-        .cmdline = s->multiboot ? NULL : s->cmdline,
-        .console = con,
-    };
+    struct machine_config mc;
+    scenario_machine_config(s, &mc);
+    mc.console = con;
     static struct mb_options mb;
     memset(&mb, 0, sizeof(mb));
     char params[SHIM_PARAM_MAX + 64], shim[700];

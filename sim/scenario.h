@@ -179,6 +179,11 @@ struct scn_result {
 };
 
 void scenario_run(const struct scenario *s, const struct scn_options *o, struct scn_result *r);
+/* The machine a scenario describes (<machine>, the payload's command line),
+ * with scenario defaults (an instruction limit); the caller sets console,
+ * trace and progress. Shared by scenario_run and `hvsim differential`. */
+struct machine_config;
+void scenario_machine_config(const struct scenario *s, struct machine_config *mc);
 
 /* The schema, embedded at build time from scenarios/scenario.xsd. */
 extern const char hvsim_scenario_xsd[];

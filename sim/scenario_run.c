@@ -203,6 +203,24 @@ static bool check_trace(const struct scenario *s, const char *path, struct scn_r
     return ok;
 }
 
+void scenario_machine_config(const struct scenario *s, struct machine_config *mc)
+{
+    *mc = (struct machine_config){
+        .nlps = s->lps ? s->lps : 1,
+        .mem_size = s->memory ? s->memory : MACHINE_DEFAULT_MEM,
+        .profile = s->cpu ? cpu_profile_find(s->cpu) : NULL,
+        .seed = s->seed,
+        .max_insns = s->max_insns ? s->max_insns : 500000000ull,   /* a scenario never runs away */
+        .max_cycles = s->max_cycles,
+        .quantum = s->quantum ? s->quantum : MACHINE_DEFAULT_QUANTUM,
+        .sched_seed = s->sched_seed,
+        .cmdline = s->multiboot ? NULL : s->cmdline,
+    };
+    for (unsigned i = 0; i < s->nvmx_caps && i < sizeof(mc->vmx_caps) / sizeof(mc->vmx_caps[0]); i++)
+        mc->vmx_caps[mc->nvmx_caps++] = (struct machine_vmx_cap){ s->vmx_caps[i].msr, s->vmx_caps[i].present,
+                                                                  s->vmx_caps[i].value };
+}
+
 void scenario_run(const struct scenario *s, const struct scn_options *o, struct scn_result *r)
 {
     memset(r, 0, sizeof(*r));
@@ -240,24 +258,12 @@ void scenario_run(const struct scenario *s, const struct scn_options *o, struct 
     char *out = NULL;
     size_t outlen = 0;
     FILE *con = open_memstream(&out, &outlen);
-    struct machine_config mc = {
-        .nlps = s->lps ? s->lps : 1,
-        .mem_size = s->memory ? s->memory : MACHINE_DEFAULT_MEM,
-        .profile = s->cpu ? cpu_profile_find(s->cpu) : NULL,
-        .seed = s->seed,
-        .max_insns = s->max_insns ? s->max_insns : 500000000ull,   /* a scenario never runs away */
-        .max_cycles = s->max_cycles,
-        .quantum = s->quantum ? s->quantum : MACHINE_DEFAULT_QUANTUM,
-        .sched_seed = s->sched_seed,
-        .trace_path = trace_path,
-        .trace_insns = o->trace_insns,
-        .progress = o->progress,
-        .cmdline = s->multiboot ? NULL : s->cmdline,
-        .console = con,
-    };
-    for (unsigned i = 0; i < s->nvmx_caps && i < sizeof(mc.vmx_caps) / sizeof(mc.vmx_caps[0]); i++)
-        mc.vmx_caps[mc.nvmx_caps++] = (struct machine_vmx_cap){ s->vmx_caps[i].msr, s->vmx_caps[i].present,
-                                                                s->vmx_caps[i].value };
+    struct machine_config mc;
+    scenario_machine_config(s, &mc);
+    mc.trace_path = trace_path;
+    mc.trace_insns = o->trace_insns;
+    mc.progress = o->progress;
+    mc.console = con;
     char err[600];
     machine_t *m = NULL;
     struct machine_result mr;

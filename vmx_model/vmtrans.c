@@ -253,13 +253,19 @@ void vm_exit(vmx_t *v, const struct vm_exit_info *x)
     W(v, VMCS_VM_EXIT_INSTRUCTION_INFO, x->insn_info);
     W(v, VMCS_VM_EXIT_INTR_INFO, x->intr_info);
     W(v, VMCS_VM_EXIT_INTR_ERROR_CODE, x->intr_ec);
-    W(v, VMCS_IDT_VECTORING_INFO, 0);
+    W(v, VMCS_IDT_VECTORING_INFO, x->idt_info);
+    W(v, VMCS_IDT_VECTORING_ERROR_CODE, x->idt_ec);
     W(v, VMCS_GUEST_LINEAR_ADDRESS, x->guest_linear);
     /* the valid bit of the VM-entry interruption information is cleared */
     W(v, VMCS_VM_ENTRY_INTR_INFO, F(v, VMCS_VM_ENTRY_INTR_INFO) & ~(1ull << 31));
     uint64_t guest_rip = cpu_get(c, CPU_RIP);
     if (!(x->reason & EXIT_REASON_ENTRY_FAIL)) {
         save_guest_state(v);
+        if ((v->pin & PIN_PREEMPTION_TIMER) && (v->exit_ctls & EXIT_SAVE_PREEMPTION_TIMER)) {
+            /* the value left (SDM 3C "Saving Guest State": 0 if the timer caused the exit) */
+            uint64_t now = cpu_cycles(c), rate = CAP(v, MSR_VMX_MISC) & 0x1F;
+            W(v, VMCS_VMX_PREEMPTION_TIMER_VALUE, v->timer_deadline > now ? (v->timer_deadline - now) >> rate : 0);
+        }
         if (!msr_list_store(v, F(v, VMCS_VM_EXIT_MSR_STORE_ADDR), (unsigned)F(v, VMCS_VM_EXIT_MSR_STORE_COUNT))) {
             vmx_abort(v, 2, "an entry of the VM-exit MSR-store list could not be stored");
             return;
@@ -267,6 +273,11 @@ void vm_exit(vmx_t *v, const struct vm_exit_info *x)
     }
     cpu_report_vm_exit(c, x->reason, x->qualification, x->insn_len, x->intr_info ? x->intr_info : x->insn_info,
                        guest_rip);
+    cpu_set_guest_deadline(c, ~0ull);
+    cpu_set_guest_window(c, false);
+    cpu_set_guest_intr_exiting(c, false);
+    v->timer_deadline = ~0ull;
+    cpu_leave_halt(c);
     load_host_state(v);
 }
 
@@ -284,10 +295,8 @@ static void load_seg(vmx_t *v, int s)
  * entry that sets one stops the run, naming it. */
 static const char *unmodelled_control(const vmx_t *v)
 {
-    if (v->pin & PIN_PREEMPTION_TIMER) return "pin-based 'activate VMX-preemption timer'";
     if (v->pin & PIN_VIRTUAL_NMIS) return "pin-based 'virtual NMIs'";
     if (v->pin & PIN_POSTED_INTR) return "pin-based 'process posted interrupts'";
-    if (v->proc & PROC_INT_WINDOW) return "'interrupt-window exiting'";
     if (v->proc & PROC_NMI_WINDOW) return "'NMI-window exiting'";
     if (v->proc & PROC_MTF) return "'monitor trap flag'";
     if (v->proc & PROC_TPR_SHADOW) return "'use TPR shadow'";
@@ -411,6 +420,16 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     }
     report_transition(v, -1, false);
     cpu_report_vm_entry(c, F(v, VMCS_GUEST_RIP));
+    /* what VMX non-root operation watches for (events.c) */
+    if (v->pin & PIN_PREEMPTION_TIMER) {
+        /* counts down by 1 every 2^X TSC cycles, X = IA32_VMX_MISC[4:0];
+         * hvsim starts the count at VM entry (SDM 3C "VMX-Preemption Timer") */
+        uint64_t val = F(v, VMCS_VMX_PREEMPTION_TIMER_VALUE) & 0xFFFFFFFFu, rate = CAP(v, MSR_VMX_MISC) & 0x1F;
+        v->timer_deadline = cpu_cycles(c) + (val << rate);
+        cpu_set_guest_deadline(c, v->timer_deadline);
+    }
+    cpu_set_guest_window(c, v->proc & PROC_INT_WINDOW);
+    cpu_set_guest_intr_exiting(c, v->pin & PIN_EXT_INT_EXITING);
     cpu_release_init(c);                   /* an INIT held in VMX root operation now causes a VM exit */
 
     /* Interruptibility and activity state, then event injection (SDM 3C

@@ -677,8 +677,12 @@ static bool vmx_cr_write(void *ctx, cpu_t *cpu, unsigned cr, uint64_t val)
 {
     vmx_t *v = ctx;
     (void)cpu;
-    if (!v->in_vmx || v->nonroot)
-        return true;               /* the guest's CR0/CR4 are checked at VM entry (guest/host masks: issue 5) */
+    if (!v->in_vmx)
+        return true;
+    /* VMX non-root operation: the same fixed bits apply to the value written
+     * (the guest/host-masked bits keep theirs, nonroot.c); "unrestricted
+     * guest" would exempt PE and PG but stops at VM entry (SDM 3C "Changes
+     * to Instruction Behavior in VMX Non-Root Operation": MOV to CR0/CR4). */
     uint64_t f0 = cr == 0 ? CAP(v, MSR_VMX_CR0_FIXED0) : CAP(v, MSR_VMX_CR4_FIXED0);
     uint64_t f1 = cr == 0 ? CAP(v, MSR_VMX_CR0_FIXED1) : CAP(v, MSR_VMX_CR4_FIXED1);
     return (val & f0) == f0 && !(val & ~f1);
@@ -710,10 +714,11 @@ vmx_t *vmx_attach(cpu_t *cpu, const struct vmx_caps *caps)
         v->msr[MSR_VMX_VMCS_ENUM - MSR_VMX_BASIC] = (uint64_t)vmcs_max_index(v->features) << 1;
     v->revision = vmx_caps_revision(caps);
     v->current = VMCS_INVALID;
+    v->timer_deadline = ~0ull;
     struct cpu_virt_ops ops = {
         .ctx = v, .cr4_allow = CR4_VMXE, .insn = vmx_insn, .msr = vmx_msr, .cpuid = vmx_cpuid,
         .cr_write = vmx_cr_write, .guest_insn = nonroot_insn, .guest_event = nonroot_event,
-        .guest_shutdown = nonroot_shutdown, .init_signal = vmx_init_signal,
+        .guest_shutdown = nonroot_shutdown, .init_signal = vmx_init_signal, .guest_boundary = nonroot_boundary,
     };
     cpu_set_virt_ops(cpu, &ops);
     return v;

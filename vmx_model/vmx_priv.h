@@ -41,6 +41,7 @@ struct vmx {
     /* the controls of the VM entry in effect (read once at entry) */
     uint32_t pin, proc, proc2, exit_ctls, entry_ctls;
     uint64_t exits;              /* VM exits so far */
+    uint64_t timer_deadline;     /* VMX-preemption timer: the cycle it reaches 0 (~0: not active) */
     const struct cpu_virt_insn *in_insn;   /* the instruction being executed (NULL: an API call) */
 };
 /* Report the VMLAUNCH/VMRESUME outcome before the transition it causes, so
@@ -61,13 +62,15 @@ struct vm_exit_info {
     unsigned insn_len;
     uint32_t insn_info;
     uint32_t intr_info, intr_ec;
+    uint32_t idt_info, idt_ec;       /* IDT-vectoring information (an exit during event delivery) */
     uint64_t guest_linear;
 };
 void vm_exit(vmx_t *v, const struct vm_exit_info *x);
 
 /* ---- nonroot.c: the cpu_virt_ops guest hooks ---- */
-enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, const struct cpu_guest_insn *gi);
-enum cpu_guest_action nonroot_event(void *ctx, cpu_t *cpu, unsigned vector, unsigned type, bool has_ec, uint32_t ec);
+enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn *gi);
+enum cpu_guest_action nonroot_event(void *ctx, cpu_t *cpu, const struct cpu_guest_event *e);
+enum cpu_guest_action nonroot_boundary(void *ctx, cpu_t *cpu);
 bool nonroot_shutdown(void *ctx, cpu_t *cpu);
 void nonroot_init(vmx_t *v);       /* an INIT signal: exit reason 3 */
 /* VMCALL and the other VMX instructions in VMX non-root operation. */

@@ -2,9 +2,11 @@
  * vmx_ops — the VMX instructions in VMX root operation, one fact per line:
  * VMXON's VMfailInvalid conditions and VMXON in root, VMCLEAR and VMPTRLD
  * errors, VMPTRST, VMREAD/VMWRITE (widths, high halves, unsupported and
- * read-only fields), the VMLAUNCH/VMRESUME pre-checks, VMCALL and VMFUNC in
- * root, INVEPT/INVVPID operand checks, CPL 3, the CR0/CR4 fixed bits in VMX
- * operation, VMXOFF and #UD after it.
+ * read-only fields), the VMLAUNCH/VMRESUME pre-checks, INVEPT/INVVPID
+ * operand checks, CPL 3, the CR0/CR4 fixed bits in VMX operation, VMCALL and
+ * VMFUNC in root, VMXOFF and #UD after it. What depends on the capability
+ * MSRs (VMCS shadowing, VMWRITE to exit fields, EPT/VPID) follows what they
+ * say.
  *
  * SDM 3C 24.6 (discovering VMX support), 24.7 (enabling and entering VMX
  * operation: IA32_FEATURE_CONTROL), 24.8 (restrictions on VMX operation:
@@ -116,8 +118,18 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     uint32_t *v2 = (uint32_t *)(uintptr_t)vmcs2;
     v2[0] = vmx_revision() ^ 0x40;
     expect("VMPTRLD of a VMCS with a wrong revision", vmptrld_flags(vmcs2), VMX_FAIL_VALID, 11);
+    /* Bit 31 of the revision (a shadow VMCS) is an error only without VMCS
+     * shadowing (IA32_VMX_PROCBASED_CTLS2 bit 46, allowed-1 of bit 14);
+     * with it, the shadow VMCS becomes current and the VMCS is loaded back. */
+    uint64_t p2 = rdmsr(MSR_VMX_PROCBASED_CTLS) >> 63 ? rdmsr(MSR_VMX_PROCBASED_CTLS2) >> 32 : 0;
+    bool shadowing = (p2 >> 14) & 1;
     v2[0] = vmx_revision() | 0x80000000u;
-    expect("VMPTRLD of a shadow VMCS (no VMCS shadowing)", vmptrld_flags(vmcs2), VMX_FAIL_VALID, 11);
+    if (shadowing) {
+        expect("VMPTRLD of a shadow VMCS (VMCS shadowing supported)", vmptrld_flags(vmcs2), VMX_OK, 0);
+        T_CHECK(vmx_status(vmptrld_flags(vmcs)) == VMX_OK, "VMPTRLD of the VMCS again");
+    } else {
+        expect("VMPTRLD of a shadow VMCS (no VMCS shadowing)", vmptrld_flags(vmcs2), VMX_FAIL_VALID, 11);
+    }
     v2[0] = vmx_revision();
     expect("VMPTRST after the failed VMPTRLDs", vmptrst_flags(&ptr), VMX_OK, 0);
     hv_printf("the current VMCS is unchanged: %s\n", hv_yn(ptr == vmcs));
@@ -154,10 +166,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     expect("VMRESUME of a clear VMCS", vmresume_flags(), VMX_FAIL_VALID, 5);
     expect("VMLAUNCH after MOV SS", vmlaunch_after_mov_ss(), VMX_FAIL_VALID, 26);
 
-    /* ---- VMCALL, VMFUNC, INVEPT, INVVPID in VMX root operation ---- */
-    expect("VMCALL in VMX root operation", vmcall_flags(), VMX_FAIL_VALID, 1);
-    expect_fault("VMFUNC in VMX root operation", 6, do_vmfunc, NULL);
-    uint64_t p2 = rdmsr(MSR_VMX_PROCBASED_CTLS) >> 63 ? rdmsr(MSR_VMX_PROCBASED_CTLS2) >> 32 : 0;
+    /* ---- INVEPT, INVVPID in VMX root operation ---- */
     if ((p2 & 2) && (p2 & 0x20)) {
         uint64_t desc[2] = { 0, 0 };
         expect("INVEPT type 0", invept_flags(0, desc), VMX_FAIL_VALID, 28);
@@ -195,6 +204,13 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     expect_fault("MOV CR4 clearing VMXE in VMX operation", 13, do_wr_cr4, &nv);
     nv = read_cr0() & ~CR0_NE;
     expect_fault("MOV CR0 clearing NE in VMX operation", 13, do_wr_cr0, &nv);
+
+    /* ---- VMCALL, VMFUNC in VMX root operation ---- */
+    /* Last before VMXOFF: Bochs 2.7 stops at VMCALL in VMX root operation
+     * ("not implemented yet", docs/differential.md), so everything the
+     * differential run can compare comes first. */
+    expect("VMCALL in VMX root operation", vmcall_flags(), VMX_FAIL_VALID, 1);
+    expect_fault("VMFUNC in VMX root operation", 6, do_vmfunc, NULL);
 
     /* ---- VMXOFF ---- */
     expect("VMXOFF", vmxoff_flags(), VMX_OK, 0);

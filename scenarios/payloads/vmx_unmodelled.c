@@ -3,30 +3,16 @@
  * message naming it, never run on silently. The command line picks one case;
  * the payload prints what it is about to do, then does it. Every case ends
  * the run as "not modelled" (docs/vmx.md lists what is and is not modelled):
- *   timer       VM entry with "activate VMX-preemption timer" = 1
- *   cr0-mask    a guest MOV to CR0 while the CR0 guest/host mask is not 0
- *   exc-bitmap  a guest #UD whose bit is set in the exception bitmap
- *   vmread      a guest VMREAD (its exit needs the instruction information)
+ *   mtf         VM entry with "monitor trap flag" = 1
+ *   vnmi        VM entry with "NMI exiting" and "virtual NMIs" = 1
+ *   tsc-scaling VM entry with "use TSC scaling" = 1
+ *   pending-dbg VM entry with a pending debug exception (BS) in the guest state
  */
 #include "hvsim.h"
 #include "vmx.h"
 
 static uint8_t guest_stack[4096] __attribute__((aligned(16)));
 
-__attribute__((used)) static void guest_cr0(void)
-{
-    write_cr0(read_cr0());
-    __asm__ volatile("vmcall");
-}
-__attribute__((used)) static void guest_ud(void)
-{
-    __asm__ volatile("ud2; vmcall");
-}
-__attribute__((used)) static void guest_vmread(void)
-{
-    uint64_t v, e = 0x4400;
-    __asm__ volatile("vmread %1, %0; vmcall" : "=r"(v) : "r"(e));
-}
 __attribute__((used)) static void guest_nothing(void)
 {
     __asm__ volatile("vmcall");
@@ -53,26 +39,29 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     vmx_init_controls(0, 0, 0, 0, 0);
     vmx_init_host();
     void (*guest)(void) = guest_nothing;
-    if (is(bi, "timer")) {
-        vmw(F_PIN, vmr(F_PIN) | (1u << 6));
-        hv_printf("VMLAUNCH with the VMX-preemption timer active\n");
-    } else if (is(bi, "cr0-mask")) {
-        vmw(F_CR0_MASK, 0x20);
-        vmw(F_CR0_SHADOW, 0x20);
-        guest = guest_cr0;
-        hv_printf("guest MOV to CR0 with CR0 guest/host mask 0x20\n");
-    } else if (is(bi, "exc-bitmap")) {
-        vmw(F_EXCEPTION_BITMAP, 1u << 6);
-        guest = guest_ud;
-        hv_printf("guest #UD with bit 6 set in the exception bitmap\n");
-    } else if (is(bi, "vmread")) {
-        guest = guest_vmread;
-        hv_printf("guest VMREAD\n");
+    bool pending_dbg = false;
+    if (is(bi, "mtf")) {
+        vmw(F_PROC, vmr(F_PROC) | (1u << 27));
+        hv_printf("VMLAUNCH with the monitor trap flag\n");
+    } else if (is(bi, "vnmi")) {
+        vmw(F_PIN, vmr(F_PIN) | (1u << 3) | (1u << 5));
+        hv_printf("VMLAUNCH with NMI exiting and virtual NMIs\n");
+    } else if (is(bi, "tsc-scaling")) {
+        vmw(F_PROC, vmr(F_PROC) | PROC_SECONDARY_CTLS);
+        vmw(F_PROC2, 1u << 25);
+        hv_printf("VMLAUNCH with TSC scaling\n");
+    } else if (is(bi, "pending-dbg")) {
+        pending_dbg = true;
+        hv_printf("VMLAUNCH with a pending single-step debug exception\n");
     } else {
-        hv_printf("usage: --cmdline timer|cr0-mask|exc-bitmap|vmread\n");
+        hv_printf("usage: --cmdline mtf|vnmi|tsc-scaling|pending-dbg\n");
         hv_exit(1);
     }
     vmx_init_guest64((uint64_t)(uintptr_t)guest, (uint64_t)(uintptr_t)(guest_stack + sizeof(guest_stack) - 8));
+    if (pending_dbg) {
+        vmw(F_GUEST_RFLAGS, 0x102);                /* TF = 1, so that BS may be pending */
+        vmw(F_GUEST_PENDING_DBG, 1u << 14);
+    }
     struct vmx_regs g = { 0 };
     uint64_t r = vmx_enter(&g, 0);
     hv_printf("FAIL: the run went on (entry result %#llx, exit reason %llu)\n", (unsigned long long)r,

@@ -1,0 +1,344 @@
+/*
+ * test_guest_insn.c — the guest side of the VT-x/AMD-V seam (cpu/cpu.h,
+ * struct cpu_guest_insn, filled by cpu/sysinsn.c): what a virtualization
+ * model's guest_insn hook is told about an intercepted instruction, and how
+ * cpu/ executes the value the hook substitutes (cpu_guest_insn.out). A stub
+ * model records every call; no VMX model is involved, so the rows reach
+ * what a VMX payload cannot: 16-bit addressing, operand faults before the
+ * hook, the privilege checks that come before any VM exit.
+ *
+ * SDM 3C "Relative Priority of Faults and VM Exits" (fault_first, LMSW's
+ * operand fetched first, MOV DR's exit before the CPL check), "VM-Exit
+ * Instruction-Information Field" and "Exit Qualification for VM Exits Due
+ * to Instruction Execution" (the memory-operand form), "Changes to
+ * Instruction Behavior in VMX Non-Root Operation" (out.value).
+ */
+#include "cpu_harness.h"
+
+#define DATA_LA  0x300000ull
+#define HOLE_LA  0x600000ull      /* its 2-MiB page is made not present */
+#define GDT32_PA 0x1F0000ull
+
+struct stub {
+    unsigned n;
+    struct cpu_guest_insn gi[8];
+    enum insn_class adjust;       /* give this class out.value */
+    uint64_t value;
+};
+
+static enum cpu_guest_action stub_guest_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn *gi)
+{
+    struct stub *s = ctx;
+    (void)cpu;
+    if (s->n < 8)
+        s->gi[s->n++] = *gi;
+    if (gi->cls == s->adjust && s->adjust != IC_NONE) {
+        gi->out.use_value = true;
+        gi->out.value = s->value;
+    }
+    return CPU_GUEST_EXECUTE;
+}
+
+static bool stub_insn(void *ctx, cpu_t *cpu, const struct cpu_virt_insn *in)
+{
+    (void)ctx; (void)in;
+    cpu_insn_unmodelled(cpu, "stub model: no VMX instructions");
+    return false;
+}
+
+/* The machine in guest mode with the stub model. */
+static void setup(struct tm *t, struct stub *s, const struct code *c)
+{
+    memset(s, 0, sizeof(*s));
+    s->adjust = IC_NONE;
+    tm_create(t, c->b, c->n);
+    static struct cpu_virt_ops ops;
+    ops = (struct cpu_virt_ops){ .insn = stub_insn, .guest_insn = stub_guest_insn };
+    ops.ctx = s;
+    cpu_set_virt_ops(t->cpu, &ops);
+    cpu_set_guest_mode(t->cpu, true);
+}
+
+static const struct cpu_guest_insn *first(struct stub *s, enum insn_class cls)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (s->gi[i].cls == cls)
+            return &s->gi[i];
+    return NULL;
+}
+
+#define STOP(c) C(c, 0xE6, 0xF4)                  /* out 0xf4, al: the run ends */
+
+START_TEST(mov_cr_dr_fields)
+{
+    struct code c = { .n = 0 };
+    C(&c, 0x0F, 0x20, 0xC3);                       /* mov rbx, cr0 */
+    C(&c, 0x0F, 0x22, 0xE3);                       /* mov cr4, rbx (rbx = CR0: #GP, but the hook comes first) */
+    struct tm t;
+    struct stub s;
+    setup(&t, &s, &c);
+    cpu_run(t.cpu, 100);
+    const struct cpu_guest_insn *g = first(&s, IC_MOV_FROM_CR);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_uint_eq(g->cr, 0);
+    ck_assert_uint_eq(g->gpr, 3);
+    ck_assert(!g->write && !g->fault_first);
+    ck_assert_uint_eq(g->len, 3);
+    g = first(&s, IC_MOV_TO_CR);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_uint_eq(g->cr, 4);
+    ck_assert_uint_eq(g->gpr, 3);
+    ck_assert(g->write);
+    ck_assert_uint_eq(g->src, cpu_get(t.cpu, CPU_CR0));
+    /* the #GP of the bad CR4 value came after the hook (vector 13) */
+    ck_assert_int_eq(tm_vector(&t), 13);
+}
+END_TEST
+
+START_TEST(mov_dr_fields)
+{
+    struct code c = { .n = 0 };
+    C(&c, 0x41, 0x0F, 0x21, 0xF9);                 /* mov r9, dr7 */
+    C(&c, 0x0F, 0x23, 0xC2);                       /* mov dr0, rdx */
+    STOP(&c);
+    struct tm t;
+    struct stub s;
+    setup(&t, &s, &c);
+    cpu_set(t.cpu, CPU_RDX, 0x1234);
+    cpu_commit_state(t.cpu);
+    ck_assert_int_eq(cpu_run(t.cpu, 100), CPU_STOP_PLATFORM);
+    const struct cpu_guest_insn *g = first(&s, IC_MOV_FROM_DR);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_uint_eq(g->cr, 7);
+    ck_assert_uint_eq(g->gpr, 9);
+    g = first(&s, IC_MOV_TO_DR);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_uint_eq(g->cr, 0);
+    ck_assert_uint_eq(g->gpr, 2);
+    ck_assert_uint_eq(g->src, 0x1234);
+    ck_assert(g->write);
+}
+END_TEST
+
+/* LMSW with a memory operand: the operand is fetched before the hook; a
+ * fault on it is delivered and the hook is never asked. */
+START_TEST(lmsw_operand_first)
+{
+    struct code c = { .n = 0 };
+    C(&c, 0x0F, 0x01, 0x30);                       /* lmsw [rax] */
+    STOP(&c);
+    struct tm t;
+    struct stub s;
+    setup(&t, &s, &c);
+    cpu_set(t.cpu, CPU_RAX, HOLE_LA + 8);
+    tm_pde_modify(&t, HOLE_LA, PTE_P, 0);
+    cpu_run(t.cpu, 100);
+    ck_assert_int_eq(tm_vector(&t), 14);
+    ck_assert_ptr_null(first(&s, IC_LMSW));
+
+    setup(&t, &s, &c);
+    uint16_t w = 0x000B;
+    tm_poke(&t, DATA_LA + 6, &w, 2);
+    cpu_set(t.cpu, CPU_RAX, DATA_LA + 6);
+    cpu_commit_state(t.cpu);
+    ck_assert_int_eq(cpu_run(t.cpu, 100), CPU_STOP_PLATFORM);
+    const struct cpu_guest_insn *g = first(&s, IC_LMSW);
+    ck_assert_ptr_nonnull(g);
+    ck_assert(g->mem);
+    ck_assert_uint_eq(g->src, 0x000B);
+    ck_assert_uint_eq(g->la, DATA_LA + 6);
+    ck_assert_uint_eq(g->form.base, 0);
+    ck_assert_uint_eq(g->form.index, CPU_MEM_NOREG);
+    ck_assert_uint_eq(g->form.seg, CPU_DS);
+    ck_assert_uint_eq(g->form.addr_size, 8);
+}
+END_TEST
+
+/* Privilege-level faults come before VM exits; MOV DR is the exception. */
+START_TEST(fault_first_at_cpl3)
+{
+    struct code c = { .n = 0 };
+    C(&c, 0x0F, 0x21, 0xF8);                       /* mov rax, dr7 */
+    struct tm t;
+    struct stub s;
+    setup(&t, &s, &c);
+    tm_enter_user(&t, 0x90000);
+    cpu_run(t.cpu, 100);
+    const struct cpu_guest_insn *g = first(&s, IC_MOV_FROM_DR);
+    ck_assert_ptr_nonnull(g);
+    ck_assert(!g->fault_first);                    /* MOV-DR exiting has priority over the #GP */
+    ck_assert_int_eq(tm_vector(&t), 13);
+
+    static const struct { const char *name; uint8_t b[4]; unsigned n; enum insn_class cls; } rows[] = {
+        { "mov rax, cr0", { 0x0F, 0x20, 0xC0 }, 3, IC_MOV_FROM_CR },
+        { "hlt", { 0xF4 }, 1, IC_HLT },
+        { "rdmsr", { 0x0F, 0x32 }, 2, IC_RDMSR },
+        { "in al, 0x80 (IOPL 0, no I/O bitmap)", { 0xE4, 0x80 }, 2, IC_IN },
+        { "invlpg [rax]", { 0x0F, 0x01, 0x38 }, 3, IC_INVLPG },
+        { "lgdt [rax]", { 0x0F, 0x01, 0x10 }, 3, IC_LGDT },
+        { "clts", { 0x0F, 0x06 }, 2, IC_CLTS },
+        { "wbinvd", { 0x0F, 0x09 }, 2, IC_WBINVD },
+    };
+    for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct code r = { .n = 0 };
+        c_bytes(&r, rows[i].b, rows[i].n);
+        setup(&t, &s, &r);
+        cpu_set(t.cpu, CPU_RAX, DATA_LA);
+        tm_enter_user(&t, 0x90000);
+        cpu_run(t.cpu, 100);
+        g = first(&s, rows[i].cls);
+        ck_assert_msg(g && g->fault_first, "%s at CPL 3: fault_first expected", rows[i].name);
+        ck_assert_msg(tm_vector(&t) == 13, "%s at CPL 3: #GP expected, vector %d", rows[i].name, tm_vector(&t));
+    }
+}
+END_TEST
+
+/* The memory-operand form: registers, scale, displacement, segment,
+ * address size; RIP-relative; string I/O's first address. */
+START_TEST(mem_form_64)
+{
+    struct code c = { .n = 0 };
+    C(&c, 0x66, 0x0F, 0x38, 0x82, 0x54, 0xF3, 0x20);   /* invpcid rdx, [rbx+rsi*8+0x20] */
+    C(&c, 0x0F, 0x01, 0x7C, 0x24, 0xF8);               /* invlpg [rsp-8] */
+    C(&c, 0x0F, 0x01, 0x0D, 0x00, 0x01, 0x00, 0x00);   /* sidt [rip+0x100] */
+    C(&c, 0xF3, 0x64, 0x6E);                           /* rep outsb dx, fs:[rsi] */
+    C(&c, 0x67, 0x6C);                                 /* insb [edi], dx (addr32) */
+    STOP(&c);
+    struct tm t;
+    struct stub s;
+    setup(&t, &s, &c);
+    cpu_set(t.cpu, CPU_RBX, DATA_LA - 0x20);
+    cpu_set(t.cpu, CPU_RSI, 0);
+    cpu_set(t.cpu, CPU_RDX, 2);                        /* INVPCID type 2 */
+    struct cpu_seg fs;
+    cpu_get_seg(t.cpu, CPU_FS, &fs);
+    fs.base = 0x1000;
+    cpu_set_seg(t.cpu, CPU_FS, &fs);
+    cpu_commit_state(t.cpu);
+    cpu_run(t.cpu, 100);
+    const struct cpu_guest_insn *g = first(&s, IC_INVPCID);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_uint_eq(g->gpr, 2);
+    ck_assert(g->mem);
+    ck_assert_uint_eq(g->la, DATA_LA);
+    ck_assert_uint_eq(g->form.base, 3);
+    ck_assert_uint_eq(g->form.index, 6);
+    ck_assert_uint_eq(g->form.scale, 8);
+    ck_assert_int_eq(g->form.disp, 0x20);
+    ck_assert_uint_eq(g->form.seg, CPU_DS);
+    g = first(&s, IC_INVLPG);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_uint_eq(g->form.base, 4);
+    ck_assert_uint_eq(g->form.seg, CPU_SS);            /* an rSP base defaults to SS */
+    ck_assert_int_eq(g->form.disp, -8);
+    g = first(&s, IC_SIDT);
+    ck_assert_ptr_nonnull(g);
+    ck_assert(g->form.rip_rel);
+    ck_assert_uint_eq(g->form.base, CPU_MEM_NOREG);
+    ck_assert_uint_eq(g->la, g->rip + 7 + 0x100);
+    ck_assert_uint_eq(g->opsize, 8);
+    g = first(&s, IC_OUTS);
+    ck_assert_ptr_nonnull(g);
+    ck_assert(g->string && g->rep && g->write && g->mem);
+    ck_assert_uint_eq(g->form.seg, CPU_FS);
+    ck_assert_uint_eq(g->la, 0x1000);                  /* FS base + RSI */
+    ck_assert_uint_eq(g->form.addr_size, 8);
+}
+END_TEST
+
+/* 32-bit protected mode: a 0x67 prefix gives 16-bit addressing ([bp+si]
+ * defaults to SS, disp8 sign-extended); 0x66 gives a 16-bit operand size. */
+START_TEST(mem_form_16bit_addressing)
+{
+    static const uint64_t gdt[] = { 0, 0, 0x00CF93000000FFFFull, 0x00CF9B000000FFFFull };
+    struct code c = { .n = 0 };
+    C(&c, 0x67, 0x66, 0x0F, 0x01, 0x42, 0xF0);         /* o16 sgdt [bp+si-0x10] (a16) */
+    STOP(&c);
+    struct tm t;
+    struct stub s;
+    setup(&t, &s, &c);
+    cpu_t *cpu = t.cpu;
+    tm_poke(&t, GDT32_PA, gdt, sizeof(gdt));
+    struct cpu_dtr gd = { GDT32_PA, sizeof(gdt) - 1 };
+    cpu_set_dtr(cpu, false, &gd);
+    cpu_set(cpu, CPU_CR0, 0x11);                       /* PE, ET: no paging */
+    cpu_set(cpu, CPU_CR4, 0);
+    cpu_set(cpu, CPU_EFER, 0);
+    struct cpu_seg cs = { 0x18, 0, 0xFFFFFFFF, 0xB | SEG_ATTR_S | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G };
+    struct cpu_seg ds = { 0x10, 0, 0xFFFFFFFF, 0x3 | SEG_ATTR_S | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G };
+    cpu_set_seg(cpu, CPU_CS, &cs);
+    for (int sr = CPU_ES; sr <= CPU_GS; sr++)
+        if (sr != CPU_CS)
+            cpu_set_seg(cpu, (enum cpu_segreg)sr, &ds);
+    cpu_set(cpu, CPU_RIP, CODE_PA);
+    cpu_set(cpu, CPU_RSP, 0x90000);
+    cpu_set(cpu, CPU_RBP, 0x3000);
+    cpu_set(cpu, CPU_RSI, 0x20);
+    cpu_commit_state(cpu);
+    cpu_run(cpu, 100);
+    const struct cpu_guest_insn *g = first(&s, IC_SGDT);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_uint_eq(g->form.addr_size, 2);
+    ck_assert_uint_eq(g->form.base, 5);
+    ck_assert_uint_eq(g->form.index, 6);
+    ck_assert_uint_eq(g->form.seg, CPU_SS);
+    ck_assert_int_eq(g->form.disp, -0x10);
+    ck_assert_uint_eq(g->opsize, 2);
+    ck_assert_uint_eq(g->la, 0x3010);
+}
+END_TEST
+
+/* out.value: the value read (MOV from CR0), the CR0 written (MOV to CR0),
+ * the TSC offset (RDTSC). */
+START_TEST(adjusted_values)
+{
+    struct code c = { .n = 0 };
+    C(&c, 0x0F, 0x20, 0xC0);                           /* mov rax, cr0 */
+    STOP(&c);
+    struct tm t;
+    struct stub s;
+    setup(&t, &s, &c);
+    s.adjust = IC_MOV_FROM_CR;
+    s.value = 0x12345;
+    ck_assert_int_eq(cpu_run(t.cpu, 100), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RAX), 0x12345);
+
+    c.n = 0;
+    C(&c, 0x0F, 0x22, 0xC0);                           /* mov cr0, rax */
+    STOP(&c);
+    setup(&t, &s, &c);
+    uint64_t cr0 = cpu_get(t.cpu, CPU_CR0);
+    s.adjust = IC_MOV_TO_CR;
+    s.value = cr0 & ~(1ull << 16);                     /* the model writes WP = 0 */
+    cpu_set(t.cpu, CPU_RAX, cr0);
+    cpu_commit_state(t.cpu);
+    ck_assert_int_eq(cpu_run(t.cpu, 100), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_CR0), cr0 & ~(1ull << 16));
+
+    c.n = 0;
+    C(&c, 0x0F, 0x31);                                 /* rdtsc */
+    STOP(&c);
+    setup(&t, &s, &c);
+    s.adjust = IC_RDTSC;
+    s.value = 1ull << 40;
+    ck_assert_int_eq(cpu_run(t.cpu, 100), CPU_STOP_PLATFORM);
+    uint64_t tsc = (cpu_get(t.cpu, CPU_RDX) << 32) | (cpu_get(t.cpu, CPU_RAX) & 0xFFFFFFFF);
+    ck_assert_uint_ge(tsc, 1ull << 40);
+    ck_assert_uint_lt(tsc, (1ull << 40) + cpu_cycles(t.cpu) + 1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("guest_insn");
+    TCase *t = harness_tcase("seam");
+    tcase_add_test(t, mov_cr_dr_fields);
+    tcase_add_test(t, mov_dr_fields);
+    tcase_add_test(t, lmsw_operand_first);
+    tcase_add_test(t, fault_first_at_cpl3);
+    tcase_add_test(t, mem_form_64);
+    tcase_add_test(t, mem_form_16bit_addressing);
+    tcase_add_test(t, adjusted_values);
+    suite_add_tcase(s, t);
+    return harness_run(s);
+}
