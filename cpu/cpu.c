@@ -338,7 +338,7 @@ static const struct tb_info *scan_block(cpu_t *cpu, uint64_t la, uint32_t size)
  * mode, which the caller compared) and every page the block touches may
  * still be fetched at this privilege level (what scan_block checked). Pages
  * found fetchable are remembered for the rest of the generation. */
-static bool tb_revalidate(cpu_t *cpu, const struct tb_info *tb)
+__attribute__((noinline)) static bool tb_revalidate(cpu_t *cpu, const struct tb_info *tb)
 {
     uint64_t gen = view_generation(cpu->view);
     if (tb->gen == ~0ull)
@@ -390,11 +390,9 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
         return;
     }
     const struct tb_info *tb = tbc_lookup(cpu->tbc, la);
-    if (tb && (tb->size != size || tb->user != (cpu->cpl == 3) || tb->bits != cpu->eng_bits)) {
+    if (tb && (tb->size != size || tb->user != (cpu->cpl == 3) || tb->bits != cpu->eng_bits ||
+               (tb->gen != view_generation(cpu->view) && !tb_revalidate(cpu, tb)))) {
         tb = NULL;
-    } else if (tb && tb->gen != view_generation(cpu->view)) {
-        if (!tb_revalidate(cpu, tb))
-            tb = NULL;
     } else if (tb) {
         /* Rewritten code keeps the address: compare the bytes (through the
          * engine's own alias of the page, which is live while it runs). */
