@@ -458,5 +458,5 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     if (act != 0)
         return res(VMX_UNMODELLED, 0, "VM entry into activity state %llu (%s): not modelled", (unsigned long long)act,
                    act == 2 ? "shutdown" : act == 3 ? "wait-for-SIPI" : "?");
-    return res(VMX_SUCCEED, 0, "VM entry");
+    return res_s(VMX_SUCCEED, "VM entry");
 }

@@ -28,6 +28,19 @@
 
 /* ---- results ---- */
 
+/* A result with a fixed text: no formatting on the hot paths (every VMX
+ * instruction and VM entry goes through one). */
+struct vmx_result res_s(enum vmx_outcome o, const char *text)
+{
+    struct vmx_result r = { .outcome = o, .check = -1 };
+    size_t n = strlen(text);
+    if (n >= sizeof(r.why))
+        n = sizeof(r.why) - 1;
+    memcpy(r.why, text, n);
+    r.why[n] = 0;
+    return r;
+}
+
 struct vmx_result res(enum vmx_outcome o, unsigned err, const char *fmt, ...)
 {
     struct vmx_result r = { .outcome = o, .error = err, .check = -1 };
@@ -164,7 +177,7 @@ static struct vmx_result insn_checks(vmx_t *v, enum cpu_virt_id id)
         } else if (cpu_cpl(c) > 0) {
             return GP0("VMXON in VMX root operation at CPL %u: #GP(0) [SDM 3C 31.3 VMXON]", cpu_cpl(c));
         }
-        return res(VMX_SUCCEED, 0, "checks passed");
+        return res_s(VMX_SUCCEED, "checks passed");
     case CPU_VI_VMCALL:
         if (!v->in_vmx)
             return UD("VMCALL outside VMX operation: #UD [SDM 3C 31.3 VMCALL]");
@@ -172,7 +185,7 @@ static struct vmx_result insn_checks(vmx_t *v, enum cpu_virt_id id)
             return UD("VMCALL in %s: #UD [SDM 3C 31.3 VMCALL]", cpu_mode_name(mode));
         if (cpu_cpl(c) > 0)
             return GP0("VMCALL in VMX root operation at CPL %u: #GP(0) [SDM 3C 31.3 VMCALL]", cpu_cpl(c));
-        return res(VMX_SUCCEED, 0, "checks passed");
+        return res_s(VMX_SUCCEED, "checks passed");
     case CPU_VI_VMFUNC:
         return UD("VMFUNC in %s: #UD (VMFUNC is only valid in VMX non-root operation) [SDM 3C 31.3 VMFUNC]",
                   v->in_vmx ? "VMX root operation" : "no VMX operation");
@@ -209,7 +222,7 @@ static struct vmx_result insn_checks(vmx_t *v, enum cpu_virt_id id)
                                         : "INVVPID (IA32_VMX_EPT_VPID_CAP[32] = 0)");
     if (cpu_cpl(c) > 0)
         return GP0("%s at CPL %u: #GP(0) [SDM 3C 31.3 %s]", mn, cpu_cpl(c), mn);
-    return res(VMX_SUCCEED, 0, "checks passed");
+    return res_s(VMX_SUCCEED, "checks passed");
 }
 
 /* ---- step 5 of each instruction ---- */
@@ -313,7 +326,7 @@ static struct vmx_result op_vmread(vmx_t *v, uint64_t enc, unsigned opsize, uint
     if (opsize == 4)
         val &= 0xFFFFFFFFu;
     *value = val;
-    return res(VMX_SUCCEED, 0, "%s%s = %#llx", vmcs_field_name(id), high ? " (high)" : "", (unsigned long long)val);
+    return res_s(VMX_SUCCEED, "VMREAD: the field was read");
 }
 
 static struct vmx_result op_vmwrite(vmx_t *v, uint64_t enc, unsigned opsize, uint64_t value)
@@ -339,7 +352,7 @@ static struct vmx_result op_vmwrite(vmx_t *v, uint64_t enc, unsigned opsize, uin
     }
     if (!field_write(v, id, nv))
         return res(VMX_UNMODELLED, 0, "current VMCS at %#llx: there is no RAM there", (unsigned long long)v->current);
-    return res(VMX_SUCCEED, 0, "%s%s = %#llx", vmcs_field_name(id), high ? " (high)" : "", (unsigned long long)nv);
+    return res_s(VMX_SUCCEED, "VMWRITE: the field was written");
 }
 
 static struct vmx_result op_vmlaunch(vmx_t *v, bool resume)

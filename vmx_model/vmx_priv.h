@@ -80,6 +80,7 @@ bool nonroot_vmx_insn(vmx_t *v, const struct cpu_virt_insn *in);
 static inline uint32_t allowed1(const vmx_t *v, unsigned m) { return (uint32_t)(CAP(v, m) >> 32); }
 
 struct vmx_result res(enum vmx_outcome o, unsigned err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+struct vmx_result res_s(enum vmx_outcome o, const char *text);
 #define UD(...)  ({ struct vmx_result _r = res(VMX_FAULT, 0, __VA_ARGS__); _r.vector = 6; _r; })
 #define GP0(...) ({ struct vmx_result _r = res(VMX_FAULT, 0, __VA_ARGS__); _r.vector = 13; _r.has_ec = true; _r; })
 struct vmx_result vmfail(vmx_t *v, unsigned n, const char *rule);
