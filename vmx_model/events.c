@@ -11,24 +11,6 @@
 enum { EXIT_EXCEPTION_NMI = 0, EXIT_EXTERNAL_INT = 1, EXIT_TRIPLE_FAULT = 2, EXIT_INIT = 3, EXIT_INT_WINDOW = 7,
        EXIT_PREEMPTION_TIMER = 52 };
 
-static enum cpu_guest_action stop(vmx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static enum cpu_guest_action stop(vmx_t *v, const char *fmt, ...)
-{
-    char buf[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    cpu_insn_unmodelled(v->cpu, "VMX non-root operation: %s", buf);
-    return CPU_GUEST_STOP;
-}
-
-static uint64_t vmcs(vmx_t *v, enum vmcs_field_id id)
-{
-    uint64_t x = 0;
-    field_read(v, id, &x);
-    return x;
-}
 
 /* Events in VMX non-root operation (SDM 3C "Exceptions", "External
  * Interrupts"; the exception bitmap with the #PF error-code mask/match; the
@@ -52,27 +34,27 @@ enum cpu_guest_action nonroot_event(void *ctx, cpu_t *cpu, const struct cpu_gues
             x.intr_info = (1u << 31) | (0u << 8) | (e->vector & 0xFF);
         }
         if (e->vectoring)
-            return stop(v, "an external interrupt during event delivery: not modelled");
+            return nonroot_stop(v, "an external interrupt during event delivery: not modelled");
         vm_exit(v, &x);
         cpu_account_exit(cpu, false);
         return CPU_GUEST_EXITED;
     }
     if (e->type == 2)
-        return stop(v, "NMI in VMX non-root operation: not modelled");
+        return nonroot_stop(v, "NMI in VMX non-root operation: not modelled");
     if (e->type == 4)
         return CPU_GUEST_EXECUTE;                  /* INT n is not subject to the exception bitmap */
-    uint32_t bitmap = (uint32_t)vmcs(v, VMCS_EXCEPTION_BITMAP);
+    uint32_t bitmap = (uint32_t)field_value(v, VMCS_EXCEPTION_BITMAP);
     bool exits = (bitmap >> (e->vector & 31)) & 1;
     if (e->vector == 14) {
-        uint32_t mask = (uint32_t)vmcs(v, VMCS_PAGE_FAULT_ERROR_CODE_MASK);
-        uint32_t match = (uint32_t)vmcs(v, VMCS_PAGE_FAULT_ERROR_CODE_MATCH);
+        uint32_t mask = (uint32_t)field_value(v, VMCS_PAGE_FAULT_ERROR_CODE_MASK);
+        uint32_t match = (uint32_t)field_value(v, VMCS_PAGE_FAULT_ERROR_CODE_MATCH);
         bool eq = (e->ec & mask) == match;
         exits = eq ? exits : !exits;               /* SDM 3C "Exceptions": the bit's meaning inverts */
     }
     if (!exits)
         return CPU_GUEST_EXECUTE;
     if (e->vector == 1 && e->type == 3)
-        return stop(v, "#DB with bit 1 set in the exception bitmap: the debug-exception exit qualification is not "
+        return nonroot_stop(v, "#DB with bit 1 set in the exception bitmap: the debug-exception exit qualification is not "
                     "modelled yet");
     /* Exit reason 0: interruption information (vector, type, error code
      * valid, valid), error code; qualification: the linear address of a

@@ -36,24 +36,6 @@ enum {
 #define MSR_IA32_TSC  0x10u
 #define BASIC_INS_OUTS_INFO (1ull << 54)   /* IA32_VMX_BASIC[54]: INS/OUTS instruction information */
 
-static enum cpu_guest_action stop(vmx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static enum cpu_guest_action stop(vmx_t *v, const char *fmt, ...)
-{
-    char buf[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    cpu_insn_unmodelled(v->cpu, "VMX non-root operation: %s", buf);
-    return CPU_GUEST_STOP;
-}
-
-static uint64_t vmcs(vmx_t *v, enum vmcs_field_id id)
-{
-    uint64_t x = 0;
-    field_read(v, id, &x);
-    return x;
-}
 
 /* A VM exit caused by the intercepted instruction gi, with its exit
  * information (fields the exit does not define are written 0). */
@@ -160,10 +142,10 @@ static enum cpu_guest_action io_decision(vmx_t *v, const struct cpu_guest_insn *
                 exits = true;
                 break;
             }
-            uint64_t page = vmcs(v, p < 0x8000 ? VMCS_IO_BITMAP_A : VMCS_IO_BITMAP_B);
+            uint64_t page = field_value(v, p < 0x8000 ? VMCS_IO_BITMAP_A : VMCS_IO_BITMAP_B);
             uint8_t b = 0;
             if (!cpu_phys_read(v->cpu, page + (p & 0x7FFF) / 8, &b, 1))
-                return stop(v, "I/O bitmap page %#llx is not in RAM", (unsigned long long)page);
+                return nonroot_stop(v, "I/O bitmap page %#llx is not in RAM", (unsigned long long)page);
             if ((b >> (p % 8)) & 1)
                 exits = true;
         }
@@ -196,11 +178,11 @@ static enum cpu_guest_action msr_decision(vmx_t *v, struct cpu_guest_insn *gi)
         else
             base = ~0u;
         if (base != ~0u) {
-            uint64_t page = vmcs(v, VMCS_MSR_BITMAP);
+            uint64_t page = field_value(v, VMCS_MSR_BITMAP);
             unsigned bit = (base + (gi->write ? 2048 : 0)) * 8 + (idx & 0x1FFF);
             uint8_t b = 0;
             if (!cpu_phys_read(v->cpu, page + bit / 8, &b, 1))
-                return stop(v, "MSR bitmap page %#llx is not in RAM", (unsigned long long)page);
+                return nonroot_stop(v, "MSR bitmap page %#llx is not in RAM", (unsigned long long)page);
             exits = (b >> (bit % 8)) & 1;
         }
     }
@@ -209,7 +191,7 @@ static enum cpu_guest_action msr_decision(vmx_t *v, struct cpu_guest_insn *gi)
     /* RDMSR of IA32_TIME_STAMP_COUNTER returns TSC + offset with "use TSC
      * offsetting" (SDM 3C "Changes to Instruction Behavior": RDMSR). */
     if (!gi->write && idx == MSR_IA32_TSC && (v->proc & PROC_TSC_OFFSETTING))
-        return execute_with(gi, vmcs(v, VMCS_TSC_OFFSET));
+        return execute_with(gi, field_value(v, VMCS_TSC_OFFSET));
     return CPU_GUEST_EXECUTE;
 }
 
@@ -237,8 +219,8 @@ static uint64_t cr_qual(unsigned cr, unsigned type, unsigned gpr)
  * SMSW). */
 static uint64_t cr_read_view(vmx_t *v, unsigned cr)
 {
-    uint64_t mask = vmcs(v, cr == 0 ? VMCS_CR0_GUEST_HOST_MASK : VMCS_CR4_GUEST_HOST_MASK);
-    uint64_t shadow = vmcs(v, cr == 0 ? VMCS_CR0_READ_SHADOW : VMCS_CR4_READ_SHADOW);
+    uint64_t mask = field_value(v, cr == 0 ? VMCS_CR0_GUEST_HOST_MASK : VMCS_CR4_GUEST_HOST_MASK);
+    uint64_t shadow = field_value(v, cr == 0 ? VMCS_CR0_READ_SHADOW : VMCS_CR4_READ_SHADOW);
     uint64_t real = cpu_get(v->cpu, cr == 0 ? CPU_CR0 : CPU_CR4);
     return (real & ~mask) | (shadow & mask);
 }
@@ -247,14 +229,14 @@ static enum cpu_guest_action cr_decision(vmx_t *v, struct cpu_guest_insn *gi)
 {
     unsigned type = gi->write ? CRQ_MOV_TO : CRQ_MOV_FROM;
     if (gi->cr == 0 || gi->cr == 4) {
-        uint64_t mask = vmcs(v, gi->cr == 0 ? VMCS_CR0_GUEST_HOST_MASK : VMCS_CR4_GUEST_HOST_MASK);
+        uint64_t mask = field_value(v, gi->cr == 0 ? VMCS_CR0_GUEST_HOST_MASK : VMCS_CR4_GUEST_HOST_MASK);
         if (!mask)
             return CPU_GUEST_EXECUTE;
         if (!gi->write)
             return execute_with(gi, cr_read_view(v, gi->cr));
         /* MOV to CR0/CR4 exits unless the source matches the read shadow in
          * every masked bit; otherwise the masked bits keep their value. */
-        uint64_t shadow = vmcs(v, gi->cr == 0 ? VMCS_CR0_READ_SHADOW : VMCS_CR4_READ_SHADOW);
+        uint64_t shadow = field_value(v, gi->cr == 0 ? VMCS_CR0_READ_SHADOW : VMCS_CR4_READ_SHADOW);
         if ((gi->src ^ shadow) & mask)
             return insn_exit(v, gi, EXIT_CR_ACCESS, cr_qual(gi->cr, type, gi->gpr));
         uint64_t real = cpu_get(v->cpu, gi->cr == 0 ? CPU_CR0 : CPU_CR4);
@@ -264,9 +246,9 @@ static enum cpu_guest_action cr_decision(vmx_t *v, struct cpu_guest_insn *gi)
         if (gi->write && (v->proc & PROC_CR3_LOAD)) {
             /* no exit when the source equals one of the first
              * CR3-target-count target values */
-            unsigned n = (unsigned)vmcs(v, VMCS_CR3_TARGET_COUNT);
+            unsigned n = (unsigned)field_value(v, VMCS_CR3_TARGET_COUNT);
             for (unsigned i = 0; i < n && i < 4; i++)
-                if (gi->src == vmcs(v, VMCS_CR3_TARGET_VALUE0 + i))
+                if (gi->src == field_value(v, VMCS_CR3_TARGET_VALUE0 + i))
                     return CPU_GUEST_EXECUTE;
             return insn_exit(v, gi, EXIT_CR_ACCESS, cr_qual(3, type, gi->gpr));
         }
@@ -288,8 +270,8 @@ static enum cpu_guest_action cr_decision(vmx_t *v, struct cpu_guest_insn *gi)
  * Instruction Behavior in VMX Non-Root Operation"). */
 static enum cpu_guest_action msw_decision(vmx_t *v, struct cpu_guest_insn *gi)
 {
-    uint64_t mask = vmcs(v, VMCS_CR0_GUEST_HOST_MASK);
-    uint64_t shadow = vmcs(v, VMCS_CR0_READ_SHADOW);
+    uint64_t mask = field_value(v, VMCS_CR0_GUEST_HOST_MASK);
+    uint64_t shadow = field_value(v, VMCS_CR0_READ_SHADOW);
     uint64_t cr0 = cpu_get(v->cpu, CPU_CR0);
     switch (gi->cls) {
     case IC_CLTS:
@@ -388,7 +370,7 @@ enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn 
         /* TSC offsetting: the guest reads TSC + offset; RDTSCP's ECX is
          * IA32_TSC_AUX unchanged ("use TSC scaling" stops at VM entry) */
         if (v->proc & PROC_TSC_OFFSETTING)
-            return execute_with(gi, vmcs(v, VMCS_TSC_OFFSET));
+            return execute_with(gi, field_value(v, VMCS_TSC_OFFSET));
         return CPU_GUEST_EXECUTE;
     case IC_INVLPG:
         /* qualification: the linear-address operand */

@@ -118,6 +118,24 @@ bool field_read(vmx_t *v, int id, uint64_t *val)
     return cpu_phys_read(v->cpu, v->current + vmcs_field_offset(id), val, 8);
 }
 
+uint64_t field_value(vmx_t *v, enum vmcs_field_id id)
+{
+    uint64_t x = 0;
+    field_read(v, id, &x);
+    return x;
+}
+
+enum cpu_guest_action nonroot_stop(vmx_t *v, const char *fmt, ...)
+{
+    char buf[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    cpu_insn_unmodelled(v->cpu, "VMX non-root operation: %s", buf);
+    return CPU_GUEST_STOP;
+}
+
 bool field_write(vmx_t *v, int id, uint64_t val)
 {
     return cpu_phys_write(v->cpu, v->current + vmcs_field_offset(id), &val, 8);

@@ -88,5 +88,9 @@ void set_flags(vmx_t *v, const struct vmx_result *r);
 /* A field of the current VMCS (8-byte slot, zero-extended). */
 bool field_read(vmx_t *v, int id, uint64_t *val);
 bool field_write(vmx_t *v, int id, uint64_t val);
+/* A field of the current VMCS, 0 if it cannot be read. */
+uint64_t field_value(vmx_t *v, enum vmcs_field_id id);
+/* Stop the run in VMX non-root operation: "VMX non-root operation: <what>". */
+enum cpu_guest_action nonroot_stop(vmx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -134,6 +134,22 @@ static inline uint64_t vmx_region(void)
     return (uint64_t)(uintptr_t)p;
 }
 
+/* The usual start of a hypervisor: vmx_enable(), VMXON of a fresh region,
+ * VMCLEAR and VMPTRLD of a fresh VMCS (each must succeed). Returns the
+ * VMCS's physical address. */
+static inline uint64_t vmx_on_with_vmcs(void)
+{
+    vmx_enable();
+    uint64_t vmxon_region = vmx_region(), vmcs = vmx_region();
+    uint64_t f = vmxon_flags(vmxon_region);
+    T_ASSERT(vmx_status(f) == VMX_OK, "VMXON: %s", vmx_status_name(vmx_status(f)));
+    f = vmclear_flags(vmcs);
+    T_ASSERT(vmx_status(f) == VMX_OK, "VMCLEAR: %s", vmx_status_name(vmx_status(f)));
+    f = vmptrld_flags(vmcs);
+    T_ASSERT(vmx_status(f) == VMX_OK, "VMPTRLD: %s", vmx_status_name(vmx_status(f)));
+    return vmcs;
+}
+
 /* ---- building a VMCS (SDM 3C "Virtual Machine Control Structures") ---- */
 
 /* Field encodings payloads use (SDM 3D appendix B). */

@@ -87,11 +87,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     (void)bi; (void)lp; (void)nlps;
     hv_cpu_init();
     hv_set_handler(0x30, irq30);
-    vmx_enable();
-    uint64_t vmxon_region = vmx_region(), vmcs = vmx_region();
-    T_ASSERT(vmx_status(vmxon_flags(vmxon_region)) == VMX_OK, "VMXON");
-    T_ASSERT(vmx_status(vmclear_flags(vmcs)) == VMX_OK, "VMCLEAR");
-    T_ASSERT(vmx_status(vmptrld_flags(vmcs)) == VMX_OK, "VMPTRLD");
+    vmx_on_with_vmcs();
 
     /* I/O bitmaps: port 0x80 exits, 0xE9 does not; MSR bitmap: reads of
      * IA32_SYSENTER_CS (0x174) exit, the rest of the MSRs do not. */

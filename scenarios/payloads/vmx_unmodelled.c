@@ -31,11 +31,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
 {
     (void)lp; (void)nlps;
     hv_cpu_init();
-    vmx_enable();
-    uint64_t vmxon_region = vmx_region(), vmcs = vmx_region();
-    T_ASSERT(vmx_status(vmxon_flags(vmxon_region)) == VMX_OK, "VMXON");
-    T_ASSERT(vmx_status(vmclear_flags(vmcs)) == VMX_OK, "VMCLEAR");
-    T_ASSERT(vmx_status(vmptrld_flags(vmcs)) == VMX_OK, "VMPTRLD");
+    vmx_on_with_vmcs();
     vmx_init_controls(0, 0, 0, 0, 0);
     vmx_init_host();
     void (*guest)(void) = guest_nothing;
