@@ -86,7 +86,8 @@ static uint64_t linear(vmx_t *v, uint64_t la)
  *  index/base register invalid. (*) per class: Reg1 in 6:3 for a register
  *  operand, the operand size in bit 11 (LGDT, LIDT, SGDT, SIDT), the
  *  instruction identity in 29:28 (those and LLDT, LTR, SLDT, STR). Bits the
- *  SDM leaves undefined are written 0; the address-size, segment, index and
+ *  SDM leaves undefined are written 0 (except the operand-size bit 11 of
+ *  LGDT/LIDT/SGDT/SIDT in 64-bit mode, written 1); the address-size, segment, index and
  *  base fields of a register operand are undefined and written 0.
  */
 #define INFO_REG1(r)     ((uint32_t)(r) << 3)

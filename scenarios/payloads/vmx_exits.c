@@ -28,6 +28,11 @@
  * conditionally and unconditionally; changes to instruction behavior), "VM
  * Exits" (exit qualifications, VM-exit instruction length and
  * instruction-information field, guest-linear address), 3D appendix C.
+ *
+ * Only what the SDM defines is printed and checked: the instruction
+ * information with the bits it leaves undefined for that instruction and
+ * operand cleared (ii_defined), and the guest-linear address only where it
+ * is defined (string I/O, LMSW with a memory operand).
  */
 #include "hvsim.h"
 #include "vmx.h"
@@ -164,29 +169,99 @@ static uint64_t run_at(const void *rip)
 }
 
 #define ANY (~0ull)
-/* Expect an exit at rip: reason, qualification, length, information and
- * guest-linear address (ANY: not checked - the SDM leaves it undefined). */
-static void expect_exit(const char *what, const void *rip, uint64_t reason, uint64_t qual, uint64_t len, uint64_t info,
-                        uint64_t linear)
+
+/*
+ * The VM-exit instruction-information field (SDM 3C 28.2.5, one table per
+ * group of instructions) and the bits of it the SDM defines:
+ *
+ *   31:28  Reg2 (VMREAD/VMWRITE, INVEPT/INVPCID/INVVPID), 29:28 instruction
+ *          identity (LGDT.. / LLDT..)
+ *   27     base invalid       26:23 base register (undefined when 27 = 1)
+ *   22     index invalid      21:18 index register, 1:0 scaling (undefined when 22 = 1)
+ *   17:15  segment (not for INS)
+ *   12:11  operand size (RDRAND/RDSEED); 11 operand size (LGDT..; undefined
+ *          for exits from 64-bit mode)
+ *   10     register operand (LLDT.., VMREAD/VMWRITE): then only Reg1, bit 10
+ *          and bits 31:28 are defined; for a memory operand Reg1 is undefined.
+ *          Cleared to 0 for LGDT.., VMCLEAR.. and INVEPT/INVPCID/INVVPID
+ *   9:7    address size
+ *   6:3    Reg1 (register operand; RDRAND/RDSEED: the destination)
+ *
+ * Everything else is undefined; a format names the bits its table defines.
+ */
+#define II_SCALE   0x00000003u
+#define II_REG1    0x00000078u
+#define II_ASIZE   0x00000380u
+#define II_REG     0x00000400u
+#define II_OPSZ2   0x00001800u
+#define II_SEG     0x00038000u
+#define II_INDEX   0x003C0000u
+#define II_NOINDEX 0x00400000u
+#define II_BASE    0x07800000u
+#define II_NOBASE  0x08000000u
+#define II_IDENT   0x30000000u
+#define II_REG2    0xF0000000u
+#define II_MEM     (II_SCALE | II_ASIZE | II_SEG | II_INDEX | II_NOINDEX | II_BASE | II_NOBASE)
+#define F_VMXMEM   (II_MEM | II_REG)                        /* VMCLEAR, VMPTRLD, VMPTRST, VMXON */
+#define F_INV      (II_MEM | II_REG | II_REG2)              /* INVEPT, INVPCID, INVVPID */
+#define F_VMRW     (II_MEM | II_REG1 | II_REG | II_REG2)    /* VMREAD, VMWRITE */
+#define F_DESC64   (II_MEM | II_REG | II_IDENT)             /* LGDT, LIDT, SGDT, SIDT from 64-bit mode */
+#define F_LLDT     (II_MEM | II_REG1 | II_REG | II_IDENT)   /* LLDT, LTR, SLDT, STR */
+#define F_RDRAND   (II_REG1 | II_OPSZ2)                     /* RDRAND, RDSEED */
+#define F_INS      II_ASIZE                                 /* INS (IA32_VMX_BASIC[54] = 1) */
+#define F_OUTS     (II_ASIZE | II_SEG)                      /* OUTS (IA32_VMX_BASIC[54] = 1) */
+
+/* The information i with the bits format fmt leaves undefined cleared. */
+static uint64_t ii_defined(uint64_t i, uint32_t fmt)
+{
+    uint32_t m = fmt;
+    bool reg_or_mem = (fmt & (II_REG1 | II_REG)) == (II_REG1 | II_REG);
+    if (reg_or_mem && (i & II_REG))
+        m &= II_REG1 | II_REG | II_IDENT | II_REG2;         /* register operand */
+    else {
+        if (reg_or_mem)
+            m &= ~II_REG1;                                  /* memory operand */
+        if (i & II_NOINDEX)
+            m &= ~(II_SCALE | II_INDEX);
+        if (i & II_NOBASE)
+            m &= ~II_BASE;
+    }
+    return i & m;
+}
+
+/* Expect an exit at rip: reason, qualification, length, the information's
+ * defined bits (format fmt; 0: not checked) and the guest-linear address
+ * (ANY: not checked - the SDM leaves it undefined). */
+static void expect_exit_info(const char *what, const void *rip, uint64_t reason, uint64_t qual, uint64_t len,
+                             uint32_t fmt, uint64_t info, uint64_t linear)
 {
     uint64_t r = run_at(rip);
     uint64_t q = vmr(F_EXIT_QUALIFICATION), l = vmr(F_EXIT_INSN_LEN), i = vmr(F_EXIT_INSN_INFO);
     uint64_t la = vmr(F_GUEST_LINEAR), grip = vmr(F_GUEST_RIP);
     hv_printf("%s: exit %llu, qualification %#llx, length %llu", what, (unsigned long long)r, (unsigned long long)q,
               (unsigned long long)l);
-    if (info != ANY)
+    if (fmt) {
+        i = ii_defined(i, fmt);
+        info = ii_defined(info, fmt);
         hv_printf(", information %#llx", (unsigned long long)i);
+    }
     if (linear != ANY)
         hv_printf(", guest-linear address as expected: %s", hv_yn(la == linear));
     hv_printf(", at the instruction: %s\n", hv_yn(grip == (uint64_t)(uintptr_t)rip));
     T_CHECK_EQ(r, reason);
     T_CHECK_EQ(q, qual);
     T_CHECK_EQ(l, len);
-    if (info != ANY)
+    if (fmt)
         T_CHECK_EQ(i, info);
     if (linear != ANY)
         T_CHECK_EQ(la, linear);
     T_CHECK_EQ(grip, (uint64_t)(uintptr_t)rip);
+}
+
+/* An exit whose instruction information is not looked at. */
+static void expect_exit(const char *what, const void *rip, uint64_t reason, uint64_t qual, uint64_t len, uint64_t linear)
+{
+    expect_exit_info(what, rip, reason, qual, len, 0, 0, linear);
 }
 
 /* Expect no exit at rip: the instruction runs and the guest reaches the
@@ -255,12 +330,12 @@ static void group_cr0(void)
     vmw(F_GUEST_CR0, cr0);
     /* differing in a masked bit (TS): exit 28, MOV to CR0 from RBX */
     g.rbx = cr0 & ~CR0_TS;
-    expect_exit("MOV to CR0 with TS differing from the shadow", g_mov_to_cr0, 28, 0x300, 3, ANY, ANY);
+    expect_exit("MOV to CR0 with TS differing from the shadow", g_mov_to_cr0, 28, 0x300, 3, ANY);
     hv_printf("  guest CR0 unchanged by the exiting MOV: %s\n", hv_yn(vmr(F_GUEST_CR0) == cr0));
     T_CHECK_EQ(vmr(F_GUEST_CR0), cr0);
 
     /* CLTS: exits iff TS is 1 in mask and shadow */
-    expect_exit("CLTS (TS masked, shadow TS=1)", g_clts, 28, 0x20, 2, ANY, ANY);
+    expect_exit("CLTS (TS masked, shadow TS=1)", g_clts, 28, 0x20, 2, ANY);
     vmw(F_CR0_SHADOW, 0);
     vmw(F_GUEST_CR0, cr0 | CR0_TS);
     expect_runs("CLTS (TS masked, shadow TS=0)", g_clts, 2);
@@ -280,18 +355,17 @@ static void group_cr0(void)
     hv_printf("  CR0 bits 3:0 unchanged (all masked): %s\n", hv_yn((vmr(F_GUEST_CR0) & 0xF) == ((cr0 | CR0_MP) & 0xF)));
     T_CHECK_EQ(vmr(F_GUEST_CR0) & 0xF, (cr0 | CR0_MP) & 0xF);
     g.rdx = 0xABC9;                                /* TS set (shadow 0), MP clear (shadow 1): exit */
-    expect_exit("LMSW DX = 0xabc9 (TS differs)", g_lmsw_reg, 28, 0xABC90030, 3, ANY, 0);
+    expect_exit("LMSW DX = 0xabc9 (TS differs)", g_lmsw_reg, 28, 0xABC90030, 3, ANY);   /* register: no address */
     g.rsi = (uint64_t)(uintptr_t)scratch;
     scratch[6] = 0x0A;                             /* MP TS, PE clear */
     scratch[7] = 0x00;
-    expect_exit("LMSW m16 = 0x000a (TS differs)", g_lmsw_mem, 28, 0x000A0070, 4, ANY,
-                (uint64_t)(uintptr_t)(scratch + 6));
+    expect_exit("LMSW m16 = 0x000a (TS differs)", g_lmsw_mem, 28, 0x000A0070, 4, (uint64_t)(uintptr_t)(scratch + 6));
     /* PE: clearing a masked PE never exits (LMSW cannot clear PE); setting
      * it with the shadow's PE clear does */
     vmw(F_CR0_SHADOW, 0x2);
     g.rdx = 0x0003;
     expect_exit("LMSW 0x0003 (PE masked, set in the source, clear in the shadow)", g_lmsw_reg, 28, 0x00030030, 3,
-                ANY, 0);
+                ANY);
     g.rdx = 0x0002;
     expect_runs("LMSW 0x0002 (PE masked and clear in source and shadow)", g_lmsw_reg, 3);
     vmw(F_CR0_SHADOW, 0x3);
@@ -348,7 +422,7 @@ static void group_cr4(void)
     hv_printf("  guest CR4.VMXE kept: %s\n", hv_yn(vmr(F_GUEST_CR4) & CR4_VMXE));
     T_CHECK_EQ(vmr(F_GUEST_CR4), cr4);
     g.r10 = cr4;
-    expect_exit("MOV to CR4 with VMXE=1 (differs from the shadow)", g_mov_to_cr4, 28, 0xA04, 4, ANY, ANY);
+    expect_exit("MOV to CR4 with VMXE=1 (differs from the shadow)", g_mov_to_cr4, 28, 0xA04, 4, ANY);
     vmw(F_CR4_MASK, 0);
     g.r10 = cr4;
     expect_runs("MOV to CR4 with a zero mask", g_mov_to_cr4, 4);
@@ -363,21 +437,21 @@ static void group_cr3(void)
     g.r11 = cr3;
     set_proc(P_CR3_LOAD, 0);
     vmw(F_CR3_TARGET_COUNT, 0);
-    expect_exit("MOV to CR3, CR3-load exiting, no targets", g_mov_to_cr3, 28, 0xB03, 4, ANY, ANY);
+    expect_exit("MOV to CR3, CR3-load exiting, no targets", g_mov_to_cr3, 28, 0xB03, 4, ANY);
     vmw(F_CR3_TARGET0, 0x1000);
     vmw(F_CR3_TARGET0 + 2, cr3);
     vmw(F_CR3_TARGET_COUNT, 1);
-    expect_exit("MOV to CR3, the value is target 1 but the count is 1", g_mov_to_cr3, 28, 0xB03, 4, ANY, ANY);
+    expect_exit("MOV to CR3, the value is target 1 but the count is 1", g_mov_to_cr3, 28, 0xB03, 4, ANY);
     vmw(F_CR3_TARGET_COUNT, 2);
     expect_runs("MOV to CR3, the value is target 1 and the count is 2", g_mov_to_cr3, 4);
     vmw(F_CR3_TARGET0 + 2, 0x2000);
     vmw(F_CR3_TARGET0 + 6, cr3);
     vmw(F_CR3_TARGET_COUNT, 3);
-    expect_exit("MOV to CR3, the value is target 3 and the count is 3", g_mov_to_cr3, 28, 0xB03, 4, ANY, ANY);
+    expect_exit("MOV to CR3, the value is target 3 and the count is 3", g_mov_to_cr3, 28, 0xB03, 4, ANY);
     vmw(F_CR3_TARGET_COUNT, 4);
     expect_runs("MOV to CR3, the value is target 3 and the count is 4", g_mov_to_cr3, 4);
     set_proc(P_CR3_STORE, 0);
-    expect_exit("MOV from CR3, CR3-store exiting", g_mov_from_cr3, 28, 0x113, 3, ANY, ANY);
+    expect_exit("MOV from CR3, CR3-store exiting", g_mov_from_cr3, 28, 0x113, 3, ANY);
     set_proc(0, 0);
     g.rcx = 0;
     expect_runs("MOV from CR3 without CR3-store exiting", g_mov_from_cr3, 3);
@@ -390,10 +464,10 @@ static void group_cr8(void)
 {
     set_proc(P_CR8_LOAD, 0);
     g.r12 = 2;
-    expect_exit("MOV to CR8, CR8-load exiting", g_mov_to_cr8, 28, 0xC08, 4, ANY, ANY);
+    expect_exit("MOV to CR8, CR8-load exiting", g_mov_to_cr8, 28, 0xC08, 4, ANY);
     expect_runs("MOV from CR8 without CR8-store exiting", g_mov_from_cr8, 4);
     set_proc(P_CR8_STORE, 0);
-    expect_exit("MOV from CR8, CR8-store exiting", g_mov_from_cr8, 28, 0x218, 4, ANY, ANY);
+    expect_exit("MOV from CR8, CR8-store exiting", g_mov_from_cr8, 28, 0x218, 4, ANY);
     expect_runs("MOV to CR8 without CR8-load exiting", g_mov_to_cr8, 4);
     set_proc(0, 0);
     g.rdx = 0;
@@ -407,9 +481,9 @@ static void group_cr8(void)
 static void group_dr(void)
 {
     set_proc(P_MOV_DR, 0);
-    expect_exit("MOV from DR7 to RAX, MOV-DR exiting", g_mov_from_dr7, 29, 0x17, 3, ANY, ANY);
+    expect_exit("MOV from DR7 to RAX, MOV-DR exiting", g_mov_from_dr7, 29, 0x17, 3, ANY);
     g.r13 = 0x1234;
-    expect_exit("MOV to DR0 from R13, MOV-DR exiting", g_mov_to_dr0, 29, 0xD00, 4, ANY, ANY);
+    expect_exit("MOV to DR0 from R13, MOV-DR exiting", g_mov_to_dr0, 29, 0xD00, 4, ANY);
     set_proc(0, 0);
     expect_runs("MOV from DR7 without MOV-DR exiting", g_mov_from_dr7, 3);
     hv_printf("  the guest reads DR7 = %#llx\n", (unsigned long long)g.rax);
@@ -421,7 +495,7 @@ static void group_dr(void)
     /* with CR4.DE = 1, DR4 is #UD; MOV-DR exiting comes first */
     vmw(F_GUEST_CR4, read_cr4() | (1u << 3));
     set_proc(P_MOV_DR, 0);
-    expect_exit("MOV from DR4 to RSI with CR4.DE = 1, MOV-DR exiting", g_mov_from_dr4, 29, 0x614, 3, ANY, ANY);
+    expect_exit("MOV from DR4 to RSI with CR4.DE = 1, MOV-DR exiting", g_mov_from_dr4, 29, 0x614, 3, ANY);
     set_proc(0, 0);
     vmw(F_GUEST_CR4, read_cr4() | (1u << 3));
     guest_ud = 0;
@@ -435,7 +509,7 @@ static void group_invlpg(void)
 {
     g.rax = 0x123456789000ull;
     set_proc(P_INVLPG, 0);
-    expect_exit("INVLPG 0x40(%rax), INVLPG exiting", g_invlpg, 14, 0x123456789040ull, 4, ANY, ANY);
+    expect_exit("INVLPG 0x40(%rax), INVLPG exiting", g_invlpg, 14, 0x123456789040ull, 4, ANY);
     set_proc(0, 0);
     expect_runs("INVLPG without INVLPG exiting", g_invlpg, 4);
     /* INVPCID: without "enable INVPCID" #UD; with it, "INVLPG exiting" decides */
@@ -445,8 +519,8 @@ static void group_invlpg(void)
     memset(scratch, 0, 16);
     set_proc(P_INVLPG, P2_INVPCID);
     /* scale 8 (3), 64-bit addresses (2 << 7), DS (3 << 15), index RSI (6 << 18), base RBX (3 << 23), Reg2 RDX */
-    expect_exit("INVPCID 0x20(%rbx,%rsi,8), %rdx, INVLPG exiting", g_invpcid, 58, 0x20, 7,
-                3 | 2u << 7 | 3u << 15 | 6u << 18 | 3u << 23 | 2u << 28, ANY);
+    expect_exit_info("INVPCID 0x20(%rbx,%rsi,8), %rdx, INVLPG exiting", g_invpcid, 58, 0x20, 7, F_INV,
+                     3 | 2u << 7 | 3u << 15 | 6u << 18 | 3u << 23 | 2u << 28, ANY);
     set_proc(0, P2_INVPCID);
     expect_runs("INVPCID without INVLPG exiting", g_invpcid, 7);
     set_proc(P_INVLPG, 0);
@@ -463,20 +537,23 @@ static void group_desc(void)
     g.rcx = 3;
     g.rdi = 0x40;
     g.rbp = (uint64_t)(uintptr_t)scratch + 0x20;
-    /* SGDT (%rax): no index (bit 22), base RAX, DS, 64-bit addresses, operand size bit 11, identity 0 */
-    expect_exit("SGDT (%rax)", g_sgdt, 46, 0, 3, 2u << 7 | 1u << 11 | 3u << 15 | 1u << 22 | 0u << 23, ANY);
-    expect_exit("SIDT %gs:0x10(%rax,%rcx,2)", g_sidt, 46, 0x10, 6,
-                1 | 2u << 7 | 1u << 11 | 5u << 15 | 1u << 18 | 0u << 23 | 1u << 28, ANY);
+    /* SGDT (%rax): no index (bit 22), base RAX, DS, 64-bit addresses, identity 0; the operand size (bit 11) is
+     * undefined from 64-bit mode */
+    expect_exit_info("SGDT (%rax)", g_sgdt, 46, 0, 3, F_DESC64, 2u << 7 | 3u << 15 | 1u << 22 | 0u << 23, ANY);
+    expect_exit_info("SIDT %gs:0x10(%rax,%rcx,2)", g_sidt, 46, 0x10, 6, F_DESC64,
+                     1 | 2u << 7 | 5u << 15 | 1u << 18 | 0u << 23 | 1u << 28, ANY);
     /* RIP-relative: no base, no index, the qualification is the operand's address */
-    expect_exit("LGDT scratch(%rip)", g_lgdt, 46, (uint64_t)(uintptr_t)scratch, 7,
-                2u << 7 | 1u << 11 | 3u << 15 | 1u << 22 | 1u << 27 | 2u << 28, ANY);
+    expect_exit_info("LGDT scratch(%rip)", g_lgdt, 46, (uint64_t)(uintptr_t)scratch, 7, F_DESC64,
+                     2u << 7 | 3u << 15 | 1u << 22 | 1u << 27 | 2u << 28, ANY);
     /* 32-bit address size, base EBP: SS; displacement sign-extended */
-    expect_exit("LIDT -0x20(%ebp) (addr32)", g_lidt, 46, (uint64_t)-0x20, 5,
-                1u << 7 | 1u << 11 | 2u << 15 | 1u << 22 | 5u << 23 | 3u << 28, ANY);
-    expect_exit("SLDT %r8d", g_sldt_reg, 47, 0, 4, 8u << 3 | 1u << 10 | 0u << 28, ANY);
-    expect_exit("STR 0x8(,%rdi,4)", g_str_mem, 47, 8, 8, 2 | 2u << 7 | 3u << 15 | 7u << 18 | 1u << 27 | 1u << 28, ANY);
-    expect_exit("LLDT %cx", g_lldt_reg, 47, 0, 3, 1u << 3 | 1u << 10 | 2u << 28, ANY);
-    expect_exit("LTR (%rsp)", g_ltr_mem, 47, 0, 4, 2u << 7 | 2u << 15 | 1u << 22 | 4u << 23 | 3u << 28, ANY);
+    expect_exit_info("LIDT -0x20(%ebp) (addr32)", g_lidt, 46, (uint64_t)-0x20, 5, F_DESC64,
+                     1u << 7 | 2u << 15 | 1u << 22 | 5u << 23 | 3u << 28, ANY);
+    expect_exit_info("SLDT %r8d", g_sldt_reg, 47, 0, 4, F_LLDT, 8u << 3 | 1u << 10 | 0u << 28, ANY);
+    expect_exit_info("STR 0x8(,%rdi,4)", g_str_mem, 47, 8, 8, F_LLDT,
+                     2 | 2u << 7 | 3u << 15 | 7u << 18 | 1u << 27 | 1u << 28, ANY);
+    expect_exit_info("LLDT %cx", g_lldt_reg, 47, 0, 3, F_LLDT, 1u << 3 | 1u << 10 | 2u << 28, ANY);
+    expect_exit_info("LTR (%rsp)", g_ltr_mem, 47, 0, 4, F_LLDT, 2u << 7 | 2u << 15 | 1u << 22 | 4u << 23 | 3u << 28,
+                     ANY);
     set_proc(0, 0);
     g.rax = (uint64_t)(uintptr_t)scratch;
     memset(scratch, 0, 16);
@@ -495,11 +572,11 @@ static void group_desc(void)
 static void group_rdrand(void)
 {
     set_proc(0, P2_RDRAND);
-    expect_exit("RDRAND %ecx", g_rdrand32, 57, 0, 3, 1u << 3 | 1u << 11, ANY);
-    expect_exit("RDRAND %r9", g_rdrand64, 57, 0, 4, 9u << 3 | 2u << 11, ANY);
+    expect_exit_info("RDRAND %ecx", g_rdrand32, 57, 0, 3, F_RDRAND, 1u << 3 | 1u << 11, ANY);
+    expect_exit_info("RDRAND %r9", g_rdrand64, 57, 0, 4, F_RDRAND, 9u << 3 | 2u << 11, ANY);
     expect_runs("RDSEED %ax without RDSEED exiting", g_rdseed16, 4);
     set_proc(0, P2_RDSEED);
-    expect_exit("RDSEED %ax", g_rdseed16, 61, 0, 4, 0u << 3 | 0u << 11, ANY);
+    expect_exit_info("RDSEED %ax", g_rdseed16, 61, 0, 4, F_RDRAND, 0u << 3 | 0u << 11, ANY);
     expect_runs("RDRAND %ecx without RDRAND exiting", g_rdrand32, 3);
 }
 
@@ -538,8 +615,8 @@ static void group_tsc(void)
     T_CHECK(in, "guest TSC %#llx", (unsigned long long)t);
     set_proc(P_TSC_OFFSET | P_RDTSC, P2_RDTSCP);
     vmw(F_TSC_OFFSET_, off);
-    expect_exit("RDTSC with RDTSC exiting and TSC offsetting", g_rdtsc, 16, 0, 2, ANY, ANY);
-    expect_exit("RDTSCP with RDTSC exiting", g_rdtscp, 51, 0, 3, ANY, ANY);
+    expect_exit("RDTSC with RDTSC exiting and TSC offsetting", g_rdtsc, 16, 0, 2, ANY);
+    expect_exit("RDTSCP with RDTSC exiting", g_rdtscp, 51, 0, 3, ANY);
     /* a negative offset (two's complement, the sum wraps modulo 2^64) */
     set_proc(P_TSC_OFFSET, P2_RDTSCP);
     uint64_t back = 0x100000;
@@ -571,16 +648,17 @@ static void group_strio(void)
     g.rsi = (uint64_t)(uintptr_t)text;
     g.rcx = 3;
     /* qualification: size 1, OUT, string, REP, DX, port 0x80; information: 64-bit addresses, DS */
-    expect_exit("REP OUTSB to port 0x80, unconditional I/O exiting", g_rep_outsb, 30, 0x800030, 2,
-                info ? 2u << 7 | 3u << 15 : ANY, (uint64_t)(uintptr_t)text);
+    expect_exit_info("REP OUTSB to port 0x80, unconditional I/O exiting", g_rep_outsb, 30, 0x800030, 2,
+                     info ? F_OUTS : 0, 2u << 7 | 3u << 15, (uint64_t)(uintptr_t)text);
     g.rdi = (uint64_t)(uintptr_t)scratch;
-    expect_exit("INSW from port 0x80", g_insw, 30, 0x800019, 2, info ? 2u << 7 : ANY, (uint64_t)(uintptr_t)scratch);
+    expect_exit_info("INSW from port 0x80", g_insw, 30, 0x800019, 2, info ? F_INS : 0, 2u << 7,
+                     (uint64_t)(uintptr_t)scratch);
     g.rsi = (uint64_t)(uintptr_t)text;
-    expect_exit("OUTSL %fs:(%rsi) to port 0x80", g_outsl_fs, 30, 0x800013, 2, info ? 2u << 7 | 4u << 15 : ANY,
-                (uint64_t)(uintptr_t)text);
+    expect_exit_info("OUTSL %fs:(%rsi) to port 0x80", g_outsl_fs, 30, 0x800013, 2, info ? F_OUTS : 0,
+                     2u << 7 | 4u << 15, (uint64_t)(uintptr_t)text);
     g.rdi = (uint64_t)(uintptr_t)scratch + 0x100000000ull;   /* 32-bit addressing uses EDI only */
-    expect_exit("REP INSB with a 32-bit address size", g_rep_insb32, 30, 0x800038, 3, info ? 1u << 7 : ANY,
-                (uint64_t)(uintptr_t)scratch);
+    expect_exit_info("REP INSB with a 32-bit address size", g_rep_insb32, 30, 0x800038, 3, info ? F_INS : 0, 1u << 7,
+                     (uint64_t)(uintptr_t)scratch);
     /* the I/O bitmaps: port 0x80 set, 0xE9 clear: REP OUTSB to 0xE9 prints */
     set_proc(PROC_USE_IO_BITMAPS, 0);
     vmw(F_IO_BITMAP_A, (uint64_t)(uintptr_t)io_bitmap_a);
@@ -589,8 +667,8 @@ static void group_strio(void)
     g.rdx = 0x80;
     g.rsi = (uint64_t)(uintptr_t)text;
     g.rcx = 3;
-    expect_exit("REP OUTSB to port 0x80, its bit set in I/O bitmap A", g_rep_outsb, 30, 0x800030, 2,
-                info ? 2u << 7 | 3u << 15 : ANY, (uint64_t)(uintptr_t)text);
+    expect_exit_info("REP OUTSB to port 0x80, its bit set in I/O bitmap A", g_rep_outsb, 30, 0x800030, 2,
+                     info ? F_OUTS : 0, 2u << 7 | 3u << 15, (uint64_t)(uintptr_t)text);
     g.rdx = 0xE9;
     g.rcx = sizeof(text) - 1;
     expect_runs("REP OUTSB to port 0xE9, its bit clear", g_rep_outsb, 2);
@@ -603,25 +681,27 @@ static void group_vmxinsn(void)
     set_proc(0, 0);
     g.rax = 0x1000;
     /* memory forms: DS, 64-bit addresses (2 << 7); Table "... VMCLEAR, VMPTRLD, VMPTRST, VMXON" */
-    expect_exit("VMCLEAR 0x8(%rax)", g_vmclear, 19, 8, 5, 2u << 7 | 3u << 15 | 1u << 22 | 0u << 23, ANY);
-    expect_exit("VMPTRLD (%rsp)", g_vmptrld, 21, 0, 4, 2u << 7 | 2u << 15 | 1u << 22 | 4u << 23, ANY);
-    expect_exit("VMPTRST scratch(%rip)", g_vmptrst, 22, (uint64_t)(uintptr_t)scratch, 7,
-                2u << 7 | 3u << 15 | 1u << 22 | 1u << 27, ANY);
+    expect_exit_info("VMCLEAR 0x8(%rax)", g_vmclear, 19, 8, 5, F_VMXMEM, 2u << 7 | 3u << 15 | 1u << 22 | 0u << 23, ANY);
+    expect_exit_info("VMPTRLD (%rsp)", g_vmptrld, 21, 0, 4, F_VMXMEM, 2u << 7 | 2u << 15 | 1u << 22 | 4u << 23, ANY);
+    expect_exit_info("VMPTRST scratch(%rip)", g_vmptrst, 22, (uint64_t)(uintptr_t)scratch, 7, F_VMXMEM,
+                     2u << 7 | 3u << 15 | 1u << 22 | 1u << 27, ANY);
     g.rbx = 0x2000;
     g.rcx = 1;
-    expect_exit("VMXON (%rbx,%rcx,8)", g_vmxon, 27, 0, 5, 3 | 2u << 7 | 3u << 15 | 1u << 18 | 3u << 23, ANY);
+    expect_exit_info("VMXON (%rbx,%rcx,8)", g_vmxon, 27, 0, 5, F_VMXMEM, 3 | 2u << 7 | 3u << 15 | 1u << 18 | 3u << 23,
+                     ANY);
     /* VMREAD/VMWRITE: Reg1 or memory = the r/m operand, Reg2 = the encoding register */
-    expect_exit("VMREAD %rax, %rbx", g_vmread_reg, 23, 0, 3, 3u << 3 | 1u << 10 | 0u << 28, ANY);
+    expect_exit_info("VMREAD %rax, %rbx", g_vmread_reg, 23, 0, 3, F_VMRW, 3u << 3 | 1u << 10 | 0u << 28, ANY);
     g.rdx = 0x3000;
-    expect_exit("VMREAD %rax, 0x10(%rdx)", g_vmread_mem, 23, 0x10, 4,
-                2u << 7 | 3u << 15 | 1u << 22 | 2u << 23 | 0u << 28, ANY);
-    expect_exit("VMWRITE %rcx, %rdx", g_vmwrite_reg, 25, 0, 3, 1u << 3 | 1u << 10 | 2u << 28, ANY);
-    expect_exit("VMWRITE (%rsi), %rdi", g_vmwrite_mem, 25, 0, 3, 2u << 7 | 3u << 15 | 1u << 22 | 6u << 23 | 7u << 28,
-                ANY);
+    expect_exit_info("VMREAD %rax, 0x10(%rdx)", g_vmread_mem, 23, 0x10, 4, F_VMRW,
+                     2u << 7 | 3u << 15 | 1u << 22 | 2u << 23 | 0u << 28, ANY);
+    expect_exit_info("VMWRITE %rcx, %rdx", g_vmwrite_reg, 25, 0, 3, F_VMRW, 1u << 3 | 1u << 10 | 2u << 28, ANY);
+    expect_exit_info("VMWRITE (%rsi), %rdi", g_vmwrite_mem, 25, 0, 3, F_VMRW,
+                     2u << 7 | 3u << 15 | 1u << 22 | 6u << 23 | 7u << 28, ANY);
     /* INVEPT/INVVPID: Reg2 = the type register */
-    expect_exit("INVEPT (%rax), %rcx", g_invept, 50, 0, 5, 2u << 7 | 3u << 15 | 1u << 22 | 0u << 23 | 1u << 28, ANY);
-    expect_exit("INVVPID -8(%rbp), %r10", g_invvpid, 53, (uint64_t)-8, 7,
-                2u << 7 | 2u << 15 | 1u << 22 | 5u << 23 | 10u << 28, ANY);
+    expect_exit_info("INVEPT (%rax), %rcx", g_invept, 50, 0, 5, F_INV,
+                     2u << 7 | 3u << 15 | 1u << 22 | 0u << 23 | 1u << 28, ANY);
+    expect_exit_info("INVVPID -8(%rbp), %r10", g_invvpid, 53, (uint64_t)-8, 7, F_INV,
+                     2u << 7 | 2u << 15 | 1u << 22 | 5u << 23 | 10u << 28, ANY);
     uint64_t cur = 0;
     T_CHECK(vmx_status(vmptrst_flags(&cur)) == VMX_OK, "VMPTRST");
     hv_printf("none of them ran: the current-VMCS pointer is still the host's VMCS: %s\n", hv_yn(cur == host_vmcs));
