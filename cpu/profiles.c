@@ -85,45 +85,48 @@
     { 0x80000003, 0, false, s4, s5, s6, s7 }, \
     { 0x80000004, 0, false, s8, s9, s10, s11 }
 
+/* The Intel profiles share their leaves but for the signature, the brand
+ * string and the physical-address width:
+ * Vendor "GenuineIntel", highest basic leaf 0x16; leaf 1 EBX: CLFLUSH line
+ * 8 qwords, one logical processor per package (the initial APIC ID in 31:24
+ * is filled per LP by cpuid_query, and so is leaf 0xB); leaves 0x15/0x16:
+ * the TSC/crystal ratio and frequencies of the virtual 2 GHz TSC; leaf
+ * 0x80000007: invariant TSC; leaf 0x80000008 EAX: physical and linear
+ * address bits. */
+#define INTEL_LEAVES(signature, brand, addr_bits) \
+    { 0x00000000, 0, false, 0x16, STR4('G','e','n','u'), STR4('n','t','e','l'), STR4('i','n','e','I') }, \
+    { 0x00000001, 0, false, signature, 0x00010800, BASIC_ECX | F1C_TSCDL, BASIC_EDX }, \
+    { 0x00000007, 0, true,  0, LEAF7_EBX, F7C_UMIP, 0 }, \
+    { 0x0000000B, 0, false, 0, 0, 0, 0 }, \
+    { 0x00000015, 0, false, 1, 80, 25000000, 0 }, \
+    { 0x00000016, 0, false, 2000, 2000, 100, 0 }, \
+    { 0x80000000, 0, false, 0x80000008, 0, 0, 0 }, \
+    { 0x80000001, 0, false, 0, 0, X1C_LAHF | X1C_ABM | X1C_PREFETCHW, \
+      X1D_SYSCALL | X1D_NX | X1D_PAGE1G | X1D_RDTSCP | X1D_LM }, \
+    brand, \
+    { 0x80000007, 0, false, 0, 0, 0, 1u << 8 }, \
+    { 0x80000008, 0, false, addr_bits, 0, 0, 0 }
+
+/* Family 6, model 0x8F, stepping 8 (a 4th-generation Xeon Scalable
+ * signature); 46 physical, 48 linear address bits. */
 static const struct cpuid_leaf intel_server_leaves[] = {
-    /* Vendor "GenuineIntel", highest basic leaf 0x16. */
-    { 0x00000000, 0, false, 0x16, STR4('G','e','n','u'), STR4('n','t','e','l'), STR4('i','n','e','I') },
-    /* Family 6, model 0x8F, stepping 8 (a 4th-generation Xeon Scalable signature).
-     * EBX: CLFLUSH line 8 qwords, one logical processor per package (the
-     * initial APIC ID in 31:24 is filled per LP by cpuid_query). */
-    { 0x00000001, 0, false, 0x000806F8, 0x00010800, BASIC_ECX | F1C_TSCDL, BASIC_EDX },
-    { 0x00000007, 0, true,  0, LEAF7_EBX, F7C_UMIP, 0 },
-    { 0x0000000B, 0, false, 0, 0, 0, 0 },                  /* filled per LP by cpuid_query */
-    /* TSC/crystal ratio and frequencies for the virtual 2 GHz TSC. */
-    { 0x00000015, 0, false, 1, 80, 25000000, 0 },
-    { 0x00000016, 0, false, 2000, 2000, 100, 0 },
-    { 0x80000000, 0, false, 0x80000008, 0, 0, 0 },
-    { 0x80000001, 0, false, 0, 0, X1C_LAHF | X1C_ABM | X1C_PREFETCHW,
-      X1D_SYSCALL | X1D_NX | X1D_PAGE1G | X1D_RDTSCP | X1D_LM },
-    BRAND_LEAVES(STR4('h','v','s','i'), STR4('m',' ','v','i'), STR4('r','t','u','a'), STR4('l',' ','I','n'),
-                 STR4('t','e','l',' '), STR4('s','e','r','v'), STR4('e','r',' ','p'), STR4('r','o','f','i'),
-                 STR4('l','e',0,0), 0, 0, 0),
-    { 0x80000007, 0, false, 0, 0, 0, 1u << 8 },           /* invariant TSC */
-    { 0x80000008, 0, false, 0x302E, 0, 0, 0 },             /* 46 physical, 48 linear bits */
+    INTEL_LEAVES(0x000806F8,
+                 BRAND_LEAVES(STR4('h','v','s','i'), STR4('m',' ','v','i'), STR4('r','t','u','a'),
+                              STR4('l',' ','I','n'), STR4('t','e','l',' '), STR4('s','e','r','v'),
+                              STR4('e','r',' ','p'), STR4('r','o','f','i'), STR4('l','e',0,0), 0, 0, 0),
+                 0x302E),
 };
 
-/* The same CPU with a minimal VMX (vmx_model/caps.c): an Ivy Bridge
- * client signature, family 6 model 0x3A stepping 9. */
+/* The same CPU with a minimal VMX (vmx_model/caps.c): an Ivy Bridge client
+ * signature (family 6, model 0x3A, stepping 9); 39 physical, 48 linear
+ * address bits. */
 static const struct cpuid_leaf intel_minimal_leaves[] = {
-    { 0x00000000, 0, false, 0x16, STR4('G','e','n','u'), STR4('n','t','e','l'), STR4('i','n','e','I') },
-    { 0x00000001, 0, false, 0x000306A9, 0x00010800, BASIC_ECX | F1C_TSCDL, BASIC_EDX },
-    { 0x00000007, 0, true,  0, LEAF7_EBX, F7C_UMIP, 0 },
-    { 0x0000000B, 0, false, 0, 0, 0, 0 },
-    { 0x00000015, 0, false, 1, 80, 25000000, 0 },
-    { 0x00000016, 0, false, 2000, 2000, 100, 0 },
-    { 0x80000000, 0, false, 0x80000008, 0, 0, 0 },
-    { 0x80000001, 0, false, 0, 0, X1C_LAHF | X1C_ABM | X1C_PREFETCHW,
-      X1D_SYSCALL | X1D_NX | X1D_PAGE1G | X1D_RDTSCP | X1D_LM },
-    BRAND_LEAVES(STR4('h','v','s','i'), STR4('m',' ','v','i'), STR4('r','t','u','a'), STR4('l',' ','I','n'),
-                 STR4('t','e','l',' '), STR4('m','i','n','i'), STR4('m','a','l',' '), STR4('V','M','X',' '),
-                 STR4('p','r','o','f'), STR4('i','l','e',0), 0, 0),
-    { 0x80000007, 0, false, 0, 0, 0, 1u << 8 },
-    { 0x80000008, 0, false, 0x3027, 0, 0, 0 },             /* 39 physical, 48 linear bits */
+    INTEL_LEAVES(0x000306A9,
+                 BRAND_LEAVES(STR4('h','v','s','i'), STR4('m',' ','v','i'), STR4('r','t','u','a'),
+                              STR4('l',' ','I','n'), STR4('t','e','l',' '), STR4('m','i','n','i'),
+                              STR4('m','a','l',' '), STR4('V','M','X',' '), STR4('p','r','o','f'),
+                              STR4('i','l','e',0), 0, 0),
+                 0x3027),
 };
 
 static const struct cpuid_leaf amd_server_leaves[] = {
