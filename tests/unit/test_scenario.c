@@ -165,6 +165,10 @@ static const struct bad_row bad_rows[] = {
       HDR "  <description>a & b</description>\n" PAYLOAD "<expect/>\n" TAIL, 3, "EntityRef" },
     { "xml/two-roots",
       HDR PAYLOAD "<expect/>\n" TAIL "<scenario/>\n", 6, "Extra content" },
+    /* a VM-entry check named in a vmx event pattern must exist (docs/vmx.md) */
+    { "vmx-event/unknown-check",
+      HDR PAYLOAD "  <expect>\n    <trace>\n      <event type=\"vmx\" check=\"NO_SUCH_CHECK\"/>\n    </trace>\n"
+      "  </expect>\n" TAIL, 6, "is not a VM-entry check" },
     /* VMX capability overrides (docs/vmx.md) */
     { "vmx-cap/not-a-cap-msr",
       HDR "  <machine>\n    <vmx-cap msr=\"0x494\" value=\"1\"/>\n  </machine>\n" PAYLOAD "<expect/>\n" TAIL, 4,
