@@ -1379,6 +1379,7 @@ void cpu_set_dr(cpu_t *cpu, unsigned n, uint64_t v)
 void cpu_shutdown(cpu_t *cpu, const char *why)
 {
     cpu->shutdown = true;
+    cpu->shutdown_by_model = true;
     snprintf(cpu->msg, sizeof(cpu->msg), "%s", why);
     struct cpu_event ev = { .kind = CPU_EV_TRIPLE_FAULT, .cycle = cpu->cycles, .rip = cpu_rip(cpu), .text = why };
     if (cpu->plat.event)
@@ -1428,3 +1429,5 @@ void cpu_leave_halt(cpu_t *cpu)
     if (cpu->pend.kind == PEND_HALT)
         cpu->pend.kind = PEND_NONE;
 }
+
+const char *cpu_shutdown_reason(const cpu_t *cpu) { return cpu->shutdown_by_model ? cpu->msg : NULL; }

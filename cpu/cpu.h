@@ -467,6 +467,8 @@ void cpu_set_dr(cpu_t *cpu, unsigned n, uint64_t v);
 /* Enter the shutdown state (a VMX abort, SDM 3C "VMX Aborts"): the run
  * ends as after a triple fault; why is traced. */
 void cpu_shutdown(cpu_t *cpu, const char *why);
+/* Why cpu_shutdown() shut the LP down, or NULL (a triple fault). */
+const char *cpu_shutdown_reason(const cpu_t *cpu);
 
 /* Processor operating mode (SDM 3A 2.2). */
 enum cpu_mode { CPU_MODE_REAL, CPU_MODE_V86, CPU_MODE_PROTECTED, CPU_MODE_COMPAT, CPU_MODE_64 };

@@ -225,6 +225,7 @@ struct cpu {
     bool guest_mode;                           /* VMX non-root operation: consult virt.guest_* */
     bool injecting;                            /* cpu_inject_event: the injected event skips guest_event */
     bool init_blocked;                         /* an INIT is held by the virtualization model */
+    bool shutdown_by_model;                    /* cpu_shutdown(): msg says why */
     uint64_t guest_deadline;                   /* guest mode: call virt.guest_boundary at this cycle (~0: none) */
     bool guest_window;                         /* guest mode: ... when interrupts become unblocked */
     bool guest_intr_exiting;                   /* guest mode: external interrupts ignore RFLAGS.IF */

@@ -638,9 +638,12 @@ void machine_run(machine_t *m, struct machine_result *r)
                     "the payload wrote %u to the exit port (0xF4)", m->exit_value);
             break;
         case CPU_STOP_SHUTDOWN:
-            end(m, r, MEND_TRIPLE_FAULT, EXIT_STATUS_TRIPLE_FAULT, (unsigned)pick,
-                "triple fault on LP %d at RIP %#llx (shutdown)", pick,
-                (unsigned long long)cpu_get(c, CPU_RIP));
+            if (cpu_shutdown_reason(c))
+                end(m, r, MEND_TRIPLE_FAULT, EXIT_STATUS_TRIPLE_FAULT, (unsigned)pick, "shutdown of LP %d: %s", pick,
+                    cpu_shutdown_reason(c));
+            else
+                end(m, r, MEND_TRIPLE_FAULT, EXIT_STATUS_TRIPLE_FAULT, (unsigned)pick,
+                    "triple fault on LP %d at RIP %#llx (shutdown)", pick, (unsigned long long)cpu_get(c, CPU_RIP));
             break;
         case CPU_STOP_UNMODELLED:
             end(m, r, MEND_UNMODELLED, EXIT_STATUS_UNMODELLED, (unsigned)pick, "not modelled (LP %d): %s",
