@@ -278,7 +278,7 @@ static const struct tb_info *scan_block(cpu_t *cpu, uint64_t la, uint32_t size)
             checked_page = p;
             struct pg_result r;
             uint64_t probe = p < la + pos ? la + pos : p;
-            enum pg_status st = cpu_walk(cpu, &pc, probe, PG_ACC_FETCH, false, &r);
+            enum pg_status st = cpu_walk_slat(cpu, &pc, probe, PG_ACC_FETCH, false, &r, NULL);
             if (st != PG_OK && !fetch_fault) {
                 fetch_fault = true;
                 fetch_fault_at = la + pos;
@@ -363,7 +363,7 @@ __attribute__((noinline)) static bool tb_revalidate(cpu_t *cpu, const struct tb_
             have_pc = true;
         }
         struct pg_result r;
-        if (cpu_walk(cpu, &pc, p < tb->la ? tb->la : p, PG_ACC_FETCH, false, &r) != PG_OK)
+        if (cpu_walk_slat(cpu, &pc, p < tb->la ? tb->la : p, PG_ACC_FETCH, false, &r, NULL) != PG_OK)
             return false;
         cpu->fetch_ok[slot] = key;
     }
@@ -489,6 +489,12 @@ static void cb_intr(uc_engine *uc, uint32_t intno, void *ud)
         }
         cpu->pend.la = la;
         cpu->pend.ec = x.ec;
+        if (x.vector == VEC_SLAT) {
+            /* EPT refused the access: the instruction decides its kind */
+            cpu->pend.vector = VEC_SLAT;
+            stop_with(cpu, PEND_EXCEPTION, rip);
+            return;
+        }
     } else if (intno == VEC_DF) {
         cpu_internal(cpu, "the engine raised #DF at RIP %#llx: an exception escaped hvsim's tracking",
                      (unsigned long long)rip);
@@ -645,6 +651,23 @@ void cpu_set_virt_ops(cpu_t *cpu, const struct cpu_virt_ops *ops)
 
 /* ---- the run loop ---- */
 
+/* The fetch of the instruction at rip from linear la was refused when its
+ * block was scanned: translate it again as a fetch and deliver the #PF or
+ * the EPT violation (false: the run stops). */
+static bool fetch_fault_raise(cpu_t *cpu, uint64_t la, uint64_t rip)
+{
+    struct mem_acc a = mem_acc_cur(cpu);
+    struct xcpt x;
+    uint64_t pa;
+    enum mem_res mr = mem_translate(cpu, &a, la, PG_ACC_FETCH, &pa, &x);
+    if (mr == MEM_UNMODELLED)
+        return false;
+    if (mr == MEM_OK)
+        return true;                            /* permission appeared meanwhile */
+    cpu_raise(cpu, &x, rip);
+    return true;
+}
+
 static void add_new_sites(cpu_t *cpu)
 {
     for (unsigned i = 0; i < cpu->nnew_sites; i++) {
@@ -752,6 +775,38 @@ static void handle_exception(cpu_t *cpu)
         }
         x = (struct xcpt){ VEC_PF, ec, true, la };
         break;
+    }
+    case VEC_SLAT: {
+        /* The engine's access failed second-level translation (the view
+         * asked as a read or write). Redo the access as the instruction
+         * makes it: the guest's own #PF comes first, then the EPT fault
+         * with the exact qualification (SDM 3C 28.2.1). */
+        uint64_t la = cpu->pend.la, finsn;
+        enum pg_access acc = classify_access(cpu, rip, la, &finsn);
+        if (acc == PG_ACC_FETCH && finsn != rip) {
+            if (!run_until(cpu, finsn)) {
+                if (cpu->pend.kind == PEND_NONE)
+                    cpu_internal(cpu, "could not stop before the instruction at %#llx", (unsigned long long)finsn);
+                return;
+            }
+            rip = finsn;
+        }
+        struct mem_acc a = mem_acc_cur(cpu);
+        uint64_t pa;
+        enum mem_res mr = mem_translate(cpu, &a, la, acc, &pa, &x);
+        if (mr == MEM_UNMODELLED)
+            return;
+        if (mr == MEM_OK) {
+            if (acc == PG_ACC_FETCH)
+                cpu_unmodelled(cpu, "guest code at %#llx runs from an execute-only EPT page (guest-physical page "
+                               "readable = 0, executable = 1): the engine cannot fetch from a page it may not "
+                               "read (docs/ept.md)", (unsigned long long)la);
+            else
+                cpu_internal(cpu, "the second-level fault at linear %#llx did not recur", (unsigned long long)la);
+            return;
+        }
+        cpu_raise(cpu, &x, rip);
+        return;
     }
     case VEC_GP: {
         /* The engine raises #GP for non-canonical addresses (stack accesses
@@ -1050,26 +1105,16 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
                 uc_ctl_remove_cache(cpu->uc, cpu->pend.rip, cpu->pend.rip + 1);
                 break;
             }
-            struct pg_ctx pc;
-            struct pg_result r;
-            cpu_pg_ctx(cpu, &pc, cpu->cpl, false);
-            if (cpu_walk(cpu, &pc, cpu->pend.la, PG_ACC_FETCH, false, &r) == PG_OK)
-                break;                          /* permission appeared meanwhile */
-            struct xcpt x = { VEC_PF, r.error_code, true, cpu->pend.la };
-            cpu_raise(cpu, &x, finsn);
+            if (!fetch_fault_raise(cpu, cpu->pend.la, finsn))
+                return stop_for_pending(cpu);
             break;
         }
         case PEND_FETCH_STOP: {
             uint64_t la = cpu->fetch_stop_la;
             cpu->fetch_stop = 0;
             cpu_set_rip(cpu, cpu->pend.rip);
-            struct pg_ctx pc;
-            struct pg_result r;
-            cpu_pg_ctx(cpu, &pc, cpu->cpl, false);
-            if (cpu_walk(cpu, &pc, la, PG_ACC_FETCH, false, &r) == PG_OK)
-                break;
-            struct xcpt x = { VEC_PF, r.error_code, true, la };
-            cpu_raise(cpu, &x, cpu->pend.rip);
+            if (!fetch_fault_raise(cpu, la, cpu->pend.rip))
+                return stop_for_pending(cpu);
             break;
         }
         case PEND_EXCEPTION:
@@ -1349,11 +1394,32 @@ void cpu_inject_event(cpu_t *cpu, unsigned vector, unsigned type, bool has_ec, u
     cpu->injecting = false;
 }
 
+void cpu_set_slat(cpu_t *cpu, bool on)
+{
+    if (cpu->slat_on != on) {
+        cpu->slat_on = on;
+        view_flush(cpu->view, false);
+    }
+}
+
+bool cpu_slat_enabled(const cpu_t *cpu) { return cpu->slat_on; }
+
+void cpu_set_pdptes(cpu_t *cpu, const uint64_t pd[4])
+{
+    memcpy(cpu->pdpte, pd, sizeof(cpu->pdpte));
+    cpu->keep_pdptes = true;
+}
+
+void cpu_get_pdptes(const cpu_t *cpu, uint64_t pd[4]) { memcpy(pd, cpu->pdpte, sizeof(cpu->pdpte)); }
+
 void cpu_reload_context(cpu_t *cpu)
 {
     /* PAE paging outside IA-32e mode: the PDPTE registers come from memory
-     * (SDM 3A 4.4.1; VM entry without EPT loads them the same way). */
-    if ((cpu->cr0 & CR0_PG) && (cpu->cr4 & CR4_PAE) && !(cpu->efer & EFER_LMA)) {
+     * (SDM 3A 4.4.1; VM entry without EPT loads them the same way; with EPT
+     * it loads them from the VMCS: cpu_set_pdptes). */
+    bool keep = cpu->keep_pdptes;
+    cpu->keep_pdptes = false;
+    if (!keep && (cpu->cr0 & CR0_PG) && (cpu->cr4 & CR4_PAE) && !(cpu->efer & EFER_LMA)) {
         uint64_t pd[4];
         if (pae_load_pdptes(cpu, cpu->cr3, cpu->cr0, cpu->cr4, pd))
             memcpy(cpu->pdpte, pd, sizeof(pd));

@@ -385,6 +385,44 @@ struct cpu_guest_event {
     uint64_t orig_len;         /* the original event's instruction length (software types) */
 };
 
+/* Second-level translation (EPT/NPT): access bits for ops->slat (the
+ * values of ept_model's EPT_ACC_*). */
+#define CPU_SLAT_READ   1u
+#define CPU_SLAT_WRITE  2u
+#define CPU_SLAT_FETCH  4u
+#define CPU_SLAT_USER   8u     /* a fetch of a user-mode linear address (U/S = 1 in the guest walk) */
+#define CPU_SLAT_PAGING 16u    /* an access to a guest paging-structure entry */
+#define CPU_SLAT_PROBE  32u    /* no side effects (instruction decode, fetch-permission checks) */
+enum { CPU_SLAT_OK = 0, CPU_SLAT_FAULT, CPU_SLAT_STOP };
+/* Effective second-level permissions (perm). */
+#define CPU_SLAT_PERM_R  1u
+#define CPU_SLAT_PERM_W  2u
+#define CPU_SLAT_PERM_X  4u    /* supervisor execute with mode-based execute control */
+#define CPU_SLAT_PERM_XU 8u    /* user execute (mode-based execute control) */
+
+struct cpu_slat {
+    uint64_t hpa;              /* host-physical address of the byte */
+    uint64_t page_base_gpa, page_base_hpa, page_size;   /* the second-level page */
+    unsigned perm;             /* CPU_SLAT_PERM_* */
+    bool dirty;                /* writes need no further flag update (EPT D set, or A/D off) */
+};
+
+/* A failed second-level translation, as the VM exit needs it. */
+struct cpu_slat_fault {
+    uint64_t gpa;
+    unsigned acc;              /* CPU_SLAT_* of the failing access */
+    bool gla_valid;            /* a linear address is associated (not a PDPTE load by MOV CR) */
+    uint64_t gla;
+    bool gla_translation;      /* the access was to the translation of gla (not a paging-structure entry) */
+    bool guest_user, guest_writable, guest_nx;   /* the guest's own rights for gla (when gla_translation) */
+    uint64_t rip;              /* the instruction (guest RIP of the exit) */
+    bool vectoring;            /* during delivery of the event below (IDT-vectoring information) */
+    unsigned orig_vector, orig_type;
+    bool orig_has_ec;
+    uint32_t orig_ec;
+    uint64_t orig_len;
+};
+
 struct cpu_virt_ops {
     void *ctx;
     uint64_t cr4_allow;        /* CR4 bits the model makes writable (VMXE) */
@@ -417,6 +455,16 @@ struct cpu_virt_ops {
      * CPU_INIT_BLOCKED holds it until cpu_release_init() (VMX root
      * operation blocks INIT, SDM 3C "VMXON"). May be NULL. */
     int (*init_signal)(void *ctx, cpu_t *cpu);
+    /* Second-level address translation (EPT) while cpu_set_slat(cpu, true):
+     * translate guest-physical gpa for an access (CPU_SLAT_* bits below).
+     * CPU_SLAT_OK fills *out; CPU_SLAT_FAULT: an EPT violation or
+     * misconfiguration (cpu/ then calls slat_exit, unless the access was a
+     * probe); CPU_SLAT_STOP: the model stopped the run (cpu_insn_unmodelled).
+     * With CPU_SLAT_PROBE the model changes nothing (no A/D flags). */
+    int (*slat)(void *ctx, cpu_t *cpu, uint64_t gpa, unsigned acc, struct cpu_slat *out);
+    /* The access described by f failed second-level translation: perform
+     * the VM exit (EPT violation or misconfiguration). */
+    enum cpu_guest_action (*slat_exit)(void *ctx, cpu_t *cpu, const struct cpu_slat_fault *f);
 };
 enum { CPU_INIT_DELIVER = 0, CPU_INIT_CONSUMED, CPU_INIT_BLOCKED };
 /* Deliver an INIT that init_signal blocked (e.g. at VMXOFF). */
@@ -461,6 +509,15 @@ void cpu_inject_event(cpu_t *cpu, unsigned vector, unsigned type, bool has_ec, u
  * ...) from an instruction handler: make it take effect (engine mode,
  * segment caches, translations) before the next instruction. */
 void cpu_reload_context(cpu_t *cpu);
+/* Guest mode: route every guest-physical address through ops->slat (EPT
+ * on) or not. Changing it drops every cached translation. */
+void cpu_set_slat(cpu_t *cpu, bool on);
+bool cpu_slat_enabled(const cpu_t *cpu);
+/* The PAE PDPTE registers (VM entry with EPT loads them from the VMCS, VM
+ * exit saves them). cpu_set_pdptes makes the next cpu_reload_context keep
+ * them instead of reading them through CR3. */
+void cpu_set_pdptes(cpu_t *cpu, const uint64_t pd[4]);
+void cpu_get_pdptes(const cpu_t *cpu, uint64_t pd[4]);
 /* Debug registers DR0-DR7 (VM entry/exit load and save DR7). */
 uint64_t cpu_get_dr(const cpu_t *cpu, unsigned n);
 void cpu_set_dr(cpu_t *cpu, unsigned n, uint64_t v);

@@ -83,6 +83,9 @@ enum {
     VEC_NM = 7, VEC_DF = 8, VEC_TS = 10, VEC_NP = 11, VEC_SS = 12, VEC_GP = 13,
     VEC_PF = 14, VEC_MF = 16, VEC_AC = 17, VEC_MC = 18, VEC_XM = 19, VEC_VE = 20,
     VEC_CP = 21,
+    /* Not a vector: a second-level (EPT) fault recorded in cpu->slat_fault,
+     * which becomes a VM exit where an exception would be delivered. */
+    VEC_SLAT = 0x100,
 };
 
 /* ---- MSR file (msr.c, msrs.def) ---- */
@@ -230,6 +233,13 @@ struct cpu {
     bool guest_window;                         /* guest mode: ... when interrupts become unblocked */
     bool guest_intr_exiting;                   /* guest mode: external interrupts ignore RFLAGS.IF */
     uint64_t cr2_before_pf;                    /* CR2 before cpu_raise() wrote it (VM exits restore it) */
+    bool slat_on;                              /* guest-physical addresses go through virt.slat (EPT) */
+    bool keep_pdptes;                          /* cpu_set_pdptes: the next reload keeps the PDPTE registers */
+    struct {
+        bool active;                           /* a second-level fault is waiting for its VM exit */
+        bool stop;                             /* ... or the model stopped the run */
+        struct cpu_slat_fault f;
+    } slat_fault;
 
     /* architectural state owned by cpu/ */
     uint64_t cr0, cr2, cr3, cr4, efer, xcr0;   /* CR8 is the APIC's TPR */
@@ -345,9 +355,29 @@ void cpu_pg_ctx(cpu_t *cpu, struct pg_ctx *pc, unsigned cpl, bool implicit_sv);
 /* pg_walk over guest-physical memory (A/D writes go to guest memory). */
 enum pg_status cpu_walk(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum pg_access acc,
                         bool set_ad, struct pg_result *r);
+/* The same, then the second-level translation of the result (PG_SLAT when
+ * it fails: cpu->slat_fault says how; *s gets the host-physical page). With
+ * set_ad false nothing is written (a probe). */
+enum pg_status cpu_walk_slat(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum pg_access acc,
+                             bool set_ad, struct pg_result *r, struct cpu_slat *s);
 /* Load the four PAE PDPTEs for CR3 (SDM 3A 4.4.1). False: #GP(0) (a reserved
  * bit) or, with cpu->pend set to unmodelled, a table outside RAM. */
 bool pae_load_pdptes(cpu_t *cpu, uint64_t cr3, uint64_t cr0, uint64_t cr4, uint64_t out[4]);
+/* The same for MOV to CR0/CR3/CR4: false with *x = #GP(0) (a reserved bit),
+ * or the second-level fault (VEC_SLAT) of reading the table through EPT, or
+ * with cpu->pend set to unmodelled. */
+bool pae_load_pdptes_x(cpu_t *cpu, uint64_t cr3, uint64_t cr0, uint64_t cr4, uint64_t out[4], struct xcpt *x);
+/* Translate one linear address for an access at the privilege of *a (page
+ * walk with A/D updates, then second-level translation): *pa is the
+ * host-physical address. */
+enum mem_res mem_translate(cpu_t *cpu, const struct mem_acc *a, uint64_t la, enum pg_access acc, uint64_t *pa,
+                           struct xcpt *x);
+/* Second-level translation of a guest-physical address (identity when it
+ * is off); CPU_SLAT_FAULT records the fault in cpu->slat_fault. */
+int slat_translate(cpu_t *cpu, uint64_t gpa, unsigned acc, struct cpu_slat *s);
+/* Perform the VM exit for the recorded second-level fault of the
+ * instruction at rip (not during event delivery). */
+void slat_raise(cpu_t *cpu, uint64_t rip);
 /* Physical access (bounds-checked through the platform). */
 bool phys_read(cpu_t *cpu, uint64_t pa, void *buf, size_t len);
 bool phys_write(cpu_t *cpu, uint64_t pa, const void *buf, size_t len);

@@ -35,6 +35,8 @@ struct event {
     uint64_t rip;           /* RIP to push */
 };
 
+static void slat_exit(cpu_t *cpu, uint64_t rip, const struct event *ev);
+
 static bool ev_external(const struct event *e)
 {
     return e->type != EV_SW_INT && e->type != EV_SW_EXCEPTION;
@@ -218,6 +220,12 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
         }
         if (cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
             return;
+        if (f.vector == VEC_SLAT) {
+            /* an EPT violation or misconfiguration while delivering e: a VM
+             * exit with e in the IDT-vectoring information */
+            slat_exit(cpu, fault_rip, &e);
+            return;
+        }
         /* A fault while delivering e (SDM 3A table 6-5). */
         enum xclass first = (e.type == EV_SW_INT || e.type == EV_SW_EXCEPTION || e.type == EV_EXT_INT ||
                              e.type == EV_NMI) ? XC_BENIGN : xclass_of(e.vector);
@@ -247,9 +255,46 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
     guest_shutdown(cpu);
 }
 
+/* A second-level (EPT) fault becomes a VM exit instead of an exception
+ * (SDM 3C 28.2.1 "EPT violations", 29.3.3). ev: the event being delivered
+ * when it happened (IDT-vectoring information), or NULL. */
+static void slat_exit(cpu_t *cpu, uint64_t rip, const struct event *ev)
+{
+    struct cpu_slat_fault f = cpu->slat_fault.f;
+    cpu->slat_fault.active = false;
+    f.rip = rip;
+    if (ev) {
+        static const unsigned vmx_type[] = { [EV_HW_EXCEPTION] = 3, [EV_SW_INT] = 4, [EV_SW_EXCEPTION] = 6,
+                                             [EV_EXT_INT] = 0, [EV_NMI] = 2, [EV_PRIV_SW_EXCEPTION] = 5 };
+        f.vectoring = true;
+        f.orig_vector = ev->vector;
+        f.orig_type = vmx_type[ev->type];
+        f.orig_has_ec = ev->has_ec && (cpu->cr0 & CR0_PE);
+        f.orig_ec = ev->ec;
+        f.orig_len = (ev->type == EV_SW_INT || ev->type == EV_SW_EXCEPTION || ev->type == EV_PRIV_SW_EXCEPTION)
+                         ? ev->rip - rip : 0;
+    }
+    if (!cpu->guest_mode || !cpu->has_virt || !cpu->virt.slat_exit) {
+        cpu_internal(cpu, "a second-level translation fault outside guest mode (gpa %#llx)",
+                     (unsigned long long)f.gpa);
+        return;
+    }
+    cpu_set_rip(cpu, rip);
+    cpu->virt.slat_exit(cpu->virt.ctx, cpu, &f);
+}
+
+void slat_raise(cpu_t *cpu, uint64_t rip)
+{
+    slat_exit(cpu, rip, NULL);
+}
+
 /* A fault raised by an instruction at rip (faults push the instruction's own RIP). */
 void cpu_raise(cpu_t *cpu, const struct xcpt *x, uint64_t rip)
 {
+    if (x->vector == VEC_SLAT) {
+        slat_exit(cpu, rip, NULL);
+        return;
+    }
     cpu->cr2_before_pf = cpu->cr2;
     if (x->vector == VEC_PF)
         cpu->cr2 = x->cr2;

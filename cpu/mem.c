@@ -72,46 +72,145 @@ bool phys_write(cpu_t *cpu, uint64_t pa, const void *buf, size_t len)
     return true;
 }
 
-static bool pg_read64(void *ctx, uint64_t pa, uint64_t *v)
+/* Second-level translation (SDM 3C 29.3): guest-physical to host-physical
+ * through the model (EPT) while it is on, identity otherwise. */
+int slat_translate(cpu_t *cpu, uint64_t gpa, unsigned acc, struct cpu_slat *s)
 {
-    return phys_read(ctx, pa, v, 8);
+    if (!cpu->slat_on || !cpu->virt.slat) {
+        *s = (struct cpu_slat){ .hpa = gpa, .page_base_gpa = gpa & ~0xFFFull, .page_base_hpa = gpa & ~0xFFFull,
+                                .page_size = 4096, .dirty = true,
+                                .perm = CPU_SLAT_PERM_R | CPU_SLAT_PERM_W | CPU_SLAT_PERM_X | CPU_SLAT_PERM_XU };
+        return CPU_SLAT_OK;
+    }
+    int r = cpu->virt.slat(cpu->virt.ctx, cpu, gpa, acc, s);
+    if (r != CPU_SLAT_OK) {
+        cpu->slat_fault.active = r == CPU_SLAT_FAULT;
+        cpu->slat_fault.stop = r != CPU_SLAT_FAULT;
+        cpu->slat_fault.f = (struct cpu_slat_fault){ .gpa = gpa, .acc = acc & ~CPU_SLAT_PROBE };
+    }
+    return r;
 }
 
-static bool pg_cmpxchg64(void *ctx, uint64_t pa, uint64_t old, uint64_t nv)
+/* The walker's view of guest-physical memory: paging-structure entries are
+ * read and updated through the second-level translation. */
+struct walk_ctx {
+    cpu_t *cpu;
+    bool probe;
+    bool pdpte_load;      /* MOV to CR loading PAE PDPTEs: plain reads, also for EPT A/D (SDM 3C 29.3.5) */
+};
+
+static bool pg_read64(void *ctx, uint64_t gpa, uint64_t *v)
 {
+    struct walk_ctx *w = ctx;
+    struct cpu_slat s;
+    unsigned acc = CPU_SLAT_READ | (w->pdpte_load ? 0 : CPU_SLAT_PAGING) | (w->probe ? CPU_SLAT_PROBE : 0);
+    if (slat_translate(w->cpu, gpa, acc, &s) != CPU_SLAT_OK)
+        return false;
+    return phys_read(w->cpu, s.hpa, v, 8);
+}
+
+static bool pg_cmpxchg64(void *ctx, uint64_t gpa, uint64_t old, uint64_t nv)
+{
+    /* A/D update: a locked read-modify-write of the entry (SDM 3A 4.8),
+     * a write for the second-level translation. */
+    struct walk_ctx *w = ctx;
+    struct cpu_slat s;
+    if (slat_translate(w->cpu, gpa, CPU_SLAT_WRITE | CPU_SLAT_PAGING | (w->probe ? CPU_SLAT_PROBE : 0), &s) != CPU_SLAT_OK)
+        return false;
     uint64_t cur;
-    if (!phys_read(ctx, pa, &cur, 8))
+    if (!phys_read(w->cpu, s.hpa, &cur, 8))
         return false;
     if (cur != old)
         return false;
-    return phys_access(ctx, pa, &nv, 8, true);
+    return phys_access(w->cpu, s.hpa, &nv, 8, true);
 }
 
 static const struct pg_mem_ops walk_ops = { pg_read64, pg_cmpxchg64 };
 
+static unsigned slat_acc(enum pg_access acc, const struct pg_result *r)
+{
+    switch (acc) {
+    case PG_ACC_WRITE: return CPU_SLAT_WRITE;
+    case PG_ACC_FETCH: return CPU_SLAT_FETCH | (r->user ? CPU_SLAT_USER : 0);
+    default:           return CPU_SLAT_READ;
+    }
+}
+
+enum pg_status cpu_walk_slat(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum pg_access acc,
+                             bool set_ad, struct pg_result *r, struct cpu_slat *s)
+{
+    struct walk_ctx w = { cpu, !set_ad, false };
+    cpu->slat_fault.active = cpu->slat_fault.stop = false;
+    enum pg_status st = pg_walk(pc, &walk_ops, &w, la, acc, set_ad, r);
+    if (st == PG_BUS_ERROR && (cpu->slat_fault.active || cpu->slat_fault.stop)) {
+        /* an access to a paging-structure entry failed second-level translation */
+        struct cpu_slat_fault *f = &cpu->slat_fault.f;
+        f->gla_valid = true;
+        f->gla = la;
+        f->gla_translation = false;
+        return PG_SLAT;
+    }
+    if (st != PG_OK)
+        return st;
+    struct cpu_slat tmp;
+    if (!s)
+        s = &tmp;
+    if (slat_translate(cpu, r->pa, slat_acc(acc, r) | (set_ad ? 0 : CPU_SLAT_PROBE), s) != CPU_SLAT_OK) {
+        struct cpu_slat_fault *f = &cpu->slat_fault.f;
+        f->gla_valid = true;
+        f->gla = la;
+        f->gla_translation = true;
+        f->guest_user = r->user;
+        f->guest_writable = r->writable;
+        f->guest_nx = r->nx;
+        return PG_SLAT;
+    }
+    return PG_OK;
+}
+
 enum pg_status cpu_walk(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum pg_access acc,
                         bool set_ad, struct pg_result *r)
 {
-    return pg_walk(pc, &walk_ops, cpu, la, acc, set_ad, r);
+    struct walk_ctx w = { cpu, !set_ad, false };
+    cpu->slat_fault.active = cpu->slat_fault.stop = false;
+    enum pg_status st = pg_walk(pc, &walk_ops, &w, la, acc, set_ad, r);
+    if (st == PG_BUS_ERROR && (cpu->slat_fault.active || cpu->slat_fault.stop))
+        return PG_SLAT;
+    return st;
 }
 
-bool pae_load_pdptes(cpu_t *cpu, uint64_t cr3, uint64_t cr0, uint64_t cr4, uint64_t out[4])
+bool pae_load_pdptes_x(cpu_t *cpu, uint64_t cr3, uint64_t cr0, uint64_t cr4, uint64_t out[4], struct xcpt *x)
 {
     struct pg_ctx pc;
     cpu_pg_ctx(cpu, &pc, 0, true);
     pc.cr3 = cr3;
     pc.cr0 = cr0;
     pc.cr4 = cr4;
-    enum pg_status st = pg_load_pdptes(&pc, &walk_ops, cpu, out);
-    if (st == PG_BUS_ERROR)
+    struct walk_ctx w = { cpu, false, true };
+    cpu->slat_fault.active = cpu->slat_fault.stop = false;
+    enum pg_status st = pg_load_pdptes(&pc, &walk_ops, &w, out);
+    *x = xcpt_gp(0);
+    if (st == PG_BUS_ERROR && cpu->slat_fault.active) {
+        /* SDM 3C 29.3.3.2 / 28.2.1: loading the PDPTEs through EPT; the
+         * exit has no guest-linear address (qualification bit 7 = 0). */
+        cpu->slat_fault.f.gla_valid = false;
+        *x = (struct xcpt){ VEC_SLAT, 0, false, 0 };
+    } else if (st == PG_BUS_ERROR && !cpu->slat_fault.stop) {
         cpu_unmodelled(cpu, "MOV to CR3/CR0/CR4 loads PAE PDPTEs from %#llx, which is not RAM",
                        (unsigned long long)(cr3 & 0xFFFFFFE0ull));
+    }
     return st == PG_OK;
 }
 
+bool pae_load_pdptes(cpu_t *cpu, uint64_t cr3, uint64_t cr0, uint64_t cr4, uint64_t out[4])
+{
+    struct xcpt x;
+    return pae_load_pdptes_x(cpu, cr3, cr0, cr4, out, &x);
+}
+
 /* Translate one page's worth of an access. */
-static enum mem_res translate(cpu_t *cpu, const struct mem_acc *a, uint64_t la, enum pg_access acc,
-                              uint64_t *pa, struct xcpt *x)
+enum mem_res mem_translate(cpu_t *cpu, const struct mem_acc *a, uint64_t la, enum pg_access acc, uint64_t *pa,
+                           struct xcpt *x)
 {
     if (!pg_canonical(la, cpu->prof->linear_bits)) {
         *x = (struct xcpt){ a->stack ? VEC_SS : VEC_GP, 0, true, 0 };
@@ -119,14 +218,20 @@ static enum mem_res translate(cpu_t *cpu, const struct mem_acc *a, uint64_t la, 
     }
     struct pg_ctx pc;
     struct pg_result r;
+    struct cpu_slat s;
     cpu_pg_ctx(cpu, &pc, a->cpl, a->implicit_sv);
-    enum pg_status st = pg_walk(&pc, &walk_ops, cpu, la, acc, true, &r);
+    enum pg_status st = cpu_walk_slat(cpu, &pc, la, acc, true, &r, &s);
     switch (st) {
     case PG_OK:
-        *pa = r.pa;
+        *pa = s.hpa;
         return MEM_OK;
     case PG_FAULT:
         *x = (struct xcpt){ VEC_PF, r.error_code, true, la };
+        return MEM_FAULT;
+    case PG_SLAT:
+        if (cpu->slat_fault.stop)
+            return MEM_UNMODELLED;
+        *x = (struct xcpt){ VEC_SLAT, 0, false, 0 };
         return MEM_FAULT;
     case PG_BUS_ERROR:
         cpu_unmodelled(cpu, "page walk for linear %#llx reads unbacked physical address %#llx",
@@ -159,7 +264,7 @@ static enum mem_res mem_access(cpu_t *cpu, const struct mem_acc *a, uint64_t la,
         uint64_t n = 4096 - (cur & 4095);
         if (n > left)
             n = left;
-        enum mem_res r = translate(cpu, a, cur, write ? PG_ACC_WRITE : PG_ACC_READ, &pas[np], x);
+        enum mem_res r = mem_translate(cpu, a, cur, write ? PG_ACC_WRITE : PG_ACC_READ, &pas[np], x);
         if (r != MEM_OK)
             return r;
         lens[np++] = n;
@@ -192,9 +297,13 @@ enum mem_res mem_write(cpu_t *cpu, const struct mem_acc *a, uint64_t la, const v
     return mem_access(cpu, a, la, (void *)buf, len, true, x);
 }
 
-static bool peek_read64(void *ctx, uint64_t pa, uint64_t *v)
+static bool peek_read64(void *ctx, uint64_t gpa, uint64_t *v)
 {
-    return phys_read(ctx, pa, v, 8);
+    cpu_t *cpu = ctx;
+    struct cpu_slat s;
+    if (slat_translate(cpu, gpa, CPU_SLAT_READ | CPU_SLAT_PAGING | CPU_SLAT_PROBE, &s) != CPU_SLAT_OK)
+        return false;
+    return phys_read(cpu, s.hpa, v, 8);
 }
 
 static bool peek_nocas(void *ctx, uint64_t pa, uint64_t old, uint64_t nv)
@@ -208,10 +317,13 @@ size_t mem_peek_code(cpu_t *cpu, uint64_t la, uint8_t *buf, size_t len)
     static const struct pg_mem_ops peek_ops = { peek_read64, peek_nocas };
     struct pg_ctx pc;
     /* A supervisor read with SMAP/SMEP off sees every present page; XD does
-     * not affect reads (keep NXE: without it XD would be a reserved bit). */
+     * not affect reads (keep NXE: without it XD would be a reserved bit).
+     * Through EPT the bytes are read if the page may be read or executed. */
     cpu_pg_ctx(cpu, &pc, 0, false);
     pc.cr4 &= ~(CR4_SMAP | CR4_SMEP);
     pc.rflags_ac = true;
+    bool saved_active = cpu->slat_fault.active, saved_stop = cpu->slat_fault.stop;
+    struct cpu_slat_fault saved = cpu->slat_fault.f;
     size_t done = 0;
     while (done < len) {
         uint64_t cur = la + done;
@@ -220,13 +332,21 @@ size_t mem_peek_code(cpu_t *cpu, uint64_t la, uint8_t *buf, size_t len)
         struct pg_result r;
         if (pg_walk(&pc, &peek_ops, cpu, cur, PG_ACC_READ, false, &r) != PG_OK)
             break;
+        struct cpu_slat s;
+        if (slat_translate(cpu, r.pa, CPU_SLAT_READ | CPU_SLAT_PROBE, &s) != CPU_SLAT_OK &&
+            slat_translate(cpu, r.pa, CPU_SLAT_FETCH | CPU_SLAT_PROBE, &s) != CPU_SLAT_OK &&
+            slat_translate(cpu, r.pa, CPU_SLAT_FETCH | CPU_SLAT_USER | CPU_SLAT_PROBE, &s) != CPU_SLAT_OK)
+            break;
         uint64_t n = 4096 - (cur & 4095);
         if (n > len - done)
             n = len - done;
-        if (!phys_read(cpu, r.pa, buf + done, n))
+        if (!phys_read(cpu, s.hpa, buf + done, n))
             break;
         done += n;
     }
+    cpu->slat_fault.active = saved_active;
+    cpu->slat_fault.stop = saved_stop;
+    cpu->slat_fault.f = saved;
     return done;
 }
 

@@ -65,6 +65,7 @@ const char *pg_strerror(enum pg_status st)
     case PG_BUS_ERROR:   return "paging-structure entry outside backed memory";
     case PG_UNSUPPORTED: return "paging mode or PDPTE register state not modelled";
     case PG_PDPTE_RSVD:  return "reserved bit set in a present PDPTE";
+    case PG_SLAT:        return "second-level translation refused the access";
     }
     return "unknown paging status";
 }

@@ -128,6 +128,9 @@ enum pg_status {
                          * pg_load_pdptes never accepts: caller must fail loudly */
     PG_PDPTE_RSVD,      /* pg_load_pdptes: a present PDPTE has a reserved bit set; the
                          * MOV to CR0/CR3/CR4 raises #GP(0) (SDM 3A 4.4.1) */
+    PG_SLAT,            /* never from pg_walk: the caller's second-level translation
+                         * (EPT) refused a guest-physical access of the walk or the
+                         * translated address (cpu/mem.c cpu_walk) */
 };
 
 struct pg_result {

@@ -240,10 +240,8 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
         if ((v & CR0_PG) && (cpu->cr4 & CR4_PAE) && !(cpu->efer & EFER_LME) &&
             (!(old & CR0_PG) || ((old ^ v) & (CR0_CD | CR0_NW)))) {
             uint64_t pd[4];
-            if (!pae_load_pdptes(cpu, cpu->cr3, v, cpu->cr4, pd)) {
-                *x = xcpt_gp(0);                   /* a reserved bit in a PDPTE (SDM 3A 4.4.1) */
-                return false;
-            }
+            if (!pae_load_pdptes_x(cpu, cpu->cr3, v, cpu->cr4, pd, x))
+                return false;                      /* a reserved bit in a PDPTE (SDM 3A 4.4.1), or EPT */
             memcpy(cpu->pdpte, pd, sizeof(pd));
         }
         v |= CR0_ET;                               /* hard-wired to 1 */
@@ -271,10 +269,8 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
             v &= 0xFFFFFFFFull;                    /* 32-bit CR3 outside IA-32e mode */
             if ((cpu->cr0 & CR0_PG) && (cpu->cr4 & CR4_PAE)) {
                 uint64_t pd[4];
-                if (!pae_load_pdptes(cpu, v, cpu->cr0, cpu->cr4, pd)) {
-                    *x = xcpt_gp(0);               /* SDM 3A 4.4.1 */
-                    return false;
-                }
+                if (!pae_load_pdptes_x(cpu, v, cpu->cr0, cpu->cr4, pd, x))
+                    return false;                  /* SDM 3A 4.4.1 */
                 memcpy(cpu->pdpte, pd, sizeof(pd));
             }
         }
@@ -304,10 +300,8 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
         if ((cpu->cr0 & CR0_PG) && (v & CR4_PAE) && !(cpu->efer & EFER_LMA) &&
             ((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP))) {
             uint64_t pd[4];                        /* PAE paging: PDPTEs reloaded (SDM 3A 4.4.1) */
-            if (!pae_load_pdptes(cpu, cpu->cr3, cpu->cr0, v, pd)) {
-                *x = xcpt_gp(0);
+            if (!pae_load_pdptes_x(cpu, cpu->cr3, cpu->cr0, v, pd, x))
                 return false;
-            }
             memcpy(cpu->pdpte, pd, sizeof(pd));
         }
         cpu->cr4 = v;
@@ -1514,7 +1508,7 @@ static bool h_desc_query(cpu_t *cpu, const struct dec_insn *d)
     if ((sel & 0xFFFC) != 0) {
         struct xcpt ig;
         ok = seg_read_descriptor(cpu, sel, &lo, &hi, &ig);
-        if (!ok && ig.vector == VEC_PF)
+        if (!ok && (ig.vector == VEC_PF || ig.vector == VEC_SLAT))
             return fault(cpu, d, ig);
     }
     struct cpu_seg s = { 0 };
@@ -2286,7 +2280,10 @@ bool sysinsn_emulate(cpu_t *cpu, const struct dec_insn *d)
         return false;
     }
     unsigned bits = cpu_code_bits(cpu);
-    if (bits != 64 && !legacy_ready(d->cls)) {
+    /* VMX non-root operation: a VMX instruction exits (or #UDs) in every
+     * mode, which the model decides (SDM 3C 31.3, the instructions' first
+     * checks) */
+    if (bits != 64 && !legacy_ready(d->cls) && !(d->cls == IC_VMX && cpu->guest_mode)) {
         cpu_unmodelled(cpu, "'%s %s' at linear %#llx in %s: this instruction is modelled in 64-bit mode only so "
                        "far", d->ci ? d->ci->mnemonic : insn_class_name(d->cls), d->ci ? d->ci->op_str : "",
                        (unsigned long long)d->la,

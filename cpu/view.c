@@ -697,13 +697,14 @@ static unsigned cur_ctx(struct view *v) { return v->cpu->cpl == 3 ? CTX_USER : C
 
 /* Install the translation r for la in the current tree and context.
  * Returns 1 on success, 0 to retry (state was reset), -1 on failure. */
-static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool writable)
+static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool writable, uint64_t max_span)
 {
     cpu_t *cpu = v->cpu;
     struct window *w = find_window(v, la);
     if (!w)
         return -1;
-    bool large = r->page_size >= (2ull << 20);
+    /* max_span: the second-level page (EPT) may be smaller than the guest's */
+    bool large = r->page_size >= (2ull << 20) && max_span >= (2ull << 20);
     uint64_t span = large ? (2ull << 20) : 4096;
     uint64_t la_base = la & ~(span - 1);
     uint64_t pa_base = (r->pa & ~(span - 1));
@@ -848,9 +849,16 @@ int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
                 slot = NULL;
         }
         enum pg_access acc = slot ? PG_ACC_WRITE : PG_ACC_READ;
-        enum pg_status st = cpu_walk(cpu, &pc, la, acc, true, &r);
+        struct cpu_slat sl;
+        enum pg_status st = cpu_walk_slat(cpu, &pc, la, acc, true, &r, &sl);
         if (st == PG_FAULT) {
             *x = (struct xcpt){ VEC_PF, r.error_code, true, la };
+            return 0;
+        }
+        if (st == PG_SLAT) {
+            if (cpu->slat_fault.stop)
+                return -1;
+            *x = (struct xcpt){ VEC_SLAT, 0, false, 0 };
             return 0;
         }
         if (st != PG_OK) {
@@ -863,16 +871,19 @@ int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
                                (unsigned long long)cpu->efer);
             return -1;
         }
-        if (apic_xapic_page(cpu, r.pa)) {
+        if (apic_xapic_page(cpu, sl.hpa)) {
             /* The xAPIC register page: nothing is installed, so every access
              * faults and is emulated (the instruction decides read/write). */
-            v->mmio_pa = r.pa;
+            v->mmio_pa = sl.hpa;
             return 2;
         }
-        bool w = pg_check_perm(&pc, PG_ACC_WRITE, r.user, r.writable, r.nx) == 0 && r.dirty;
-        int f = fill(v, la, &r, w);
+        bool w = pg_check_perm(&pc, PG_ACC_WRITE, r.user, r.writable, r.nx) == 0 && r.dirty &&
+                 (sl.perm & CPU_SLAT_PERM_W) && sl.dirty;
+        struct pg_result hr = r;
+        hr.pa = sl.hpa;                       /* host-physical (the same without EPT) */
+        int f = fill(v, la, &hr, w, cpu->slat_on ? sl.page_size : ~0ull);
         enum pg_mode pm = pg_mode_of(pc.cr0, pc.cr4, pc.efer);
-        if (f > 0 && r.page_size == 4096 && (pm == PG_MODE_4LEVEL || pm == PG_MODE_PAE))
+        if (f > 0 && r.page_size == 4096 && !cpu->slat_on && (pm == PG_MODE_4LEVEL || pm == PG_MODE_PAE))
             prefetch(v, la, &r, &pc);          /* 8-byte entries, 512 per table */
         if (f != 0)
             return f;

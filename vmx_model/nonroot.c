@@ -429,7 +429,11 @@ enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn 
 bool nonroot_vmx_insn(vmx_t *v, const struct cpu_virt_insn *in)
 {
     enum cpu_mode m = cpu_mode(v->cpu);
-    if (m == CPU_MODE_V86 || m == CPU_MODE_COMPAT) {
+    /* VMCALL exits in every mode of VMX non-root operation (its Operation
+     * tests "in VMX non-root operation" before the mode); the other VMX
+     * instructions #UD first with CR0.PE = 0, in virtual-8086 mode and in
+     * compatibility mode (SDM 3C 31.3, each instruction's Operation) */
+    if (in->id != CPU_VI_VMCALL && (m == CPU_MODE_V86 || m == CPU_MODE_COMPAT || m == CPU_MODE_REAL)) {
         cpu_insn_report(v->cpu, 3, 0, 6, 0, 0);
         cpu_insn_fault(v->cpu, 6, false, 0);
         return true;

@@ -187,6 +187,7 @@ static void load_host_state(vmx_t *v)
     cpu_set(c, CPU_RFLAGS, 0x2);
     v->nonroot = false;
     cpu_set_guest_mode(c, false);
+    cpu_set_slat(c, false);
     cpu_reload_context(c);
     /* The VM-exit MSR-load list; a failure is a VMX abort (indicator 4). */
     char why[200];
@@ -240,6 +241,16 @@ static void save_guest_state(vmx_t *v)
     W(v, VMCS_GUEST_ACTIVITY_STATE, cpu_halted(c) ? 1 : 0);
     W(v, VMCS_GUEST_INTERRUPTIBILITY_INFO, (cpu_blocking_by_sti(c) ? 1 : 0) | (cpu_blocking_by_mov_ss(c) ? 2 : 0));
     W(v, VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
+    /* With EPT, a PAE guest's PDPTE registers are saved (SDM 3C "Saving
+     * Control Registers, Debug Registers, and MSRs" / "Saving Non-Register
+     * State"); otherwise the fields are left alone. */
+    uint64_t cr0 = cpu_get(c, CPU_CR0), cr4 = cpu_get(c, CPU_CR4);
+    if ((v->proc2 & PROC2_EPT) && (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(cpu_get(c, CPU_EFER) & EFER_LMA)) {
+        uint64_t pd[4];
+        cpu_get_pdptes(c, pd);
+        for (int k = 0; k < 4; k++)
+            W(v, VMCS_GUEST_PDPTE0 + k, pd[k]);
+    }
 }
 
 void vm_exit(vmx_t *v, const struct vm_exit_info *x)
@@ -256,6 +267,8 @@ void vm_exit(vmx_t *v, const struct vm_exit_info *x)
     W(v, VMCS_IDT_VECTORING_INFO, x->idt_info);
     W(v, VMCS_IDT_VECTORING_ERROR_CODE, x->idt_ec);
     W(v, VMCS_GUEST_LINEAR_ADDRESS, x->guest_linear);
+    if (x->has_guest_physical)
+        W(v, VMCS_GUEST_PHYSICAL_ADDRESS, x->guest_physical);
     /* the valid bit of the VM-entry interruption information is cleared */
     W(v, VMCS_VM_ENTRY_INTR_INFO, F(v, VMCS_VM_ENTRY_INTR_INFO) & ~(1ull << 31));
     uint64_t guest_rip = cpu_get(c, CPU_RIP);
@@ -300,8 +313,6 @@ static const char *unmodelled_control(const vmx_t *v)
     if (v->proc & PROC_NMI_WINDOW) return "'NMI-window exiting'";
     if (v->proc & PROC_MTF) return "'monitor trap flag'";
     if (v->proc & PROC_TPR_SHADOW) return "'use TPR shadow'";
-    if (v->proc2 & PROC2_EPT) return "secondary 'enable EPT' (issue 6)";
-    if (v->proc2 & PROC2_UNRESTRICTED) return "secondary 'unrestricted guest'";
     if (v->proc2 & PROC2_VIRT_APIC_ACCESS) return "secondary 'virtualize APIC accesses'";
     if (v->proc2 & PROC2_PAUSE_LOOP) return "secondary 'PAUSE-loop exiting'";
     if (v->proc2 & PROC2_VMFUNC) return "secondary 'enable VM functions'";
@@ -399,6 +410,19 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     cpu_set(c, CPU_RFLAGS, F(v, VMCS_GUEST_RFLAGS));
     v->nonroot = true;
     cpu_set_guest_mode(c, true);
+    /* "enable EPT": guest-physical addresses go through the EPT from now
+     * on; a PAE guest's PDPTE registers come from the VMCS (SDM 3C
+     * "Loading Guest State": "Loading Page-Directory-Pointer-Table
+     * Entries"). */
+    v->eptp = (v->proc2 & PROC2_EPT) ? F(v, VMCS_EPT_POINTER) : 0;
+    cpu_set_slat(c, (v->proc2 & PROC2_EPT) != 0);
+    if ((v->proc2 & PROC2_EPT) && (F(v, VMCS_GUEST_CR0) & CR0_PG) && (F(v, VMCS_GUEST_CR4) & CR4_PAE) &&
+        !(v->entry_ctls & ENTRY_IA32E_GUEST)) {
+        uint64_t pd[4];
+        for (int k = 0; k < 4; k++)
+            pd[k] = F(v, VMCS_GUEST_PDPTE0 + k);
+        cpu_set_pdptes(c, pd);
+    }
     cpu_reload_context(c);
 
     /* The VM-entry MSR-load list (failure: reason 34, qualification = the

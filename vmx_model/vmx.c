@@ -750,6 +750,7 @@ vmx_t *vmx_attach(cpu_t *cpu, const struct vmx_caps *caps)
         .ctx = v, .cr4_allow = CR4_VMXE, .insn = vmx_insn, .msr = vmx_msr, .cpuid = vmx_cpuid,
         .cr_write = vmx_cr_write, .guest_insn = nonroot_insn, .guest_event = nonroot_event,
         .guest_shutdown = nonroot_shutdown, .init_signal = vmx_init_signal, .guest_boundary = nonroot_boundary,
+        .slat = vmx_slat, .slat_exit = vmx_slat_exit,
     };
     cpu_set_virt_ops(cpu, &ops);
     return v;

@@ -42,6 +42,7 @@ struct vmx {
     uint32_t pin, proc, proc2, exit_ctls, entry_ctls;
     uint64_t exits;              /* VM exits so far */
     uint64_t timer_deadline;     /* VMX-preemption timer: the cycle it reaches 0 (~0: not active) */
+    uint64_t eptp;               /* the EPTP of the VM entry in effect ("enable EPT") */
     const struct cpu_virt_insn *in_insn;   /* the instruction being executed (NULL: an API call) */
 };
 /* Report the VMLAUNCH/VMRESUME outcome before the transition it causes, so
@@ -64,8 +65,14 @@ struct vm_exit_info {
     uint32_t intr_info, intr_ec;
     uint32_t idt_info, idt_ec;       /* IDT-vectoring information (an exit during event delivery) */
     uint64_t guest_linear;
+    uint64_t guest_physical;         /* EPT violations and misconfigurations */
+    bool has_guest_physical;
 };
 void vm_exit(vmx_t *v, const struct vm_exit_info *x);
+
+/* ---- ept_exits.c: "enable EPT" (cpu_virt_ops.slat and .slat_exit) ---- */
+int vmx_slat(void *ctx, cpu_t *cpu, uint64_t gpa, unsigned acc, struct cpu_slat *out);
+enum cpu_guest_action vmx_slat_exit(void *ctx, cpu_t *cpu, const struct cpu_slat_fault *f);
 
 /* ---- nonroot.c: the cpu_virt_ops guest hooks ---- */
 enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn *gi);
