@@ -397,7 +397,7 @@ bool apic_base_write(cpu_t *cpu, uint64_t v)
         cpu->apic.id = cpu->cfg.lp_index;
     }
     if ((old ^ v) & ~BASE_BSP)
-        view_flush(cpu->view, false);              /* the APIC page moved or changed role */
+        view_drop_shadows(cpu->view);              /* the APIC page moved or changed role: never aliased */
     return true;
 }
 

@@ -575,7 +575,7 @@ cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat
         goto fail;
     }
     err = CPU_ERR_NOMEM;
-    if (!dec_init(cpu) || !(cpu->tbc = tbc_create()))
+    if (!dec_init(cpu) || !(cpu->tbc = tbc_create()) || !(cpu->tlb = tlb_create()))
         goto fail;
     cpu->view = view_create(cpu, cfg->view_max_pages);
     if (!cpu->view) {
@@ -630,6 +630,7 @@ void cpu_destroy(cpu_t *cpu)
     if (!cpu)
         return;
     view_destroy(cpu->view);
+    tlb_destroy(cpu->tlb);
     tbc_destroy(cpu->tbc);
     dec_fini(cpu);
     if (cpu->ctx_scratch)
@@ -896,6 +897,34 @@ static bool take_interrupt(cpu_t *cpu, bool *held)
     return true;
 }
 
+/* A REP-prefixed MOVS, STOS, LODS, CMPS or SCAS: the engine runs one
+ * iteration per translation block and leaves RIP on the instruction until
+ * an iteration finds the count at 0. *count_mask: rCX of its address size. */
+static bool rep_string(const struct dec_insn *d, uint64_t *count_mask)
+{
+    if (d->cls != IC_NONE || !d->ci || !d->ci->detail)
+        return false;
+    const cs_x86 *x = &d->ci->detail->x86;
+    if (x->prefix[0] != X86_PREFIX_REP && x->prefix[0] != X86_PREFIX_REPNE)
+        return false;
+    switch (d->ci->id) {
+    case X86_INS_MOVSB: case X86_INS_MOVSW: case X86_INS_MOVSD: case X86_INS_MOVSQ:
+    case X86_INS_STOSB: case X86_INS_STOSW: case X86_INS_STOSD: case X86_INS_STOSQ:
+    case X86_INS_LODSB: case X86_INS_LODSW: case X86_INS_LODSD: case X86_INS_LODSQ:
+    case X86_INS_CMPSB: case X86_INS_CMPSW: case X86_INS_CMPSD: case X86_INS_CMPSQ:
+    case X86_INS_SCASB: case X86_INS_SCASW: case X86_INS_SCASD: case X86_INS_SCASQ:
+        break;
+    default:
+        return false;
+    }
+    for (unsigned i = 0; i < x->op_count; i++)           /* not SSE MOVSD/CMPSD (F2/F3 opcodes) */
+        if (x->operands[i].type == X86_OP_REG && x->operands[i].reg >= X86_REG_XMM0 &&
+            x->operands[i].reg <= X86_REG_XMM31)
+            return false;
+    *count_mask = x->addr_size == 8 ? ~0ull : x->addr_size == 4 ? 0xFFFFFFFFull : 0xFFFFull;
+    return true;
+}
+
 /* Does the instruction end its translation block (a control transfer)? */
 static bool ends_block(const struct dec_insn *d)
 {
@@ -1009,7 +1038,7 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         if (cpu->shutdown)
             return CPU_STOP_SHUTDOWN;
         if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_boundary &&
-            (cpu->cycles >= cpu->guest_deadline ||
+            (cpu->guest_step || cpu->cycles >= cpu->guest_deadline ||
              (cpu->guest_window && (cpu_rflags(cpu) & RF_IF) && !shadow_active(cpu)))) {
             enum cpu_guest_action a = cpu->virt.guest_boundary(cpu->virt.ctx, cpu);
             if (a == CPU_GUEST_STOP || cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
@@ -1034,15 +1063,23 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         uint64_t rip = cpu_rip(cpu);
         uint64_t until = view_until_address(cpu->view);
         cpu->irq_insns = ~0ull;
-        if (held) {
+        bool step = cpu->guest_mode && cpu->guest_step;
+        uint64_t rep_next = 0, rep_mask = 0, insns0 = cpu->insns;
+        if (held || step) {
             /* Run exactly the shadowed instruction, then take the interrupt:
              * stop in front of the next instruction, or (control transfers
              * end the block) at the next block boundary. */
             struct dec_insn d;
-            if (dec_at(cpu, rip, &d) && !ends_block(&d) && d.cls == IC_NONE)
+            bool ok = dec_at(cpu, rip, &d);
+            if (ok && !ends_block(&d) && d.cls == IC_NONE)
                 until = rip + d.len;
             else
                 cpu->irq_insns = cpu->insns + 1;
+            if (step) {
+                cpu->irq_insns = cpu->insns + 1;   /* a REP string instruction: after one iteration */
+                if (ok && rep_string(&d, &rep_mask))
+                    rep_next = rip + d.len;
+            }
         }
         if (cpu->eng_mode_dirty)
             eng_load_mode(cpu);
@@ -1141,6 +1178,8 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         default:
             return stop_for_pending(cpu);
         }
+        if (rep_next && cpu->insns != insns0 && cpu_rip(cpu) == rip && !(cpu_gpr(cpu, 1) & rep_mask))
+            cpu_set_rip(cpu, rep_next);         /* stepping: the iteration that left the count at 0 ended it */
         if (cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
             return stop_for_pending(cpu);
     }
@@ -1292,7 +1331,12 @@ void cpu_commit_state(cpu_t *cpu)
     for (int s = CPU_ES; s <= CPU_GS; s++)
         seg_sync_engine(cpu, (enum cpu_segreg)s);
     cpu->cpl = SEG_ATTR_DPL(cpu->seg[CPU_CS].attr);
-    view_flush(cpu->view, false);
+    /* Everything may have changed: the engine's shadows go. The translation
+     * cache goes too (the current VPID's mappings, as after INIT), unless a
+     * VM entry or exit just said what it invalidates (cpu_tlb_set_tag). */
+    if (!cpu->tlb_keep_once)
+        view_flush(cpu->view, false);
+    cpu->tlb_keep_once = false;
     view_set_context(cpu->view);
     eng_sync_cr0_cr4(cpu);
     /* The block records stay: a record from before the flush is checked
@@ -1370,7 +1414,9 @@ bool cpu_blocking_by_sti(cpu_t *cpu) { return !cpu->shadow_mov_ss && shadow_acti
 void cpu_set_interrupt_shadow(cpu_t *cpu, bool sti)
 {
     cpu->sti_shadow_rip = cpu_rip(cpu);
-    cpu->sti_shadow_insns = cpu->insns;
+    /* from an instruction handler (VM entry): the shadow covers the first
+     * instruction after the handler's own, which retires first */
+    cpu->sti_shadow_insns = cpu->insns + (cpu->virt_cur ? 1 : 0);
     cpu->shadow_mov_ss = !sti;
 }
 
@@ -1398,9 +1444,29 @@ void cpu_set_slat(cpu_t *cpu, bool on)
 {
     if (cpu->slat_on != on) {
         cpu->slat_on = on;
-        view_flush(cpu->view, false);
+        view_set_context(cpu->view);         /* shadows carry the state they were made under (view.c) */
     }
 }
+
+void cpu_tlb_set_tag(cpu_t *cpu, uint16_t vpid, uint64_t eptrta)
+{
+    cpu->tlb_vpid = vpid;
+    cpu->tlb_eptrta = eptrta;
+    cpu->tlb_keep_once = true;
+    view_set_context(cpu->view);
+}
+
+void cpu_tlb_invalidate(cpu_t *cpu, const struct cpu_tlb_inval *inv, enum cpu_inval_kind kind, uint64_t b,
+                        uint64_t c, uint64_t d)
+{
+    struct tlb_sel sel = { .vpid = inv->vpid < 0 ? TLB_ANY_VPID : inv->vpid, .except_vpid0 = inv->except_vpid0,
+                           .pcid = TLB_ANY_PCID, .eptrta = inv->eptrta, .any_ept = inv->any_ept,
+                           .has_la = inv->has_la, .la = inv->la, .keep_global = inv->keep_global };
+    view_invalidate(cpu->view, &sel);
+    cpu_emit(cpu, CPU_EV_TLB_INVAL, cpu_rip(cpu), kind, b, c, d);
+}
+
+bool cpu_tlb_flush_always(const cpu_t *cpu) { return cpu->cfg.tlb_flush_always; }
 
 bool cpu_slat_enabled(const cpu_t *cpu) { return cpu->slat_on; }
 
@@ -1487,6 +1553,7 @@ void cpu_set_guest_deadline(cpu_t *cpu, uint64_t cycle)
 }
 
 void cpu_set_guest_window(cpu_t *cpu, bool want) { cpu->guest_window = want; }
+void cpu_set_guest_step(cpu_t *cpu, bool step) { cpu->guest_step = step; }
 void cpu_set_guest_intr_exiting(cpu_t *cpu, bool exiting) { cpu->guest_intr_exiting = exiting; }
 void cpu_apic_acknowledge(cpu_t *cpu, unsigned vector) { apic_ack(cpu, vector & 0xFF); }
 void cpu_leave_halt(cpu_t *cpu)

@@ -71,6 +71,9 @@ enum cpu_event_kind {
     CPU_EV_VM_ENTRY,       /* rip = the guest RIP entered */
     CPU_EV_VM_EXIT,        /* rip = guest RIP, a = exit reason, b = qualification, c = instruction length,
                               d = interruption or instruction information */
+    CPU_EV_TLB_FILL,       /* a walk's translation cached: a = linear base, b = host-physical base,
+                              c = guest-physical base, d = VPID | PCID << 16 | size log2 << 32 |
+                              TLB_* flags << 40 (cpu/tlb.h) */
 };
 
 /* TLB invalidation causes, for CPU_EV_TLB_INVAL.a */
@@ -79,6 +82,10 @@ enum cpu_inval_kind {
     CPU_INVAL_INVLPG,      /* b = linear address */
     CPU_INVAL_INVPCID,     /* b = type, c = PCID, d = address */
     CPU_INVAL_PAGING_BITS, /* CR0/CR4 paging-bit change: b = CR number */
+    CPU_INVAL_INVEPT,      /* b = type, c = EPTRTA (single-context) */
+    CPU_INVAL_INVVPID,     /* b = type, c = VPID, d = address */
+    CPU_INVAL_VM_ENTRY,    /* VM entry: b = 1 VPID 0's mappings, 2 everything (flush-always) */
+    CPU_INVAL_VM_EXIT,     /* VM exit: b as for VM entry */
 };
 
 /* Local APIC event kinds, for CPU_EV_APIC.a */
@@ -143,6 +150,8 @@ struct cpu_config {
     uint64_t seed;                      /* RDRAND/RDSEED stream seed */
     bool trace_insns;                   /* report every retired instruction */
     unsigned view_max_pages;            /* translation-cache bound in 4-KiB pages (0: default) */
+    bool tlb_flush_always;              /* cache policy "flush-always" (docs/ept.md): VM entries and
+                                           exits and INVEPT/INVVPID empty the whole translation cache */
 };
 
 cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat, cpu_t **out)
@@ -366,6 +375,9 @@ struct cpu_guest_insn {
         uint64_t value;        /* MOV from CR0/CR4, SMSW: the value read; MOV to CR0/CR4, CLTS, LMSW:
                                   the whole new CR0/CR4; RDTSC, RDTSCP, RDMSR of
                                   IA32_TIME_STAMP_COUNTER: the offset added to the TSC */
+        bool done;             /* the model carried out the instruction's effect itself (MOV to CR8
+                                  with "use TPR shadow" writes the virtual-APIC page): cpu/ only
+                                  retires it (RIP past it, its usual cost, the count) */
     } out;
 };
 
@@ -445,8 +457,9 @@ struct cpu_virt_ops {
     /* An event about to be delivered through the guest's IDT: */
     enum cpu_guest_action (*guest_event)(void *ctx, cpu_t *cpu, const struct cpu_guest_event *e);
     /* At an instruction boundary in guest mode, when the deadline set by
-     * cpu_set_guest_deadline() has come or the interrupt window asked for by
-     * cpu_set_guest_window() is open: */
+     * cpu_set_guest_deadline() has come, the interrupt window asked for by
+     * cpu_set_guest_window() is open, or at every boundary with
+     * cpu_set_guest_step(): */
     enum cpu_guest_action (*guest_boundary)(void *ctx, cpu_t *cpu);
     /* A triple fault: true when it caused a VM exit (the LP runs on). */
     bool (*guest_shutdown)(void *ctx, cpu_t *cpu);
@@ -483,6 +496,10 @@ void cpu_set_guest_deadline(cpu_t *cpu, uint64_t cycle);
 /* Guest mode: call guest_boundary whenever RFLAGS.IF = 1 and nothing blocks
  * interrupts (interrupt-window exiting). */
 void cpu_set_guest_window(cpu_t *cpu, bool want);
+/* Guest mode: run one instruction (one iteration of a REP string
+ * instruction) or deliver one event at a time, and call guest_boundary at
+ * every instruction boundary (the monitor trap flag). */
+void cpu_set_guest_step(cpu_t *cpu, bool step);
 /* Guest mode: external interrupts go to guest_event whatever RFLAGS.IF says
  * ("external-interrupt exiting": IF does not block them, SDM 3C 26.3). The
  * model acknowledges the interrupt itself (cpu_apic_acknowledge) when it
@@ -509,6 +526,29 @@ void cpu_inject_event(cpu_t *cpu, unsigned vector, unsigned type, bool has_ec, u
  * ...) from an instruction handler: make it take effect (engine mode,
  * segment caches, translations) before the next instruction. */
 void cpu_reload_context(cpu_t *cpu);
+/* The translation cache (SDM 3C 29.4): the VPID and EPTRTA (EPTP bits
+ * 51:12, 0 without EPT) translations are cached under from now on (the
+ * PCID comes from CR3). VM entry and VM exit set it; the next
+ * cpu_reload_context then keeps the cache (only the invalidations the model
+ * asks for happen). */
+void cpu_tlb_set_tag(cpu_t *cpu, uint16_t vpid, uint64_t eptrta);
+/* Invalidate cached translations: vpid (or -1: every VPID; except_vpid0),
+ * eptrta (~0: any; 0: mappings made without EPT; any_ept: all made with
+ * EPT), one address (has_la) or all, keeping global ones (keep_global). The
+ * kind and its arguments (b, c, d) are traced as CPU_EV_TLB_INVAL. */
+struct cpu_tlb_inval {
+    int vpid;
+    bool except_vpid0;
+    uint64_t eptrta;
+    bool any_ept;
+    bool has_la;
+    uint64_t la;
+    bool keep_global;
+};
+void cpu_tlb_invalidate(cpu_t *cpu, const struct cpu_tlb_inval *inv, enum cpu_inval_kind kind, uint64_t b,
+                        uint64_t c, uint64_t d);
+/* The cache policy of this LP (cpu_config.tlb_flush_always). */
+bool cpu_tlb_flush_always(const cpu_t *cpu);
 /* Guest mode: route every guest-physical address through ops->slat (EPT
  * on) or not. Changing it drops every cached translation. */
 void cpu_set_slat(cpu_t *cpu, bool on);

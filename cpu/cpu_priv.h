@@ -18,6 +18,7 @@
 
 #include "cpu.h"
 #include "paging.h"
+#include "tlb.h"
 
 const char *insn_class_name(enum insn_class c);
 
@@ -232,6 +233,8 @@ struct cpu {
     uint64_t guest_deadline;                   /* guest mode: call virt.guest_boundary at this cycle (~0: none) */
     bool guest_window;                         /* guest mode: ... when interrupts become unblocked */
     bool guest_intr_exiting;                   /* guest mode: external interrupts ignore RFLAGS.IF */
+    bool guest_step;                           /* guest mode: one instruction per engine entry, a
+                                                  guest_boundary call at every boundary (MTF) */
     uint64_t cr2_before_pf;                    /* CR2 before cpu_raise() wrote it (VM exits restore it) */
     bool slat_on;                              /* guest-physical addresses go through virt.slat (EPT) */
     bool keep_pdptes;                          /* cpu_set_pdptes: the next reload keeps the PDPTE registers */
@@ -268,6 +271,12 @@ struct cpu {
 
     /* mechanism */
     struct view *view;
+    /* The architectural translation cache (tlb.c) and the tag translations
+     * are cached under besides the PCID (cpu_tlb_set_tag). */
+    struct tlb *tlb;
+    uint16_t tlb_vpid;
+    uint64_t tlb_eptrta;
+    bool tlb_keep_once;                        /* the next cpu_commit_state leaves the cache alone */
     csh cs;
     cs_insn *csi;
     struct dcache_ent *dcache;                 /* decoded-instruction cache (decode.c) */
@@ -360,6 +369,15 @@ enum pg_status cpu_walk(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum p
  * set_ad false nothing is written (a probe). */
 enum pg_status cpu_walk_slat(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum pg_access acc,
                              bool set_ad, struct pg_result *r, struct cpu_slat *s);
+/* The translation as the processor makes it: from the translation cache when
+ * it holds la for the current tag with the rights the access needs (no walk,
+ * nothing written; *cached is set), else cpu_walk_slat, whose result is then
+ * cached (unless set_ad is false: a probe caches nothing). A cached entry
+ * that refuses the access is dropped and the walk decides (SDM 3A 4.10.4.3:
+ * a stale entry with fewer rights may fault or not; hvsim re-walks). r and
+ * s are filled as by cpu_walk_slat (r->pa is the guest-physical address). */
+enum pg_status cpu_translate(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum pg_access acc,
+                             bool set_ad, struct pg_result *r, struct cpu_slat *s, bool *cached);
 /* Load the four PAE PDPTEs for CR3 (SDM 3A 4.4.1). False: #GP(0) (a reserved
  * bit) or, with cpu->pend set to unmodelled, a table outside RAM. */
 bool pae_load_pdptes(cpu_t *cpu, uint64_t cr3, uint64_t cr0, uint64_t cr4, uint64_t out[4]);
@@ -496,6 +514,16 @@ uint64_t view_mmio_pa(const struct view *v);
 /* Ensure an engine region covers la (for the unmapped hook). */
 bool view_cover(struct view *v, uint64_t la);
 void view_flush(struct view *v, bool keep_global);
+/* Drop the engine's shadow entries only (an artifact of the engine, not an
+ * architectural invalidation: the translation cache keeps its entries and
+ * refills the shadows without a walk). */
+void view_drop_shadows(struct view *v);
+/* The architectural invalidation sel (INVEPT, INVVPID, VM transitions). */
+void view_invalidate(struct view *v, const struct tlb_sel *sel);
+/* The tag of the current context. */
+void view_tag(const struct view *v, struct tlb_tag *tag);
+/* The tag of the current context (mem.c). */
+void cpu_tlb_tag(const cpu_t *cpu, struct tlb_tag *tag);
 void view_flush_pcid(struct view *v, uint16_t pcid, bool keep_global);
 void view_invlpg(struct view *v, uint64_t la);
 void view_invpcid_addr(struct view *v, uint64_t la, uint16_t pcid);

@@ -77,8 +77,10 @@ bool phys_write(cpu_t *cpu, uint64_t pa, const void *buf, size_t len)
 int slat_translate(cpu_t *cpu, uint64_t gpa, unsigned acc, struct cpu_slat *s)
 {
     if (!cpu->slat_on || !cpu->virt.slat) {
-        *s = (struct cpu_slat){ .hpa = gpa, .page_base_gpa = gpa & ~0xFFFull, .page_base_hpa = gpa & ~0xFFFull,
-                                .page_size = 4096, .dirty = true,
+        /* identity: as large as any page (a translation is then bounded by
+         * the guest's page alone) */
+        *s = (struct cpu_slat){ .hpa = gpa, .page_base_gpa = gpa & ~((1ull << 30) - 1),
+                                .page_base_hpa = gpa & ~((1ull << 30) - 1), .page_size = 1ull << 30, .dirty = true,
                                 .perm = CPU_SLAT_PERM_R | CPU_SLAT_PERM_W | CPU_SLAT_PERM_X | CPU_SLAT_PERM_XU };
         return CPU_SLAT_OK;
     }
@@ -179,6 +181,101 @@ enum pg_status cpu_walk(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum p
     return st;
 }
 
+/* ---- the translation cache (tlb.c) in front of the walk ---- */
+
+void cpu_tlb_tag(const cpu_t *cpu, struct tlb_tag *tag)
+{
+    tag->vpid = cpu->tlb_vpid;
+    tag->pcid = (cpu->cr4 & CR4_PCIDE) ? (uint16_t)(cpu->cr3 & 0xFFF) : 0;
+    tag->eptrta = cpu->tlb_eptrta;
+}
+
+static unsigned log2_size(uint64_t size)
+{
+    unsigned n = 0;
+    while ((1ull << n) < size)
+        n++;
+    return n;
+}
+
+/* Does the cached entry allow the access without a walk? A write needs the
+ * guest's D flag and EPT write permission and D (else the walk sets them). */
+static bool entry_allows(const struct pg_ctx *pc, const struct tlb_entry *e, enum pg_access acc)
+{
+    if (pg_check_perm(pc, acc, e->flags & TLB_USER, e->flags & TLB_WRITABLE, e->flags & TLB_NX))
+        return false;
+    switch (acc) {
+    case PG_ACC_WRITE:
+        return (e->flags & TLB_DIRTY) && (e->flags & TLB_SLAT_W) && (e->flags & TLB_SLAT_D);
+    case PG_ACC_FETCH:
+        return (e->flags & ((e->flags & TLB_USER) ? TLB_SLAT_XU : TLB_SLAT_X)) != 0;
+    default:
+        return (e->flags & TLB_SLAT_R) != 0;
+    }
+}
+
+enum pg_status cpu_translate(cpu_t *cpu, const struct pg_ctx *pc, uint64_t la, enum pg_access acc,
+                             bool set_ad, struct pg_result *r, struct cpu_slat *s, bool *cached)
+{
+    struct tlb_tag tag;
+    struct tlb_entry e;
+    struct cpu_slat tmp;
+    if (!s)
+        s = &tmp;
+    *cached = false;
+    cpu_tlb_tag(cpu, &tag);
+    bool paging = pg_mode_of(pc->cr0, pc->cr4, pc->efer) != PG_MODE_NONE;
+    if (!pg_canonical(la, cpu->prof->linear_bits))
+        return cpu_walk_slat(cpu, pc, la, acc, set_ad, r, s);
+    if ((paging || cpu->slat_on) && tlb_lookup(cpu->tlb, &tag, la, &e)) {
+        if (entry_allows(pc, &e, acc)) {
+            uint64_t piece = 1ull << e.size_log2, off = la & (piece - 1);
+            uint64_t gsize = 1ull << e.guest_size_log2;
+            *r = (struct pg_result){ .status = PG_OK, .pa = e.gpa + off, .page_base_la = e.guest_la,
+                                     .page_base_pa = (e.gpa + off - (la - e.guest_la)), .page_size = gsize,
+                                     .user = e.flags & TLB_USER, .writable = e.flags & TLB_WRITABLE,
+                                     .nx = e.flags & TLB_NX, .global = e.flags & TLB_GLOBAL,
+                                     .dirty = e.flags & TLB_DIRTY };
+            unsigned perm = ((e.flags & TLB_SLAT_R) ? CPU_SLAT_PERM_R : 0) | ((e.flags & TLB_SLAT_W) ? CPU_SLAT_PERM_W : 0) |
+                            ((e.flags & TLB_SLAT_X) ? CPU_SLAT_PERM_X : 0) | ((e.flags & TLB_SLAT_XU) ? CPU_SLAT_PERM_XU : 0);
+            *s = (struct cpu_slat){ .hpa = e.pa + off, .page_base_gpa = e.gpa, .page_base_hpa = e.pa,
+                                    .page_size = piece, .perm = perm, .dirty = e.flags & TLB_SLAT_D };
+            *cached = true;
+            return PG_OK;
+        }
+        if (set_ad)
+            tlb_remove(cpu->tlb, &tag, la);     /* the walk decides, and replaces it */
+    }
+    enum pg_status st = cpu_walk_slat(cpu, pc, la, acc, set_ad, r, s);
+    if (st == PG_FAULT && set_ad)
+        tlb_remove(cpu->tlb, &tag, la);         /* a #PF drops the faulting address's entries (SDM 3A 4.10.4.1) */
+    if (st != PG_OK || !set_ad || (!paging && !cpu->slat_on))
+        return st;
+    /* cache the translation: one piece of at most 2 MiB, no larger than the
+     * guest's page or the EPT page */
+    uint64_t piece = r->page_size < s->page_size ? r->page_size : s->page_size;
+    if (piece >= (2ull << 20))
+        piece = 2ull << 20;
+    else
+        piece = 4096;
+    e = (struct tlb_entry){ .la = la & ~(piece - 1), .pa = s->hpa & ~(piece - 1), .gpa = r->pa & ~(piece - 1),
+                            .guest_la = r->page_base_la, .size_log2 = (uint8_t)log2_size(piece),
+                            .guest_size_log2 = (uint8_t)log2_size(r->page_size),
+                            .flags = (uint16_t)((r->user ? TLB_USER : 0) | (r->writable ? TLB_WRITABLE : 0) |
+                                                (r->nx ? TLB_NX : 0) | (r->global ? TLB_GLOBAL : 0) |
+                                                (r->dirty ? TLB_DIRTY : 0) |
+                                                ((s->perm & CPU_SLAT_PERM_R) ? TLB_SLAT_R : 0) |
+                                                ((s->perm & CPU_SLAT_PERM_W) ? TLB_SLAT_W : 0) |
+                                                ((s->perm & CPU_SLAT_PERM_X) ? TLB_SLAT_X : 0) |
+                                                ((s->perm & CPU_SLAT_PERM_XU) ? TLB_SLAT_XU : 0) |
+                                                (s->dirty ? TLB_SLAT_D : 0)) };
+    tlb_insert(cpu->tlb, &tag, &e);
+    cpu_emit(cpu, CPU_EV_TLB_FILL, cpu_rip(cpu), e.la, e.pa, e.gpa,
+             (uint64_t)tag.vpid | ((uint64_t)tag.pcid << 16) | ((uint64_t)e.size_log2 << 32) |
+             ((uint64_t)e.flags << 40));
+    return PG_OK;
+}
+
 bool pae_load_pdptes_x(cpu_t *cpu, uint64_t cr3, uint64_t cr0, uint64_t cr4, uint64_t out[4], struct xcpt *x)
 {
     struct pg_ctx pc;
@@ -220,7 +317,8 @@ enum mem_res mem_translate(cpu_t *cpu, const struct mem_acc *a, uint64_t la, enu
     struct pg_result r;
     struct cpu_slat s;
     cpu_pg_ctx(cpu, &pc, a->cpl, a->implicit_sv);
-    enum pg_status st = cpu_walk_slat(cpu, &pc, la, acc, true, &r, &s);
+    bool cached;
+    enum pg_status st = cpu_translate(cpu, &pc, la, acc, true, &r, &s, &cached);
     switch (st) {
     case PG_OK:
         *pa = s.hpa;

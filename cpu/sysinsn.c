@@ -848,7 +848,7 @@ static bool h_cli_sti(cpu_t *cpu, const struct dec_insn *d)
 static void ac_changed(cpu_t *cpu, uint64_t old, uint64_t nw)
 {
     if (((old ^ nw) & RF_AC) && (cpu->cr4 & CR4_SMAP) && cpu->cpl < 3)
-        view_flush(cpu->view, false);
+        view_set_context(cpu->view);           /* the shadows' SMAP rights changed (not the TLB's) */
 }
 
 static bool h_popf(cpu_t *cpu, const struct dec_insn *d)
@@ -2303,6 +2303,8 @@ bool sysinsn_emulate(cpu_t *cpu, const struct dec_insn *d)
             return true;
         if (a == CPU_GUEST_STOP)
             return false;
+        if (gi.out.done)
+            return next(cpu, d, cost_table[d->cls == IC_MOV_TO_CR ? COST_SERIALIZING : COST_INSN]);
         if (gi.out.use_value)
             return execute_adjusted(cpu, d, &gi);
     }

@@ -71,7 +71,8 @@ struct window {
 
 struct tree {
     bool used;
-    uint16_t pcid;
+    struct tlb_tag tag;   /* the translation-cache tag this tree mirrors (VPID, PCID, EPTRTA) */
+    uint64_t key;         /* the control state its shadows' rights were computed under (shadow_key) */
     uint32_t root[2];     /* pool page of the PML4 per context, NO_PAGE if none */
     uint64_t last_use;
 };
@@ -344,6 +345,7 @@ void view_do_pending_inval(struct view *v)
 /* Drop every translation of every tree (the TLB may lose entries at any
  * time, SDM 3A 4.10.1), optionally keeping global ones. */
 static void flush_trees(struct view *v, bool keep_global, bool in_hook);
+static void drop_entry(struct view *v, uint32_t root, uint64_t la, int which);
 
 static void full_reset(struct view *v)
 {
@@ -697,7 +699,8 @@ static unsigned cur_ctx(struct view *v) { return v->cpu->cpl == 3 ? CTX_USER : C
 
 /* Install the translation r for la in the current tree and context.
  * Returns 1 on success, 0 to retry (state was reset), -1 on failure. */
-static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool writable, uint64_t max_span)
+static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool writable, uint64_t max_span,
+                bool walked)
 {
     cpu_t *cpu = v->cpu;
     struct window *w = find_window(v, la);
@@ -743,7 +746,8 @@ static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool wri
     else if (root != (uint32_t)((cpu->shadow_root_written - RESERVED_BASE) / 4096))
         engine_tlb_flush_now(v);     /* the root was just created */
     cpu->stats.view_fills++;
-    cpu_charge(cpu, cost_table[COST_PAGE_WALK]);
+    if (walked)
+        cpu_charge(cpu, cost_table[COST_PAGE_WALK]);   /* a refill from the translation cache is free */
     return 1;
 }
 
@@ -772,6 +776,9 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
     uint64_t *sh = shadow_slot(v, root, base, 1, false);
     if (!sh)
         return;
+    struct tlb_tag tag;
+    cpu_tlb_tag(cpu, &tag);
+    uint16_t fl[512];                                /* translation-cache flags per entry taken */
     unsigned i = 0;
     while (i < 512) {
         /* Find a run of eligible entries with contiguous frames. */
@@ -790,8 +797,12 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
                 ok = pg_check_perm(pc, PG_ACC_READ, user, writable, nx) == 0;
             bool e_wr = ok && (e & PTE_D) && pg_check_perm(pc, PG_ACC_WRITE, user, writable, nx) == 0;
             bool e_gl = (pc->cr4 & CR4_PGE) && (e & PTE_G);
-            if (ok && (sh[i] & PTE_P))
-                ok = false;                              /* already cached */
+            struct tlb_entry old;
+            if (ok && ((sh[i] & PTE_P) || tlb_lookup(cpu->tlb, &tag, la_i, &old)))
+                ok = false;                              /* already cached (perhaps stale: kept) */
+            fl[i] = (uint16_t)((user ? TLB_USER : 0) | (writable ? TLB_WRITABLE : 0) | (nx ? TLB_NX : 0) |
+                               (e_gl ? TLB_GLOBAL : 0) | ((e & PTE_D) ? TLB_DIRTY : 0) | TLB_SLAT_R | TLB_SLAT_W |
+                               TLB_SLAT_X | TLB_SLAT_XU | TLB_SLAT_D);
             if (!ok || (n && ((e & frame) != pa0 + ((uint64_t)n << 12) || e_wr != wr || e_gl != glob)))
                 break;
             if (n == 0) {
@@ -810,8 +821,13 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
                 continue;                                /* not (all) RAM: left to demand */
             if (!install_alias(v, w, la0, pa0, (uint64_t)n << 12))
                 return;                                  /* the view was reset */
-            for (unsigned k = 0; k < n; k++)
+            for (unsigned k = 0; k < n; k++) {
                 sh[start + k] = PTE_P | PTE_US | PTE_A | PTE_D | (wr ? PTE_RW : 0) | (glob ? SH_GLOBAL : 0);
+                uint64_t lak = la0 + ((uint64_t)k << 12), pak = pa0 + ((uint64_t)k << 12);
+                struct tlb_entry te = { .la = lak, .pa = pak, .gpa = pak, .guest_la = lak, .size_log2 = 12,
+                                        .guest_size_log2 = 12, .flags = fl[start + k] };
+                tlb_insert(cpu->tlb, &tag, &te);
+            }
             cpu->stats.view_prefetches += n;
         } else {
             i++;
@@ -850,7 +866,8 @@ int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
         }
         enum pg_access acc = slot ? PG_ACC_WRITE : PG_ACC_READ;
         struct cpu_slat sl;
-        enum pg_status st = cpu_walk_slat(cpu, &pc, la, acc, true, &r, &sl);
+        bool cached;
+        enum pg_status st = cpu_translate(cpu, &pc, la, acc, true, &r, &sl, &cached);
         if (st == PG_FAULT) {
             *x = (struct xcpt){ VEC_PF, r.error_code, true, la };
             return 0;
@@ -881,9 +898,9 @@ int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
                  (sl.perm & CPU_SLAT_PERM_W) && sl.dirty;
         struct pg_result hr = r;
         hr.pa = sl.hpa;                       /* host-physical (the same without EPT) */
-        int f = fill(v, la, &hr, w, cpu->slat_on ? sl.page_size : ~0ull);
+        int f = fill(v, la, &hr, w, cpu->slat_on ? sl.page_size : ~0ull, !cached);
         enum pg_mode pm = pg_mode_of(pc.cr0, pc.cr4, pc.efer);
-        if (f > 0 && r.page_size == 4096 && !cpu->slat_on && (pm == PG_MODE_4LEVEL || pm == PG_MODE_PAE))
+        if (f > 0 && !cached && r.page_size == 4096 && !cpu->slat_on && (pm == PG_MODE_4LEVEL || pm == PG_MODE_PAE))
             prefetch(v, la, &r, &pc);          /* 8-byte entries, 512 per table */
         if (f != 0)
             return f;
@@ -932,9 +949,52 @@ static void flush_trees(struct view *v, bool keep_global, bool in_hook)
         engine_tlb_flush(v);
 }
 
+static bool tag_eq(const struct tlb_tag *a, const struct tlb_tag *b)
+{
+    return a->vpid == b->vpid && a->pcid == b->pcid && a->eptrta == b->eptrta;
+}
+
+/* An architectural invalidation of every mapping of the current VPID (all
+ * PCIDs and EPTRTAs): MOV to CR0/CR4 changing paging bits, IA32_EFER.NXE,
+ * INVPCID types 2 and 3, INIT (SDM 3A 4.10.4.1, 3C 29.4.3). */
 void view_flush(struct view *v, bool keep_global)
 {
+    struct tlb_sel sel = { .vpid = v->cpu->tlb_vpid, .pcid = TLB_ANY_PCID, .eptrta = TLB_ANY_EPTRTA,
+                           .keep_global = keep_global };
+    tlb_invalidate(v->cpu->tlb, &sel);
     flush_trees(v, keep_global, false);
+}
+
+void view_drop_shadows(struct view *v)
+{
+    flush_trees(v, false, false);
+}
+
+void view_tag(const struct view *v, struct tlb_tag *tag)
+{
+    cpu_tlb_tag(v->cpu, tag);
+}
+
+void view_invalidate(struct view *v, const struct tlb_sel *sel)
+{
+    tlb_invalidate(v->cpu->tlb, sel);
+    if (sel->has_la) {
+        for (int i = 0; i < NTREES; i++)
+            for (int c = 0; c < 2; c++)
+                if (v->tree[i].root[c] != NO_PAGE)
+                    drop_entry(v, v->tree[i].root[c], sel->la, 0);
+        v->gen++;
+        engine_tlb_flush(v);
+    } else {
+        for (int i = 0; i < NTREES; i++)
+            if (v->tree[i].used && tlb_tag_matches(&v->tree[i].tag, sel))
+                tree_reset(v, &v->tree[i]);
+        v->gen++;
+        v->cpu->stats.view_flushes++;
+        if (ensure_root(v, cur_tree(v), cur_ctx(v)) == NO_PAGE)
+            flush_trees(v, false, false);
+        engine_tlb_flush(v);
+    }
 }
 
 /* Drop the cached translation of la in one tree context. `which`: 0 all
@@ -971,6 +1031,15 @@ static void drop_entry(struct view *v, uint32_t root, uint64_t la, int which)
  * in every PCID. */
 void view_invlpg(struct view *v, uint64_t la)
 {
+    /* the current VPID's and PCID's mappings of la, and global ones of
+     * every PCID (SDM 2A INVLPG, 3C 29.4.3) */
+    struct tlb_tag cur;
+    cpu_tlb_tag(v->cpu, &cur);
+    struct tlb_sel sel = { .vpid = cur.vpid, .pcid = cur.pcid, .eptrta = TLB_ANY_EPTRTA, .has_la = true, .la = la };
+    tlb_invalidate(v->cpu->tlb, &sel);
+    sel.pcid = TLB_ANY_PCID;
+    sel.only_global = true;
+    tlb_invalidate(v->cpu->tlb, &sel);
     for (int i = 0; i < NTREES; i++) {
         struct tree *t = &v->tree[i];
         for (int c = 0; c < 2; c++)
@@ -984,9 +1053,12 @@ void view_invlpg(struct view *v, uint64_t la)
 /* INVPCID type 0 (SDM 2A): non-global translations of la tagged `pcid`. */
 void view_invpcid_addr(struct view *v, uint64_t la, uint16_t pcid)
 {
+    struct tlb_sel sel = { .vpid = v->cpu->tlb_vpid, .pcid = pcid, .eptrta = TLB_ANY_EPTRTA, .has_la = true,
+                           .la = la, .keep_global = true };
+    tlb_invalidate(v->cpu->tlb, &sel);
     for (int i = 0; i < NTREES; i++) {
         struct tree *t = &v->tree[i];
-        if (!t->used || t->pcid != pcid)
+        if (!t->used || t->tag.pcid != pcid)
             continue;
         for (int c = 0; c < 2; c++)
             if (t->root[c] != NO_PAGE)
@@ -996,25 +1068,44 @@ void view_invpcid_addr(struct view *v, uint64_t la, uint16_t pcid)
     engine_tlb_flush(v);
 }
 
-/* Select the tree for the current PCID and load the engine's CR3 for the
- * current privilege context. */
+/* What the rights in a shadow entry depend on besides the cached entry
+ * itself: paging mode, CR0.WP, SMEP/SMAP (with RFLAGS.AC), PKE, and
+ * whether EPT is on. A tree whose shadows were made under another state
+ * is emptied when selected (the translation cache refills it). */
+static uint64_t shadow_key(const cpu_t *cpu)
+{
+    return (cpu->cr0 & (CR0_PG | CR0_WP)) |
+           ((uint64_t)(cpu->cr4 & (CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PKE)) << 32) |
+           ((cpu->efer & EFER_LMA) ? 1ull << 63 : 0) | (((cpu->cr4 & CR4_SMAP) && (cpu_rflags((cpu_t *)cpu) & RF_AC)) ? 1ull << 62 : 0) |
+           (cpu->slat_on ? 1ull << 61 : 0);
+}
+
+/* Select the tree for the current tag (VPID, PCID, EPTRTA) and load the
+ * engine's CR3 for the current privilege context. */
 void view_set_context(struct view *v)
 {
     cpu_t *cpu = v->cpu;
-    uint16_t pcid = (cpu->cr4 & CR4_PCIDE) ? (uint16_t)(cpu->cr3 & 0xFFF) : 0;
+    struct tlb_tag tag;
+    cpu_tlb_tag(cpu, &tag);
     int found = -1, lru = 0;
     for (int i = 0; i < NTREES; i++) {
-        if (v->tree[i].used && v->tree[i].pcid == pcid)
+        if (v->tree[i].used && tag_eq(&v->tree[i].tag, &tag))
             found = i;
         if (v->tree[i].last_use < v->tree[lru].last_use || !v->tree[i].used)
             if (v->tree[lru].used)
                 lru = i;
     }
+    uint64_t key = shadow_key(cpu);
     if (found < 0) {
         found = lru;
         tree_reset(v, &v->tree[found]);
         v->tree[found].used = true;
-        v->tree[found].pcid = pcid;
+        v->tree[found].tag = tag;
+        v->tree[found].key = key;
+    } else if (v->tree[found].key != key) {
+        tree_reset(v, &v->tree[found]);
+        v->tree[found].key = key;
+        v->gen++;
     }
     v->cur = (unsigned)found;
     v->tree[found].last_use = ++v->tick;
@@ -1029,9 +1120,12 @@ void view_set_context(struct view *v)
 /* Drop the translations tagged with one PCID (INVPCID types 0/1 and MOV CR3). */
 void view_flush_pcid(struct view *v, uint16_t pcid, bool keep_global)
 {
+    struct tlb_sel sel = { .vpid = v->cpu->tlb_vpid, .pcid = pcid, .eptrta = TLB_ANY_EPTRTA,
+                           .keep_global = keep_global };
+    tlb_invalidate(v->cpu->tlb, &sel);
     for (int i = 0; i < NTREES; i++) {
         struct tree *t = &v->tree[i];
-        if (!t->used || t->pcid != pcid)
+        if (!t->used || t->tag.pcid != pcid || t->tag.vpid != v->cpu->tlb_vpid)
             continue;
         for (int c = 0; c < 2; c++)
             if (t->root[c] != NO_PAGE) {

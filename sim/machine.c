@@ -300,7 +300,7 @@ bool machine_create(const struct machine_config *cfg, machine_t **out, char *msg
     m->running = -1;
     for (unsigned i = 0; i < cfg->nlps; i++) {
         struct cpu_config cc = { .profile = m->cfg.profile, .lp_index = i, .lp_count = cfg->nlps, .seed = cfg->seed,
-                                 .trace_insns = cfg->trace_insns };
+                                 .trace_insns = cfg->trace_insns, .tlb_flush_always = cfg->tlb_flush_always };
         cpu_err e = cpu_create(&cc, &plat, &m->lp[i]);
         if (e != CPU_OK) {
             snprintf(msg, n, "cannot create logical processor %u: %s", i, cpu_strerror(e));

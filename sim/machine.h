@@ -40,6 +40,7 @@ struct machine_config {
     struct machine_vmx_cap { uint32_t msr; bool present; uint64_t value; } vmx_caps[32];
     FILE *notes;                       /* model notes, e.g. the VM-entry check that failed (hvsim run:
                                           stderr), or NULL */
+    bool tlb_flush_always;             /* translation-cache policy "flush-always" (docs/ept.md) */
 };
 
 #define MACHINE_MAX_LPS 64

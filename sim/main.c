@@ -77,6 +77,11 @@ static const char usage_run[] =
     "  --vmx-cap MSR=VALUE|MSR=absent\n"
     "                     override a VMX capability MSR of the profile (0x480..0x493,\n"
     "                     repeatable, docs/vmx.md), e.g. --vmx-cap 0x48b=absent\n"
+    "  --tlb retain|flush-always\n"
+    "                     translation-cache policy (docs/ept.md): retain (default) keeps a\n"
+    "                     cached translation until an invalidation removes it, so a missing\n"
+    "                     INVEPT/INVVPID shows; flush-always empties the cache at every VM\n"
+    "                     entry and exit and INVEPT/INVVPID\n"
     "  --quiet            do not print the payload's console output\n"
     "  --no-progress      no progress line on stderr (default: shown on a terminal)\n"
     "  -h, --help         this text\n";
@@ -158,7 +163,7 @@ static int cmd_run(int argc, char **argv)
     struct machine_config cfg = { .nlps = 1, .mem_size = MACHINE_DEFAULT_MEM, .quantum = MACHINE_DEFAULT_QUANTUM,
                                   .console = stdout, .progress = isatty(2) ? stderr : NULL, .notes = stderr };
     enum { O_LPS = 256, O_MEM, O_CPU, O_SEED, O_TRACE, O_TINSNS, O_MAXI, O_MAXC, O_QUANTUM, O_CMDLINE,
-           O_QUIET, O_NOPROG, O_SCHED, O_MULTIBOOT, O_APPEND, O_MODULE, O_VMXCAP };
+           O_QUIET, O_NOPROG, O_SCHED, O_MULTIBOOT, O_APPEND, O_MODULE, O_VMXCAP, O_TLB };
     static const struct option opts[] = {
         { "lps", required_argument, 0, O_LPS }, { "mem", required_argument, 0, O_MEM },
         { "cpu", required_argument, 0, O_CPU }, { "seed", required_argument, 0, O_SEED },
@@ -169,6 +174,7 @@ static int cmd_run(int argc, char **argv)
         { "sched-seed", required_argument, 0, O_SCHED }, { "multiboot", required_argument, 0, O_MULTIBOOT },
         { "append", required_argument, 0, O_APPEND }, { "module", required_argument, 0, O_MODULE },
         { "vmx-cap", required_argument, 0, O_VMXCAP },
+        { "tlb", required_argument, 0, O_TLB },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     static struct mb_options mb;        /* static: 64 module slots */
@@ -275,6 +281,14 @@ static int cmd_run(int argc, char **argv)
             cfg.vmx_caps[cfg.nvmx_caps++] = (struct machine_vmx_cap){ (uint32_t)msr, !absent, val };
             break;
         }
+        case O_TLB:
+            if (!strcmp(optarg, "flush-always"))
+                cfg.tlb_flush_always = true;
+            else if (!strcmp(optarg, "retain"))
+                cfg.tlb_flush_always = false;
+            else
+                return bad_usage("--tlb: expected 'retain' or 'flush-always', got '%s'", optarg);
+            break;
         case O_QUIET:
             cfg.console = NULL;
             break;

@@ -199,7 +199,7 @@ static const struct { const char *name; unsigned type; } event_types[] = {
     { "io", TREC_IO }, { "console", TREC_CONSOLE }, { "halt", TREC_HALT },
     { "tlb-inval", TREC_TLB_INVAL }, { "insn", TREC_INSN }, { "triple-fault", TREC_TRIPLE_FAULT },
     { "unmodelled", TREC_UNMODELLED }, { "apic", TREC_APIC }, { "vmx", TREC_VMX },
-    { "vm-entry", TREC_VM_ENTRY }, { "vm-exit", TREC_VM_EXIT },
+    { "vm-entry", TREC_VM_ENTRY }, { "vm-exit", TREC_VM_EXIT }, { "tlb-fill", TREC_TLB_FILL },
 };
 
 const char *scenario_event_name(unsigned type)
@@ -233,6 +233,12 @@ static void load_machine(struct loader *L, xmlNodePtr n, struct scenario *s)
     num_attr(L, n, "quantum", 1ull << 32, false, &s->quantum, NULL);
     num_attr(L, n, "sched-seed", UINT64_MAX, false, &s->sched_seed, &s->has_sched_seed);
     s->cpu = attr(n, "cpu");
+    char *tlb = attr(n, "tlb");
+    if (tlb && !strcmp(tlb, "flush-always"))
+        s->tlb_flush_always = true;
+    else if (tlb && strcmp(tlb, "retain"))
+        fail(L, xmlGetLineNo(n), "tlb=\"%s\": the translation-cache policy is \"retain\" or \"flush-always\"", tlb);
+    free(tlb);
     if (s->cpu && !cpu_profile_find(s->cpu))
         fail(L, xmlGetLineNo(n), "cpu=\"%s\": no such CPU profile (hvsim run --cpu list)", s->cpu);
     /* VMX capability overrides, checked against the profile here so that a

@@ -109,6 +109,7 @@ struct scenario {
     uint64_t memory, seed, max_insns, max_cycles, quantum, sched_seed;
     bool has_seed, has_sched_seed;
     char *cpu;
+    bool tlb_flush_always;       /* <machine tlb="flush-always"> (default "retain") */
     unsigned nvmx_caps;          /* <machine><vmx-cap msr value|absent/></machine>, in order */
     struct scn_vmx_cap { uint32_t msr; bool present; uint64_t value; } vmx_caps[32];
     /* payload */

@@ -215,6 +215,7 @@ void scenario_machine_config(const struct scenario *s, struct machine_config *mc
         .quantum = s->quantum ? s->quantum : MACHINE_DEFAULT_QUANTUM,
         .sched_seed = s->sched_seed,
         .cmdline = s->multiboot ? NULL : s->cmdline,
+        .tlb_flush_always = s->tlb_flush_always,
     };
     for (unsigned i = 0; i < s->nvmx_caps && i < sizeof(mc->vmx_caps) / sizeof(mc->vmx_caps[0]); i++)
         mc->vmx_caps[mc->nvmx_caps++] = (struct machine_vmx_cap){ s->vmx_caps[i].msr, s->vmx_caps[i].present,

@@ -92,12 +92,18 @@ void trace_format_record(const struct trace_record *rec, char *buf, size_t n)
         snprintf(p, left, "halt       rip=%#" PRIx64 " if=%" PRIu64, F("rip"), F("if"));
         break;
     case TREC_TLB_INVAL: {
-        static const char *const k[] = { "?", "mov-cr3", "invlpg", "invpcid", "paging-bits" };
+        static const char *const k[] = { "?", "mov-cr3", "invlpg", "invpcid", "paging-bits", "invept", "invvpid",
+                                         "vm-entry", "vm-exit" };
         unsigned kind = (unsigned)F("kind");
         snprintf(p, left, "tlb-inval  %s a=%#" PRIx64 " b=%#" PRIx64 " c=%#" PRIx64 " rip=%#" PRIx64,
-                 kind < 5 ? k[kind] : "?", F("a"), F("b"), F("c"), F("rip"));
+                 kind < 9 ? k[kind] : "?", F("a"), F("b"), F("c"), F("rip"));
         break;
     }
+    case TREC_TLB_FILL:
+        snprintf(p, left, "tlb-fill   la=%#" PRIx64 " pa=%#" PRIx64 " gpa=%#" PRIx64 " vpid=%" PRIu64 " pcid=%" PRIu64
+                 " size=%s flags=%#" PRIx64 " rip=%#" PRIx64, F("la"), F("pa"), F("gpa"), F("vpid"), F("pcid"),
+                 F("size") == 21 ? "2M" : "4K", F("flags"), F("rip"));
+        break;
     case TREC_INSN: {
         csh cs;
         cs_insn *ci = NULL;

@@ -38,22 +38,95 @@ static bool cmpxchg_hpa(void *ctx, uint64_t hpa, uint64_t old, uint64_t nv)
 
 static const struct ept_mem_ops ept_mem = { read_hpa, cmpxchg_hpa };
 
+/* ---- guest-physical mappings (SDM 3C 29.4.1): gpa -> hpa with the EPT
+ * rights, tagged by EPTRTA; kept until INVEPT (VM entries and exits do not
+ * invalidate them), dropped for the address of an EPT violation or
+ * misconfiguration. Kept in a cpu/tlb.h cache whose "linear address" is the
+ * guest-physical address and whose tag is (VPID 0, PCID 0, EPTRTA). ---- */
+
+static void gpa_tag(const vmx_t *v, struct tlb_tag *t)
+{
+    *t = (struct tlb_tag){ .vpid = 0, .pcid = 0, .eptrta = v->eptp & 0x000FFFFFFFFFF000ull };
+}
+
+/* The rights the cpu/ seam reports: X for a supervisor-mode fetch, XU for
+ * a user-mode fetch (the same bit without mode-based execute control). */
+static unsigned seam_perm(const vmx_t *v, unsigned perm)
+{
+    unsigned p = perm & (CPU_SLAT_PERM_R | CPU_SLAT_PERM_W | CPU_SLAT_PERM_X);
+    if ((v->proc2 & PROC2_MODE_BASED_EPT) ? (perm & EPT_PERM_XU) : (perm & EPT_PERM_X))
+        p |= CPU_SLAT_PERM_XU;
+    return p;
+}
+
+static bool cached_allows(const vmx_t *v, const struct tlb_entry *e, unsigned acc)
+{
+    bool ad = (v->eptp & EPTP_AD) != 0;
+    unsigned need = acc;
+    if (ad && (acc & CPU_SLAT_PAGING))
+        need |= CPU_SLAT_WRITE;
+    if ((need & CPU_SLAT_READ) && !(e->flags & TLB_SLAT_R))
+        return false;
+    if ((need & CPU_SLAT_WRITE) && (!(e->flags & TLB_SLAT_W) || !(e->flags & TLB_SLAT_D)))
+        return false;                       /* also a write that must set EPT D first: walk */
+    if ((need & CPU_SLAT_FETCH) && !(e->flags & ((acc & CPU_SLAT_USER) ? TLB_SLAT_XU : TLB_SLAT_X)))
+        return false;
+    return true;
+}
+
+void vmx_gpa_cache_invalidate(vmx_t *v, bool all, uint64_t eptrta)
+{
+    struct tlb_sel sel = { .vpid = TLB_ANY_VPID, .pcid = TLB_ANY_PCID, .eptrta = all ? TLB_ANY_EPTRTA : eptrta };
+    tlb_invalidate(v->gpa_cache, &sel);
+}
+
 int vmx_slat(void *ctx, cpu_t *cpu, uint64_t gpa, unsigned acc, struct cpu_slat *out)
 {
     vmx_t *v = ctx;
     struct ept_ctx e;
     struct ept_result r;
+    struct tlb_tag tag;
+    struct tlb_entry ce;
     ept_ctx_of(v, &e);
+    gpa_tag(v, &tag);
     bool probe = acc & CPU_SLAT_PROBE;
+    if (tlb_lookup(v->gpa_cache, &tag, gpa, &ce)) {
+        if (cached_allows(v, &ce, acc & ~CPU_SLAT_PROBE)) {
+            uint64_t size = 1ull << ce.size_log2;
+            unsigned perm = ((ce.flags & TLB_SLAT_R) ? CPU_SLAT_PERM_R : 0) | ((ce.flags & TLB_SLAT_W) ? CPU_SLAT_PERM_W : 0) |
+                            ((ce.flags & TLB_SLAT_X) ? CPU_SLAT_PERM_X : 0) | ((ce.flags & TLB_SLAT_XU) ? CPU_SLAT_PERM_XU : 0);
+            *out = (struct cpu_slat){ .hpa = ce.pa + (gpa & (size - 1)), .page_base_gpa = ce.la, .page_base_hpa = ce.pa,
+                                      .page_size = size, .perm = perm, .dirty = (ce.flags & TLB_SLAT_D) != 0 };
+            return CPU_SLAT_OK;
+        }
+        if (!probe)
+            tlb_remove(v->gpa_cache, &tag, gpa);   /* the walk decides (hvsim re-walks: docs/ept.md) */
+    }
     /* CPU_SLAT_* and EPT_ACC_* share their values */
     enum ept_status st = ept_walk(&e, &ept_mem, cpu, gpa, acc & ~CPU_SLAT_PROBE, !probe, &r);
     switch (st) {
-    case EPT_OK:
+    case EPT_OK: {
+        unsigned perm = seam_perm(v, r.perm);
+        uint64_t piece = r.page_size > (2ull << 20) ? (2ull << 20) : r.page_size;
         *out = (struct cpu_slat){ .hpa = r.hpa, .page_base_gpa = r.page_base_gpa, .page_base_hpa = r.page_base_hpa,
-                                  .page_size = r.page_size, .perm = r.perm, .dirty = r.dirty };
+                                  .page_size = r.page_size, .perm = perm, .dirty = r.dirty };
+        if (!probe) {
+            ce = (struct tlb_entry){ .la = gpa & ~(piece - 1), .pa = r.hpa & ~(piece - 1), .gpa = gpa & ~(piece - 1),
+                                     .guest_la = gpa & ~(piece - 1), .size_log2 = piece == 4096 ? 12 : 21,
+                                     .guest_size_log2 = piece == 4096 ? 12 : 21,
+                                     .flags = (uint16_t)(((perm & CPU_SLAT_PERM_R) ? TLB_SLAT_R : 0) |
+                                                         ((perm & CPU_SLAT_PERM_W) ? TLB_SLAT_W : 0) |
+                                                         ((perm & CPU_SLAT_PERM_X) ? TLB_SLAT_X : 0) |
+                                                         ((perm & CPU_SLAT_PERM_XU) ? TLB_SLAT_XU : 0) |
+                                                         (r.dirty ? TLB_SLAT_D : 0)) };
+            tlb_insert(v->gpa_cache, &tag, &ce);
+        }
         return CPU_SLAT_OK;
+    }
     case EPT_VIOLATION:
     case EPT_MISCONFIG:
+        if (!probe)
+            tlb_remove(v->gpa_cache, &tag, gpa);   /* SDM 3C 29.4.3.1: the faulting address's mappings go */
         return CPU_SLAT_FAULT;
     case EPT_BUS_ERROR:
         if (probe)

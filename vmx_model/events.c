@@ -1,15 +1,18 @@
 /*
  * events.c — events in VMX non-root operation (SDM 3C chapter "VMX
  * Non-Root Operation": exceptions and the exception bitmap, external
- * interrupts, triple faults, INIT; chapter "VM Exits": interruption and
- * IDT-vectoring information).
+ * interrupts, triple faults, INIT; the boundary events: the monitor trap
+ * flag, the VMX-preemption timer, interrupt-window exiting; chapter "VM
+ * Exits": interruption and IDT-vectoring information).
  */
 #include <string.h>
 
 #include "vmx_priv.h"
 
 enum { EXIT_EXCEPTION_NMI = 0, EXIT_EXTERNAL_INT = 1, EXIT_TRIPLE_FAULT = 2, EXIT_INIT = 3, EXIT_INT_WINDOW = 7,
-       EXIT_PREEMPTION_TIMER = 52 };
+       EXIT_MTF = 37, EXIT_PREEMPTION_TIMER = 52 };
+#define RFLAGS_TF (1ull << 8)
+#define RFLAGS_IF (1ull << 9)
 
 
 /* Events in VMX non-root operation (SDM 3C "Exceptions", "External
@@ -80,18 +83,77 @@ enum cpu_guest_action nonroot_event(void *ctx, cpu_t *cpu, const struct cpu_gues
     return CPU_GUEST_EXITED;
 }
 
-/* Instruction-boundary events: the VMX-preemption timer reached 0 (reason
- * 52, SDM 3C "VMX-Preemption Timer"), the interrupt window opened with
- * "interrupt-window exiting" (reason 7). */
+/* Instructions retired plus events delivered through the IDT: what has
+ * happened since a boundary (an MTF VM exit follows either). */
+static uint64_t progress(cpu_t *cpu)
+{
+    struct cpu_stats s;
+    cpu_get_stats(cpu, &s);
+    return cpu_insns(cpu) + s.exceptions;
+}
+
+void nonroot_boundary_due(vmx_t *v)
+{
+    v->boundary_due = true;
+    cpu_set_guest_deadline(v->cpu, cpu_cycles(v->cpu));
+}
+
+/* Is an MTF VM exit due at this boundary (SDM 3C "Monitor Trap Flag")?
+ * With the control, cpu/ steps the guest one instruction (one iteration
+ * of a REP string instruction) or one event delivery at a time
+ * (cpu_set_guest_step) and calls here at every boundary: the first call
+ * after VM entry notes how far the LP had got; any instruction that
+ * completed or event delivered (a fault's, an interrupt's, INT n's, with
+ * their nested exceptions) since then makes the MTF VM exit pending here,
+ * before the next instruction or at the start of the handler. A VM entry
+ * that injected a vectored event or a pending MTF (type 7, vector 0) set
+ * mtf_pending: the exit comes before the first instruction after VM
+ * entry. An instruction that exits itself ends non-root operation first,
+ * so no MTF VM exit follows it. */
+static bool mtf_due(vmx_t *v, cpu_t *cpu)
+{
+    if (v->mtf_pending)
+        return true;
+    if (!v->mtf)
+        return false;
+    uint64_t p = progress(cpu);
+    if (!v->mtf_armed) {
+        v->mtf_armed = true;
+        v->mtf_progress = p;
+        return false;
+    }
+    return p != v->mtf_progress;
+}
+
+/* Instruction-boundary events, highest priority first (SDM 3C "Monitor
+ * Trap Flag", "VMX-Preemption Timer", SDM 3A "Priority Among Concurrent
+ * Events"): an MTF VM exit (reason 37; below SMIs and INIT, above
+ * debug-trap exceptions), the VMX-preemption timer at 0 (reason 52; below
+ * debug traps, above NMI-window exits), the interrupt window open with
+ * "interrupt-window exiting" (reason 7; RFLAGS.IF = 1 and no blocking by
+ * STI or MOV SS; below NMIs, above external interrupts, which cpu/ takes
+ * after this hook). No NMIs, SMIs or debug traps reach a guest in hvsim:
+ * a guest that could raise a single-step trap with the MTF stops the run. */
 enum cpu_guest_action nonroot_boundary(void *ctx, cpu_t *cpu)
 {
     vmx_t *v = ctx;
     if (!v->nonroot)
         return CPU_GUEST_EXECUTE;
+    if (v->boundary_due) {
+        v->boundary_due = false;
+        cpu_set_guest_deadline(cpu, v->timer_deadline);
+    }
+    uint64_t rflags = cpu_get(cpu, CPU_RFLAGS);
+    if ((v->mtf || v->mtf_pending) && (rflags & RFLAGS_TF))
+        return nonroot_stop(v, "the monitor trap flag with RFLAGS.TF = 1: the order of MTF VM exits and single-step "
+                            "debug exceptions is not modelled");
     struct vm_exit_info x = { 0 };
-    if ((v->pin & PIN_PREEMPTION_TIMER) && cpu_cycles(cpu) >= v->timer_deadline)
+    if (mtf_due(v, cpu))
+        x.reason = EXIT_MTF;
+    else if ((v->pin & PIN_PREEMPTION_TIMER) && cpu_cycles(cpu) >= v->timer_deadline)
         x.reason = EXIT_PREEMPTION_TIMER;
-    else if (v->proc & PROC_INT_WINDOW)
+    else if ((v->proc & PROC_INT_WINDOW) && (rflags & RFLAGS_IF) && !cpu_blocking_by_sti(cpu) &&
+             !cpu_blocking_by_mov_ss(cpu))
         x.reason = EXIT_INT_WINDOW;
     else
         return CPU_GUEST_EXECUTE;

@@ -13,7 +13,8 @@
  * over VM exits (#UD, privilege-level #GP, the I/O permission bitmap) are
  * cpu/'s: cpu_guest_insn.fault_first. Where no exit applies the instruction
  * runs on cpu/, with the value VMX non-root operation substitutes (read
- * shadows, guest/host masks, TSC offset) passed back in cpu_guest_insn.out.
+ * shadows, guest/host masks, TSC offset) passed back in cpu_guest_insn.out,
+ * or carried out here (MOV to CR8 with the TPR shadow: out.done).
  * A behaviour of a control that is not modelled stops the run loudly,
  * naming the instruction, the exit reason and the control.
  */
@@ -29,7 +30,7 @@ enum {
     EXIT_VMXON = 27, EXIT_CR_ACCESS = 28, EXIT_DR_ACCESS = 29, EXIT_IO = 30, EXIT_RDMSR = 31, EXIT_WRMSR = 32,
     EXIT_MWAIT = 36, EXIT_MONITOR = 39, EXIT_PAUSE = 40, EXIT_GDTR_IDTR = 46, EXIT_LDTR_TR = 47,
     EXIT_INVEPT = 50, EXIT_RDTSCP = 51, EXIT_INVVPID = 53, EXIT_WBINVD = 54, EXIT_XSETBV = 55,
-    EXIT_RDRAND = 57, EXIT_INVPCID = 58, EXIT_RDSEED = 61,
+    EXIT_RDRAND = 57, EXIT_INVPCID = 58, EXIT_RDSEED = 61, EXIT_TPR_BELOW_THRESHOLD = 43,
 };
 
 #define CR0_TS        (1ull << 3)
@@ -226,6 +227,48 @@ static uint64_t cr_read_view(vmx_t *v, unsigned cr)
     return (real & ~mask) | (shadow & mask);
 }
 
+/* MOV to/from CR8 with "use TPR shadow" and without "virtualize APIC
+ * accesses" and "virtual-interrupt delivery" (VM entry refuses to run
+ * those): the virtual TPR, VTPR, is the 32 bits at offset 80H of the
+ * virtual-APIC page (SDM 3C "Virtualizing CR8-Based TPR Accesses", "TPR
+ * Virtualization"):
+ *
+ *   31                    8 7      4 3      0
+ *  +-----------------------+--------+--------+
+ *  |   cleared by MOV CR8  | CR8[3:0] cleared|
+ *  +-----------------------+--------+--------+
+ *
+ * MOV from CR8 reads VTPR[7:4] (bits 63:4 of the destination 0); MOV to
+ * CR8 writes CR8[3:0] to VTPR[7:4] and clears the other bits, then, TPR
+ * virtualization: if VTPR[7:4] < TPR threshold[3:0], a trap-like VM exit
+ * "TPR below threshold" (reason 43, qualification 0, RIP past the MOV).
+ * The local APIC's TPR is not touched. A source with bits 63:4 set is
+ * still #GP(0) (cpu/ raises it, before anything is written). The VM-exit
+ * instruction length is undefined for reason 43 (written 0). */
+static enum cpu_guest_action tpr_shadow(vmx_t *v, struct cpu_guest_insn *gi)
+{
+    uint64_t pa = field_value(v, VMCS_VIRTUAL_APIC_ADDR) + 0x80;
+    uint32_t vtpr;
+    if (!cpu_phys_read(v->cpu, pa, &vtpr, 4))
+        return nonroot_stop(v, "MOV %s CR8 with 'use TPR shadow': VTPR at %#llx is not in RAM",
+                            gi->write ? "to" : "from", (unsigned long long)pa);
+    if (!gi->write)
+        return execute_with(gi, (vtpr >> 4) & 0xF);
+    if (gi->src >> 4)
+        return CPU_GUEST_EXECUTE;                  /* #GP(0) from cpu/: reserved bits, nothing written */
+    vtpr = (uint32_t)(gi->src & 0xF) << 4;
+    cpu_phys_write(v->cpu, pa, &vtpr, 4);
+    if ((vtpr >> 4) < (field_value(v, VMCS_TPR_THRESHOLD) & 0xF)) {
+        cpu_set(v->cpu, CPU_RIP, cpu_get(v->cpu, CPU_RIP) + gi->len);   /* trap-like: the MOV completed */
+        struct vm_exit_info x = { .reason = EXIT_TPR_BELOW_THRESHOLD };
+        vm_exit(v, &x);
+        cpu_account_exit(v->cpu, true);
+        return CPU_GUEST_EXITED;
+    }
+    gi->out.done = true;
+    return CPU_GUEST_EXECUTE;
+}
+
 static enum cpu_guest_action cr_decision(vmx_t *v, struct cpu_guest_insn *gi)
 {
     unsigned type = gi->write ? CRQ_MOV_TO : CRQ_MOV_FROM;
@@ -258,9 +301,11 @@ static enum cpu_guest_action cr_decision(vmx_t *v, struct cpu_guest_insn *gi)
         return CPU_GUEST_EXECUTE;
     }
     if (gi->cr == 8) {
-        /* "use TPR shadow" stops at VM entry, so CR8 is the real TPR here */
+        /* CR8-load/store exiting come first; then "use TPR shadow" */
         if ((gi->write && (v->proc & PROC_CR8_LOAD)) || (!gi->write && (v->proc & PROC_CR8_STORE)))
             return insn_exit(v, gi, EXIT_CR_ACCESS, cr_qual(8, type, gi->gpr));
+        if (v->proc & PROC_TPR_SHADOW)
+            return tpr_shadow(v, gi);
         return CPU_GUEST_EXECUTE;
     }
     return CPU_GUEST_EXECUTE;                      /* CR2: as on bare metal */
@@ -336,6 +381,32 @@ static enum cpu_guest_action rdrand_exit(vmx_t *v, const struct cpu_guest_insn *
     return exit_info(v, gi, gi->cls == IC_RDRAND ? EXIT_RDRAND : EXIT_RDSEED, 0, info, 0);
 }
 
+/* PAUSE (SDM 3C "Instructions That Cause VM Exits Conditionally", PAUSE;
+ * "PAUSE-Loop Exiting"): "PAUSE exiting" exits at any CPL, and at CPL 0
+ * "PAUSE-loop exiting" is then ignored; at CPL > 0 "PAUSE-loop exiting" is
+ * ignored. Otherwise, at CPL 0: a PAUSE more than PLE_Gap TSC cycles after
+ * the previous PAUSE at CPL 0 (or the first since VM entry) is the first
+ * of a loop; a later one more than PLE_Window cycles after the first of
+ * its loop exits (reason 40, qualification 0). Times are the LP's TSC at
+ * the start of each PAUSE (hvsim's virtual clock; the TSC offset cancels
+ * out). */
+static enum cpu_guest_action pause_decision(vmx_t *v, const struct cpu_guest_insn *gi)
+{
+    if (v->proc & PROC_PAUSE)
+        return insn_exit(v, gi, EXIT_PAUSE, 0);
+    if (!(v->proc2 & PROC2_PAUSE_LOOP) || cpu_cpl(v->cpu) != 0)
+        return CPU_GUEST_EXECUTE;
+    uint64_t now = cpu_cycles(v->cpu);
+    uint64_t gap = field_value(v, VMCS_PLE_GAP) & 0xFFFFFFFFu, window = field_value(v, VMCS_PLE_WINDOW) & 0xFFFFFFFFu;
+    if (!v->ple_seen || now - v->ple_last > gap)
+        v->ple_first = now;
+    else if (now - v->ple_first > window)
+        return insn_exit(v, gi, EXIT_PAUSE, 0);
+    v->ple_seen = true;
+    v->ple_last = now;
+    return CPU_GUEST_EXECUTE;
+}
+
 enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn *gi)
 {
     vmx_t *v = ctx;
@@ -359,11 +430,19 @@ enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn 
     case IC_INVD: return insn_exit(v, gi, EXIT_INVD, 0);
     case IC_XSETBV: return insn_exit(v, gi, EXIT_XSETBV, 0);
     /* conditional on a primary control */
-    case IC_HLT: return (v->proc & PROC_HLT) ? insn_exit(v, gi, EXIT_HLT, 0) : CPU_GUEST_EXECUTE;
+    case IC_HLT:
+        if (v->proc & PROC_HLT)
+            return insn_exit(v, gi, EXIT_HLT, 0);
+        /* the MTF VM exit after HLT is not blocked by the HLT state: it
+         * comes at once, with activity state HLT saved (SDM 3C "Activity
+         * State", "Monitor Trap Flag") */
+        if (v->mtf)
+            nonroot_boundary_due(v);
+        return CPU_GUEST_EXECUTE;
     case IC_RDPMC: return (v->proc & PROC_RDPMC) ? insn_exit(v, gi, EXIT_RDPMC, 0) : CPU_GUEST_EXECUTE;
     case IC_MWAIT: return (v->proc & PROC_MWAIT) ? insn_exit(v, gi, EXIT_MWAIT, 0) : CPU_GUEST_EXECUTE;
     case IC_MONITOR: return (v->proc & PROC_MONITOR) ? insn_exit(v, gi, EXIT_MONITOR, 0) : CPU_GUEST_EXECUTE;
-    case IC_PAUSE: return (v->proc & PROC_PAUSE) ? insn_exit(v, gi, EXIT_PAUSE, 0) : CPU_GUEST_EXECUTE;
+    case IC_PAUSE: return pause_decision(v, gi);
     case IC_RDTSC:
     case IC_RDTSCP:
         if (v->proc & PROC_RDTSC)
@@ -394,8 +473,15 @@ enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn 
     case IC_IN:
     case IC_OUT:
     case IC_INS:
-    case IC_OUTS:
-        return io_decision(v, gi);
+    case IC_OUTS: {
+        enum cpu_guest_action a = io_decision(v, gi);
+        /* cpu/ performs every iteration of REP INS/OUTS at once: the MTF
+         * VM exit after the first iteration cannot be placed */
+        if (a == CPU_GUEST_EXECUTE && gi->rep && v->mtf)
+            return nonroot_stop(v, "'%s' with REP and the monitor trap flag: the MTF VM exit after each iteration "
+                                "of a REP INS/OUTS is not modelled", gi->mnemonic);
+        return a;
+    }
     case IC_RDMSR:
     case IC_WRMSR:
         return msr_decision(v, gi);

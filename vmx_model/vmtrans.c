@@ -188,12 +188,41 @@ static void load_host_state(vmx_t *v)
     v->nonroot = false;
     cpu_set_guest_mode(c, false);
     cpu_set_slat(c, false);
+    vmx_tlb_transition(v, false);
     cpu_reload_context(c);
     /* The VM-exit MSR-load list; a failure is a VMX abort (indicator 4). */
     char why[200];
     if (msr_list_load(v, F(v, VMCS_VM_EXIT_MSR_LOAD_ADDR), (unsigned)F(v, VMCS_VM_EXIT_MSR_LOAD_COUNT), why,
                       sizeof(why)))
         vmx_abort(v, 4, why);
+}
+
+/* The translation cache at VM entry and exit (SDM 3C 29.4.3.3 "Guidelines
+ * for Use of the INVVPID Instruction", 29.4.3.1): with "enable VPID" = 0 a
+ * VM entry and a VM exit invalidate every linear and combined mapping of
+ * VPID 0000H (all PCIDs, all EPTRTAs); with it, nothing. The guest's
+ * mappings are cached under its VPID (0 without "enable VPID") and its
+ * EPTRTA, the host's under VPID 0 without EPT. Under the "flush-always"
+ * policy (docs/ept.md) every transition empties the whole cache. */
+void vmx_tlb_transition(vmx_t *v, bool entry)
+{
+    cpu_t *c = v->cpu;
+    bool vpid = (v->proc2 & PROC2_VPID) != 0;
+    uint16_t guest_vpid = vpid ? (uint16_t)F(v, VMCS_VPID) : 0;
+    uint64_t rta = (v->proc2 & PROC2_EPT) ? (v->eptp & 0x000FFFFFFFFFF000ull) : 0;
+    enum cpu_inval_kind kind = entry ? CPU_INVAL_VM_ENTRY : CPU_INVAL_VM_EXIT;
+    if (cpu_tlb_flush_always(c)) {
+        struct cpu_tlb_inval all = { .vpid = -1, .eptrta = ~0ull };
+        vmx_gpa_cache_invalidate(v, true, 0);
+        cpu_tlb_invalidate(c, &all, kind, 2, 0, 0);
+    } else if (!vpid) {
+        struct cpu_tlb_inval vpid0 = { .vpid = 0, .eptrta = ~0ull };
+        cpu_tlb_invalidate(c, &vpid0, kind, 1, 0, 0);
+    }
+    if (entry)
+        cpu_tlb_set_tag(c, guest_vpid, rta);
+    else
+        cpu_tlb_set_tag(c, 0, 0);
 }
 
 /* ---- VM exit ---- */
@@ -289,6 +318,8 @@ void vm_exit(vmx_t *v, const struct vm_exit_info *x)
     cpu_set_guest_deadline(c, ~0ull);
     cpu_set_guest_window(c, false);
     cpu_set_guest_intr_exiting(c, false);
+    cpu_set_guest_step(c, false);
+    v->mtf = v->mtf_pending = v->mtf_armed = v->boundary_due = false;
     v->timer_deadline = ~0ull;
     cpu_leave_halt(c);
     load_host_state(v);
@@ -311,10 +342,10 @@ static const char *unmodelled_control(const vmx_t *v)
     if (v->pin & PIN_VIRTUAL_NMIS) return "pin-based 'virtual NMIs'";
     if (v->pin & PIN_POSTED_INTR) return "pin-based 'process posted interrupts'";
     if (v->proc & PROC_NMI_WINDOW) return "'NMI-window exiting'";
-    if (v->proc & PROC_MTF) return "'monitor trap flag'";
-    if (v->proc & PROC_TPR_SHADOW) return "'use TPR shadow'";
     if (v->proc2 & PROC2_VIRT_APIC_ACCESS) return "secondary 'virtualize APIC accesses'";
-    if (v->proc2 & PROC2_PAUSE_LOOP) return "secondary 'PAUSE-loop exiting'";
+    if (v->proc2 & PROC2_VIRT_X2APIC) return "secondary 'virtualize x2APIC mode'";
+    if (v->proc2 & PROC2_APIC_REG_VIRT) return "secondary 'APIC-register virtualization'";
+    if (v->proc2 & PROC2_VIRT_INTR) return "secondary 'virtual-interrupt delivery'";
     if (v->proc2 & PROC2_VMFUNC) return "secondary 'enable VM functions'";
     if (v->proc2 & PROC2_TSC_SCALING) return "secondary 'use TSC scaling'";
     if (v->proc2 & PROC2_MODE_BASED_EPT) return "secondary 'mode-based execute control for EPT'";
@@ -416,6 +447,7 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
      * Entries"). */
     v->eptp = (v->proc2 & PROC2_EPT) ? F(v, VMCS_EPT_POINTER) : 0;
     cpu_set_slat(c, (v->proc2 & PROC2_EPT) != 0);
+    vmx_tlb_transition(v, true);
     if ((v->proc2 & PROC2_EPT) && (F(v, VMCS_GUEST_CR0) & CR0_PG) && (F(v, VMCS_GUEST_CR4) & CR4_PAE) &&
         !(v->entry_ctls & ENTRY_IA32E_GUEST)) {
         uint64_t pd[4];
@@ -455,6 +487,12 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     cpu_set_guest_window(c, v->proc & PROC_INT_WINDOW);
     cpu_set_guest_intr_exiting(c, v->pin & PIN_EXT_INT_EXITING);
     cpu_release_init(c);                   /* an INIT held in VMX root operation now causes a VM exit */
+    /* the monitor trap flag: cpu/ steps the guest and asks at every
+     * boundary (events.c); PAUSE-loop exiting starts afresh (nonroot.c) */
+    v->mtf = v->proc & PROC_MTF;
+    v->mtf_pending = v->mtf_armed = v->boundary_due = false;
+    v->ple_seen = false;
+    cpu_set_guest_step(c, v->mtf);
 
     /* Interruptibility and activity state, then event injection (SDM 3C
      * "Event Injection": injection happens after guest state is loaded; an
@@ -465,16 +503,29 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     uint64_t inj = F(v, VMCS_VM_ENTRY_INTR_INFO);
     if (inj >> 31) {
         unsigned type = (inj >> 8) & 7;
-        if (type == 7)
-            return res(VMX_UNMODELLED, 0, "VM entry injecting an event of type 7 ('other event', MTF): not modelled");
         W(v, VMCS_VM_ENTRY_INTR_INFO, inj & ~(1ull << 31));
-        cpu_inject_event(c, inj & 0xFF, type, (inj >> 11) & 1, (uint32_t)F(v, VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE),
-                         (unsigned)F(v, VMCS_VM_ENTRY_INSTRUCTION_LEN));
-        return res(VMX_SUCCEED, 0, "VM entry, event %#llx injected", (unsigned long long)inj);
+        if (type == 7) {
+            /* "other event" vector 0 (the entry checks allow no other): a
+             * pending MTF VM exit, before the first instruction, whatever
+             * the control says; nothing is delivered and the activity
+             * state stays (SDM 3C "Injection of Pending MTF VM Exits") */
+            v->mtf_pending = true;
+            cpu_set_guest_step(c, true);
+        } else {
+            cpu_inject_event(c, inj & 0xFF, type, (inj >> 11) & 1, (uint32_t)F(v, VMCS_VM_ENTRY_EXCEPTION_ERROR_CODE),
+                             (unsigned)F(v, VMCS_VM_ENTRY_INSTRUCTION_LEN));
+            /* with the monitor trap flag, an MTF VM exit is pending before
+             * the first instruction, i.e. at the handler (SDM 3C "Monitor
+             * Trap Flag") */
+            v->mtf_pending = v->mtf && v->nonroot;
+            return res(VMX_SUCCEED, 0, "VM entry, event %#llx injected", (unsigned long long)inj);
+        }
     }
     uint64_t act = F(v, VMCS_GUEST_ACTIVITY_STATE);
     if (act == 1) {
         cpu_enter_halt(c);
+        if (v->mtf_pending)
+            nonroot_boundary_due(v);               /* MTF VM exits are not blocked in HLT: it wakes the LP */
         struct vmx_result r = res(VMX_SUCCEED, 0, "VM entry into the HLT activity state");
         r.halted = true;
         return r;

@@ -416,8 +416,16 @@ static struct vmx_result op_invept(vmx_t *v, uint64_t type, const uint64_t desc[
         if (!ok)
             return vmfail(v, VMXERR_INVEPT_INVVPID_OPERAND, "single-context INVEPT with an EPTP that VM entry would reject");
     }
-    /* hvsim has no guest-physical or combined mappings before VM entry
-     * exists (issue 6 brings the tagged TLB), so there is nothing to drop. */
+    /* SDM 3C 29.4.3.1 / INVEPT: single-context drops the guest-physical and
+     * combined mappings made with the EPTP's EPTRTA (all VPIDs and PCIDs),
+     * all-context those of every EPTRTA. hvsim caches no guest-physical
+     * mappings (docs/ept.md). Under "flush-always" everything goes. */
+    uint64_t rta = desc[0] & 0x000FFFFFFFFFF000ull;
+    struct cpu_tlb_inval inv = { .vpid = -1, .eptrta = type == 1 ? rta : ~0ull, .any_ept = type == 2 };
+    if (cpu_tlb_flush_always(v->cpu))
+        inv = (struct cpu_tlb_inval){ .vpid = -1, .eptrta = ~0ull };
+    vmx_gpa_cache_invalidate(v, type == 2 || cpu_tlb_flush_always(v->cpu), rta);
+    cpu_tlb_invalidate(v->cpu, &inv, CPU_INVAL_INVEPT, type, type == 1 ? rta : 0, 0);
     return res(VMX_SUCCEED, 0, "INVEPT type %llu", (unsigned long long)type);
 }
 
@@ -437,8 +445,15 @@ static struct vmx_result op_invvpid(vmx_t *v, uint64_t type, const uint64_t desc
         if (top != 0 && top != 0x1FFFF)
             return vmfail(v, VMXERR_INVEPT_INVVPID_OPERAND, "individual-address INVVPID of a non-canonical address");
     }
-    /* Mappings of VPIDs other than 0 exist only in VMX non-root operation
-     * (issue 6): nothing is cached under them yet. */
+    /* SDM 3C 29.4.3.1 / INVVPID: 0 individual address (the VPID's mappings
+     * of the address, every PCID, globals too), 1 single context, 2 every
+     * VPID but 0000H, 3 single context except globals; linear and combined
+     * mappings of every EPTRTA. Under "flush-always" everything goes. */
+    struct cpu_tlb_inval inv = { .vpid = type == 2 ? -1 : vpid, .except_vpid0 = type == 2, .eptrta = ~0ull,
+                                 .has_la = type == 0, .la = desc[1], .keep_global = type == 3 };
+    if (cpu_tlb_flush_always(v->cpu))
+        inv = (struct cpu_tlb_inval){ .vpid = -1, .eptrta = ~0ull };
+    cpu_tlb_invalidate(v->cpu, &inv, CPU_INVAL_INVVPID, type, vpid, type == 0 ? desc[1] : 0);
     return res(VMX_SUCCEED, 0, "INVVPID type %llu, VPID %u", (unsigned long long)type, vpid);
 }
 
@@ -724,6 +739,11 @@ vmx_t *vmx_attach(cpu_t *cpu, const struct vmx_caps *caps)
     vmx_t *v = calloc(1, sizeof(*v));
     if (!v)
         return NULL;
+    v->gpa_cache = tlb_create();
+    if (!v->gpa_cache) {
+        free(v);
+        return NULL;
+    }
     v->cpu = cpu;
     memcpy(v->msr, caps->msr, sizeof(v->msr));
     memcpy(v->present, caps->present, sizeof(v->present));
@@ -761,5 +781,6 @@ void vmx_detach(vmx_t *v)
     if (!v)
         return;
     cpu_set_virt_ops(v->cpu, NULL);
+    tlb_destroy(v->gpa_cache);
     free(v);
 }

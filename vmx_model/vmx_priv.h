@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "tlb.h"
 #include "vmcs_fields.h"
 #include "vmx.h"
 #include "vmx_bits.h"
@@ -42,7 +43,22 @@ struct vmx {
     uint32_t pin, proc, proc2, exit_ctls, entry_ctls;
     uint64_t exits;              /* VM exits so far */
     uint64_t timer_deadline;     /* VMX-preemption timer: the cycle it reaches 0 (~0: not active) */
+    /* The monitor trap flag (events.c). An MTF VM exit is due at a boundary
+     * when mtf_pending (VM entry injected an event or a pending MTF), or
+     * when mtf and an instruction retired or an event was delivered since
+     * the first boundary after VM entry (mtf_progress, taken once
+     * mtf_armed). All cleared by VM exits. */
+    bool mtf;                    /* "monitor trap flag" of the VM entry in effect */
+    bool mtf_pending;
+    bool mtf_armed;
+    uint64_t mtf_progress;       /* instructions retired + events delivered at that boundary */
+    bool boundary_due;           /* the guest deadline was moved to now for a boundary call (HLT) */
+    /* PAUSE-loop exiting (nonroot.c): TSC of the last PAUSE at CPL 0 and
+     * of the first PAUSE of the current loop; none since VM entry: !ple_seen */
+    bool ple_seen;
+    uint64_t ple_last, ple_first;
     uint64_t eptp;               /* the EPTP of the VM entry in effect ("enable EPT") */
+    struct tlb *gpa_cache;       /* guest-physical mappings, tagged by EPTRTA (ept_exits.c) */
     const struct cpu_virt_insn *in_insn;   /* the instruction being executed (NULL: an API call) */
 };
 /* Report the VMLAUNCH/VMRESUME outcome before the transition it causes, so
@@ -70,14 +86,23 @@ struct vm_exit_info {
 };
 void vm_exit(vmx_t *v, const struct vm_exit_info *x);
 
+/* The translation cache at VM entry (entry) or exit: invalidations and the tag. */
+void vmx_tlb_transition(vmx_t *v, bool entry);
+
 /* ---- ept_exits.c: "enable EPT" (cpu_virt_ops.slat and .slat_exit) ---- */
 int vmx_slat(void *ctx, cpu_t *cpu, uint64_t gpa, unsigned acc, struct cpu_slat *out);
+/* INVEPT (eptrta, or every one with all) and the "flush-always" transitions:
+ * drop cached guest-physical mappings. */
+void vmx_gpa_cache_invalidate(vmx_t *v, bool all, uint64_t eptrta);
 enum cpu_guest_action vmx_slat_exit(void *ctx, cpu_t *cpu, const struct cpu_slat_fault *f);
 
 /* ---- nonroot.c: the cpu_virt_ops guest hooks ---- */
 enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn *gi);
 enum cpu_guest_action nonroot_event(void *ctx, cpu_t *cpu, const struct cpu_guest_event *e);
 enum cpu_guest_action nonroot_boundary(void *ctx, cpu_t *cpu);
+/* Have cpu/ call nonroot_boundary at the next boundary even from the HLT
+ * state (an MTF VM exit after HLT wakes the LP). */
+void nonroot_boundary_due(vmx_t *v);
 bool nonroot_shutdown(void *ctx, cpu_t *cpu);
 void nonroot_init(vmx_t *v);       /* an INIT signal: exit reason 3 */
 /* VMCALL and the other VMX instructions in VMX non-root operation. */

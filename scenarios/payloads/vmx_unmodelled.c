@@ -3,7 +3,8 @@
  * message naming it, never run on silently. The command line picks one case;
  * the payload prints what it is about to do, then does it. Every case ends
  * the run as "not modelled" (docs/vmx.md lists what is and is not modelled):
- *   mtf         VM entry with "monitor trap flag" = 1
+ *   mtf         VM entry with "monitor trap flag" = 1 and guest RFLAGS.TF = 1
+ *               (the order of MTF VM exits and single-step traps)
  *   vnmi        VM entry with "NMI exiting" and "virtual NMIs" = 1
  *   tsc-scaling VM entry with "use TSC scaling" = 1
  *   pending-dbg VM entry with a pending debug exception (BS) in the guest state
@@ -35,10 +36,11 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     vmx_init_controls(0, 0, 0, 0, 0);
     vmx_init_host();
     void (*guest)(void) = guest_nothing;
-    bool pending_dbg = false;
+    bool pending_dbg = false, tf = false;
     if (is(bi, "mtf")) {
         vmw(F_PROC, vmr(F_PROC) | (1u << 27));
-        hv_printf("VMLAUNCH with the monitor trap flag\n");
+        tf = true;
+        hv_printf("VMLAUNCH with the monitor trap flag and RFLAGS.TF = 1\n");
     } else if (is(bi, "vnmi")) {
         vmw(F_PIN, vmr(F_PIN) | (1u << 3) | (1u << 5));
         hv_printf("VMLAUNCH with NMI exiting and virtual NMIs\n");
@@ -54,6 +56,8 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         hv_exit(1);
     }
     vmx_init_guest64((uint64_t)(uintptr_t)guest, (uint64_t)(uintptr_t)(guest_stack + sizeof(guest_stack) - 8));
+    if (tf)
+        vmw(F_GUEST_RFLAGS, 0x102);
     if (pending_dbg) {
         vmw(F_GUEST_RFLAGS, 0x102);                /* TF = 1, so that BS may be pending */
         vmw(F_GUEST_PENDING_DBG, 1u << 14);

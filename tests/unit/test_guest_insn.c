@@ -24,6 +24,9 @@ struct stub {
     struct cpu_guest_insn gi[8];
     enum insn_class adjust;       /* give this class out.value */
     uint64_t value;
+    enum insn_class done;         /* ... or out.done (the model did it) */
+    unsigned nb;                  /* guest_boundary: where each instruction or event left off */
+    uint64_t b_rip[16], b_rcx[16], b_insns;
 };
 
 static enum cpu_guest_action stub_guest_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn *gi)
@@ -36,6 +39,22 @@ static enum cpu_guest_action stub_guest_insn(void *ctx, cpu_t *cpu, struct cpu_g
         gi->out.use_value = true;
         gi->out.value = s->value;
     }
+    if (gi->cls == s->done && s->done != IC_NONE)
+        gi->out.done = true;
+    return CPU_GUEST_EXECUTE;
+}
+
+/* Record RIP and RCX at each boundary where an instruction retired since
+ * the last one (a call without progress, e.g. after new sites were found,
+ * records nothing). */
+static enum cpu_guest_action stub_boundary(void *ctx, cpu_t *cpu)
+{
+    struct stub *s = ctx;
+    if (cpu_insns(cpu) != s->b_insns && s->nb < 16) {
+        s->b_rip[s->nb] = cpu_get(cpu, CPU_RIP);
+        s->b_rcx[s->nb++] = cpu_get(cpu, CPU_RCX);
+    }
+    s->b_insns = cpu_insns(cpu);
     return CPU_GUEST_EXECUTE;
 }
 
@@ -50,10 +69,10 @@ static bool stub_insn(void *ctx, cpu_t *cpu, const struct cpu_virt_insn *in)
 static void setup(struct tm *t, struct stub *s, const struct code *c)
 {
     memset(s, 0, sizeof(*s));
-    s->adjust = IC_NONE;
+    s->adjust = s->done = IC_NONE;
     tm_create(t, c->b, c->n);
     static struct cpu_virt_ops ops;
-    ops = (struct cpu_virt_ops){ .insn = stub_insn, .guest_insn = stub_guest_insn };
+    ops = (struct cpu_virt_ops){ .insn = stub_insn, .guest_insn = stub_guest_insn, .guest_boundary = stub_boundary };
     ops.ctx = s;
     cpu_set_virt_ops(t->cpu, &ops);
     cpu_set_guest_mode(t->cpu, true);
@@ -328,6 +347,59 @@ START_TEST(adjusted_values)
 }
 END_TEST
 
+/* out.done: the model carried out MOV to CR8 (a TPR shadow): cpu/ only
+ * retires it; the APIC's TPR is not written. */
+START_TEST(done_retires_only)
+{
+    struct code c = { .n = 0 };
+    C(&c, 0x44, 0x0F, 0x22, 0xC0);                     /* mov cr8, rax */
+    STOP(&c);
+    struct tm t;
+    struct stub s;
+    setup(&t, &s, &c);
+    s.done = IC_MOV_TO_CR;
+    cpu_set(t.cpu, CPU_RAX, 5);
+    cpu_commit_state(t.cpu);
+    uint64_t rip = cpu_get(t.cpu, CPU_RIP);
+    ck_assert_int_eq(cpu_run(t.cpu, 100), CPU_STOP_PLATFORM);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_CR8), 0);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RIP), rip + 6);   /* past the MOV and the OUT */
+    ck_assert_uint_eq(cpu_insns(t.cpu), 2);
+}
+END_TEST
+
+/* cpu_set_guest_step (the monitor trap flag): guest_boundary after every
+ * instruction, a taken branch and each iteration of a REP string
+ * instruction included; the iteration that leaves RCX at 0 ends the
+ * instruction (RIP past it, as after REP STOSB on hardware). */
+START_TEST(guest_step_boundaries)
+{
+    struct code c = { .n = 0 };
+    C(&c, 0xB8, 0x01, 0x00, 0x00, 0x00);               /* +0  mov eax, 1 */
+    C(&c, 0xF3, 0xAA);                                 /* +5  rep stosb */
+    C(&c, 0xEB, 0x00);                                 /* +7  jmp +0 */
+    C(&c, 0x90);                                       /* +9  nop */
+    STOP(&c);                                          /* +10 */
+    struct tm t;
+    struct stub s;
+    setup(&t, &s, &c);
+    uint64_t rip = cpu_get(t.cpu, CPU_RIP);
+    cpu_set(t.cpu, CPU_RCX, 2);
+    cpu_set(t.cpu, CPU_RDI, DATA_LA);
+    cpu_commit_state(t.cpu);
+    s.b_insns = cpu_insns(t.cpu);
+    cpu_set_guest_step(t.cpu, true);
+    ck_assert_int_eq(cpu_run(t.cpu, 100), CPU_STOP_PLATFORM);
+    static const uint64_t off[] = { 5, 5, 7, 9, 10 }, rcx[] = { 2, 1, 0, 0, 0 };
+    ck_assert_uint_eq(s.nb, 5);
+    for (unsigned i = 0; i < 5; i++) {
+        ck_assert_uint_eq(s.b_rip[i] - rip, off[i]);
+        ck_assert_uint_eq(s.b_rcx[i], rcx[i]);
+    }
+    ck_assert_uint_eq(tm_peek64(&t, DATA_LA) & 0xFFFFFF, 0x0101);   /* two bytes stored, the third not */
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("guest_insn");
@@ -339,6 +411,8 @@ int main(void)
     tcase_add_test(t, mem_form_64);
     tcase_add_test(t, mem_form_16bit_addressing);
     tcase_add_test(t, adjusted_values);
+    tcase_add_test(t, done_retires_only);
+    tcase_add_test(t, guest_step_boundaries);
     suite_add_tcase(s, t);
     return harness_run(s);
 }

@@ -526,9 +526,9 @@ static const struct damage_row damage_rows[] = {
     { "header/truncated-255",       M_TRUNC, ABS, 0, 255, 0, 0, OPEN, "truncated header (255 of 256", NO_OFF, 0 },
     { "header/bad-magic",           M_SET, ABS, 0, 0,   'X', 0, OPEN, "bad magic", NO_OFF, 0 },
     { "header/bad-magic-last-byte", M_SET, ABS, 0, 7,   'X', 0, OPEN, "bad magic", NO_OFF, 0 },
-    { "header/version-5",           M_SET, ABS, 0, 8,   5,   0, OPEN, "version 5 is not supported", NO_OFF, 0 },
+    { "header/version-6",           M_SET, ABS, 0, 8,   6,   0, OPEN, "version 6 is not supported", NO_OFF, 0 },
     { "header/version-0",           M_SET, ABS, 0, 8,   0,   0, OPEN, "version 0 is not supported", NO_OFF, 0 },
-    { "header/version-260",         M_SET, ABS, 0, 9,   1,   0, OPEN, "version 260", NO_OFF, 0 },
+    { "header/version-261",         M_SET, ABS, 0, 9,   1,   0, OPEN, "version 261", NO_OFF, 0 },
     { "header/length-0",            M_SET, ABS, 0, 11,  0,   0, OPEN, "header length 0", NO_OFF, 0 },
     { "header/zero-lps",            M_SET_LE, ABS, 0, 24, 0, 4, OPEN, "0 logical processors", NO_OFF, 0 },
     { "header/257-lps",             M_SET_LE, ABS, 0, 24, 257, 4, OPEN, "257 logical processors", NO_OFF, 0 },
@@ -541,7 +541,7 @@ static const struct damage_row damage_rows[] = {
     /* records */
     { "record/unknown-type-200",    M_SET, REC, 3, 0,  200, 0, NEXT, "unknown record type 200", OFF_REC, 3 },
     { "record/unknown-type-0",      M_SET, REC, 0, 0,  0,   0, NEXT, "unknown record type 0", OFF_REC, 0 },
-    { "record/unknown-type-16",     M_SET, REC, 7, 0,  16,  0, NEXT, "unknown record type 16", OFF_REC, 7 },
+    { "record/unknown-type-17",     M_SET, REC, 7, 0,  17,  0, NEXT, "unknown record type 17", OFF_REC, 7 },
     { "record/reserved-header-bytes", M_SET, REC, 2, 5, 1,  0, NEXT, "reserved bytes", OFF_REC, 2 },
     { "record/fixed-length-too-long", M_SET_LE, REC, 5, 2, 17, 2, NEXT, "has length 17", OFF_REC, 5 },
     { "record/fixed-length-too-short", M_SET_LE, REC, 5, 2, 15, 2, NEXT, "has length 15", OFF_REC, 5 },
@@ -732,6 +732,44 @@ START_TEST(vm_transition_records_are_version_4)
 }
 END_TEST
 
+/* Format version 5 added TLB_FILL (16): it round-trips with the fields
+ * cpu/'s event packs into d, and a version-4 file may not contain it. */
+START_TEST(tlb_fill_record_is_version_5)
+{
+    char path[64];
+    tmp_path(path);
+    struct trace_config cfg = sample_config();
+    trace_writer_t *w;
+    ck_assert_int_eq(trace_create(path, &cfg, &w), TRACE_OK);
+    ev(w, 0, CPU_EV_TLB_FILL, 700, 0x401000, 0x7F0000203000ull, 0x9000, 0x203000,
+       3ull | (5ull << 16) | (21ull << 32) | (0x2F1ull << 40));
+    ck_assert_int_eq(trace_finish(w, TEND_EXIT_DEVICE, 1, 10, 1000, "done"), TRACE_OK);
+    trace_reader_t *r;
+    char msg[512] = "";
+    ck_assert_int_eq(trace_open(path, &r, msg, sizeof(msg)), TRACE_OK);
+    struct trace_record rec;
+    ck_assert_int_eq(trace_next(r, &rec, msg, sizeof(msg)), 1);
+    ck_assert_uint_eq(rec.type, TREC_TLB_FILL);
+    ck_assert_uint_eq(field_of(&rec, "rip"), 0x401000);
+    ck_assert_uint_eq(field_of(&rec, "la"), 0x7F0000203000ull);
+    ck_assert_uint_eq(field_of(&rec, "pa"), 0x9000);
+    ck_assert_uint_eq(field_of(&rec, "gpa"), 0x203000);
+    ck_assert_uint_eq(field_of(&rec, "vpid"), 3);
+    ck_assert_uint_eq(field_of(&rec, "pcid"), 5);
+    ck_assert_uint_eq(field_of(&rec, "size"), 21);
+    ck_assert_uint_eq(field_of(&rec, "flags"), 0x2F1);
+    trace_close(r);
+    size_t n;
+    uint8_t *b = (uint8_t *)harness_slurp(path, &n);
+    b[8] = 4;
+    spill(path, b, n);
+    ck_assert_int_eq(trace_open(path, &r, msg, sizeof(msg)), TRACE_OK);
+    ck_assert_int_eq(trace_next(r, &rec, msg, sizeof(msg)), -1);
+    ck_assert_msg_contains("v4-tlb-fill", msg, "unknown record type 16");
+    trace_close(r);
+}
+END_TEST
+
 START_TEST(open_missing_file)
 {
     trace_reader_t *r = (trace_reader_t *)1;
@@ -811,7 +849,7 @@ END_TEST
 START_TEST(unknown_types)
 {
     const char *names[TRACE_MAX_FIELDS];
-    unsigned bad[] = { 0, 16, 99, 255 };
+    unsigned bad[] = { 0, 17, 99, 255 };
     for (unsigned i = 0; i < 4; i++) {
         ck_assert_msg(trace_type_name(bad[i]) == NULL, "type %u has a name", bad[i]);
         ck_assert_msg(trace_type_fields(bad[i], names) == 0, "type %u has fields", bad[i]);
@@ -833,7 +871,7 @@ START_TEST(dump_valid_and_damaged)
     ck_assert_int_eq(trace_dump(path, fo, fe), 0);
     fclose(fo);
     fclose(fe);
-    const char *needles[] = { "# hvsim trace v4", "intel-server", "2 LP(s)", "instructions traced",
+    const char *needles[] = { "# hvsim trace v5", "intel-server", "2 LP(s)", "instructions traced",
                               "#PF", "ec=0x1b", "cr2=0xdead0000beef", "cr-write", "wrmsr", "msr=0xc0000080",
                               "#GP (not modelled)", "out", "port=0x3f8", "halt", "invlpg", "invpcid",
                               "mov rax, rcx", "triple-fault delivering #GP, then #DF", "\"OUT to port 0x80\"",
@@ -990,6 +1028,7 @@ int main(void)
     tcase_add_test(t, apic_record_is_version_2);
     tcase_add_test(t, vmx_record_is_version_3);
     tcase_add_test(t, vm_transition_records_are_version_4);
+    tcase_add_test(t, tlb_fill_record_is_version_5);
     tcase_add_test(t, abort_leaves_no_end);
     suite_add_tcase(s, t);
 
