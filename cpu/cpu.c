@@ -82,6 +82,7 @@ uint64_t cpu_rip(cpu_t *cpu)
     return b ? (b + eng_get(cpu, UC_X86_REG_RIP)) & 0xFFFFFFFFull : eng_get(cpu, UC_X86_REG_RIP);
 }
 void cpu_set_rip(cpu_t *cpu, uint64_t v) { cpu_set_ip(cpu, v - cpu_cs_base(cpu)); }
+void cpu_set_rip_linear(cpu_t *cpu, uint64_t la) { cpu_set_rip(cpu, la); }
 
 /* ---- events, failures, time ---- */
 
@@ -489,9 +490,10 @@ static void cb_intr(uc_engine *uc, uint32_t intno, void *ud)
         }
         cpu->pend.la = la;
         cpu->pend.ec = x.ec;
-        if (x.vector == VEC_SLAT) {
-            /* EPT refused the access: the instruction decides its kind */
-            cpu->pend.vector = VEC_SLAT;
+        if (x.vector == VEC_SLAT || x.vector == VEC_NORAM) {
+            /* EPT refused the access (or it reached no RAM): the
+             * instruction decides its kind */
+            cpu->pend.vector = x.vector;
             stop_with(cpu, PEND_EXCEPTION, rip);
             return;
         }
@@ -777,7 +779,8 @@ static void handle_exception(cpu_t *cpu)
         x = (struct xcpt){ VEC_PF, ec, true, la };
         break;
     }
-    case VEC_SLAT: {
+    case VEC_SLAT:
+    case VEC_NORAM: {
         /* The engine's access failed second-level translation (the view
          * asked as a read or write). Redo the access as the instruction
          * makes it: the guest's own #PF comes first, then the EPT fault
@@ -797,6 +800,11 @@ static void handle_exception(cpu_t *cpu)
         enum mem_res mr = mem_translate(cpu, &a, la, acc, &pa, &x);
         if (mr == MEM_UNMODELLED)
             return;
+        if (mr == MEM_OK && v == VEC_NORAM) {
+            cpu_unmodelled(cpu, "guest access to physical %#llx (linear %#llx): no RAM there and no device model",
+                           (unsigned long long)pa, (unsigned long long)la);
+            return;
+        }
         if (mr == MEM_OK) {
             if (acc == PG_ACC_FETCH)
                 cpu_unmodelled(cpu, "guest code at %#llx runs from an execute-only EPT page (guest-physical page "
@@ -1453,6 +1461,12 @@ void cpu_tlb_set_tag(cpu_t *cpu, uint16_t vpid, uint64_t eptrta)
     cpu->tlb_vpid = vpid;
     cpu->tlb_eptrta = eptrta;
     cpu->tlb_keep_once = true;
+    view_set_context(cpu->view);
+}
+
+void cpu_tlb_switch_ept(cpu_t *cpu, uint64_t eptrta)
+{
+    cpu->tlb_eptrta = eptrta;
     view_set_context(cpu->view);
 }
 

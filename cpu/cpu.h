@@ -427,7 +427,7 @@ struct cpu_slat_fault {
     uint64_t gla;
     bool gla_translation;      /* the access was to the translation of gla (not a paging-structure entry) */
     bool guest_user, guest_writable, guest_nx;   /* the guest's own rights for gla (when gla_translation) */
-    uint64_t rip;              /* the instruction (guest RIP of the exit) */
+    uint64_t rip;              /* the instruction's linear address (cpu_set_rip_linear) */
     bool vectoring;            /* during delivery of the event below (IDT-vectoring information) */
     unsigned orig_vector, orig_type;
     bool orig_has_ec;
@@ -532,6 +532,10 @@ void cpu_reload_context(cpu_t *cpu);
  * cpu_reload_context then keeps the cache (only the invalidations the model
  * asks for happen). */
 void cpu_tlb_set_tag(cpu_t *cpu, uint16_t vpid, uint64_t eptrta);
+/* In VMX non-root operation, the EPTRTA changed (VMFUNC EPTP switching):
+ * translations are cached under the new one from now on, nothing is
+ * invalidated. */
+void cpu_tlb_switch_ept(cpu_t *cpu, uint64_t eptrta);
 /* Invalidate cached translations: vpid (or -1: every VPID; except_vpid0),
  * eptrta (~0: any; 0: mappings made without EPT; any_ept: all made with
  * EPT), one address (has_la) or all, keeping global ones (keep_global). The
@@ -561,6 +565,9 @@ void cpu_get_pdptes(const cpu_t *cpu, uint64_t pd[4]);
 /* Debug registers DR0-DR7 (VM entry/exit load and save DR7). */
 uint64_t cpu_get_dr(const cpu_t *cpu, unsigned n);
 void cpu_set_dr(cpu_t *cpu, unsigned n, uint64_t v);
+/* Set RIP from a linear instruction address (CS base + RIP outside 64-bit
+ * mode), e.g. cpu_guest_event.fault_rip or cpu_slat_fault.rip. */
+void cpu_set_rip_linear(cpu_t *cpu, uint64_t la);
 /* Enter the shutdown state (a VMX abort, SDM 3C "VMX Aborts"): the run
  * ends as after a triple fault; why is traced. */
 void cpu_shutdown(cpu_t *cpu, const char *why);

@@ -87,6 +87,10 @@ enum {
     /* Not a vector: a second-level (EPT) fault recorded in cpu->slat_fault,
      * which becomes a VM exit where an exception would be delivered. */
     VEC_SLAT = 0x100,
+    /* Not a vector: the engine's access translated (through EPT) to a page
+     * with no RAM; the instruction's real access decides (an EPT violation
+     * for a refused write, else the run stops). */
+    VEC_NORAM = 0x101,
 };
 
 /* ---- MSR file (msr.c, msrs.def) ---- */

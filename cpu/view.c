@@ -894,6 +894,16 @@ int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
             v->mmio_pa = sl.hpa;
             return 2;
         }
+        if (cpu->slat_on) {
+            struct cpu_phys_span sp;
+            cpu->plat.phys_span(cpu->plat.ctx, sl.hpa, &sp);
+            if (sp.kind != CPU_SPAN_RAM) {
+                /* the access the view assumed (a read) found no RAM; the
+                 * instruction's own access may be refused by EPT first */
+                *x = (struct xcpt){ VEC_NORAM, 0, false, 0 };
+                return 0;
+            }
+        }
         bool w = pg_check_perm(&pc, PG_ACC_WRITE, r.user, r.writable, r.nx) == 0 && r.dirty &&
                  (sl.perm & CPU_SLAT_PERM_W) && sl.dirty;
         struct pg_result hr = r;

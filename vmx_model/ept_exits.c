@@ -188,7 +188,7 @@ enum cpu_guest_action vmx_slat_exit(void *ctx, cpu_t *cpu, const struct cpu_slat
         if (f->orig_type >= 4 && f->orig_type <= 6)
             x.insn_len = (unsigned)f->orig_len;
     }
-    cpu_set(cpu, CPU_RIP, f->rip);
+    cpu_set_rip_linear(cpu, f->rip);
     vm_exit(v, &x);
     cpu_account_exit(cpu, false);
     return CPU_GUEST_EXITED;

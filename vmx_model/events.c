@@ -77,7 +77,7 @@ enum cpu_guest_action nonroot_event(void *ctx, cpu_t *cpu, const struct cpu_gues
         if (e->orig_type >= 4 && e->orig_type <= 6)
             x.insn_len = (unsigned)e->orig_len;
     }
-    cpu_set(cpu, CPU_RIP, e->fault_rip);
+    cpu_set_rip_linear(cpu, e->fault_rip);          /* fault_rip is linear: CS base + RIP */
     vm_exit(v, &x);
     cpu_account_exit(cpu, false);
     return CPU_GUEST_EXITED;

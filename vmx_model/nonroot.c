@@ -20,6 +20,7 @@
  */
 #include <string.h>
 
+#include "ept.h"
 #include "vmx_priv.h"
 
 /* Basic exit reasons (SDM 3D appendix C). */
@@ -30,7 +31,7 @@ enum {
     EXIT_VMXON = 27, EXIT_CR_ACCESS = 28, EXIT_DR_ACCESS = 29, EXIT_IO = 30, EXIT_RDMSR = 31, EXIT_WRMSR = 32,
     EXIT_MWAIT = 36, EXIT_MONITOR = 39, EXIT_PAUSE = 40, EXIT_GDTR_IDTR = 46, EXIT_LDTR_TR = 47,
     EXIT_INVEPT = 50, EXIT_RDTSCP = 51, EXIT_INVVPID = 53, EXIT_WBINVD = 54, EXIT_XSETBV = 55,
-    EXIT_RDRAND = 57, EXIT_INVPCID = 58, EXIT_RDSEED = 61, EXIT_TPR_BELOW_THRESHOLD = 43,
+    EXIT_RDRAND = 57, EXIT_INVPCID = 58, EXIT_VMFUNC = 59, EXIT_RDSEED = 61, EXIT_TPR_BELOW_THRESHOLD = 43,
 };
 
 #define CR0_TS        (1ull << 3)
@@ -512,6 +513,39 @@ enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn 
  * VMCLEAR, VMPTRLD, VMPTRST, VMXON ...", "... VMREAD and VMWRITE", "...
  * INVEPT, INVPCID, and INVVPID") and the displacement as qualification (0
  * for a register operand). */
+/* VMFUNC with "enable VM functions" (SDM 3C 26.5.6 "VM Functions", 31.3
+ * VMFUNC): EAX names the function; a function the VM-function controls do
+ * not enable (or EAX >= 64) is a VM exit (reason 59). Function 0, EPTP
+ * switching (26.5.6.3): ECX indexes the 512-entry EPTP list; an index of
+ * 512 or more, or an entry VM entry would not accept as EPTP, is a VM exit;
+ * otherwise the entry becomes the EPTP (the VMCS field too) and the
+ * instruction completes. Cached translations are kept: they are tagged by
+ * EPTRTA. Returns true when the instruction completed (or stopped the run),
+ * false when it must exit. */
+static bool vmfunc(vmx_t *v, const struct cpu_virt_insn *in)
+{
+    cpu_t *c = v->cpu;
+    uint64_t fn = cpu_get(c, CPU_RAX) & 0xFFFFFFFFu, idx = cpu_get(c, CPU_RCX) & 0xFFFFFFFFu;
+    uint64_t ctl = field_value(v, VMCS_VM_FUNCTION_CONTROLS);
+    if (fn >= 64 || !((ctl >> fn) & 1) || fn != 0 || idx >= 512)
+        return false;
+    uint64_t list = field_value(v, VMCS_EPTP_LIST_ADDR), eptp;
+    if (!cpu_phys_read(c, list + 8 * idx, &eptp, 8)) {
+        cpu_insn_unmodelled(c, "VMFUNC EPTP switching: EPTP-list entry %llu at %#llx is not in RAM",
+                            (unsigned long long)idx, (unsigned long long)(list + 8 * idx));
+        return true;
+    }
+    if (ept_eptp_invalid(eptp, CAP(v, MSR_VMX_EPT_VPID_CAP), cpu_maxphyaddr(c)))
+        return false;
+    (void)in;
+    v->eptp = eptp;
+    field_write(v, VMCS_EPT_POINTER, eptp);
+    cpu_tlb_switch_ept(c, eptp & 0x000FFFFFFFFFF000ull);
+    cpu_insn_report(c, 0, 0, 0, fn, idx);
+    cpu_insn_retire(c);
+    return true;
+}
+
 bool nonroot_vmx_insn(vmx_t *v, const struct cpu_virt_insn *in)
 {
     enum cpu_mode m = cpu_mode(v->cpu);
@@ -557,8 +591,10 @@ bool nonroot_vmx_insn(vmx_t *v, const struct cpu_virt_insn *in)
             cpu_insn_fault(v->cpu, 6, false, 0);
             return true;
         }
-        cpu_insn_unmodelled(v->cpu, "VMX non-root operation: VMFUNC with VM functions enabled is not modelled");
-        return false;
+        if (vmfunc(v, in))
+            return true;
+        x.reason = EXIT_VMFUNC;                  /* no qualification; the instruction's length */
+        break;
     default:
         cpu_insn_unmodelled(v->cpu, "VMX non-root operation: '%s' has no VM exit in hvsim's table", in->mnemonic);
         return false;

@@ -346,9 +346,7 @@ static const char *unmodelled_control(const vmx_t *v)
     if (v->proc2 & PROC2_VIRT_X2APIC) return "secondary 'virtualize x2APIC mode'";
     if (v->proc2 & PROC2_APIC_REG_VIRT) return "secondary 'APIC-register virtualization'";
     if (v->proc2 & PROC2_VIRT_INTR) return "secondary 'virtual-interrupt delivery'";
-    if (v->proc2 & PROC2_VMFUNC) return "secondary 'enable VM functions'";
     if (v->proc2 & PROC2_TSC_SCALING) return "secondary 'use TSC scaling'";
-    if (v->proc2 & PROC2_MODE_BASED_EPT) return "secondary 'mode-based execute control for EPT'";
     return NULL;
 }
 

@@ -23,6 +23,21 @@
  *               both: the guest's #PF comes first
  *   realmode    "unrestricted guest": a real-mode guest (CR0.PE = 0, PG = 0)
  *               whose accesses go through EPT
+ * and one group per behaviour (scenarios/vmx/ept/, issue 6):
+ *   quser, qro, qxd          qualification bits 9-11 (user, read/write, XD)
+ *   ring3read, ring3write, ring3fetch   a CPL-3 guest's accesses
+ *   stackpush   EPT violation pushing a #GP frame (IDT-vectoring + error code)
+ *   injectext, injectsw      EPT violation delivering an injected event
+ *   crosspage, repmovs, repstos   page-crossing and repeated accesses
+ *   walkmisconfig, guestad   the guest's walk: misconfiguration, A-flag write
+ *   g2me4k, g4ke2m, ept1g    guest and EPT page sizes
+ *   andlevels, pml4enp       permissions ANDed down the walk, a missing PML4E
+ *   adfetch, adwrite, adoff  EPT accessed and dirty flags
+ *   cr3remap, cr3viol, invlpg   MOV to CR3 and INVLPG in the guest
+ *   pmode32, rmviol, rmint, rmintviol   "unrestricted guest" without paging
+ *   execonly, execonlyrun    execute-only EPT pages
+ *   ept1gnoram, rmviolseg, rmintviolseg   reproducers of open hvsim bugs
+ *               (no scenario: they fail today)
  *
  * SDM 3C 29.3 "The Extended Page Table Mechanism (EPT)" (entry formats,
  * misconfigurations, violations, accessed and dirty flags), 28.2.1 (exit
@@ -540,6 +555,892 @@ static void group_realmode(void)
     T_CHECK_EQ(g.rbx & 0x80000001ull, 0);
 }
 
+/* ==== issue 6, more EPT behaviours (one group per scenario) ==== */
+
+#define F_IDT_VECTORING_EC 0x440Au
+#define F_GUEST_PDPTE0     0x280Au
+
+static bool adv_info(void) { return (rdmsr(MSR_VMX_EPT_VPID_CAP) >> 22) & 1; }
+/* bits 9-11 are reported only with IA32_VMX_EPT_VPID_CAP[22] */
+static uint64_t adv(uint64_t bits) { return adv_info() ? bits : 0; }
+
+static uint8_t stack_page[2][4096] __attribute__((aligned(4096)));
+static uint8_t ivt_page[4096] __attribute__((aligned(4096)));
+static uint64_t cr3_pages[2][512] __attribute__((aligned(4096)));
+
+__attribute__((used)) static void snippets2(void)
+{
+    __asm__ volatile(
+        ".globl g_read2\ng_read2: mov (%%rsi), %%rax\n"
+        ".globl g_read2b\ng_read2b: mov (%%rdi), %%rdx\n vmcall\n"
+        ".globl g_movds\ng_movds: mov %%ax, %%ds\n vmcall\n"
+        ".globl g_repmovs\ng_repmovs: rep movsq\n vmcall\n"
+        ".globl g_repstos\ng_repstos: rep stosb\n vmcall\n"
+        ".globl g_cr3\ng_cr3: mov %%rdx, %%cr3\n"
+        ".globl g_cr3b\ng_cr3b: mov (%%rsi), %%rax\n vmcall\n"
+        ".globl g_invlpg\ng_invlpg: mov (%%rsi), %%rax\n mov %%rbx, (%%rdi)\n invlpg (%%rsi)\n"
+        ".globl g_invlpgb\ng_invlpgb: mov (%%rsi), %%rdx\n vmcall\n"
+        ".globl g_nop\ng_nop: nop\n vmcall\n"
+        ::: "memory");
+}
+GUEST(g_read2); GUEST(g_read2b); GUEST(g_movds); GUEST(g_repmovs); GUEST(g_repstos); GUEST(g_cr3); GUEST(g_cr3b);
+GUEST(g_invlpg); GUEST(g_invlpgb); GUEST(g_nop);
+
+/* ring-3 guest code (user pages: .hvuser.text) */
+extern char u_read[], u_write[], u_jump[];
+__asm__(".pushsection .hvuser.text, \"ax\"\n"
+        ".globl u_read\nu_read: mov (%rsi), %rax\n vmcall\n"
+        ".globl u_write\nu_write: mov %rbx, (%rsi)\n vmcall\n"
+        ".globl u_jump\nu_jump: jmp *%rsi\n"
+        ".popsection\n");
+
+/* 32-bit guest code (protected mode without paging) */
+extern char p32_read2[], p32_read2b[];
+__asm__(".pushsection .text\n"
+        ".code32\n"
+        ".globl p32_read2\np32_read2: mov (%esi), %eax\n"
+        ".globl p32_read2b\np32_read2b: mov (%edi), %edx\n vmcall\n"
+        ".code64\n"
+        ".popsection\n");
+
+/* 16-bit guest code for the real-mode groups (copied to guest-physical
+ * 0x9000, CS = DS = SS = 0x900) */
+extern char rmv_start[], rmv_read[], rmv_end[], rmi_start[], rmi_handler[], rmi_end[];
+__asm__(".pushsection .text\n"
+        ".code16\n"
+        ".globl rmv_start\nrmv_start:\n"
+        "  mov $0x1000, %ax\n"
+        "  mov %ax, %ds\n"
+        ".globl rmv_read\nrmv_read:\n"
+        "  mov 0x234, %bx\n"
+        "  vmcall\n"
+        ".globl rmv_end\nrmv_end:\n"
+        ".globl rmi_start\nrmi_start:\n"
+        "  int $0x21\n"
+        "  vmcall\n"
+        ".globl rmi_handler\nrmi_handler:\n"
+        "  mov $0x5a5a, %cx\n"
+        "  vmcall\n"
+        ".globl rmi_end\nrmi_end:\n"
+        ".code64\n"
+        ".popsection\n");
+
+static uint64_t pa_of(const volatile void *p) { return (uint64_t)(uintptr_t)p; }
+
+/* Print an EPT violation's fields with the IDT-vectoring information. */
+static void expect_vectoring(uint64_t info, uint64_t ec, bool check_ec, uint64_t len, bool check_len)
+{
+    uint64_t v = vmr(F_IDT_VECTORING_INFO), e = vmr(F_IDT_VECTORING_EC), l = vmr(F_EXIT_INSN_LEN);
+    hv_printf("IDT-vectoring information %#llx", (unsigned long long)v);
+    if (check_ec)
+        hv_printf(", IDT-vectoring error code %#llx", (unsigned long long)e);
+    if (check_len)
+        hv_printf(", instruction length %llu", (unsigned long long)l);
+    hv_printf("\n");
+    T_CHECK_EQ(v, info);
+    if (check_ec)
+        T_CHECK_EQ(e, ec);
+    if (check_len)
+        T_CHECK_EQ(l, len);
+}
+
+/* ---- qualification bits 9-11 (SDM 3C 28.2.1): the guest's own rights for
+ * the linear address, from a supervisor-mode read ---- */
+
+static void q911(const char *what, uint64_t gflags, uint64_t qbits)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t dpa = pa_of(&data_page[8]);
+    uint64_t la = 0x7F0000000000ull + 0x3000;
+    hv_map(la, dpa & ~0xFFFull, gflags);
+    if (gflags & PTE_U)
+        hv_make_user(la);
+    uint64_t *pte = ept_entry(dpa, 1);
+    *pte &= ~EPT_RWX;
+    invept_all();
+    g.rsi = la + 64;
+    uint64_t r = run_at(g_read);
+    expect_violation(what, r, Q_READ | Q_GLA | Q_XLAT | adv(qbits), dpa, la + 64, g_read);
+}
+
+static void group_quser(void)
+{
+    q911("supervisor read of a user-mode guest page (U/S = 1 at every level), EPT R=W=X=0",
+         PTE_P | PTE_W | PTE_U | PTE_A | PTE_D, Q_USER | Q_RWPAGE);
+}
+
+static void group_qro(void)
+{
+    q911("read of a read-only guest page (R/W = 0 in the guest PTE), EPT R=W=X=0", PTE_P | PTE_A | PTE_D, 0);
+}
+
+static void group_qxd(void)
+{
+    q911("read of an execute-disable guest page (XD = 1, EFER.NXE = 1), EPT R=W=X=0",
+         PTE_P | PTE_W | PTE_A | PTE_D | PTE_NX, Q_RWPAGE | Q_NXPAGE);
+}
+
+/* ---- a guest in ring 3 ---- */
+
+static uint64_t run_user_at(const void *rip)
+{
+    hv_user_init();
+    vmw(F_GUEST_CS_SEL, SEL_UCODE | 3);
+    vmw(F_GUEST_CS_AR, 0xA0FB);                     /* 64-bit code, DPL 3 */
+    static const uint32_t data[] = { F_GUEST_SS_SEL, F_GUEST_DS_SEL, F_GUEST_ES_SEL };
+    for (unsigned i = 0; i < 3; i++) {
+        vmw(data[i], SEL_UDATA | 3);
+        vmw(data[i] - F_GUEST_ES_SEL + F_GUEST_ES_AR, 0xC0F3);
+    }
+    vmw(F_GUEST_RIP, (uint64_t)(uintptr_t)rip);
+    vmw(F_GUEST_RSP, (uint64_t)(uintptr_t)hv_user_stack() - 64);
+    vmw(F_GUEST_RFLAGS, 0x2);
+    return enter();
+}
+
+static uint64_t user_alias(uint64_t la, uint64_t pa)
+{
+    hv_map(la, pa & ~0xFFFull, PTE_P | PTE_W | PTE_U | PTE_A | PTE_D);
+    hv_make_user(la);
+    return la + (pa & 0xFFF);
+}
+
+static void print_cpl(void)
+{
+    uint64_t cs = vmr(F_GUEST_CS_SEL);
+    hv_printf("guest CS at the exit %#llx (CPL %llu)\n", (unsigned long long)cs, (unsigned long long)(cs & 3));
+    T_CHECK_EQ(cs, SEL_UCODE | 3);
+}
+
+static void group_ring3read(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t dpa = pa_of(&data_page[8]);
+    uint64_t la = user_alias(0x7F0000000000ull + 0x3000, dpa);
+    uint64_t *pte = ept_entry(dpa, 1);
+    *pte &= ~EPT_RWX;
+    invept_all();
+    g.rsi = la;
+    uint64_t r = run_user_at(u_read);
+    expect_violation("ring-3 read of a user page with EPT R=W=X=0", r, Q_READ | Q_GLA | Q_XLAT | adv(Q_USER | Q_RWPAGE),
+                     dpa, la, u_read);
+    print_cpl();
+}
+
+static void group_ring3write(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t dpa = pa_of(&data_page[9]);
+    uint64_t la = user_alias(0x7F0000000000ull + 0x3000, dpa);
+    uint64_t *pte = ept_entry(dpa, 1);
+    *pte = (*pte & ~EPT_RWX) | EPT_R;
+    invept_all();
+    data_page[9] = 5;
+    g.rsi = la;
+    g.rbx = 6;
+    uint64_t r = run_user_at(u_write);
+    expect_violation("ring-3 write to a user page with EPT R=1 W=0 X=0", r,
+                     Q_WRITE | Q_R | Q_GLA | Q_XLAT | adv(Q_USER | Q_RWPAGE), dpa, la, u_write);
+    print_cpl();
+    hv_printf("memory unchanged: %s\n", hv_yn(data_page[9] == 5));
+    T_CHECK_EQ(data_page[9], 5);
+}
+
+static void group_ring3fetch(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t cpa = pa_of(code_page);
+    code_page[0] = 0x0F; code_page[1] = 0x01; code_page[2] = 0xC1;   /* vmcall */
+    uint64_t la = user_alias(0x7F0000000000ull + 0x9000, cpa);
+    uint64_t *pte = ept_entry(cpa, 1);
+    *pte = (*pte & ~EPT_RWX) | EPT_R | EPT_W;
+    invept_all();
+    g.rsi = la;
+    uint64_t r = run_user_at(u_jump);
+    expect_violation("ring-3 fetch from a user page with EPT R=1 W=1 X=0", r,
+                     Q_FETCH | Q_R | Q_W | Q_GLA | Q_XLAT | adv(Q_USER | Q_RWPAGE), cpa, la, (const void *)(uintptr_t)la);
+    print_cpl();
+}
+
+/* ---- mode-based execute control for EPT (secondary control bit 22):
+ * bit 2 allows supervisor-mode fetches, bit 10 user-mode ones, by the U/S
+ * of the linear address (SDM 3C 29.3.3.2); qualification bit 5 reports
+ * supervisor execute, bit 6 user execute ---- */
+
+#define P2_MBEC  (1u << 22)
+#define EPT_XU   (1ull << 10)
+#define Q_XU     (1ull << 6)
+
+/* With mode-based execute control, user execute is bit 10 AND-ed down the
+ * walk like the others: allow it in the non-leaf entries above gpa. */
+static void allow_xu_above(uint64_t gpa)
+{
+    for (int l = 4; l >= 2; l--)
+        *ept_entry(gpa, l) |= EPT_XU;
+}
+
+/* User execute everywhere the identity EPT maps (the payload's ring-3 code
+ * runs from its own pages). */
+static void allow_xu_all(void)
+{
+    ept_pml4[0] |= EPT_XU;
+    uint64_t *pdpt = table(ept_pml4[0]);
+    for (int i = 0; i < 4; i++) {
+        pdpt[i] |= EPT_XU;
+        if (pdpt[i] & EPT_PS)
+            continue;
+        uint64_t *pd = table(pdpt[i]);
+        for (int j = 0; j < 512; j++) {
+            pd[j] |= EPT_XU;
+            if (!(pd[j] & EPT_PS)) {
+                uint64_t *pt = table(pd[j]);
+                for (int k = 0; k < 512; k++)
+                    pt[k] |= EPT_XU;
+            }
+        }
+    }
+}
+
+static void group_mbecsv(void)
+{
+    setup(2ull << 20, false, P2_MBEC);
+    uint64_t cpa = pa_of(code_page);
+    code_page[0] = 0x0F; code_page[1] = 0x01; code_page[2] = 0xC1;   /* vmcall */
+    uint64_t *pte = ept_entry(cpa, 1);
+    allow_xu_above(cpa);
+    /* user execute only: a supervisor fetch is refused */
+    *pte = (*pte & ~(EPT_RWX | EPT_XU)) | EPT_R | EPT_XU;
+    invept_all();
+    g.rsi = cpa;
+    uint64_t r = run_at(g_jump);
+    expect_violation("supervisor fetch from a page with EPT R=1 X(supervisor)=0 XU=1", r,
+                     Q_FETCH | Q_R | Q_XU | Q_GLA | Q_XLAT | adv(Q_RWPAGE), cpa, cpa, code_page);
+    /* supervisor execute: it runs */
+    *pte = (*pte & ~(EPT_RWX | EPT_XU)) | EPT_R | EPT_X;
+    invept_all();
+    r = run_at(g_jump);
+    expect_vmcall("supervisor fetch from a page with EPT R=1 X(supervisor)=1 XU=0", r);
+}
+
+static void group_mbecuser(void)
+{
+    setup(2ull << 20, false, P2_MBEC);
+    uint64_t cpa = pa_of(code_page);
+    code_page[0] = 0x0F; code_page[1] = 0x01; code_page[2] = 0xC1;   /* vmcall */
+    uint64_t la = user_alias(0x7F0000000000ull + 0x9000, cpa);
+    uint64_t *pte = ept_entry(cpa, 1);
+    allow_xu_all();
+    /* supervisor execute only: a user-mode fetch is refused */
+    *pte = (*pte & ~(EPT_RWX | EPT_XU)) | EPT_R | EPT_X;
+    invept_all();
+    g.rsi = la;
+    uint64_t r = run_user_at(u_jump);
+    expect_violation("user-mode fetch from a page with EPT R=1 X(supervisor)=1 XU=0", r,
+                     Q_FETCH | Q_R | Q_X | Q_GLA | Q_XLAT | adv(Q_USER | Q_RWPAGE), cpa, la,
+                     (const void *)(uintptr_t)la);
+    print_cpl();
+    /* user execute: it runs */
+    *pte = (*pte & ~(EPT_RWX | EPT_XU)) | EPT_R | EPT_XU;
+    invept_all();
+    r = run_user_at(u_jump);
+    expect_vmcall("user-mode fetch from a page with EPT R=1 X(supervisor)=0 XU=1", r);
+}
+
+/* ---- violations while delivering an event ---- */
+
+static void group_stackpush(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t spa = pa_of(stack_page[1]);
+    uint64_t *pte = ept_entry(spa, 1);
+    *pte = (*pte & ~EPT_RWX) | EPT_R;
+    invept_all();
+    uint64_t rsp = spa + 4096 - 64;
+    g.rax = 0xFFF8;                                 /* beyond the GDT limit: #GP(0xfff8) */
+    vmw(F_GUEST_RIP, (uint64_t)(uintptr_t)g_movds);
+    vmw(F_GUEST_RSP, rsp);
+    vmw(F_GUEST_RFLAGS, 0x2);
+    uint64_t r = enter();
+    uint64_t q = vmr(F_EXIT_QUALIFICATION), pa = vmr(F_GUEST_PHYS), la = vmr(F_GUEST_LINEAR);
+    uint64_t grip = vmr(F_GUEST_RIP), grsp = vmr(F_GUEST_RSP);
+    bool in_frame = la >= rsp - 48 && la < rsp;
+    hv_printf("#GP(0xfff8) whose frame goes to a stack page with EPT R=1 W=0 X=0: exit %llu, qualification %#llx, "
+              "guest-linear address inside the frame: %s, guest-physical address = guest-linear address: %s, at the "
+              "instruction: %s, guest RSP unchanged: %s\n", (unsigned long long)r, (unsigned long long)q,
+              hv_yn(in_frame), hv_yn(pa == la), hv_yn(grip == (uint64_t)(uintptr_t)g_movds), hv_yn(grsp == rsp));
+    T_CHECK_EQ(r, 48);
+    T_CHECK_EQ(q, Q_WRITE | Q_R | Q_GLA | Q_XLAT | adv(Q_RWPAGE));
+    T_CHECK(in_frame, "guest-linear address %#llx", (unsigned long long)la);
+    T_CHECK_EQ(pa, la);
+    T_CHECK_EQ(grip, (uint64_t)(uintptr_t)g_movds);
+    T_CHECK_EQ(grsp, rsp);
+    expect_vectoring(0x80000B0Dull, 0xFFF8, true, 0, false);   /* hardware exception 13 with an error code */
+    /* which byte of the 48-byte frame is reported is not architectural */
+    hv_printf("the guest-linear address reported is RSP - %llu\n", (unsigned long long)(rsp - la));
+}
+
+/* The guest's own copy of the IDT in a page EPT makes unreadable; returns
+ * its address. */
+static uint64_t unreadable_idt(void)
+{
+    struct hv_dtr i;
+    sidt(&i);
+    uint8_t *idt = hv_page_alloc();
+    memcpy(idt, (const void *)(uintptr_t)i.base, (size_t)i.limit + 1 > 4096 ? 4096 : (size_t)i.limit + 1);
+    vmw(F_GUEST_IDTR_BASE, (uint64_t)(uintptr_t)idt);
+    uint64_t *ipte = ept_entry((uint64_t)(uintptr_t)idt, 1);
+    *ipte &= ~EPT_RWX;
+    invept_all();
+    return (uint64_t)(uintptr_t)idt;
+}
+
+static void inject(const char *what, uint32_t info, uint64_t len, uint64_t rflags, uint64_t vec)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t idt = unreadable_idt();
+    vmw(F_ENTRY_INTR_INFO, info);
+    vmw(F_ENTRY_INSN_LEN, len);
+    vmw(F_GUEST_RIP, (uint64_t)(uintptr_t)g_nop);
+    vmw(F_GUEST_RSP, (uint64_t)(uintptr_t)(guest_stack + sizeof(guest_stack) - 64));
+    vmw(F_GUEST_RFLAGS, rflags);
+    uint64_t r = enter();
+    uint64_t gate = idt + vec * 16;
+    expect_violation(what, r, Q_READ | Q_GLA | Q_XLAT | adv(Q_RWPAGE), gate, gate, g_nop);
+    expect_vectoring(info, 0, false, len, len != 0);
+    uint64_t ei = vmr(F_ENTRY_INTR_INFO);
+    hv_printf("VM-entry interruption information after the exit %#llx (valid bit clear: %s)\n",
+              (unsigned long long)ei, hv_yn(!(ei >> 31)));
+    T_CHECK_EQ(ei >> 31, 0);
+}
+
+static void group_injectext(void)
+{
+    inject("injected external interrupt 0x40 whose IDT gate is in a page with EPT R=W=X=0", 0x80000040u, 0, 0x202,
+           0x40);
+}
+
+static void group_injectsw(void)
+{
+    inject("injected software interrupt 0x41 (length 2) whose IDT gate is in a page with EPT R=W=X=0", 0x80000441u,
+           2, 0x2, 0x41);
+}
+
+/* ---- accesses that cross a page or repeat ---- */
+
+static void group_crosspage(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t a = pa_of(&far_area[0x1000 / 8]), b = a + 0x1000;
+    far_area[(0x2000 - 8) / 8] = 0x1111111111111111ull;
+    uint64_t *pte = ept_entry(b, 1);
+    (void)ept_entry(a, 1);
+    *pte &= ~EPT_RWX;
+    invept_all();
+    g.rsi = b - 4;                                  /* bytes b-4 .. b+3 */
+    uint64_t r = run_at(g_read);
+    expect_violation("8-byte read at 4 bytes before a page with EPT R=W=X=0 (the first page readable)", r,
+                     Q_READ | Q_GLA | Q_XLAT | adv(Q_RWPAGE), b, b, g_read);
+}
+
+static void group_repmovs(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t src = pa_of(&far_area[0x1000 / 8]);
+    uint64_t dstpage = pa_of(&far_area[0x4000 / 8]), dst = dstpage - 64;
+    for (unsigned i = 0; i < 16; i++)
+        far_area[0x1000 / 8 + i] = 0xA0 + i;
+    uint64_t *pte = ept_entry(dstpage, 1);
+    *pte = (*pte & ~EPT_RWX) | EPT_R;
+    invept_all();
+    g.rsi = src;
+    g.rdi = dst;
+    g.rcx = 16;
+    uint64_t r = run_at(g_repmovs);
+    expect_violation("REP MOVSQ of 16 quadwords whose 9th lands in a page with EPT R=1 W=0 X=0", r,
+                     Q_WRITE | Q_R | Q_GLA | Q_XLAT | adv(Q_RWPAGE), dstpage, dstpage, g_repmovs);
+    hv_printf("at the exit: RCX %llu, RSI = source + %llu, RDI = destination + %llu, 8 quadwords copied: %s\n",
+              (unsigned long long)g.rcx, (unsigned long long)(g.rsi - src), (unsigned long long)(g.rdi - dst),
+              hv_yn(far_area[0x4000 / 8 - 1] == 0xA7 && far_area[0x4000 / 8 - 8] == 0xA0));
+    T_CHECK_EQ(g.rcx, 8);
+    T_CHECK_EQ(g.rsi, src + 64);
+    T_CHECK_EQ(g.rdi, dst + 64);
+    *pte |= EPT_W;
+    invept_all();
+    r = resume();
+    expect_vmcall("resumed after EPT W was granted", r);
+    hv_printf("RCX %llu, all 16 quadwords copied: %s\n", (unsigned long long)g.rcx,
+              hv_yn(far_area[0x4000 / 8 + 7] == 0xAF && far_area[0x4000 / 8] == 0xA8));
+    T_CHECK_EQ(g.rcx, 0);
+    T_CHECK_EQ(far_area[0x4000 / 8 + 7], 0xAF);
+}
+
+static void group_repstos(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t page = pa_of(&far_area[0x6000 / 8]), dst = page - 40;
+    uint64_t *pte = ept_entry(page, 1);
+    *pte &= ~EPT_RWX;
+    invept_all();
+    g.rax = 0x5C;
+    g.rdi = dst;
+    g.rcx = 100;
+    uint64_t r = run_at(g_repstos);
+    expect_violation("REP STOSB of 100 bytes whose 41st lands in a page with EPT R=W=X=0", r,
+                     Q_WRITE | Q_GLA | Q_XLAT | adv(Q_RWPAGE), page, page, g_repstos);
+    volatile uint8_t *b = (volatile uint8_t *)(uintptr_t)dst;
+    hv_printf("at the exit: RCX %llu, RDI = destination + %llu, the 40 bytes before the page stored: %s\n",
+              (unsigned long long)g.rcx, (unsigned long long)(g.rdi - dst), hv_yn(b[0] == 0x5C && b[39] == 0x5C));
+    T_CHECK_EQ(g.rcx, 60);
+    T_CHECK_EQ(g.rdi, page);
+}
+
+/* ---- the guest's page walk through EPT ---- */
+
+static void group_walkmisconfig(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t dpa = pa_of(&data_page[8]);
+    uint64_t la = 0x7F0000000000ull + 0x3000;
+    hv_map(la, dpa & ~0xFFFull, PTE_P | PTE_W | PTE_A | PTE_D);
+    uint64_t ptpa = pa_of(hv_pte(la));
+    uint64_t *tpte = ept_entry(ptpa, 1);
+    *tpte = (*tpte & ~EPT_RWX) | EPT_W;             /* write without read */
+    invept_all();
+    g.rsi = la + 64;
+    uint64_t r = run_at(g_read);
+    uint64_t pa = vmr(F_GUEST_PHYS), grip = vmr(F_GUEST_RIP);
+    hv_printf("guest page walk reads a PTE whose EPT PTE has W=1 R=0: exit %llu, guest-physical address = the guest "
+              "PTE: %s, at the instruction: %s\n", (unsigned long long)r, hv_yn(pa == ptpa),
+              hv_yn(grip == (uint64_t)(uintptr_t)g_read));
+    T_CHECK_EQ(r, 49);
+    T_CHECK_EQ(pa, ptpa);
+    T_CHECK_EQ(grip, (uint64_t)(uintptr_t)g_read);
+}
+
+static void group_guestad(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t dpa = pa_of(&data_page[8]);
+    uint64_t la = 0x7F0000000000ull + 0x3000;
+    hv_map(la, dpa & ~0xFFFull, PTE_P | PTE_W);    /* A = D = 0: the walk must set A */
+    uint64_t *gpte = hv_pte(la);
+    uint64_t ptpa = pa_of(gpte);
+    uint64_t *tpte = ept_entry(ptpa, 1);
+    *tpte = (*tpte & ~EPT_RWX) | EPT_R | EPT_X;
+    invept_all();
+    g.rsi = la + 64;
+    uint64_t r = run_at(g_read);
+    expect_violation("guest walk sets A in a guest PTE whose page has EPT R=1 W=0 X=1 (EPT A/D off)", r,
+                     Q_WRITE | Q_R | Q_X | Q_GLA, ptpa, la + 64, g_read);
+    hv_printf("guest PTE A flag still 0: %s\n", hv_yn(!(*gpte & PTE_A)));
+    T_CHECK_EQ(*gpte & PTE_A, 0);
+}
+
+static void group_g2me4k(void)
+{
+    setup(2ull << 20, false, 0);
+    /* the guest maps far_area with one 2-MiB page (the boot map); EPT
+     * splits it into 4-KiB pages and refuses reads of the sixth */
+    uint64_t p4 = pa_of(&far_area[4 * 512 + 1]), p5 = pa_of(&far_area[5 * 512 + 2]);
+    far_area[4 * 512 + 1] = 0x4444;
+    uint64_t *pte = ept_entry(p5, 1);
+    *pte &= ~EPT_RWX;
+    invept_all();
+    g.rsi = p4;
+    g.rdi = p5;
+    uint64_t r = run_at(g_read2);
+    expect_violation("guest 2-MiB page, EPT 4-KiB pages: a read of the page with EPT R=W=X=0 after a read of its "
+                     "neighbour", r, Q_READ | Q_GLA | Q_XLAT | adv(Q_RWPAGE), p5, p5, g_read2b);
+    hv_printf("the neighbour read %#llx\n", (unsigned long long)g.rax);
+    T_CHECK_EQ(g.rax, 0x4444);
+}
+
+static void group_g4ke2m(void)
+{
+    setup(2ull << 20, false, 0);
+    /* guest 4-KiB pages onto one 2-MiB EPT page with W = 0 */
+    uint64_t base = pa_of(far_area);
+    uint64_t la = 0x7F0000000000ull + 0x10000;
+    hv_map(la, base + 0x3000, PTE_P | PTE_W | PTE_A | PTE_D);
+    hv_map(la + 0x1000, base + 0x1F0000, PTE_P | PTE_W | PTE_A | PTE_D);
+    far_area[0x3000 / 8 + 3] = 0x3333;
+    uint64_t *pde = ept_entry(base, 2);
+    *pde = (*pde & ~EPT_RWX) | EPT_R | EPT_X;
+    invept_all();
+    g.rsi = la + 24;
+    g.rdi = la + 0x1000 + 0x18;
+    g.rbx = 7;
+    uint64_t r = run_at(g_read);
+    expect_vmcall("guest 4-KiB page, EPT 2-MiB page with R=1 W=0 X=1: read", r);
+    T_CHECK_EQ(g.rax, 0x3333);
+    g.rsi = la + 0x1000 + 0x18;
+    r = run_at(g_write);
+    expect_violation("write through another guest 4-KiB page into the same EPT 2-MiB page", r,
+                     Q_WRITE | Q_R | Q_X | Q_GLA | Q_XLAT | adv(Q_RWPAGE), base + 0x1F0018, la + 0x1018, g_write);
+}
+
+/* The third GiB of guest-physical space is one EPT PDPTE (a 1-GiB leaf)
+ * with W = 0, mapped to host-physical GiB `host_gib`. */
+static void ept1g_write(uint64_t host_gib)
+{
+    setup(1ull << 30, false, 0);
+    uint64_t gpa = 0x80000000ull + 0xABC008ull;
+    uint64_t la = 0x7F0000000000ull + 0x20000;
+    hv_map(la, gpa & ~0xFFFull, PTE_P | PTE_W | PTE_A | PTE_D);
+    uint64_t *pdpte = &table(ept_pml4[0])[2];
+    *pdpte = (host_gib << 30) | EPT_R | EPT_X | EPT_WB | EPT_PS;
+    invept_all();
+    g.rsi = la + (gpa & 0xFFF);
+    g.rbx = 1;
+    uint64_t r = run_at(g_write);
+    expect_violation("write into a 1-GiB EPT page with R=1 W=0 X=1", r, Q_WRITE | Q_R | Q_X | Q_GLA | Q_XLAT | adv(Q_RWPAGE),
+                     gpa, la + (gpa & 0xFFF), g_write);
+}
+
+/* guest-physical GiB 2 onto host-physical GiB 0 (RAM) */
+static void group_ept1g(void) { ept1g_write(0); }
+/* the same onto host-physical GiB 2, where the machine has no RAM: the
+ * write must still be an EPT violation (nothing is accessed) */
+static void group_ept1gnoram(void) { ept1g_write(2); }
+
+static void group_andlevels(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t fpa = pa_of(&far_area[0x5000 / 8 + 2]);
+    (void)ept_entry(fpa, 1);                        /* split: the PDE references a page table of RWX PTEs */
+    uint64_t *pde = ept_entry(fpa, 2);
+    *pde = (*pde & ~EPT_RWX) | EPT_R | EPT_X;       /* the non-leaf PDE without W */
+    invept_all();
+    g.rsi = fpa;
+    g.rbx = 9;
+    uint64_t r = run_at(g_write);
+    expect_violation("write through an EPT PTE with R=W=X=1 under a PDE with W=0", r,
+                     Q_WRITE | Q_R | Q_X | Q_GLA | Q_XLAT | adv(Q_RWPAGE), fpa, fpa, g_write);
+}
+
+static void group_pml4enp(void)
+{
+    setup(2ull << 20, false, 0);
+    /* guest-physical 512 GiB: EPT PML4E 1 is not present */
+    uint64_t gpa = 0x8000000000ull + 0x7008;
+    uint64_t la = 0x7F0000000000ull + 0x30000;
+    hv_map(la, gpa & ~0xFFFull, PTE_P | PTE_W | PTE_A | PTE_D);
+    g.rsi = la + 8;
+    uint64_t r = run_at(g_read);
+    expect_violation("read of guest-physical 0x8000007008, whose EPT PML4E is not present", r,
+                     Q_READ | Q_GLA | Q_XLAT | adv(Q_RWPAGE), gpa, la + 8, g_read);
+}
+
+/* ---- EPT accessed and dirty flags ---- */
+
+static void print_ad(const char *what, uint64_t e)
+{
+    hv_printf("%s: A=%llu D=%llu\n", what, (unsigned long long)((e >> 8) & 1), (unsigned long long)((e >> 9) & 1));
+}
+
+static void group_adfetch(void)
+{
+    setup(2ull << 20, true, 0);
+    code_page[0] = 0x0F; code_page[1] = 0x01; code_page[2] = 0xC1;   /* vmcall */
+    uint64_t cpa = pa_of(code_page);
+    uint64_t *pte = ept_entry(cpa, 1), *pde = ept_entry(cpa, 2);
+    *pte &= ~(EPT_A | EPT_D);
+    *pde &= ~(EPT_A | EPT_D);
+    invept_all();
+    g.rsi = cpa;
+    uint64_t r = run_at(g_jump);
+    expect_vmcall("guest fetches a VMCALL from a page whose EPT PTE has A=D=0 (EPTP bit 6 = 1)", r);
+    print_ad("EPT PTE of the code page", *pte);
+    print_ad("EPT PDE above it", *pde);
+    T_CHECK_EQ(*pte & (EPT_A | EPT_D), EPT_A);
+    T_CHECK_EQ(*pde & (EPT_A | EPT_D), EPT_A);
+}
+
+static void group_adwrite(void)
+{
+    setup(2ull << 20, true, 0);
+    uint64_t fpa = pa_of(&far_area[0x7000 / 8 + 1]);
+    uint64_t *pte = ept_entry(fpa, 1), *pde = ept_entry(fpa, 2);
+    uint64_t *pdpte = ept_entry(fpa, 3), *pml4e = &ept_pml4[0];
+    *pte &= ~(EPT_A | EPT_D);
+    *pde &= ~(EPT_A | EPT_D);
+    invept_all();
+    g.rsi = fpa;
+    g.rbx = 0x77;
+    uint64_t r = run_at(g_write);
+    expect_vmcall("guest writes a page whose EPT PTE has A=D=0 (EPTP bit 6 = 1), no INVEPT after the exit", r);
+    print_ad("EPT PTE (leaf)", *pte);
+    print_ad("EPT PDE", *pde);
+    print_ad("EPT PDPTE", *pdpte);
+    print_ad("EPT PML4E", *pml4e);
+    T_CHECK_EQ(*pte & (EPT_A | EPT_D), EPT_A | EPT_D);
+    T_CHECK_EQ(*pde & (EPT_A | EPT_D), EPT_A);
+    T_CHECK_EQ(*pdpte & (EPT_A | EPT_D), EPT_A);
+    T_CHECK_EQ(*pml4e & (EPT_A | EPT_D), EPT_A);
+}
+
+static void group_adoff(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t rpa = pa_of(&far_area[0x8000 / 8]), wpa = pa_of(&far_area[0x9000 / 8]);
+    uint64_t *rpte = ept_entry(rpa, 1), *wpte = ept_entry(wpa, 1);
+    *rpte &= ~(EPT_A | EPT_D);
+    *wpte &= ~(EPT_A | EPT_D);
+    invept_all();
+    far_area[0x8000 / 8] = 40;
+    g.rsi = rpa;
+    g.rdi = wpa;
+    uint64_t r = run_at(g_readwrite);
+    expect_vmcall("guest reads one page and writes another (EPTP bit 6 = 0)", r);
+    print_ad("EPT PTE of the page read", *rpte);
+    print_ad("EPT PTE of the page written", *wpte);
+    T_CHECK_EQ(*rpte & (EPT_A | EPT_D), 0);
+    T_CHECK_EQ(*wpte & (EPT_A | EPT_D), 0);
+    T_CHECK_EQ(far_area[0x9000 / 8], 45);
+}
+
+/* ---- MOV to CR3 and INVLPG in the guest ---- */
+
+static void group_cr3remap(void)
+{
+    setup(2ull << 20, false, 0);
+    /* guest-physical page G (all zeros in host memory) is mapped by EPT to
+     * host page H, a copy of the current PML4 */
+    uint64_t G = pa_of(cr3_pages[0]), H = pa_of(cr3_pages[1]);
+    memcpy(cr3_pages[1], (const void *)(uintptr_t)(read_cr3() & EPT_ADDR), 4096);
+    memset(cr3_pages[0], 0, 4096);
+    uint64_t *pte = ept_entry(G, 1);
+    *pte = H | EPT_RWX | EPT_WB;
+    invept_all();
+    data_page[6] = 0x6666;
+    g.rdx = G;
+    g.rsi = pa_of(&data_page[6]);
+    uint64_t r = run_at(g_cr3);
+    expect_vmcall("guest MOV to CR3 of guest-physical page G, which EPT maps to a host copy of the PML4; then a read", r);
+    uint64_t cr3 = vmr(F_GUEST_CR3);
+    hv_printf("guest read %#llx; guest CR3 at the exit = G: %s\n", (unsigned long long)g.rax, hv_yn(cr3 == G));
+    T_CHECK_EQ(g.rax, 0x6666);
+    T_CHECK_EQ(cr3, G);
+}
+
+static void group_cr3viol(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t G = pa_of(cr3_pages[0]);
+    memcpy(cr3_pages[0], (const void *)(uintptr_t)(read_cr3() & EPT_ADDR), 4096);
+    uint64_t *pte = ept_entry(G, 1);
+    *pte &= ~EPT_RWX;
+    invept_all();
+    g.rdx = G;
+    g.rsi = pa_of(&data_page[6]);
+    uint64_t r = run_at(g_cr3);
+    uint64_t next = (uint64_t)(uintptr_t)g_cr3b;
+    expect_violation("guest MOV to CR3 of a page with EPT R=W=X=0: the next fetch reads its PML4E", r, Q_READ | Q_GLA,
+                     G + ((next >> 39) & 511) * 8, next, g_cr3b);
+    uint64_t cr3 = vmr(F_GUEST_CR3);
+    hv_printf("guest CR3 at the exit = the new value: %s\n", hv_yn(cr3 == G));
+    T_CHECK_EQ(cr3, G);
+}
+
+static void group_invlpg(void)
+{
+    setup(2ull << 20, false, 0);
+    uint64_t p1 = pa_of(data_page), p2 = pa_of(host_page);
+    uint64_t la = 0x7F0000000000ull + 0x40000;
+    hv_map(la, p1, PTE_P | PTE_W | PTE_A | PTE_D);
+    uint64_t *gpte = hv_pte(la);
+    data_page[7] = 0x7777;
+    uint64_t *pte2 = ept_entry(p2, 1);
+    *pte2 &= ~EPT_RWX;
+    invept_all();
+    g.rsi = la + 56;
+    g.rdi = pa_of(gpte);
+    g.rbx = p2 | PTE_P | PTE_W | PTE_A | PTE_D;
+    uint64_t r = run_at(g_invlpg);
+    expect_violation("guest reads through its PTE, points the PTE at a page with EPT R=W=X=0, INVLPG, reads again", r,
+                     Q_READ | Q_GLA | Q_XLAT | adv(Q_RWPAGE), p2 + 56, la + 56, g_invlpgb);
+    hv_printf("the first read %#llx\n", (unsigned long long)g.rax);
+    T_CHECK_EQ(g.rax, 0x7777);
+}
+
+/* ---- "unrestricted guest" ---- */
+
+static void group_pmode32(void)
+{
+    ept_build(2ull << 20, false);
+    vmx_init_controls(0, 0, P2_EPT | P2_UNRESTRICTED, 0, 0);
+    vmw(F_ENTRY_CTLS, vmx_ctls(MSR_VMX_ENTRY_CTLS, MSR_VMX_TRUE_ENTRY, 0));   /* not IA-32e mode */
+    vmw(F_EPTP, eptp);
+    vmx_init_host();
+    vmx_init_guest64((uint64_t)(uintptr_t)p32_read2, 0);
+    vmw(F_GUEST_CR0, (read_cr0() | CR0_NE | 1) & ~(1ull << 31));   /* PE = 1, PG = 0 */
+    vmw(F_GUEST_CR4, read_cr4() & ~((1ull << 5) | (1ull << 17)));
+    vmw(F_GUEST_EFER, 0);
+    vmw(F_GUEST_CS_AR, 0xC09B);                     /* 32-bit code */
+    static const uint32_t data[] = { F_GUEST_SS_SEL, F_GUEST_DS_SEL, F_GUEST_ES_SEL };
+    for (unsigned i = 0; i < 3; i++)
+        vmw(data[i] - F_GUEST_ES_SEL + F_GUEST_ES_AR, 0xC093);
+    uint64_t a = pa_of(&data_page[10]), b = pa_of(&host_page[11]);
+    data_page[10] = 0xAAAA;
+    uint64_t *pte = ept_entry(b, 1);
+    *pte &= ~EPT_RWX;
+    invept_all();
+    g.rsi = a;
+    g.rdi = b;
+    vmw(F_GUEST_RSP, (uint64_t)(uintptr_t)(guest_stack + sizeof(guest_stack) - 64));
+    uint64_t r = enter();
+    expect_violation("32-bit protected-mode guest without paging reads a page with EPT R=W=X=0", r,
+                     Q_READ | Q_GLA | Q_XLAT | adv(Q_USER | Q_RWPAGE), b, b, p32_read2b);
+    hv_printf("the first read %#llx; guest CR0.PE = %llu, CR0.PG = %llu\n", (unsigned long long)(g.rax & 0xFFFFFFFF),
+              (unsigned long long)(vmr(F_GUEST_CR0) & 1), (unsigned long long)((vmr(F_GUEST_CR0) >> 31) & 1));
+    T_CHECK_EQ(g.rax & 0xFFFFFFFF, 0xAAAA);
+}
+
+/* A real-mode guest at guest-physical 0x9000 (EPT maps it to code_page):
+ * CS = DS = SS = 0x900, SP 0xFF0, IP = ip. */
+static void rm_guest_at(const char *start, const char *end, uint64_t ip, uint16_t seg)
+{
+    ept_build(2ull << 20, false);
+    vmx_init_controls(0, 0, P2_EPT | P2_UNRESTRICTED, 0, 0);
+    vmw(F_ENTRY_CTLS, vmx_ctls(MSR_VMX_ENTRY_CTLS, MSR_VMX_TRUE_ENTRY, 0));
+    vmw(F_EPTP, eptp);
+    vmx_init_host();
+    vmx_init_guest64(0, 0);
+    uint64_t gpa = 0x9000, hpa = pa_of(code_page);
+    memcpy(code_page, start, (size_t)(end - start));
+    uint64_t *pte = ept_entry(gpa, 1);
+    *pte = hpa | EPT_RWX | EPT_WB;
+    invept_all();
+    vmw(F_GUEST_CR0, (read_cr0() | CR0_NE) & ~((1ull << 31) | 1ull));
+    vmw(F_GUEST_CR4, read_cr4() & ~((1ull << 5) | (1ull << 17)));
+    vmw(F_GUEST_CR3, 0);
+    static const uint32_t sel[] = { F_GUEST_ES_SEL, F_GUEST_CS_SEL, F_GUEST_SS_SEL, F_GUEST_DS_SEL,
+                                    F_GUEST_FS_SEL, F_GUEST_GS_SEL };
+    for (unsigned s = 0; s < 6; s++) {
+        vmw(sel[s], seg);
+        vmw(F_GUEST_ES_BASE + 2 * s, (uint64_t)seg << 4);
+        vmw(F_GUEST_ES_LIMIT + 2 * s, 0xFFFF);
+        vmw(F_GUEST_ES_AR + 2 * s, s == 1 ? 0x9B : 0x93);
+    }
+    vmw(F_GUEST_TR_SEL, 0);
+    vmw(F_GUEST_TR_BASE, 0);
+    vmw(F_GUEST_TR_LIMIT, 0xFFFF);
+    vmw(F_GUEST_TR_AR, 0x8B);
+    vmw(F_GUEST_GDTR_BASE, 0);
+    vmw(F_GUEST_GDTR_LIMIT, 0xFFFF);
+    vmw(F_GUEST_IDTR_BASE, 0);
+    vmw(F_GUEST_IDTR_LIMIT, 0x3FF);
+    vmw(F_GUEST_EFER, 0);
+    vmw(F_GUEST_RIP, ip);
+    vmw(F_GUEST_RSP, gpa - ((uint64_t)seg << 4) + 0xFF0);
+    vmw(F_GUEST_RFLAGS, 0x2);
+}
+
+
+/* seg: the real-mode segment of the code (CS = SS = seg, base seg * 16) */
+static void rmviol(uint16_t seg)
+{
+    uint64_t ip0 = 0x9000 - ((uint64_t)seg << 4);
+    rm_guest_at(rmv_start, rmv_end, ip0, seg);
+    uint64_t *pte = ept_entry(0x10000, 1);
+    *pte &= ~EPT_RWX;
+    invept_all();
+    uint64_t r = enter();
+    expect_violation("real-mode guest reads 0x1000:0x234, a page with EPT R=W=X=0", r,
+                     Q_READ | Q_GLA | Q_XLAT | adv(Q_USER | Q_RWPAGE), 0x10234, 0x10234,
+                     (const void *)(uintptr_t)(ip0 + (uint64_t)(rmv_read - rmv_start)));
+}
+
+/* code at 0000:9000 (CS base 0) */
+static void group_rmviol(void) { rmviol(0); }
+/* the same code at 0900:0000 (CS base 0x9000) */
+static void group_rmviolseg(void) { rmviol(0x900); }
+
+static void rm_int_setup(uint16_t seg)
+{
+    uint64_t ip0 = 0x9000 - ((uint64_t)seg << 4);
+    rm_guest_at(rmi_start, rmi_end, ip0, seg);
+    /* the IVT at guest-physical 0 is ivt_page, through EPT */
+    memset(ivt_page, 0, sizeof(ivt_page));
+    uint32_t vec = ((uint32_t)seg << 16) | (uint32_t)(ip0 + (uint64_t)(rmi_handler - rmi_start));
+    memcpy(ivt_page + 0x21 * 4, &vec, 4);
+    uint64_t *pte = ept_entry(0, 1);
+    *pte = pa_of(ivt_page) | EPT_RWX | EPT_WB;
+    invept_all();
+}
+
+static void group_rmint(void)
+{
+    rm_int_setup(0x900);
+    uint64_t r = enter();
+    uint64_t rip = vmr(F_GUEST_RIP), rsp = vmr(F_GUEST_RSP);
+    const volatile uint16_t *st = (const volatile uint16_t *)(code_page + 0xFF0 - 6);
+    hv_printf("real-mode INT 0x21 through the IVT at guest-physical 0 (EPT maps it to a host page): exit %llu, "
+              "handler reached: %s, CX %#llx\n", (unsigned long long)r,
+              hv_yn(rip == (uint64_t)(rmi_handler - rmi_start) + 3), (unsigned long long)(g.rcx & 0xFFFF));
+    hv_printf("SP %#llx, pushed IP %#x CS %#x FLAGS %#x\n", (unsigned long long)rsp, st[0], st[1], st[2]);
+    T_CHECK_EQ(r, 18);
+    T_CHECK_EQ(rip, (uint64_t)(rmi_handler - rmi_start) + 3);
+    T_CHECK_EQ(g.rcx & 0xFFFF, 0x5A5A);
+    T_CHECK_EQ(rsp, 0xFEA);
+    T_CHECK_EQ(st[0], 2);
+    T_CHECK_EQ(st[1], 0x900);
+    T_CHECK_EQ(st[2], 2);
+}
+
+static void rmintviol(uint16_t seg)
+{
+    rm_int_setup(seg);
+    uint64_t *pte = ept_entry(0, 1);
+    *pte &= ~EPT_RWX;
+    invept_all();
+    uint64_t r = enter();
+    expect_violation("real-mode INT 0x21 whose IVT entry is in a page with EPT R=W=X=0", r,
+                     Q_READ | Q_GLA | Q_XLAT | adv(Q_USER | Q_RWPAGE), 0x84, 0x84,
+                     (const void *)(uintptr_t)(0x9000 - ((uint64_t)seg << 4)));
+    expect_vectoring(0x80000421ull, 0, false, 2, true);   /* software interrupt 0x21 */
+}
+
+static void group_rmintviol(void) { rmintviol(0); }
+static void group_rmintviolseg(void) { rmintviol(0x900); }
+
+/* ---- execute-only translations (IA32_VMX_EPT_VPID_CAP[0]) ---- */
+
+static void group_execonly(void)
+{
+    setup(2ull << 20, false, 0);
+    bool xo = rdmsr(MSR_VMX_EPT_VPID_CAP) & 1;
+    hv_printf("execute-only translations supported: %s\n", hv_yn(xo));
+    uint64_t dpa = pa_of(&data_page[12]);
+    uint64_t *pte = ept_entry(dpa, 1);
+    *pte = (*pte & ~EPT_RWX) | EPT_X;
+    invept_all();
+    g.rsi = dpa;
+    uint64_t r = run_at(g_read);
+    if (xo) {
+        expect_violation("read of an execute-only page (EPT R=0 W=0 X=1)", r, Q_READ | Q_X | Q_GLA | Q_XLAT | adv(Q_RWPAGE),
+                         dpa, dpa, g_read);
+    } else {
+        hv_printf("read of an execute-only page (EPT R=0 W=0 X=1): exit %llu (misconfiguration)\n",
+                  (unsigned long long)r);
+        T_CHECK_EQ(r, 49);
+    }
+}
+
+static void group_execonlyrun(void)
+{
+    setup(2ull << 20, false, 0);
+    code_page[0] = 0x0F; code_page[1] = 0x01; code_page[2] = 0xC1;   /* vmcall */
+    uint64_t cpa = pa_of(code_page);
+    uint64_t *pte = ept_entry(cpa, 1);
+    *pte = (*pte & ~EPT_RWX) | EPT_X;
+    invept_all();
+    g.rsi = cpa;
+    hv_printf("guest jumps to a VMCALL in an execute-only page\n");
+    uint64_t r = run_at(g_jump);
+    expect_vmcall("the VMCALL ran", r);
+}
+
 static bool is(const struct hvsim_boot_info *bi, const char *word)
 {
     const char *c = (const char *)(uintptr_t)bi->cmdline;
@@ -562,7 +1463,20 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "basic", group_basic2m }, { "basic1g", group_basic1g }, { "basic4k", group_basic4k },
         { "violation", group_violation }, { "misconfig", group_misconfig }, { "ad", group_ad },
         { "remap", group_remap }, { "vectoring", group_vectoring }, { "nx", group_nx },
-        { "realmode", group_realmode },
+        { "realmode", group_realmode }, { "mbecsv", group_mbecsv }, { "mbecuser", group_mbecuser },
+        { "quser", group_quser }, { "qro", group_qro }, { "qxd", group_qxd },
+        { "ring3read", group_ring3read }, { "ring3write", group_ring3write }, { "ring3fetch", group_ring3fetch },
+        { "stackpush", group_stackpush }, { "injectext", group_injectext }, { "injectsw", group_injectsw },
+        { "crosspage", group_crosspage }, { "repmovs", group_repmovs }, { "repstos", group_repstos },
+        { "walkmisconfig", group_walkmisconfig }, { "guestad", group_guestad }, { "g2me4k", group_g2me4k },
+        { "g4ke2m", group_g4ke2m }, { "ept1g", group_ept1g }, { "andlevels", group_andlevels },
+        { "pml4enp", group_pml4enp }, { "adfetch", group_adfetch }, { "adwrite", group_adwrite },
+        { "adoff", group_adoff }, { "cr3remap", group_cr3remap }, { "cr3viol", group_cr3viol },
+        { "invlpg", group_invlpg }, { "pmode32", group_pmode32 }, { "rmviol", group_rmviol },
+        { "rmint", group_rmint }, { "rmintviol", group_rmintviol }, { "execonly", group_execonly },
+        { "execonlyrun", group_execonlyrun },
+        /* reproducers of hvsim bugs (no scenario yet) */
+        { "ept1gnoram", group_ept1gnoram }, { "rmviolseg", group_rmviolseg }, { "rmintviolseg", group_rmintviolseg },
     };
     for (unsigned i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
         if (is(bi, groups[i].name)) {
@@ -570,6 +1484,6 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
             T_ASSERT(vmx_status(vmxoff_flags()) == VMX_OK, "VMXOFF");
             T_DONE();
         }
-    hv_printf("usage: --cmdline basic|basic1g|basic4k|violation|misconfig|ad|remap|vectoring|nx|realmode\n");
+    hv_printf("usage: --cmdline GROUP (see the list at the top of scenarios/payloads/vmx_ept.c)\n");
     hv_exit(1);
 }

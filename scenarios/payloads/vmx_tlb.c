@@ -21,6 +21,10 @@
  *   host-stale      with "enable VPID" the host's own (VPID 0) mappings survive a
  *                   guest run: a host PTE changed without INVLPG stays stale
  *   guest-invlpg    the guest changes its own PTE: stale until its INVLPG
+ *   vmfunc          VMFUNC EPTP switching (function 0) between two EPTs that map
+ *                   one guest-physical page differently, without VM exits;
+ *                   an invalid list entry, an index of 512 and a function not
+ *                   enabled exit with reason 59 (SDM 3C 26.5.6.3, 31.3 VMFUNC)
  *
  * SDM 3C 29.4 "Caching Translation Information" (linear, guest-physical and
  * combined mappings; VPID and EPTRTA tags; 29.4.3 invalidation by VM entry
@@ -52,7 +56,7 @@ static struct vmx_regs g;
 static bool launched;
 static uint64_t *ept_pml4, eptp;
 
-extern char g_read[], g_read2[], g_change[];
+extern char g_read[], g_read2[], g_change[], g_vmfunc_seq[], g_vmfunc[];
 __attribute__((used)) static void snippets(void)
 {
     __asm__ volatile(
@@ -61,6 +65,10 @@ __attribute__((used)) static void snippets(void)
         /* read, rewrite the PTE at (%rdx) with %rcx, read again, INVLPG, read again */
         ".globl g_change\ng_change: mov (%%rsi), %%rax\n mov %%rcx, (%%rdx)\n mov (%%rsi), %%rbx\n"
         " invlpg (%%rsi)\n mov (%%rsi), %%r8\n vmcall\n"
+        /* read, switch to EPTP 1, read, switch back to EPTP 0, read */
+        ".globl g_vmfunc_seq\ng_vmfunc_seq: mov (%%rsi), %%r8\n mov $0, %%eax\n mov $1, %%ecx\n vmfunc\n"
+        " mov (%%rsi), %%r9\n mov $0, %%eax\n xor %%ecx, %%ecx\n vmfunc\n mov (%%rsi), %%r10\n vmcall\n"
+        ".globl g_vmfunc\ng_vmfunc: vmfunc\n vmcall\n"
         ::: "memory");
 }
 
@@ -294,6 +302,61 @@ static void group_guest_invlpg(void)
               (unsigned long long)g.rax, (unsigned long long)g.rbx, (unsigned long long)g.r8);
 }
 
+#define P2_VMFUNC        (1u << 13)
+#define F_VMFUNC_CTLS    0x2018u
+#define F_EPTP_LIST      0x2024u
+
+static void group_vmfunc(void)
+{
+    fill_pages();
+    /* EPT 0: identity; EPT 1: the same, with page A's guest-physical page
+     * mapped to page B */
+    ept_build();
+    uint64_t eptp0 = eptp;
+    uint64_t *saved = ept_pml4;
+    ept_build();
+    uint64_t eptp1 = eptp;
+    *ept_pte(pa_of(page_a)) = pa_of(page_b) | EPT_RWX | EPT_WB;
+    ept_pml4 = saved;
+    eptp = eptp0;
+    uint64_t *list = hv_page_alloc();
+    list[0] = eptp0;
+    list[1] = eptp1;
+    list[2] = eptp0 | (1ull << 7);                 /* EPTP bits 11:7 reserved: VM entry would refuse it */
+    setup(P2_EPT | P2_VMFUNC, 0);
+    vmw(F_VMFUNC_CTLS, 1);                         /* EPTP switching */
+    vmw(F_EPTP_LIST, pa_of(list));
+    g.rsi = pa_of(page_a);
+    uint64_t r = run(g_vmfunc_seq);
+    hv_printf("EPTP 0 reads %#llx; after VMFUNC to EPTP 1 %#llx; back to EPTP 0 %#llx (no VM exit between)\n",
+              (unsigned long long)g.r8, (unsigned long long)g.r9, (unsigned long long)g.r10);
+    (void)r;
+    T_CHECK_EQ(g.r8, 0xA);
+    T_CHECK_EQ(g.r9, 0xB);
+    T_CHECK_EQ(g.r10, 0xA);
+    hv_printf("EPT pointer field after the guest switched back: EPTP 0: %s\n", hv_yn(vmr(F_EPTP) == eptp0));
+    static const struct { const char *what; uint64_t eax, ecx; } bad[] = {
+        { "VMFUNC EPTP switching to a list entry VM entry would refuse", 0, 2 },
+        { "VMFUNC EPTP switching with index 512", 0, 512 },
+        { "VMFUNC function 1 (not enabled in the VM-function controls)", 1, 0 },
+    };
+    for (unsigned i = 0; i < 3; i++) {
+        g.rax = bad[i].eax;
+        g.rcx = bad[i].ecx;
+        vmw(F_GUEST_RIP, (uint64_t)(uintptr_t)g_vmfunc);
+        vmw(F_GUEST_RSP, (uint64_t)(uintptr_t)(guest_stack + sizeof(guest_stack) - 64));
+        uint64_t e = vmx_enter(&g, 1);
+        T_ASSERT(!VMX_ENTER_FAILED(e), "VM entry failed");
+        uint64_t reason = vmr(F_EXIT_REASON), rip = vmr(F_GUEST_RIP), len = vmr(F_EXIT_INSN_LEN);
+        hv_printf("%s: exit %llu, at the VMFUNC: %s, length %llu, EPTP unchanged: %s\n", bad[i].what,
+                  (unsigned long long)reason, hv_yn(rip == (uint64_t)(uintptr_t)g_vmfunc), (unsigned long long)len,
+                  hv_yn(vmr(F_EPTP) == eptp0));
+        T_CHECK_EQ(reason, 59);
+        T_CHECK_EQ(rip, (uint64_t)(uintptr_t)g_vmfunc);
+        T_CHECK_EQ(len, 3);
+    }
+}
+
 static bool is(const struct hvsim_boot_info *bi, const char *word)
 {
     const char *c = (const char *)(uintptr_t)bi->cmdline;
@@ -311,7 +374,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     static const struct { const char *name; void (*fn)(void); } groups[] = {
         { "ept", group_ept }, { "vpid-reuse", group_vpid_reuse }, { "vpid-individual", group_vpid_individual },
         { "vpid-other", group_vpid_other }, { "vpid-globals", group_vpid_globals }, { "no-vpid", group_no_vpid },
-        { "host-stale", group_host_stale }, { "guest-invlpg", group_guest_invlpg },
+        { "host-stale", group_host_stale }, { "guest-invlpg", group_guest_invlpg }, { "vmfunc", group_vmfunc },
     };
     for (unsigned i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
         if (is(bi, groups[i].name)) {
@@ -320,6 +383,6 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
             T_DONE();
         }
     hv_printf("usage: --cmdline ept|vpid-reuse|vpid-individual|vpid-other|vpid-globals|no-vpid|host-stale|"
-              "guest-invlpg\n");
+              "guest-invlpg|vmfunc\n");
     hv_exit(1);
 }

@@ -7,6 +7,9 @@
 #                 32772 instructions per pass
 #   pagewalk-cr3  the same with a CR3 reload at the start of every pass, so that
 #                 every load is a full page walk, 32774 instructions per pass
+#   ept           a guest reading one quadword per page of 32 MiB with EPT off,
+#                 2-MiB and 4-KiB EPT pages (scenarios/payloads/vmx_ept_bench.c),
+#                 in guest MIPS and as a ratio to EPT off (issue 6)
 #   vmexit        VM-exit round trips (scenarios/payloads/vmx_bench.c: a guest
 #                 CPUID loop under a VMX host that resumes after every exit),
 #                 in round trips per second. hvsim runs the built payload;
@@ -396,6 +399,52 @@ fi
 [ -n "$vxbm" ] && printf '%-20s %-13s %4d %12d %21s %12s\n' "${LABEL[bochs]}" vmexit "$vxbn" "$vxbm" "$vxbmin-$vxbmax" -
 [ -n "$vx_note" ] && echo "($vx_note)"
 echo "(reported, not required: docs/cpu-mmu.md \"VM entry and exit\" has the figures and where the time goes)"
+
+# ---- EPT working set (issue 6): guest MIPS with EPT off, 2-MiB and 4-KiB EPT pages ----
+# ept_run MODE PASSES -> sets $elapsed and $insns
+ept_run() {
+    local mode=$1 n=$2 st t0 t1 out=$tmp/ept.out
+    t0=$(now)
+    timeout -s KILL 300 "$hvsim" run --no-progress --cmdline "$mode $n" "$build/payloads/vmx_ept_bench.elf" >"$out" 2>&1; st=$?
+    t1=$(now)
+    elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
+    insns=$(awk -v m="$mode" -v n="$n" '$1 == "BENCH" && $2 == "ept" && $3 == m && $4 == n { print $6 }' "$out")
+    if [ "$st" != 1 ] || [ -z "$insns" ]; then
+        echo "    hvsim vmx_ept_bench '$mode $n': exit status $st (expected 1) or no BENCH line"
+        grep -a -v '^BENCH' "$out" | head -3 | sed 's/^/      /'
+        return 1
+    fi
+    return 0
+}
+EP_S=$(( 60 * SCALE / 100 )); [ "$EP_S" -lt 6 ] && EP_S=6
+EP_L=$(( EP_S * 5 ))
+echo
+echo "workload ept (a guest reads one quadword per 4-KiB page of 32 MiB, $EP_S and $EP_L passes; tracing off):"
+declare -A EPT_LIST
+for i in $(seq 1 "$RUNS"); do
+    for mode in noept ept2m ept4k; do
+        ept_run "$mode" "$EP_S" || { fail "hvsim ept $mode run $i"; break 2; }
+        tS=$elapsed iS=$insns
+        ept_run "$mode" "$EP_L" || { fail "hvsim ept $mode run $i"; break 2; }
+        tL=$elapsed iL=$insns
+        m=$(awk -v a="$tS" -v b="$tL" -v x="$iS" -v y="$iL" 'BEGIN { if (b > a) printf "%.1f", (y - x) / (b - a) / 1e6; else print "x" }')
+        [ "$m" = x ] && { fail "hvsim ept $mode run $i: the large run was not slower"; break 2; }
+        printf '  %-20s %-13s run %d/%d: %d passes %.3f s, %d passes %.3f s -> %8s MIPS\n' \
+            hvsim "ept:$mode" "$i" "$RUNS" "$EP_S" "$tS" "$EP_L" "$tL" "$m"
+        EPT_LIST[$mode]="${EPT_LIST[$mode]} $m"
+    done
+done
+echo
+echo "Guest MIPS through EPT (median; range min-max; boot, set-up and the first touch of each page removed)"
+printf '%-20s %-13s %4s %12s %21s %12s\n' engine workload runs "median MIPS" "range (min-max)" "vs no EPT"
+base=""
+for mode in noept ept2m ept4k; do
+    [ -z "${EPT_LIST[$mode]}" ] && continue
+    read -r em emin emax en < <(echo ${EPT_LIST[$mode]} | tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f %.1f %.1f %d\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR], NR }')
+    [ "$mode" = noept ] && base=$em
+    printf '%-20s %-13s %4d %12s %21s %12s\n' hvsim "ept:$mode" "$en" "$em" "$emin-$emax" "$(ratio "$em" "$base")"
+done
+echo "(reported, not required: docs/ept.md \"How cpu/ applies it\")"
 
 [ $failed = 0 ] && echo "hvsim bench: done" || echo "hvsim bench: done, with failures (see above)"
 exit $failed
