@@ -84,6 +84,13 @@ uint64_t cpu_rip(cpu_t *cpu)
 void cpu_set_rip(cpu_t *cpu, uint64_t v) { cpu_set_ip(cpu, v - cpu_cs_base(cpu)); }
 void cpu_set_rip_linear(cpu_t *cpu, uint64_t la) { cpu_set_rip(cpu, la); }
 
+void cpu_raise_debug_trap(cpu_t *cpu, uint64_t dr6_bits)
+{
+    uint64_t rip = cpu_rip(cpu);
+    cpu->db_bits = dr6_bits;
+    cpu_deliver(cpu, VEC_DB, EV_HW_EXCEPTION, false, 0, rip, rip);
+}
+
 /* ---- events, failures, time ---- */
 
 void cpu_emit(cpu_t *cpu, enum cpu_event_kind k, uint64_t rip, uint64_t a, uint64_t b,
@@ -836,7 +843,7 @@ static void handle_exception(cpu_t *cpu)
     }
     case VEC_DB:
         /* Single-step trap (RFLAGS.TF): RIP is already past the instruction. */
-        cpu->dr[6] |= 1ull << 14;
+        cpu->db_bits = 1ull << 14;             /* BS, written to DR6 when delivered */
         cpu->insns++;
         cpu_deliver(cpu, VEC_DB, EV_HW_EXCEPTION, false, 0, rip, rip);
         return;

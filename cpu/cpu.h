@@ -22,8 +22,9 @@ typedef struct cpu cpu_t;
 
 /* Version of the cost model (cpu/cost.def, docs/cost-model.md), recorded in
  * trace headers. 2: APIC_ACCESS added; 3: VMX_FIELD, VMX_PTR, VMX_ONOFF;
- * 4: VM_ENTRY, VM_EXIT. */
-#define CPU_COST_MODEL_VERSION 4
+ * 4: VM_ENTRY, VM_EXIT; 5: EPT_WALK, and refills of the engine's shadow
+ * tables from the translation cache are free. */
+#define CPU_COST_MODEL_VERSION 5
 struct cpu_profile;
 
 /* Errors returned by cpu_* functions. */
@@ -395,6 +396,9 @@ struct cpu_guest_event {
     bool orig_has_ec;
     uint32_t orig_ec;
     uint64_t orig_len;         /* the original event's instruction length (software types) */
+    uint64_t db_bits;          /* a #DB (vector 1, type 3): the DR6 bits it reports (B3-B0, BD, BS), which
+                                  the processor writes to DR6 only if it is delivered (SDM 3C "Exceptions":
+                                  a #DB that exits leaves DR6 alone; they are the exit qualification) */
 };
 
 /* Second-level translation (EPT/NPT): access bits for ops->slat (the
@@ -417,6 +421,7 @@ struct cpu_slat {
     uint64_t page_base_gpa, page_base_hpa, page_size;   /* the second-level page */
     unsigned perm;             /* CPU_SLAT_PERM_* */
     bool dirty;                /* writes need no further flag update (EPT D set, or A/D off) */
+    bool walked;               /* the model walked the EPT (cpu/ charges EPT_WALK) */
 };
 
 /* A failed second-level translation, as the VM exit needs it. */
@@ -565,6 +570,10 @@ void cpu_get_pdptes(const cpu_t *cpu, uint64_t pd[4]);
 /* Debug registers DR0-DR7 (VM entry/exit load and save DR7). */
 uint64_t cpu_get_dr(const cpu_t *cpu, unsigned n);
 void cpu_set_dr(cpu_t *cpu, unsigned n, uint64_t v);
+/* A debug exception trap at the current instruction boundary, reporting
+ * the DR6 bits dr6_bits (VM entry's pending debug exceptions): through the
+ * guest_event hook like any #DB. */
+void cpu_raise_debug_trap(cpu_t *cpu, uint64_t dr6_bits);
 /* Set RIP from a linear instruction address (CS base + RIP outside 64-bit
  * mode), e.g. cpu_guest_event.fault_rip or cpu_slat_fault.rip. */
 void cpu_set_rip_linear(cpu_t *cpu, uint64_t la);

@@ -242,6 +242,7 @@ struct cpu {
     uint64_t cr2_before_pf;                    /* CR2 before cpu_raise() wrote it (VM exits restore it) */
     bool slat_on;                              /* guest-physical addresses go through virt.slat (EPT) */
     bool keep_pdptes;                          /* cpu_set_pdptes: the next reload keeps the PDPTE registers */
+    uint64_t db_bits;                          /* DR6 bits of the #DB cpu_deliver is about to deliver */
     struct {
         bool active;                           /* a second-level fault is waiting for its VM exit */
         bool stop;                             /* ... or the model stopped the run */

@@ -202,10 +202,18 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
                 .orig_has_ec = orig.has_ec && !real, .orig_ec = orig.ec,
                 .orig_len = (orig.type == EV_SW_INT || orig.type == EV_SW_EXCEPTION ||
                              orig.type == EV_PRIV_SW_EXCEPTION) ? orig.rip - fault_rip : 0,
+                .db_bits = (e.vector == VEC_DB && e.type == EV_HW_EXCEPTION) ? cpu->db_bits : 0,
             };
             enum cpu_guest_action a = cpu->virt.guest_event(cpu->virt.ctx, cpu, &ge);
-            if (a != CPU_GUEST_EXECUTE)
+            if (a != CPU_GUEST_EXECUTE) {
+                if (e.vector == VEC_DB)
+                    cpu->db_bits = 0;              /* a #DB that exits leaves DR6 alone */
                 return;
+            }
+        }
+        if (e.vector == VEC_DB && e.type == EV_HW_EXCEPTION && cpu->db_bits) {
+            cpu->dr[6] |= cpu->db_bits;            /* delivered: DR6 reports it (SDM 3B 17.2.3) */
+            cpu->db_bits = 0;
         }
         cpu_emit(cpu, CPU_EV_EXCEPTION, fault_rip,
                  e.vector | ((uint64_t)e.type << 8) | ((uint64_t)e.has_ec << 16), e.ec,

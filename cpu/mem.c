@@ -84,7 +84,10 @@ int slat_translate(cpu_t *cpu, uint64_t gpa, unsigned acc, struct cpu_slat *s)
                                 .perm = CPU_SLAT_PERM_R | CPU_SLAT_PERM_W | CPU_SLAT_PERM_X | CPU_SLAT_PERM_XU };
         return CPU_SLAT_OK;
     }
+    s->walked = false;
     int r = cpu->virt.slat(cpu->virt.ctx, cpu, gpa, acc, s);
+    if (s->walked && !(acc & CPU_SLAT_PROBE))
+        cpu_charge(cpu, cost_table[COST_EPT_WALK]);
     if (r != CPU_SLAT_OK) {
         cpu->slat_fault.active = r == CPU_SLAT_FAULT;
         cpu->slat_fault.stop = r != CPU_SLAT_FAULT;

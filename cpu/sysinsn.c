@@ -382,7 +382,7 @@ static bool h_mov_dr(cpu_t *cpu, const struct dec_insn *d)
     if (cpu->dr[7] & (1ull << 13)) {
         /* General detect (SDM 3B 17.2.4): #DB before the access, DR6.BD set. */
         cpu->dr[7] &= ~(1ull << 13);
-        cpu->dr[6] |= 1ull << 13;
+        cpu->db_bits = 1ull << 13;             /* BD, written to DR6 when delivered */
         cpu_charge(cpu, cost_table[COST_INSN]);
         cpu_deliver(cpu, VEC_DB, EV_HW_EXCEPTION, false, 0, d->la, d->la);
         return true;

@@ -104,12 +104,13 @@ int vmx_slat(void *ctx, cpu_t *cpu, uint64_t gpa, unsigned acc, struct cpu_slat 
     }
     /* CPU_SLAT_* and EPT_ACC_* share their values */
     enum ept_status st = ept_walk(&e, &ept_mem, cpu, gpa, acc & ~CPU_SLAT_PROBE, !probe, &r);
+    out->walked = true;
     switch (st) {
     case EPT_OK: {
         unsigned perm = seam_perm(v, r.perm);
         uint64_t piece = r.page_size > (2ull << 20) ? (2ull << 20) : r.page_size;
         *out = (struct cpu_slat){ .hpa = r.hpa, .page_base_gpa = r.page_base_gpa, .page_base_hpa = r.page_base_hpa,
-                                  .page_size = r.page_size, .perm = perm, .dirty = r.dirty };
+                                  .page_size = r.page_size, .perm = perm, .dirty = r.dirty, .walked = true };
         if (!probe) {
             ce = (struct tlb_entry){ .la = gpa & ~(piece - 1), .pa = r.hpa & ~(piece - 1), .gpa = gpa & ~(piece - 1),
                                      .guest_la = gpa & ~(piece - 1), .size_log2 = piece == 4096 ? 12 : 21,

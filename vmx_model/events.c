@@ -56,15 +56,18 @@ enum cpu_guest_action nonroot_event(void *ctx, cpu_t *cpu, const struct cpu_gues
     }
     if (!exits)
         return CPU_GUEST_EXECUTE;
-    if (e->vector == 1 && e->type == 3)
-        return nonroot_stop(v, "#DB with bit 1 set in the exception bitmap: the debug-exception exit qualification is not "
-                    "modelled yet");
+    /* #DB: the exit qualification holds what DR6 would have received (B3-B0,
+     * BD, BS; SDM 3C 28.2.1, table "Exit Qualification for Debug
+     * Exceptions"); DR6 is not written. A #DB from a data or I/O breakpoint
+     * would need DR7 breakpoints, which hvsim does not model. */
     /* Exit reason 0: interruption information (vector, type, error code
      * valid, valid), error code; qualification: the linear address of a
      * #PF, which does not reach CR2. The guest RIP is the instruction. */
     struct vm_exit_info x = { .reason = EXIT_EXCEPTION_NMI };
     x.intr_info = (1u << 31) | ((uint32_t)e->has_ec << 11) | ((e->type & 7) << 8) | (e->vector & 0xFF);
     x.intr_ec = e->has_ec ? e->ec : 0;
+    if (e->vector == 1 && e->type == 3)
+        x.qualification = e->db_bits & 0x600F;
     if (e->vector == 14 && e->type == 3) {
         x.qualification = cpu_get(cpu, CPU_CR2);
         cpu_set(cpu, CPU_CR2, e->cr2_before);
@@ -142,6 +145,21 @@ enum cpu_guest_action nonroot_boundary(void *ctx, cpu_t *cpu)
     if (v->boundary_due) {
         v->boundary_due = false;
         cpu_set_guest_deadline(cpu, v->timer_deadline);
+    }
+    if (v->pdbg_held) {
+        /* the #DB VM entry's blocking by MOV SS held: due once the first
+         * guest instruction completed (a trap on that instruction) */
+        uint64_t p = progress(cpu);
+        if (!v->pdbg_armed) {
+            v->pdbg_armed = true;
+            v->pdbg_progress = p;
+        } else if (p != v->pdbg_progress) {
+            uint64_t bits = v->pdbg_held & 0x400F;
+            v->pdbg_held = 0;
+            cpu_set_guest_step(cpu, v->mtf);
+            cpu_raise_debug_trap(cpu, bits);
+            return v->nonroot ? CPU_GUEST_EXECUTE : CPU_GUEST_EXITED;
+        }
     }
     uint64_t rflags = cpu_get(cpu, CPU_RFLAGS);
     if ((v->mtf || v->mtf_pending) && (rflags & RFLAGS_TF))

@@ -269,7 +269,9 @@ static void save_guest_state(vmx_t *v)
     W(v, VMCS_VM_ENTRY_CONTROLS, entry);
     W(v, VMCS_GUEST_ACTIVITY_STATE, cpu_halted(c) ? 1 : 0);
     W(v, VMCS_GUEST_INTERRUPTIBILITY_INFO, (cpu_blocking_by_sti(c) ? 1 : 0) | (cpu_blocking_by_mov_ss(c) ? 2 : 0));
-    W(v, VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
+    /* a #DB still held by blocking by MOV SS stays pending in the field */
+    W(v, VMCS_GUEST_PENDING_DBG_EXCEPTIONS, v->pdbg_held);
+    v->pdbg_held = 0;
     /* With EPT, a PAE guest's PDPTE registers are saved (SDM 3C "Saving
      * Control Registers, Debug Registers, and MSRs" / "Saving Non-Register
      * State"); otherwise the fields are left alone. */
@@ -393,10 +395,31 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     const char *um = unmodelled_control(v);
     if (um)
         return res(VMX_UNMODELLED, 0, "VM entry with %s = 1: hvsim does not model that control yet", um);
+    /* Pending debug exceptions (SDM 3C 27.7.3 "Delivery of Pending Debug
+     * Exceptions after VM Entry"): valid when BS (bit 14) or the enabled-
+     * breakpoint bit (12) is set. Ignored when the entry injects an external
+     * interrupt, NMI, hardware exception or privileged software exception;
+     * the cases hvsim does not model stop here. */
     uint64_t pdbg = F(v, VMCS_GUEST_PENDING_DBG_EXCEPTIONS);
-    if (pdbg)
-        return res(VMX_UNMODELLED, 0, "VM entry with pending debug exceptions %#llx: hvsim does not model debug "
-                   "exceptions pending at VM entry", (unsigned long long)pdbg);
+    uint64_t pinj = F(v, VMCS_VM_ENTRY_INTR_INFO);
+    unsigned ptype = (unsigned)((pinj >> 8) & 7);
+    bool pdbg_valid = (pdbg & ((1ull << 14) | (1ull << 12))) != 0;
+    bool pdbg_deliver = false;
+    if (pdbg_valid) {
+        if (pinj >> 31) {
+            if (ptype == 4 || ptype == 6 || ptype == 7)
+                return res(VMX_UNMODELLED, 0, "VM entry injecting an event of type %u with pending debug exceptions "
+                           "%#llx: not modelled", ptype, (unsigned long long)pdbg);
+        } else if (F(v, VMCS_GUEST_ACTIVITY_STATE) != 0) {
+            return res(VMX_UNMODELLED, 0, "VM entry into activity state %llu with pending debug exceptions %#llx: not "
+                       "modelled", (unsigned long long)F(v, VMCS_GUEST_ACTIVITY_STATE), (unsigned long long)pdbg);
+        } else {
+            /* blocking by MOV SS: "held pending or lost as would normally be
+             * the case": hvsim holds them until the first guest instruction
+             * has completed, as after a MOV SS that hit a debug trap */
+            pdbg_deliver = true;
+        }
+    }
     uint64_t intr_state = F(v, VMCS_GUEST_INTERRUPTIBILITY_INFO);
     if (intr_state & 0xC)
         return res(VMX_UNMODELLED, 0, "VM entry with interruptibility state %#llx: blocking by %s is not modelled "
@@ -531,5 +554,24 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     if (act != 0)
         return res(VMX_UNMODELLED, 0, "VM entry into activity state %llu (%s): not modelled", (unsigned long long)act,
                    act == 2 ? "shutdown" : act == 3 ? "wait-for-SIPI" : "?");
+    v->pdbg_held = 0;
+    if (pdbg_deliver && (F(v, VMCS_GUEST_INTERRUPTIBILITY_INFO) & 2)) {
+        if (v->mtf)
+            return res(VMX_UNMODELLED, 0, "VM entry with the monitor trap flag, blocking by MOV SS and pending debug "
+                       "exceptions %#llx: the order of the held #DB and the MTF VM exit is not modelled",
+                       (unsigned long long)pdbg);
+        v->pdbg_held = pdbg;
+        v->pdbg_armed = false;
+        cpu_set_guest_step(c, true);
+        return res(VMX_SUCCEED, 0, "VM entry, pending debug exceptions %#llx held by blocking by MOV SS",
+                   (unsigned long long)pdbg);
+    }
+    if (pdbg_deliver) {
+        /* a #DB trap after VM entry, with the priority of traps on the
+         * previous instruction: a VM exit through the exception bitmap, or
+         * DR6 |= B3-B0 and BS and delivery through the guest's IDT */
+        cpu_raise_debug_trap(c, pdbg & 0x400F);
+        return res(VMX_SUCCEED, 0, "VM entry, pending debug exceptions %#llx delivered", (unsigned long long)pdbg);
+    }
     return res_s(VMX_SUCCEED, "VM entry");
 }

@@ -58,6 +58,11 @@ struct vmx {
     bool ple_seen;
     uint64_t ple_last, ple_first;
     uint64_t eptp;               /* the EPTP of the VM entry in effect ("enable EPT") */
+    /* pending debug exceptions held by blocking by MOV SS at VM entry: the
+     * #DB comes after the first guest instruction (events.c); 0: none */
+    uint64_t pdbg_held;
+    bool pdbg_armed;
+    uint64_t pdbg_progress;
     struct tlb *gpa_cache;       /* guest-physical mappings, tagged by EPTRTA (ept_exits.c) */
     const struct cpu_virt_insn *in_insn;   /* the instruction being executed (NULL: an API call) */
 };

@@ -7,7 +7,7 @@
  *               (the order of MTF VM exits and single-step traps)
  *   vnmi        VM entry with "NMI exiting" and "virtual NMIs" = 1
  *   tsc-scaling VM entry with "use TSC scaling" = 1
- *   pending-dbg VM entry with a pending debug exception (BS) in the guest state
+ *   pending-dbg VM entry into the HLT state with a pending debug exception (BS)
  */
 #include "hvsim.h"
 #include "vmx.h"
@@ -50,7 +50,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         hv_printf("VMLAUNCH with TSC scaling\n");
     } else if (is(bi, "pending-dbg")) {
         pending_dbg = true;
-        hv_printf("VMLAUNCH with a pending single-step debug exception\n");
+        hv_printf("VMLAUNCH into the HLT state with a pending single-step debug exception\n");
     } else {
         hv_printf("usage: --cmdline mtf|vnmi|tsc-scaling|pending-dbg\n");
         hv_exit(1);
@@ -61,6 +61,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     if (pending_dbg) {
         vmw(F_GUEST_RFLAGS, 0x102);                /* TF = 1, so that BS may be pending */
         vmw(F_GUEST_PENDING_DBG, 1u << 14);
+        vmw(F_GUEST_ACTIVITY, 1);                  /* HLT: a pending #DB would have to wake it */
     }
     struct vmx_regs g = { 0 };
     uint64_t r = vmx_enter(&g, 0);
