@@ -888,6 +888,8 @@ static bool take_interrupt(cpu_t *cpu, bool *held)
     if (cpu->wait_sipi)
         return false;                            /* only INIT and start-up IPIs reach it */
     int v = apic_pending_vector(cpu);
+    if (v >= 0 && cpu->irq_held)
+        return false;                            /* GIF = 0: pending until released */
     bool if_ignored = cpu->guest_mode && cpu->guest_intr_exiting;
     if (v < 0 || (!(cpu_rflags(cpu) & RF_IF) && !if_ignored))
         return false;
@@ -1574,6 +1576,7 @@ void cpu_set_guest_deadline(cpu_t *cpu, uint64_t cycle)
 }
 
 void cpu_set_guest_window(cpu_t *cpu, bool want) { cpu->guest_window = want; }
+void cpu_set_interrupts_held(cpu_t *cpu, bool held) { cpu->irq_held = held; }
 void cpu_set_guest_step(cpu_t *cpu, bool step) { cpu->guest_step = step; }
 void cpu_set_guest_intr_exiting(cpu_t *cpu, bool exiting) { cpu->guest_intr_exiting = exiting; }
 void cpu_apic_acknowledge(cpu_t *cpu, unsigned vector) { apic_ack(cpu, vector & 0xFF); }

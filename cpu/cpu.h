@@ -510,6 +510,9 @@ void cpu_set_guest_step(cpu_t *cpu, bool step);
  * model acknowledges the interrupt itself (cpu_apic_acknowledge) when it
  * takes it. */
 void cpu_set_guest_intr_exiting(cpu_t *cpu, bool exiting);
+/* Hold external interrupts whatever RFLAGS.IF says (AMD-V: GIF = 0, APM
+ * 15.17); they stay pending in the APIC until released. */
+void cpu_set_interrupts_held(cpu_t *cpu, bool held);
 /* Acknowledge an interrupt (IRR -> ISR) as the processor does when it
  * takes it, e.g. "acknowledge interrupt on exit". */
 void cpu_apic_acknowledge(cpu_t *cpu, unsigned vector);

@@ -237,6 +237,7 @@ struct cpu {
     uint64_t guest_deadline;                   /* guest mode: call virt.guest_boundary at this cycle (~0: none) */
     bool guest_window;                         /* guest mode: ... when interrupts become unblocked */
     bool guest_intr_exiting;                   /* guest mode: external interrupts ignore RFLAGS.IF */
+    bool irq_held;                             /* the model holds external interrupts (SVM GIF = 0) */
     bool guest_step;                           /* guest mode: one instruction per engine entry, a
                                                   guest_boundary call at every boundary (MTF) */
     uint64_t cr2_before_pf;                    /* CR2 before cpu_raise() wrote it (VM exits restore it) */

@@ -36,9 +36,11 @@ int msr_lookup(uint32_t index)
 bool msr_modelled(uint32_t index)
 {
     /* 0x480..0x493: the VMX capability MSRs (SDM 3D appendix A), answered
-     * by the VMX model or #GP where the profile has no VMX. */
+     * by the VMX model or #GP where the profile has no VMX; VM_CR and
+     * VM_HSAVE_PA (APM vol. 2 15.30) by the SVM model. */
     return msr_lookup(index) >= 0 || (index >= MSR_X2APIC_FIRST && index <= MSR_X2APIC_LAST) ||
-           index == MSR_TSC_DEADLINE || (index >= 0x480 && index <= 0x493);
+           index == MSR_TSC_DEADLINE || (index >= 0x480 && index <= 0x493) || index == 0xC0010114u ||
+           index == 0xC0010117u;
 }
 
 const char *msr_name(uint32_t index)

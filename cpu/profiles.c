@@ -253,8 +253,11 @@ void cpuid_query(cpu_t *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4])
 
     bool in_range = (leaf <= mb) || (leaf >= 0x80000000 && leaf <= me);
     if (!in_range) {
-        if (p->is_amd)
+        if (p->is_amd) {
+            if (cpu->has_virt && cpu->virt.cpuid)
+                cpu->virt.cpuid(cpu->virt.ctx, cpu, leaf, sub, out);   /* e.g. SVM's leaf 0x8000000A */
             return;
+        }
         leaf = mb;                      /* Intel: highest basic leaf */
         sub = 0;
     }

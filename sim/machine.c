@@ -21,6 +21,7 @@
 #include "multiboot.h"
 #include "physmem.h"
 #include "platform.h"
+#include "svm.h"
 #include "vmx.h"
 
 /* Event kinds on the machine's queue. */
@@ -43,6 +44,7 @@ struct machine {
     physmem_t *mem;
     cpu_t *lp[MACHINE_MAX_LPS];
     vmx_t *vmx[MACHINE_MAX_LPS];                /* VT-x of each LP (NULL: the profile has no VMX) */
+    svm_t *svm[MACHINE_MAX_LPS];                /* AMD-V of each LP (NULL: the profile has no SVM) */
     unsigned nlps;
     evq_t *evq;
     trace_writer_t *trace;
@@ -343,6 +345,13 @@ bool machine_create(const struct machine_config *cfg, machine_t **out, char *msg
             machine_destroy(m);
             return false;
         }
+        const struct svm_caps *sc = vc ? NULL : svm_caps_for_profile(cpu_profile_name(m->cfg.profile));
+        if (sc && !(m->svm[i] = svm_attach(m->lp[i], sc))) {
+            snprintf(msg, n, "cannot create logical processor %u: out of memory for its SVM state", i);
+            m->nlps = i + 1;
+            machine_destroy(m);
+            return false;
+        }
     }
     m->nlps = cfg->nlps;
     *out = m;
@@ -355,6 +364,7 @@ void machine_destroy(machine_t *m)
         return;
     for (unsigned i = 0; i < m->nlps; i++) {
         vmx_detach(m->vmx[i]);
+        svm_detach(m->svm[i]);
         cpu_destroy(m->lp[i]);
     }
     if (m->trace)

@@ -1,0 +1,830 @@
+/*
+ * svm.c — AMD-V for one logical processor (AMD APM vol. 2, chapter 15;
+ * docs/svm.md): enabling (CPUID Fn8000_0001 ECX.SVM and Fn8000_000A,
+ * VM_CR, VM_HSAVE_PA, EFER.SVME), the SVM instructions with their #UD and
+ * #GP rules, VMRUN (host save, the consistency checks of svm_checks.def,
+ * guest state, ASID and TLB_CONTROL, EVENTINJ), intercepts in the guest
+ * and #VMEXIT (EXITCODE, EXITINFO1/2, EXITINTINFO, nRIP, guest state saved,
+ * host state reloaded, GIF cleared).
+ *
+ * Intercepts whose behaviour is not modelled yet stop the run at VMRUN,
+ * naming the bit; the VMCB lives in guest memory and is read at VMRUN and
+ * written at #VMEXIT.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "svm.h"
+#include "vmcb.h"
+
+#define EFER_SCE   (1ull << 0)
+#define EFER_LME   (1ull << 8)
+#define EFER_LMA   (1ull << 10)
+#define EFER_NXE   (1ull << 11)
+#define EFER_SVME  (1ull << 12)
+#define CR0_PE     (1ull << 0)
+#define CR0_NW     (1ull << 29)
+#define CR0_CD     (1ull << 30)
+#define CR0_PG     (1ull << 31)
+#define CR4_PAE    (1ull << 5)
+#define RF_VM      (1ull << 17)
+#define MSR_EFER        0xC0000080u
+#define MSR_STAR        0xC0000081u
+#define MSR_LSTAR       0xC0000082u
+#define MSR_CSTAR       0xC0000083u
+#define MSR_SFMASK      0xC0000084u
+#define MSR_FS_BASE     0xC0000100u
+#define MSR_GS_BASE     0xC0000101u
+#define MSR_KERNEL_GS   0xC0000102u
+#define MSR_SYSENTER_CS 0x174u
+#define MSR_SYSENTER_ESP 0x175u
+#define MSR_SYSENTER_EIP 0x176u
+#define MSR_TSC         0x10u
+#define MSR_VM_CR       0xC0010114u
+#define MSR_VM_HSAVE_PA 0xC0010117u
+#define VM_CR_LOCK      (1ull << 3)
+#define VM_CR_SVMDIS    (1ull << 4)
+
+struct host_state {
+    uint64_t cr0, cr3, cr4, efer, rflags, rip, rsp, rax;
+    struct cpu_seg seg[4];             /* ES, CS, SS, DS */
+    struct cpu_dtr gdtr, idtr;
+};
+
+struct svm {
+    cpu_t *cpu;
+    struct svm_caps caps;
+    uint64_t vm_cr, hsave_pa;
+    bool gif;                          /* global interrupt flag (APM 15.17) */
+    bool guest;                        /* a guest runs (between VMRUN and #VMEXIT) */
+    uint64_t vmcb;                     /* its VMCB (physical) */
+    /* the intercepts and controls of the VMRUN in effect */
+    uint32_t cr_icpt, dr_icpt, exc_icpt, i3, i4;
+    uint64_t iopm, msrpm, tsc_offset;
+    uint32_t asid;
+    struct host_state host;
+    uint64_t exits;
+};
+
+static const struct svm_caps amd_server_svm = {
+    .revision = 1, .nasid = 32768, .features = SVM_FEAT_NRIPS,
+};
+
+const struct svm_caps *svm_caps_for_profile(const char *profile_name)
+{
+    return profile_name && !strcmp(profile_name, "amd-server") ? &amd_server_svm : NULL;
+}
+
+static const char *const check_names[] = {
+#define X(name, sec, rule) #name,
+#include "svm_checks.def"
+#undef X
+};
+static const char *const check_rules[] = {
+#define X(name, sec, rule) rule " [APM vol. 2, " sec "]",
+#include "svm_checks.def"
+#undef X
+};
+const char *svm_check_name(enum svm_check c) { return (unsigned)c < SVMCHK_COUNT ? check_names[c] : "?"; }
+const char *svm_check_rule(enum svm_check c) { return (unsigned)c < SVMCHK_COUNT ? check_rules[c] : "?"; }
+
+/* ---- the VMCB in memory ---- */
+
+static uint64_t rd(svm_t *s, uint64_t pa, unsigned off, unsigned size)
+{
+    uint64_t v = 0;
+    cpu_phys_read(s->cpu, pa + off, &v, size);
+    return v;
+}
+
+static void wr(svm_t *s, uint64_t pa, unsigned off, unsigned size, uint64_t v)
+{
+    cpu_phys_write(s->cpu, pa + off, &v, size);
+}
+
+#define R64(s, f) rd(s, (s)->vmcb, VMCB_OFF(f), 8)
+#define R32(s, f) rd(s, (s)->vmcb, VMCB_OFF(f), 4)
+#define W64(s, f, v) wr(s, (s)->vmcb, VMCB_OFF(f), 8, v)
+
+/* VMCB segment attributes (descriptor bits 47:40 and 55:52 packed into 12
+ * bits) <-> cpu/'s attributes (the VMX access-rights layout). */
+static uint32_t attr_from_vmcb(uint16_t a, bool is_cs)
+{
+    uint32_t r = (a & 0xFFu) | ((uint32_t)((a >> 8) & 0xF) << 12);
+    if (!is_cs && !(r & SEG_ATTR_P))
+        r |= SEG_ATTR_UNUSABLE;       /* a not-present data segment: unusable, as a null selector is */
+    return r;
+}
+
+static uint16_t attr_to_vmcb(uint32_t a)
+{
+    if (a & SEG_ATTR_UNUSABLE)
+        return 0;
+    return (uint16_t)((a & 0xFFu) | (((a >> 12) & 0xF) << 8));
+}
+
+static void seg_read(svm_t *s, unsigned off, struct cpu_seg *seg, bool is_cs)
+{
+    struct vmcb_seg v;
+    cpu_phys_read(s->cpu, s->vmcb + off, &v, sizeof(v));
+    *seg = (struct cpu_seg){ .sel = v.sel, .attr = attr_from_vmcb(v.attrib, is_cs), .limit = v.limit, .base = v.base };
+}
+
+static void seg_write(svm_t *s, uint64_t pa, unsigned off, const struct cpu_seg *seg)
+{
+    struct vmcb_seg v = { .sel = seg->sel, .attrib = attr_to_vmcb(seg->attr), .limit = seg->limit, .base = seg->base };
+    cpu_phys_write(s->cpu, pa + off, &v, sizeof(v));
+}
+
+/* ---- results of an instruction ---- */
+
+static bool fault(svm_t *s, unsigned vec, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool fault(svm_t *s, unsigned vec, const char *fmt, ...)
+{
+    char buf[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    cpu_insn_note(s->cpu, buf);
+    cpu_insn_report(s->cpu, 3, 0, vec, 0, 0);
+    cpu_insn_fault(s->cpu, vec, vec == 13, 0);
+    return true;
+}
+
+static bool stop(svm_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool stop(svm_t *s, const char *fmt, ...)
+{
+    char buf[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    cpu_insn_unmodelled(s->cpu, "AMD-V: %s", buf);
+    return false;
+}
+
+/* ---- #VMEXIT (APM 15.6) ---- */
+
+struct exit_info {
+    uint64_t code, info1, info2, intinfo;
+};
+
+static void save_guest_state(svm_t *s)
+{
+    cpu_t *c = s->cpu;
+    static const unsigned segoff[4] = { VMCB_OFF(es), VMCB_OFF(cs), VMCB_OFF(ss), VMCB_OFF(ds) };
+    for (int i = 0; i < 4; i++) {
+        struct cpu_seg seg;
+        cpu_get_seg(c, (enum cpu_segreg)i, &seg);
+        seg_write(s, s->vmcb, segoff[i], &seg);
+    }
+    struct cpu_dtr g, i;
+    cpu_get_dtr(c, false, &g);
+    cpu_get_dtr(c, true, &i);
+    struct vmcb_seg gd = { .limit = g.limit, .base = g.base }, id = { .limit = i.limit, .base = i.base };
+    cpu_phys_write(c, s->vmcb + VMCB_OFF(gdtr), &gd, sizeof(gd));
+    cpu_phys_write(c, s->vmcb + VMCB_OFF(idtr), &id, sizeof(id));
+    wr(s, s->vmcb, VMCB_OFF(cpl), 1, cpu_cpl(c));
+    W64(s, efer, cpu_get(c, CPU_EFER));
+    W64(s, cr0, cpu_get(c, CPU_CR0));
+    W64(s, cr2, cpu_get(c, CPU_CR2));
+    W64(s, cr3, cpu_get(c, CPU_CR3));
+    W64(s, cr4, cpu_get(c, CPU_CR4));
+    W64(s, dr6, cpu_get_dr(c, 6));
+    W64(s, dr7, cpu_get_dr(c, 7));
+    W64(s, rflags, cpu_get(c, CPU_RFLAGS));
+    W64(s, rip, cpu_get(c, CPU_RIP));
+    W64(s, rsp, cpu_get(c, CPU_RSP));
+    W64(s, rax, cpu_get(c, CPU_RAX));
+    W64(s, interrupt_shadow, (cpu_blocking_by_sti(c) || cpu_blocking_by_mov_ss(c)) ? 1 : 0);
+}
+
+static void load_host_state(svm_t *s)
+{
+    cpu_t *c = s->cpu;
+    struct host_state *h = &s->host;
+    cpu_set(c, CPU_EFER, h->efer);
+    cpu_set(c, CPU_CR0, h->cr0 | CR0_PE);
+    cpu_set(c, CPU_CR4, h->cr4);
+    cpu_set(c, CPU_CR3, h->cr3);
+    for (int i = 0; i < 4; i++)
+        cpu_set_seg(c, (enum cpu_segreg)i, &h->seg[i]);
+    cpu_set_dtr(c, false, &h->gdtr);
+    cpu_set_dtr(c, true, &h->idtr);
+    cpu_set(c, CPU_RFLAGS, h->rflags);
+    cpu_set(c, CPU_RIP, h->rip);
+    cpu_set(c, CPU_RSP, h->rsp);
+    cpu_set(c, CPU_RAX, h->rax);
+    cpu_set_dr(c, 7, 0x400);
+    cpu_set_guest_mode(c, false);
+    cpu_tlb_set_tag(c, 0, 0);                  /* the host's ASID 0; a world switch flushes nothing */
+    cpu_reload_context(c);
+}
+
+/* #VMEXIT: the exit information and guest state to the VMCB, host state
+ * back, GIF = 0 (APM 15.6 "#VMEXIT"). The guest RIP is the current one. */
+static void vmexit(svm_t *s, const struct exit_info *x, uint64_t nrip)
+{
+    cpu_t *c = s->cpu;
+    s->exits++;
+    uint64_t guest_rip = cpu_get(c, CPU_RIP);
+    save_guest_state(s);
+    W64(s, exitcode, x->code);
+    W64(s, exitinfo1, x->info1);
+    W64(s, exitinfo2, x->info2);
+    W64(s, exitintinfo, x->intinfo);
+    W64(s, eventinj, R64(s, eventinj) & ~(1ull << 31));
+    if (s->caps.features & SVM_FEAT_NRIPS)
+        W64(s, nrip, nrip);
+    cpu_report_vm_exit(c, (uint32_t)x->code, x->info1, 0, (uint32_t)x->intinfo, guest_rip);
+    cpu_leave_halt(c);
+    s->guest = false;
+    s->gif = false;
+    cpu_set_interrupts_held(c, true);
+    load_host_state(s);
+}
+
+/* ---- VMRUN (APM 15.5) ---- */
+
+static int check_guest(svm_t *s)
+{
+    cpu_t *c = s->cpu;
+    unsigned maxpa = cpu_maxphyaddr(c);
+    uint64_t efer = R64(s, efer), cr0 = R64(s, cr0), cr3 = R64(s, cr3), cr4 = R64(s, cr4);
+    uint16_t csattr = (uint16_t)rd(s, s->vmcb, VMCB_OFF(cs) + 2, 2);
+    bool cs_l = (csattr >> 9) & 1, cs_d = (csattr >> 10) & 1;
+    uint64_t efer_ok = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_SVME;
+#define FAIL_IF(cond, name) do { if (cond) return SVMCHK_##name; } while (0)
+    FAIL_IF(!(efer & EFER_SVME), EFER_SVME);
+    FAIL_IF(!(cr0 & CR0_CD) && (cr0 & CR0_NW), CR0_CD_NW);
+    FAIL_IF(cr0 >> 32, CR0_HIGH);
+    FAIL_IF((efer & EFER_LME) && (cr3 >> maxpa), CR3_MBZ);
+    FAIL_IF(cr4 & ~cpu_cr4_supported(c), CR4_MBZ);
+    FAIL_IF(R64(s, dr6) >> 32, DR6_HIGH);
+    FAIL_IF(R64(s, dr7) >> 32, DR7_HIGH);
+    FAIL_IF(efer & ~efer_ok, EFER_MBZ);
+    /* every AMD profile has long mode: LONG_MODE cannot fail here */
+    FAIL_IF((efer & EFER_LME) && (cr0 & CR0_PG) && !(cr4 & CR4_PAE), LME_PG_PAE);
+    FAIL_IF((efer & EFER_LME) && (cr0 & CR0_PG) && !(cr0 & CR0_PE), LME_PG_PE);
+    FAIL_IF((efer & EFER_LME) && (cr0 & CR0_PG) && (cr4 & CR4_PAE) && cs_l && cs_d, LME_PG_CS_LD);
+    FAIL_IF(!((R32(s, intercept4) >> I4_VMRUN) & 1), VMRUN_INTERCEPT);
+    uint64_t limit = 1ull << maxpa;
+    FAIL_IF((R64(s, msrpm_base_pa) & ~0xFFFull) + 0x2000 > limit, MSRPM_RANGE);
+    FAIL_IF((R64(s, iopm_base_pa) & ~0xFFFull) + 0x3000 > limit, IOPM_RANGE);
+    FAIL_IF(R32(s, guest_asid) == 0, ASID_ZERO);
+    uint64_t inj = R64(s, eventinj);
+    if (inj >> 31 & 1) {
+        unsigned type = (inj >> 8) & 7, vec = inj & 0xFF;
+        FAIL_IF(type != 0 && type != 2 && type != 3 && type != 4, EVENTINJ_TYPE);
+        FAIL_IF(type == 3 && (vec == 2 || vec > 31), EVENTINJ_VECTOR);
+        /* bits 30:12 are reserved, but the APM does not list them among the
+         * illegal injections: hvsim ignores them (docs/svm.md) */
+    }
+#undef FAIL_IF
+    return -1;
+}
+
+/* Intercepts whose behaviour hvsim does not model yet. */
+static const char *unmodelled_intercept(svm_t *s)
+{
+    static const struct { int vec, bit; const char *name; } um[] = {
+        { 3, I3_NMI, "NMI" }, { 3, I3_SMI, "SMI" }, { 3, I3_VINTR, "VINTR" }, { 3, I3_PUSHF, "PUSHF" },
+        { 3, I3_RSM, "RSM" }, { 3, I3_TASK_SWITCH, "task switch" }, { 3, I3_FERR, "FERR_FREEZE" },
+        { 3, I3_POPF, "POPF" },
+    };
+    for (unsigned k = 0; k < sizeof(um) / sizeof(um[0]); k++)
+        if ((s->i3 >> um[k].bit) & 1)
+            return um[k].name;
+    if (s->i4 >> 14)
+        return "intercept vector 4 bits 31:14 (RDPRU, EFER and CR write traps)";
+    if (R32(s, intercept5))
+        return "intercept vector 5 (INVLPGB, INVPCID, ...)";
+    if (R64(s, np_enable) & 1)
+        return "nested paging (NP_ENABLE)";
+    uint64_t vintr = R64(s, vintr);
+    if (vintr & ((1ull << 8) | (1ull << 24)))
+        return "V_IRQ / V_INTR_MASKING";
+    if (s->dr_icpt)
+        return "DR read/write intercepts";
+    return NULL;
+}
+
+static bool op_vmrun(svm_t *s, const struct cpu_virt_insn *in)
+{
+    cpu_t *c = s->cpu;
+    uint64_t pa = cpu_get(c, CPU_RAX);
+    if (cpu_mode(c) != CPU_MODE_64)
+        pa &= 0xFFFFFFFFu;
+    if ((pa & 0xFFF) || (pa >> cpu_maxphyaddr(c)))
+        return fault(s, 13, "VMRUN with rAX %#llx: not 4-KiB aligned or beyond the physical-address width: #GP(0) "
+                     "[APM vol. 3, VMRUN]", (unsigned long long)pa);
+    if (!s->hsave_pa)
+        return stop(s, "VMRUN with VM_HSAVE_PA = 0: the host state would be saved nowhere (set VM_HSAVE_PA first)");
+    /* the host state, resumed at the instruction after VMRUN (APM 15.5.1):
+     * kept here and written to the host save area */
+    struct host_state *h = &s->host;
+    h->cr0 = cpu_get(c, CPU_CR0);
+    h->cr3 = cpu_get(c, CPU_CR3);
+    h->cr4 = cpu_get(c, CPU_CR4);
+    h->efer = cpu_get(c, CPU_EFER);
+    h->rflags = cpu_get(c, CPU_RFLAGS);
+    h->rip = cpu_get(c, CPU_RIP) + in->len;
+    h->rsp = cpu_get(c, CPU_RSP);
+    h->rax = cpu_get(c, CPU_RAX);
+    for (int i = 0; i < 4; i++)
+        cpu_get_seg(c, (enum cpu_segreg)i, &h->seg[i]);
+    cpu_get_dtr(c, false, &h->gdtr);
+    cpu_get_dtr(c, true, &h->idtr);
+    static const unsigned segoff[4] = { VMCB_OFF(es), VMCB_OFF(cs), VMCB_OFF(ss), VMCB_OFF(ds) };
+    for (int i = 0; i < 4; i++)
+        seg_write(s, s->hsave_pa, segoff[i], &h->seg[i]);
+    wr(s, s->hsave_pa, VMCB_OFF(cr0), 8, h->cr0);
+    wr(s, s->hsave_pa, VMCB_OFF(cr3), 8, h->cr3);
+    wr(s, s->hsave_pa, VMCB_OFF(cr4), 8, h->cr4);
+    wr(s, s->hsave_pa, VMCB_OFF(efer), 8, h->efer);
+    wr(s, s->hsave_pa, VMCB_OFF(rflags), 8, h->rflags);
+    wr(s, s->hsave_pa, VMCB_OFF(rip), 8, h->rip);
+    wr(s, s->hsave_pa, VMCB_OFF(rsp), 8, h->rsp);
+    wr(s, s->hsave_pa, VMCB_OFF(rax), 8, h->rax);
+
+    s->vmcb = pa;
+    s->cr_icpt = R32(s, cr_intercepts);
+    s->dr_icpt = R32(s, dr_intercepts);
+    s->exc_icpt = R32(s, exception_intercepts);
+    s->i3 = R32(s, intercept3);
+    s->i4 = R32(s, intercept4);
+    s->iopm = R64(s, iopm_base_pa) & ~0xFFFull;
+    s->msrpm = R64(s, msrpm_base_pa) & ~0xFFFull;
+    s->tsc_offset = R64(s, tsc_offset);
+    s->asid = R32(s, guest_asid);
+
+    cpu_insn_report(c, 0, 0, 0, pa, 0);
+    cpu_set(c, CPU_RIP, h->rip);
+    int bad = check_guest(s);
+    cpu_insn_retire_jump(c, bad >= 0 ? CPU_VCOST_NONE : CPU_VCOST_ENTRY);
+    if (bad >= 0) {
+        /* VMEXIT_INVALID: nothing of the guest was loaded; the host goes on
+         * after VMRUN with EXITCODE -1 in the VMCB */
+        char note[300];
+        snprintf(note, sizeof(note), "VMRUN failed check %s: %s: #VMEXIT(VMEXIT_INVALID)",
+                 svm_check_name((enum svm_check)bad), svm_check_rule((enum svm_check)bad));
+        cpu_insn_note(c, note);
+        W64(s, exitcode, SVM_EXIT_INVALID);
+        W64(s, exitinfo1, 0);
+        W64(s, exitinfo2, 0);
+        cpu_report_vm_exit(c, (uint32_t)SVM_EXIT_INVALID, 0, 0, (uint32_t)bad, h->rip);
+        s->gif = false;
+        cpu_set_interrupts_held(c, true);
+        return true;
+    }
+    const char *um = unmodelled_intercept(s);
+    if (um)
+        return stop(s, "VMRUN with %s: hvsim does not model it yet", um);
+
+    /* load guest state (APM 15.5.1) */
+    cpu_set(c, CPU_EFER, R64(s, efer));
+    cpu_set(c, CPU_CR0, R64(s, cr0));
+    cpu_set(c, CPU_CR4, R64(s, cr4));
+    cpu_set(c, CPU_CR3, R64(s, cr3));
+    cpu_set(c, CPU_CR2, R64(s, cr2));
+    static const unsigned segoff2[4] = { VMCB_OFF(es), VMCB_OFF(cs), VMCB_OFF(ss), VMCB_OFF(ds) };
+    for (int i = 0; i < 4; i++) {
+        struct cpu_seg seg;
+        seg_read(s, segoff2[i], &seg, i == CPU_CS);
+        cpu_set_seg(c, (enum cpu_segreg)i, &seg);
+    }
+    struct vmcb_seg gd, id;
+    cpu_phys_read(c, s->vmcb + VMCB_OFF(gdtr), &gd, sizeof(gd));
+    cpu_phys_read(c, s->vmcb + VMCB_OFF(idtr), &id, sizeof(id));
+    struct cpu_dtr g = { gd.base, (uint16_t)gd.limit }, i = { id.base, (uint16_t)id.limit };
+    cpu_set_dtr(c, false, &g);
+    cpu_set_dtr(c, true, &i);
+    cpu_set(c, CPU_RFLAGS, R64(s, rflags) | 2);
+    cpu_set(c, CPU_RIP, R64(s, rip));
+    cpu_set(c, CPU_RSP, R64(s, rsp));
+    cpu_set(c, CPU_RAX, R64(s, rax));
+    cpu_set_dr(c, 6, R64(s, dr6));
+    cpu_set_dr(c, 7, R64(s, dr7));
+    s->guest = true;
+    s->gif = true;
+    cpu_set_interrupts_held(c, false);
+    cpu_set_guest_mode(c, true);
+    /* ASID-tagged translations (APM 15.16): TLB_CONTROL 1 flushes every
+     * ASID, 3 this guest's, 7 this guest's non-global ones */
+    unsigned tlbc = (unsigned)rd(s, s->vmcb, VMCB_OFF(tlb_control), 1);
+    if (tlbc == 1 || tlbc == 3 || tlbc == 7 || cpu_tlb_flush_always(c)) {
+        struct cpu_tlb_inval inv = { .vpid = (tlbc == 1 || cpu_tlb_flush_always(c)) ? -1 : (int)s->asid,
+                                     .eptrta = ~0ull, .keep_global = tlbc == 7 };
+        cpu_tlb_invalidate(c, &inv, CPU_INVAL_VM_ENTRY, tlbc == 1 ? 2 : 1, s->asid, 0);
+    } else if (tlbc != 0) {
+        return stop(s, "VMRUN with TLB_CONTROL = %u (reserved)", tlbc);
+    }
+    cpu_tlb_set_tag(c, (uint16_t)s->asid, 0);
+    cpu_reload_context(c);
+    if (rd(s, s->vmcb, VMCB_OFF(interrupt_shadow), 8) & 1)
+        cpu_set_interrupt_shadow(c, true);
+    cpu_report_vm_entry(c, R64(s, rip));
+    /* EVENTINJ (APM 15.20): delivered through the guest's IDT before its
+     * first instruction */
+    uint64_t inj = R64(s, eventinj);
+    if (inj >> 31 & 1) {
+        unsigned type = (inj >> 8) & 7;
+        static const unsigned cpu_type[5] = { 0, 0, 2, 3, 4 };   /* INTR, -, NMI, exception, software int */
+        W64(s, eventinj, inj & ~(1ull << 31));
+        cpu_inject_event(c, inj & 0xFF, cpu_type[type], (inj >> 11) & 1, (uint32_t)(inj >> 32), 0);
+    }
+    return true;
+}
+
+/* ---- VMLOAD / VMSAVE (APM 15.5.2) ---- */
+
+static bool op_vmload_save(svm_t *s, bool save, const struct cpu_virt_insn *in)
+{
+    cpu_t *c = s->cpu;
+    uint64_t pa = cpu_get(c, CPU_RAX);
+    if (cpu_mode(c) != CPU_MODE_64)
+        pa &= 0xFFFFFFFFu;
+    if ((pa & 0xFFF) || (pa >> cpu_maxphyaddr(c)))
+        return fault(s, 13, "%s with rAX %#llx: not 4-KiB aligned or beyond the physical-address width: #GP(0)",
+                     in->mnemonic, (unsigned long long)pa);
+    static const struct { enum cpu_segreg seg; unsigned off; } segs[] = {
+        { CPU_FS, VMCB_OFF(fs) }, { CPU_GS, VMCB_OFF(gs) }, { CPU_TR, VMCB_OFF(tr) }, { CPU_LDTR, VMCB_OFF(ldtr) },
+    };
+    static const struct { uint32_t msr; unsigned off; } msrs[] = {
+        { MSR_KERNEL_GS, VMCB_OFF(kernel_gs_base) }, { MSR_STAR, VMCB_OFF(star) }, { MSR_LSTAR, VMCB_OFF(lstar) },
+        { MSR_CSTAR, VMCB_OFF(cstar) }, { MSR_SFMASK, VMCB_OFF(sfmask) }, { MSR_SYSENTER_CS, VMCB_OFF(sysenter_cs) },
+        { MSR_SYSENTER_ESP, VMCB_OFF(sysenter_esp) }, { MSR_SYSENTER_EIP, VMCB_OFF(sysenter_eip) },
+    };
+    uint64_t saved = s->vmcb;
+    s->vmcb = pa;
+    for (unsigned k = 0; k < 4; k++) {
+        struct cpu_seg seg;
+        if (save) {
+            cpu_get_seg(c, segs[k].seg, &seg);
+            seg_write(s, pa, segs[k].off, &seg);
+        } else {
+            seg_read(s, segs[k].off, &seg, false);
+            cpu_set_seg(c, segs[k].seg, &seg);
+        }
+    }
+    for (unsigned k = 0; k < sizeof(msrs) / sizeof(msrs[0]); k++) {
+        uint64_t v = 0;
+        if (save) {
+            if (cpu_msr_read(c, msrs[k].msr, &v))
+                wr(s, pa, msrs[k].off, 8, v);
+        } else {
+            v = rd(s, pa, msrs[k].off, 8);
+            cpu_msr_write(c, msrs[k].msr, v);
+        }
+    }
+    s->vmcb = saved;
+    if (!save)
+        cpu_reload_context(c);
+    cpu_insn_report(c, 0, 0, 0, pa, 0);
+    cpu_insn_retire(c);
+    return true;
+}
+
+/* ---- the SVM instructions ---- */
+
+static bool svm_insn(void *ctx, cpu_t *c, const struct cpu_virt_insn *in)
+{
+    svm_t *s = ctx;
+    if (in->id < CPU_VI_VMRUN)
+        return fault(s, 6, "%s on an AMD processor: #UD", in->mnemonic);
+    if (s->guest) {
+        /* in the guest: the intercepts of vector 4 (APM 15.13) */
+        static const struct { enum cpu_virt_id id; int bit; uint64_t code; } g[] = {
+            { CPU_VI_VMRUN, I4_VMRUN, SVM_EXIT_VMRUN }, { CPU_VI_VMMCALL, I4_VMMCALL, SVM_EXIT_VMMCALL },
+            { CPU_VI_VMLOAD, I4_VMLOAD, SVM_EXIT_VMLOAD }, { CPU_VI_VMSAVE, I4_VMSAVE, SVM_EXIT_VMSAVE },
+            { CPU_VI_STGI, I4_STGI, SVM_EXIT_STGI }, { CPU_VI_CLGI, I4_CLGI, SVM_EXIT_CLGI },
+            { CPU_VI_SKINIT, I4_SKINIT, SVM_EXIT_SKINIT },
+        };
+        for (unsigned k = 0; k < sizeof(g) / sizeof(g[0]); k++)
+            if (g[k].id == in->id && ((s->i4 >> g[k].bit) & 1)) {
+                struct exit_info x = { .code = g[k].code };
+                vmexit(s, &x, in->rip + in->len);
+                cpu_insn_retire_jump(c, CPU_VCOST_EXIT);
+                return true;
+            }
+        if (in->id == CPU_VI_INVLPGA && ((s->i3 >> I3_INVLPGA) & 1)) {
+            struct exit_info x = { .code = SVM_EXIT_INVLPGA };
+            vmexit(s, &x, in->rip + in->len);
+            cpu_insn_retire_jump(c, CPU_VCOST_EXIT);
+            return true;
+        }
+        if (in->id == CPU_VI_VMMCALL)
+            return fault(s, 6, "VMMCALL in a guest without the VMMCALL intercept: #UD [APM vol. 3, VMMCALL]");
+        return stop(s, "%s in a guest without its intercept: nested SVM is not modelled", in->mnemonic);
+    }
+    /* host: EFER.SVME, the mode, CPL (APM vol. 3, each instruction) */
+    enum cpu_mode m = cpu_mode(c);
+    if (in->id == CPU_VI_VMMCALL)
+        return fault(s, 6, "VMMCALL outside a guest: #UD [APM vol. 3, VMMCALL]");
+    if (in->id == CPU_VI_SKINIT)
+        return fault(s, 6, "SKINIT: secure initialization is not modelled on hvsim's AMD profiles: #UD");
+    if (!(cpu_get(c, CPU_EFER) & EFER_SVME))
+        return fault(s, 6, "%s with EFER.SVME = 0: #UD [APM vol. 3, %s]", in->mnemonic, in->mnemonic);
+    if (m == CPU_MODE_REAL || m == CPU_MODE_V86)
+        return fault(s, 6, "%s in %s: #UD", in->mnemonic, cpu_mode_name(m));
+    if (cpu_cpl(c) != 0)
+        return fault(s, 13, "%s at CPL %u: #GP(0)", in->mnemonic, cpu_cpl(c));
+    switch (in->id) {
+    case CPU_VI_VMRUN:
+        return op_vmrun(s, in);
+    case CPU_VI_VMLOAD:
+        return op_vmload_save(s, false, in);
+    case CPU_VI_VMSAVE:
+        return op_vmload_save(s, true, in);
+    case CPU_VI_STGI:
+    case CPU_VI_CLGI:
+        s->gif = in->id == CPU_VI_STGI;
+        cpu_set_interrupts_held(c, !s->gif);
+        cpu_insn_report(c, 0, 0, 0, s->gif, 0);
+        cpu_insn_retire(c);
+        return true;
+    case CPU_VI_INVLPGA: {
+        /* the mapping of linear rAX in ASID ECX (APM vol. 3, INVLPGA) */
+        uint64_t la = cpu_get(c, CPU_RAX);
+        uint32_t asid = (uint32_t)cpu_get(c, CPU_RCX);
+        struct cpu_tlb_inval inv = { .vpid = (int)asid, .eptrta = ~0ull, .has_la = true, .la = la };
+        cpu_tlb_invalidate(c, &inv, CPU_INVAL_INVVPID, 0, asid, la);
+        cpu_insn_report(c, 0, 0, 0, la, asid);
+        cpu_insn_retire(c);
+        return true;
+    }
+    default:
+        return stop(s, "%s: not an SVM instruction hvsim knows", in->mnemonic);
+    }
+}
+
+/* ---- intercepts in the guest (APM 15.8 - 15.15) ---- */
+
+static enum cpu_guest_action exit_now(svm_t *s, uint64_t code, uint64_t info1, uint64_t info2, uint64_t nrip)
+{
+    struct exit_info x = { .code = code, .info1 = info1, .info2 = info2 };
+    vmexit(s, &x, nrip);
+    cpu_account_exit(s->cpu, true);
+    return CPU_GUEST_EXITED;
+}
+
+static bool bit_at(svm_t *s, uint64_t base, uint64_t bit)
+{
+    uint8_t b = 0;
+    cpu_phys_read(s->cpu, base + bit / 8, &b, 1);
+    return (b >> (bit % 8)) & 1;
+}
+
+static bool msr_intercepted(svm_t *s, uint32_t msr, bool write)
+{
+    /* APM 15.11: 2 bits per MSR (read, write) in three 2-KiB vectors */
+    uint64_t base;
+    if (msr <= 0x1FFF) base = 0;
+    else if (msr >= 0xC0000000u && msr <= 0xC0001FFFu) base = 0x800 * 8, msr -= 0xC0000000u;
+    else if (msr >= 0xC0010000u && msr <= 0xC0011FFFu) base = 0x1000 * 8, msr -= 0xC0010000u;
+    else return true;
+    return bit_at(s, s->msrpm, base + 2ull * msr + (write ? 1 : 0));
+}
+
+static enum cpu_guest_action guest_insn(void *ctx, cpu_t *c, struct cpu_guest_insn *gi)
+{
+    svm_t *s = ctx;
+    if (!s->guest || gi->fault_first)
+        return CPU_GUEST_EXECUTE;
+    uint64_t nrip = gi->rip + gi->len;
+    struct { enum insn_class cls; int vec, bit; uint64_t code; } simple[] = {
+        { IC_CPUID, 3, I3_CPUID, SVM_EXIT_CPUID }, { IC_HLT, 3, I3_HLT, SVM_EXIT_HLT },
+        { IC_RDPMC, 3, I3_RDPMC, SVM_EXIT_RDPMC }, { IC_INVD, 3, I3_INVD, SVM_EXIT_INVD },
+        { IC_PAUSE, 3, I3_PAUSE, SVM_EXIT_PAUSE }, { IC_INVLPG, 3, I3_INVLPG, SVM_EXIT_INVLPG },
+        { IC_IRET, 3, I3_IRET, SVM_EXIT_IRET }, { IC_INT, 3, I3_INTN, SVM_EXIT_SWINT },
+        { IC_WBINVD, 4, I4_WBINVD, SVM_EXIT_WBINVD }, { IC_MONITOR, 4, I4_MONITOR, SVM_EXIT_MONITOR },
+        { IC_MWAIT, 4, I4_MWAIT, SVM_EXIT_MWAIT }, { IC_XSETBV, 4, I4_XSETBV, SVM_EXIT_XSETBV },
+        { IC_INT1, 4, I4_ICEBP, 0x88 }, { IC_RDTSC, 3, I3_RDTSC, SVM_EXIT_RDTSC },
+        { IC_RDTSCP, 4, I4_RDTSCP, SVM_EXIT_RDTSCP },
+        { IC_SIDT, 3, I3_IDTR_READ, 0x66 }, { IC_SGDT, 3, I3_GDTR_READ, 0x67 }, { IC_SLDT, 3, I3_LDTR_READ, 0x68 },
+        { IC_STR, 3, I3_TR_READ, 0x69 }, { IC_LIDT, 3, I3_IDTR_WRITE, 0x6A }, { IC_LGDT, 3, I3_GDTR_WRITE, 0x6B },
+        { IC_LLDT, 3, I3_LDTR_WRITE, 0x6C }, { IC_LTR, 3, I3_TR_WRITE, 0x6D },
+    };
+    for (unsigned k = 0; k < sizeof(simple) / sizeof(simple[0]); k++) {
+        if (simple[k].cls != gi->cls)
+            continue;
+        uint32_t v = simple[k].vec == 3 ? s->i3 : s->i4;
+        if ((v >> simple[k].bit) & 1)
+            return exit_now(s, simple[k].code, 0, 0, nrip);
+        break;
+    }
+    switch (gi->cls) {
+    case IC_RDTSC:
+    case IC_RDTSCP:
+        gi->out.use_value = true;                  /* TSC_OFFSET applies (APM 15.30.4) */
+        gi->out.value = s->tsc_offset;
+        return CPU_GUEST_EXECUTE;
+    case IC_IN: case IC_OUT: case IC_INS: case IC_OUTS: {
+        if (!((s->i3 >> I3_IOIO) & 1))
+            return CPU_GUEST_EXECUTE;
+        unsigned port = gi->port == ~0u ? (unsigned)(cpu_get(c, CPU_RDX) & 0xFFFF) : gi->port;
+        bool hit = false;
+        for (unsigned b = 0; b < gi->size; b++)
+            hit = hit || bit_at(s, s->iopm, port + b);
+        if (!hit)
+            return CPU_GUEST_EXECUTE;
+        /* EXITINFO1 (APM 15.10.2): port 31:16, segment 12:10, address size
+         * 9:7, operand size 6:4, REP 3, STR 2, IN 0; EXITINFO2: next RIP */
+        unsigned asz = gi->string ? gi->form.addr_size : (cpu_mode(c) == CPU_MODE_64 ? 8 : 4);
+        uint64_t info = ((uint64_t)port << 16) | (gi->write ? 0 : 1) | (gi->string ? 4 : 0) | (gi->rep ? 8 : 0) |
+                        ((uint64_t)(gi->size == 1 ? 1 : gi->size == 2 ? 2 : 4) << 4) |
+                        ((uint64_t)(asz == 2 ? 1 : asz == 4 ? 2 : 4) << 7) |
+                        (gi->string && gi->write ? (uint64_t)(gi->form.seg & 7) << 10 : 0);   /* OUTS: its segment */
+        return exit_now(s, SVM_EXIT_IOIO, info, nrip, nrip);
+    }
+    case IC_RDMSR: case IC_WRMSR: {
+        if (!((s->i3 >> I3_MSR) & 1))
+            break;
+        bool write = gi->cls == IC_WRMSR;
+        uint32_t msr = (uint32_t)cpu_get(c, CPU_RCX);
+        if (msr_intercepted(s, msr, write))
+            return exit_now(s, SVM_EXIT_MSR, write ? 1 : 0, 0, nrip);
+        break;
+    }
+    case IC_MOV_FROM_CR: case IC_SMSW:
+        if ((s->cr_icpt >> (gi->cls == IC_SMSW ? 0 : gi->cr)) & 1)
+            return exit_now(s, SVM_EXIT_READ_CR0 + (gi->cls == IC_SMSW ? 0 : gi->cr), 0, 0, nrip);
+        break;
+    case IC_MOV_TO_CR: case IC_CLTS: case IC_LMSW: {
+        unsigned cr = gi->cls == IC_MOV_TO_CR ? gi->cr : 0;
+        if ((s->cr_icpt >> (16 + cr)) & 1)
+            return exit_now(s, SVM_EXIT_WRITE_CR0 + cr, 0, 0, nrip);
+        if (cr == 0 && gi->cls != IC_CLTS && ((s->i3 >> I3_CR0_SEL) & 1)) {
+            /* selective CR0 write: a change of a bit other than TS and MP */
+            uint64_t old = cpu_get(c, CPU_CR0);
+            uint64_t nv = gi->cls == IC_LMSW ? (old & ~0xEull) | (gi->src & 0xF) | (old & 1) : gi->src;
+            if ((nv ^ old) & ~0xAull)
+                return exit_now(s, 0x65, 0, 0, nrip);
+        }
+        break;
+    }
+    case IC_MOV_FROM_DR: case IC_MOV_TO_DR:
+        break;                                     /* DR intercepts stop at VMRUN (unmodelled_intercept) */
+    default:
+        break;
+    }
+    if (gi->cls == IC_RDMSR && (uint32_t)cpu_get(c, CPU_RCX) == MSR_TSC) {
+        /* RDMSR of IA32_TSC: TSC_OFFSET applies */
+        gi->out.use_value = true;
+        gi->out.value = s->tsc_offset;
+    }
+    return CPU_GUEST_EXECUTE;
+}
+
+static enum cpu_guest_action guest_event(void *ctx, cpu_t *c, const struct cpu_guest_event *e)
+{
+    svm_t *s = ctx;
+    if (!s->guest)
+        return CPU_GUEST_EXECUTE;
+    /* EXITINTINFO: the event being delivered when the intercept happened (APM 15.7.2) */
+    uint64_t intinfo = 0;
+    if (e->vectoring) {
+        static const unsigned amd_type[8] = { 0, 0, 2, 3, 4, 3, 3, 0 };
+        intinfo = (1ull << 31) | ((uint64_t)amd_type[e->orig_type & 7] << 8) | (e->orig_vector & 0xFF) |
+                  (e->orig_has_ec ? (1ull << 11) | ((uint64_t)e->orig_ec << 32) : 0);
+    }
+    if (e->type == 0) {
+        if (!((s->i3 >> I3_INTR) & 1))
+            return CPU_GUEST_EXECUTE;
+        /* physical INTR intercept: the interrupt stays pending (APM 15.13.1) */
+        struct exit_info x = { .code = SVM_EXIT_INTR, .intinfo = intinfo };
+        vmexit(s, &x, cpu_get(c, CPU_RIP));
+        cpu_account_exit(c, false);
+        return CPU_GUEST_EXITED;
+    }
+    if (e->type == 2)
+        return CPU_GUEST_EXECUTE;                  /* no NMIs reach an SVM guest in hvsim (I3_NMI stops at VMRUN) */
+    if (e->type == 4)
+        return CPU_GUEST_EXECUTE;                  /* INT n: the INTn intercept decided before delivery */
+    if (!((s->exc_icpt >> (e->vector & 31)) & 1))
+        return CPU_GUEST_EXECUTE;
+    /* exception intercept: EXITINFO1 the error code, EXITINFO2 the #PF
+     * address (CR2 not written) (APM 15.12) */
+    struct exit_info x = { .code = SVM_EXIT_EXCP0 + (e->vector & 31), .info1 = e->has_ec ? e->ec : 0,
+                           .intinfo = intinfo };
+    if (e->vector == 14) {
+        x.info2 = cpu_get(c, CPU_CR2);
+        cpu_set(c, CPU_CR2, e->cr2_before);
+    }
+    cpu_set_rip_linear(c, e->fault_rip);
+    vmexit(s, &x, e->next_rip);
+    cpu_account_exit(c, false);
+    return CPU_GUEST_EXITED;
+}
+
+static bool guest_shutdown(void *ctx, cpu_t *c)
+{
+    svm_t *s = ctx;
+    (void)c;
+    if (!s->guest || !((s->i3 >> I3_SHUTDOWN) & 1))
+        return false;
+    struct exit_info x = { .code = SVM_EXIT_SHUTDOWN };
+    vmexit(s, &x, 0);
+    cpu_account_exit(s->cpu, false);
+    return true;
+}
+
+static int init_signal(void *ctx, cpu_t *c)
+{
+    svm_t *s = ctx;
+    (void)c;
+    if (s->guest && ((s->i3 >> I3_INIT) & 1)) {
+        struct exit_info x = { .code = SVM_EXIT_INIT };
+        vmexit(s, &x, 0);
+        cpu_account_exit(s->cpu, false);
+        return CPU_INIT_CONSUMED;
+    }
+    if (s->guest)
+        return CPU_INIT_DELIVER;
+    return s->gif ? CPU_INIT_DELIVER : CPU_INIT_BLOCKED;   /* GIF = 0 holds INIT (APM 15.17) */
+}
+
+/* ---- MSRs and CPUID (APM 15.4, 15.30) ---- */
+
+static int svm_msr(void *ctx, cpu_t *c, uint32_t index, bool write, uint64_t *val)
+{
+    svm_t *s = ctx;
+    switch (index) {
+    case MSR_VM_CR:
+        if (!write) {
+            *val = s->vm_cr;
+            return 1;
+        }
+        if (s->vm_cr & VM_CR_LOCK) {
+            if ((*val ^ s->vm_cr) & (VM_CR_LOCK | VM_CR_SVMDIS))
+                return 0;                      /* locked: SVMDIS and LOCK are read-only (APM 15.30.1) */
+            return 1;
+        }
+        if (*val & ~(VM_CR_LOCK | VM_CR_SVMDIS))
+            return 0;
+        if ((*val & VM_CR_SVMDIS) && (cpu_get(c, CPU_EFER) & EFER_SVME))
+            return 0;                          /* SVMDIS with EFER.SVME = 1: #GP */
+        s->vm_cr = *val;
+        return 1;
+    case MSR_VM_HSAVE_PA:
+        if (!write) {
+            *val = s->hsave_pa;
+            return 1;
+        }
+        if ((*val & 0xFFF) || (*val >> cpu_maxphyaddr(c)))
+            return 0;                          /* must be 4-KiB aligned and inside the physical space */
+        s->hsave_pa = *val;
+        return 1;
+    case MSR_EFER:
+        if (write && (*val & EFER_SVME) && (s->vm_cr & VM_CR_SVMDIS))
+            return 0;                          /* SVM disabled by VM_CR.SVMDIS (APM 15.4) */
+        return -1;
+    default:
+        return -1;
+    }
+}
+
+static void svm_cpuid(void *ctx, cpu_t *c, uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    svm_t *s = ctx;
+    (void)c; (void)sub;
+    if (leaf == 0x80000000 && r[0] < 0x8000000A)
+        r[0] = 0x8000000A;
+    if (leaf == 0x80000001)
+        r[2] |= 1u << 2;                       /* SVM */
+    if (leaf == 0x8000000A) {
+        r[0] = s->caps.revision;
+        r[1] = s->caps.nasid;
+        r[2] = 0;
+        r[3] = s->caps.features;
+    }
+}
+
+svm_t *svm_attach(cpu_t *cpu, const struct svm_caps *caps)
+{
+    svm_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->cpu = cpu;
+    s->caps = *caps;
+    s->gif = true;
+    static const struct cpu_virt_ops proto = {
+        .insn = svm_insn, .msr = svm_msr, .cpuid = svm_cpuid, .guest_insn = guest_insn, .guest_event = guest_event,
+        .guest_shutdown = guest_shutdown, .init_signal = init_signal,
+    };
+    struct cpu_virt_ops ops = proto;
+    ops.ctx = s;
+    cpu_set_virt_ops(cpu, &ops);
+    return s;
+}
+
+void svm_detach(svm_t *s)
+{
+    if (!s)
+        return;
+    cpu_set_virt_ops(s->cpu, NULL);
+    free(s);
+}
