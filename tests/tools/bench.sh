@@ -10,6 +10,7 @@
 #   ept           a guest reading one quadword per page of 32 MiB with EPT off,
 #                 2-MiB and 4-KiB EPT pages (scenarios/payloads/vmx_ept_bench.c),
 #                 in guest MIPS and as a ratio to EPT off (issue 6)
+#   svmexit       AMD-V round trips (scenarios/payloads/svm_bench.c) against Bochs's ryzen
 #   vmexit        VM-exit round trips (scenarios/payloads/vmx_bench.c: a guest
 #                 CPUID loop under a VMX host that resumes after every exit),
 #                 in round trips per second. hvsim runs the built payload;
@@ -399,6 +400,78 @@ fi
 [ -n "$vxbm" ] && printf '%-20s %-13s %4d %12d %21s %12s\n' "${LABEL[bochs]}" vmexit "$vxbn" "$vxbm" "$vxbmin-$vxbmax" -
 [ -n "$vx_note" ] && echo "($vx_note)"
 echo "(reported, not required: docs/cpu-mmu.md \"VM entry and exit\" has the figures and where the time goes)"
+
+# ---- AMD-V round trips (issue 7): guest CPUID intercepted, the host runs VMRUN again ----
+svm_hvsim() {
+    local n=$1 st t0 t1 out=$tmp/svm.out
+    t0=$(now)
+    timeout -s KILL 300 "$hvsim" run --cpu amd --no-progress --cmdline "$n" "$build/payloads/svm_bench.elf" >"$out" 2>&1; st=$?
+    t1=$(now)
+    elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
+    if [ "$st" != 1 ] || ! grep -q "^BENCH svmexit $n round trips, exit code sum $((0x72 * n))\$" "$out"; then
+        echo "    hvsim svm_bench $n: exit status $st (expected 1) or no 'BENCH svmexit $n round trips' line"
+        grep -a -v '^BENCH' "$out" | head -3 | sed 's/^/      /'
+        return 1
+    fi
+    return 0
+}
+svm_bochs() {
+    local d=$tmp/svm-scn n
+    rm -rf "$d"; mkdir -p "$d"
+    for n in "$1" "$2"; do
+        printf '%s\n' '<?xml version="1.0"?>' \
+            '<scenario xmlns="urn:hvsim:scenario:1" version="1">' \
+            "  <description>make bench: $n AMD-V round trips (guest CPUID intercepted, the host runs VMRUN again)</description>" \
+            '  <machine cpu="amd"/>' \
+            "  <payload elf=\"svm_bench\" cmdline=\"$n\"/>" \
+            '  <expect>' '    <exit status="1" end="exit-device"/>' \
+            "    <console mode=\"contains\"><line>BENCH svmexit $n round trips, exit code sum $((0x72 * n))</line></console>" \
+            '  </expect>' '</scenario>' >"$d/svm-bench-$n.xml"
+    done
+    "$hvsim" differential --impl bochs --bochs "$BOCHS" -v --timeout 300 "$d" >"$tmp/svm-diff.out" 2>&1
+    bS=$(awk -v f="svm-bench-$1.xml" 'index($0, f) { s = 1; next } s && /bochs +same/ { gsub(/[][]/, ""); print $(NF - 1); exit }' "$tmp/svm-diff.out")
+    bL=$(awk -v f="svm-bench-$2.xml" 'index($0, f) { s = 1; next } s && /bochs +same/ { gsub(/[][]/, ""); print $(NF - 1); exit }' "$tmp/svm-diff.out")
+    if [ -z "$bS" ] || [ -z "$bL" ]; then
+        grep -E "DIFFERS|skipped|bochs|could not" "$tmp/svm-diff.out" | head -6 | sed 's/^/      /'
+        return 1
+    fi
+    return 0
+}
+echo
+echo "workload svmexit (AMD-V round trips: guest CPUID -> #VMEXIT -> host VMRUN; QEMU's EPYC model stalls on the runtime's CR4.UMIP under TCG: no QEMU figure):"
+SV_LIST="" SVB_LIST="" sv_note=""
+for i in $(seq 1 "$RUNS"); do
+    svm_hvsim "$VX_S" || { fail "hvsim svmexit ($VX_S round trips) run $i"; break; }
+    tS=$elapsed
+    svm_hvsim "$VX_L" || { fail "hvsim svmexit ($VX_L round trips) run $i"; break; }
+    tL=$elapsed
+    r=$(awk -v n=$((VX_L - VX_S)) -v a="$tS" -v b="$tL" 'BEGIN { if (b > a) printf "%.0f", n / (b - a); else print "x" }')
+    [ "$r" = x ] && { fail "hvsim svmexit run $i: the large run was not slower"; break; }
+    printf '  %-20s %-13s run %d/%d: %d trips %.3f s, %d trips %.3f s -> %8d round trips/s\n' \
+        hvsim svmexit "$i" "$RUNS" "$VX_S" "$tS" "$VX_L" "$tL" "$r"
+    SV_LIST="$SV_LIST $r"
+done
+if [ $have_bochs = 1 ] && [ -e "$build/differential/shim.bin" ]; then
+    for i in $(seq 1 "$RUNS"); do
+        svm_bochs "$VXB_S" "$VXB_L" || { sv_note="no Bochs figure: 'hvsim differential --impl bochs' did not run svm_bench (above)"; break; }
+        r=$(awk -v n=$((VXB_L - VXB_S)) -v a="$bS" -v b="$bL" 'BEGIN { if (b > a) printf "%.0f", n / (b - a); else print "x" }')
+        [ "$r" = x ] && { sv_note="no Bochs figure: its large run was not slower"; break; }
+        printf '  %-20s %-13s run %d/%d: %d trips %.1f s, %d trips %.1f s -> %8d round trips/s\n' \
+            "bochs (ryzen)" svmexit "$i" "$RUNS" "$VXB_S" "$bS" "$VXB_L" "$bL" "$r"
+        SVB_LIST="$SVB_LIST $r"
+    done
+else
+    sv_note="no Bochs figure: Bochs or the differential shim is missing"
+fi
+echo
+echo "AMD-V round trips per second (median; range min-max; boot and set-up removed)"
+printf '%-20s %-13s %4s %12s %21s %12s\n' engine workload runs "median/s" "range (min-max)" "vs Bochs"
+svm_m="" svb_m=""
+[ -n "$SV_LIST" ] && read -r svm_m svmin svmax svn < <(med "$SV_LIST")
+[ -n "$SVB_LIST" ] && read -r svb_m svbmin svbmax svbn < <(med "$SVB_LIST")
+[ -n "$svm_m" ] && printf '%-20s %-13s %4d %12d %21s %12s\n' hvsim svmexit "$svn" "$svm_m" "$svmin-$svmax" "$(ratio "$svm_m" "$svb_m")"
+[ -n "$svb_m" ] && printf '%-20s %-13s %4d %12d %21s %12s\n' "bochs (ryzen)" svmexit "$svbn" "$svb_m" "$svbmin-$svbmax" -
+[ -n "$sv_note" ] && echo "($sv_note)"
 
 # ---- EPT working set (issue 6): guest MIPS with EPT off, 2-MiB and 4-KiB EPT pages ----
 # ept_run MODE PASSES -> sets $elapsed and $insns
