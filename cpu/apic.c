@@ -12,10 +12,12 @@
  * that runs behind another never sees an interrupt "from the future".
  * The platform routes IPIs between LPs (struct cpu_platform.ipi).
  *
- * Not modelled (fail loudly, naming the request): INIT and start-up IPIs
- * (boot protocol v1 starts every LP at the entry point), SMI and NMI
- * delivery. The LINT0/LINT1 pins, thermal, performance and CMCI sources
- * never fire; EOI-broadcast suppression is not offered (docs/apic.md).
+ * NMI IPIs make an NMI pending on the target (cpu->nmi_pending; cpu.c
+ * delivers it). Not modelled (fail loudly, naming the request): SMI
+ * delivery, NMI with the "self" or "all including self" shorthand (an
+ * invalid combination). The LINT0/LINT1 pins, thermal, performance and
+ * CMCI sources never fire; EOI-broadcast suppression is not offered
+ * (docs/apic.md).
  */
 #include <string.h>
 
@@ -227,6 +229,12 @@ void apic_poll(cpu_t *cpu)
         if (cpu->wait_sipi)
             cpu_apic_sipi_received(cpu, a->sipi_vector);   /* ignored unless waiting for one */
     }
+    /* an NMI whose time has come: latched for cpu.c (one pending NMI;
+     * SDM 3A 6.7.1) */
+    if (a->nmi_time <= now) {
+        a->nmi_time = ~0ull;
+        cpu->nmi_pending = true;
+    }
     /* interrupts from other LPs whose time has come */
     if (a->next_arrival <= now) {
         uint64_t next = ~0ull;
@@ -278,6 +286,8 @@ static uint64_t next_event(const cpu_t *cpu)
         t = a->init_time;
     if (a->sipi_time < t)
         t = a->sipi_time;
+    if (a->nmi_time < t)
+        t = a->nmi_time;
     if (TIMER_MODE(a->lvt[APIC_LVT_TIMER]) == TIMER_TSC_DL) {
         if (a->tsc_deadline) {
             uint64_t c = a->tsc_deadline > cpu->tsc_offset ? a->tsc_deadline - cpu->tsc_offset : 0;
@@ -338,7 +348,7 @@ static void regs_reset(cpu_t *cpu)
     uint64_t tpc = a->ticks_per_count;
     memset(a, 0, sizeof(*a));
     a->ticks_per_count = tpc;
-    a->init_time = a->sipi_time = ~0ull;
+    a->init_time = a->sipi_time = a->nmi_time = ~0ull;
     a->id = cpu->cfg.lp_index;
     a->dfr = 0xFFFFFFFFu;
     a->svr = 0xFF;
@@ -464,6 +474,16 @@ void cpu_apic_ipi_deliver(cpu_t *cpu, const struct cpu_ipi *m)
         apic_update(cpu);
         return;
     }
+    if (m->mode == 4) {
+        /* NMI: the vector is ignored, a software-disabled APIC still takes
+         * it (10.4.7.2, 10.6.1); it becomes pending when this LP's clock
+         * reaches the send time (apic_poll) */
+        uint64_t t = m->time > cpu->cycles ? m->time : cpu->cycles;
+        if (t < a->nmi_time)
+            a->nmi_time = t;
+        apic_update(cpu);
+        return;
+    }
     if (!sw_enabled(cpu))
         return;                                    /* fixed interrupts are dropped (10.4.7.2) */
     unsigned v = m->vector;
@@ -495,17 +515,26 @@ static bool send_ipi(cpu_t *cpu, uint32_t lo, uint32_t dest)
         .shorthand = shorthand, .level_trigger = false, .x2apic = apic_x2(cpu),
         .time = cpu->cycles,
     };
-    if (mode != 0 && mode != 1 && mode != 5 && mode != 6) {
-        static const char *const names[8] = { "fixed", "lowest priority", "SMI", "reserved (3)", "NMI", "INIT",
-                                              "start-up", "reserved (7)" };
-        cpu_unmodelled(cpu, "IPI with delivery mode %s (ICR %#x): SMI and NMI delivery are not modelled", names[mode],
-                       lo);
+    static const char *const names[8] = { "fixed", "lowest priority", "SMI", "reserved (3)", "NMI", "INIT",
+                                          "start-up", "reserved (7)" };
+    if (mode != 0 && mode != 1 && mode != 4 && mode != 5 && mode != 6) {
+        cpu_unmodelled(cpu, "IPI with delivery mode %s (ICR %#x): SMI delivery and the reserved modes are not "
+                       "modelled", names[mode], lo);
+        return false;
+    }
+    if (mode == 4 && (shorthand == 1 || shorthand == 2)) {
+        /* SDM 3A 10.6.1, table "Valid Combinations for the ... Local xAPIC
+         * Interrupt Command Register": NMI with the "self" or "all
+         * including self" shorthand is invalid; what it does is not said */
+        cpu_unmodelled(cpu, "IPI with delivery mode NMI and the '%s' shorthand (ICR %#x): an invalid combination "
+                       "(SDM 3A 10.6.1); use no shorthand with this LP's APIC ID", shorthand == 1 ? "self" :
+                       "all including self", lo);
         return false;
     }
     cpu_emit(cpu, CPU_EV_APIC, cpu_rip(cpu), CPU_APIC_IPI, dest, lo, 0);
     if (mode == 5 && !((lo >> 14) & 1) && ((lo >> 15) & 1))
         return true;                                /* INIT level de-assert: no effect (SDM 3A 10.6.1) */
-    if (mode == 5 || mode == 6) {
+    if (mode == 4 || mode == 5 || mode == 6) {
         m.level_trigger = false;
         if (!cpu->plat.ipi) {
             if (shorthand == 1 || shorthand == 2 || (shorthand == 0 && cpu_apic_ipi_matches(cpu, &m)))

@@ -914,6 +914,47 @@ static bool take_interrupt(cpu_t *cpu, bool *held)
     return true;
 }
 
+/* Blocking of NMIs at this boundary (SDM 3A 6.7.1: by NMI until the next
+ * IRET; 6.8.3: by MOV SS / POP SS for one instruction; STI: the NMI
+ * "may be" inhibited for one instruction, and hvsim models the processors
+ * that inhibit it, as the VM-entry check GUEST_INTR_NMI_STI assumes; the
+ * wait-for-SIPI state). */
+static bool nmi_blocked_now(cpu_t *cpu)
+{
+    return cpu->nmi_blocked || shadow_active(cpu) || cpu->wait_sipi;
+}
+
+/* At an instruction boundary, after the guest_boundary hook and before
+ * maskable interrupts (SDM 3A table 6-2 "Priority Among Concurrent
+ * Events"): deliver a pending NMI through IDT vector 2, or, in guest mode,
+ * offer it to guest_event first ("NMI exiting", SDM 3C 26.2). Delivery
+ * blocks further NMIs until the next IRET (cpu_deliver). *held: one is
+ * pending but held by the STI / MOV SS shadow for one instruction. */
+static bool take_nmi(cpu_t *cpu, bool *held)
+{
+    *held = false;
+    apic_poll(cpu);                              /* an NMI IPI whose time has come */
+    if (!cpu->nmi_pending || cpu->nmi_blocked || cpu->wait_sipi)
+        return false;
+    if (shadow_active(cpu)) {
+        *held = true;
+        return false;
+    }
+    uint64_t rip = cpu_rip(cpu);
+    cpu->nmi_pending = false;
+    if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_event) {
+        struct cpu_guest_event ge = { .vector = VEC_NMI, .type = 2, .fault_rip = rip, .next_rip = rip };
+        enum cpu_guest_action a = cpu->virt.guest_event(cpu->virt.ctx, cpu, &ge);
+        if (a != CPU_GUEST_EXECUTE)
+            return true;
+    }
+    cpu->halted = false;                         /* HLT resumes after the HLT */
+    cpu->injecting = true;                       /* already offered to guest_event */
+    cpu_deliver(cpu, VEC_NMI, EV_NMI, false, 0, rip, rip);
+    cpu->injecting = false;
+    return true;
+}
+
 /* A REP-prefixed MOVS, STOS, LODS, CMPS or SCAS: the engine runs one
  * iteration per translation block and leaves RIP on the instruction until
  * an iteration finds the count at 0. *count_mask: rCX of its address size. */
@@ -964,8 +1005,18 @@ uint64_t cpu_next_wake(cpu_t *cpu)
         return cpu->apic.sipi_time < t ? cpu->apic.sipi_time : t;
     if (cpu->guest_mode && cpu->guest_deadline < t)
         t = cpu->guest_deadline;                   /* the VMX-preemption timer ends HLT with a VM exit */
+    /* an NMI wakes HLT whatever RFLAGS.IF says, unless NMIs are blocked;
+     * so does an NMI-window VM exit (SDM 3C 26.2) */
+    if (cpu->guest_mode && cpu->guest_nmi_window && !cpu->vnmi_blocked)
+        return cpu->cycles;
+    if (!cpu->nmi_blocked) {
+        if (cpu->nmi_pending)
+            return cpu->cycles;
+        if (cpu->apic.nmi_time < t)
+            t = cpu->apic.nmi_time;
+    }
     if (!(cpu_rflags(cpu) & RF_IF) && !(cpu->guest_mode && cpu->guest_intr_exiting))
-        return t;                                  /* HLT with IF = 0: INIT (NMI, SMI: not modelled) */
+        return t;                                  /* HLT with IF = 0: INIT, an NMI (SMI: not modelled) */
     if (apic_pending_vector(cpu) >= 0)
         return cpu->cycles;
     uint64_t w = apic_next_wake(cpu);
@@ -1025,6 +1076,7 @@ void cpu_apic_init_received(cpu_t *cpu)
             return;
         }
     }
+    cpu->nmi_pending = cpu->nmi_blocked = cpu->vnmi_blocked = false;   /* INIT clears them (SDM 3A table 9-1) */
     if (cpu->msr.val[MSR_APIC_BASE] & 0x100) {
         /* The bootstrap processor would restart at the reset vector, where
          * no firmware is modelled. */
@@ -1056,21 +1108,29 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
             return CPU_STOP_SHUTDOWN;
         if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_boundary &&
             (cpu->guest_step || cpu->cycles >= cpu->guest_deadline ||
-             (cpu->guest_window && (cpu_rflags(cpu) & RF_IF) && !shadow_active(cpu)))) {
+             (cpu->guest_window && (cpu_rflags(cpu) & RF_IF) && !shadow_active(cpu)) ||
+             (cpu->guest_nmi_window && !cpu->vnmi_blocked && !shadow_active(cpu)))) {
             enum cpu_guest_action a = cpu->virt.guest_boundary(cpu->virt.ctx, cpu);
             if (a == CPU_GUEST_STOP || cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
                 return stop_for_pending(cpu);
             if (a == CPU_GUEST_EXITED)
                 continue;
         }
-        bool held;
-        bool took = take_interrupt(cpu, &held);
+        bool held, nmi_held;
+        bool took = take_nmi(cpu, &nmi_held);
+        if (!took && !cpu->shutdown)
+            took = take_interrupt(cpu, &held);
+        else
+            held = false;
         if (cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
             return stop_for_pending(cpu);
         if (took)
             continue;
+        held = held || nmi_held;
         if (!held && cpu->guest_mode && cpu->guest_window && (cpu_rflags(cpu) & RF_IF) && shadow_active(cpu))
             held = true;                          /* the window opens after this instruction: stop there */
+        if (!held && cpu->guest_mode && cpu->guest_nmi_window && !cpu->vnmi_blocked && shadow_active(cpu))
+            held = true;                          /* ... the NMI window too */
         if (cpu->halted)
             return CPU_STOP_HALTED;
         if (cpu->insns >= cpu->budget_end)
@@ -1576,6 +1636,29 @@ void cpu_set_guest_deadline(cpu_t *cpu, uint64_t cycle)
 }
 
 void cpu_set_guest_window(cpu_t *cpu, bool want) { cpu->guest_window = want; }
+void cpu_set_guest_nmi_window(cpu_t *cpu, bool want) { cpu->guest_nmi_window = want; }
+
+void cpu_raise_nmi(cpu_t *cpu)
+{
+    cpu->nmi_pending = true;
+}
+
+bool cpu_nmi_pending(const cpu_t *cpu) { return cpu->nmi_pending; }
+bool cpu_nmi_ready(cpu_t *cpu)
+{
+    apic_poll(cpu);
+    return cpu->nmi_pending && !nmi_blocked_now(cpu);
+}
+bool cpu_nmi_blocked(const cpu_t *cpu) { return cpu->nmi_blocked; }
+void cpu_set_nmi_blocked(cpu_t *cpu, bool blocked) { cpu->nmi_blocked = blocked; }
+bool cpu_virtual_nmi_blocked(const cpu_t *cpu) { return cpu->vnmi_blocked; }
+void cpu_set_virtual_nmi_blocked(cpu_t *cpu, bool blocked) { cpu->vnmi_blocked = blocked; }
+
+void cpu_set_guest_nmi(cpu_t *cpu, bool nmi_exiting, bool virtual_nmis)
+{
+    cpu->guest_nmi_exiting = nmi_exiting;
+    cpu->guest_vnmi = nmi_exiting && virtual_nmis;
+}
 void cpu_set_interrupts_held(cpu_t *cpu, bool held) { cpu->irq_held = held; }
 void cpu_set_guest_step(cpu_t *cpu, bool step) { cpu->guest_step = step; }
 void cpu_set_guest_intr_exiting(cpu_t *cpu, bool exiting) { cpu->guest_intr_exiting = exiting; }

@@ -375,7 +375,10 @@ struct cpu_guest_insn {
         bool use_value;        /* execute with value below */
         uint64_t value;        /* MOV from CR0/CR4, SMSW: the value read; MOV to CR0/CR4, CLTS, LMSW:
                                   the whole new CR0/CR4; RDTSC, RDTSCP, RDMSR of
-                                  IA32_TIME_STAMP_COUNTER: the offset added to the TSC */
+                                  IA32_TIME_STAMP_COUNTER: the offset added to the TSC (after scaling) */
+        bool tsc_scale;        /* RDTSC, RDTSCP, RDMSR of IA32_TIME_STAMP_COUNTER: the TSC read is first
+                                  (TSC * tsc_multiplier) >> 48 (a 128-bit product; SDM 3C 26.3) */
+        uint64_t tsc_multiplier;
         bool done;             /* the model carried out the instruction's effect itself (MOV to CR8
                                   with "use TPR shadow" writes the virtual-APIC page): cpu/ only
                                   retires it (RIP past it, its usual cost, the count) */
@@ -399,6 +402,8 @@ struct cpu_guest_event {
     uint64_t db_bits;          /* a #DB (vector 1, type 3): the DR6 bits it reports (B3-B0, BD, BS), which
                                   the processor writes to DR6 only if it is delivered (SDM 3C "Exceptions":
                                   a #DB that exits leaves DR6 alone; they are the exit qualification) */
+    bool nmi_unblocked;        /* a fault of an IRET that removed blocking by NMI or virtual-NMI blocking
+                                  (not vectoring): "NMI unblocking due to IRET" (SDM 3C 28.2.3) */
 };
 
 /* Second-level translation (EPT/NPT): access bits for ops->slat (the
@@ -438,6 +443,7 @@ struct cpu_slat_fault {
     bool orig_has_ec;
     uint32_t orig_ec;
     uint64_t orig_len;
+    bool nmi_unblocked;        /* an access of an IRET that removed (virtual-)NMI blocking (SDM 3C 28.2.3) */
 };
 
 struct cpu_virt_ops {
@@ -501,6 +507,28 @@ void cpu_set_guest_deadline(cpu_t *cpu, uint64_t cycle);
 /* Guest mode: call guest_boundary whenever RFLAGS.IF = 1 and nothing blocks
  * interrupts (interrupt-window exiting). */
 void cpu_set_guest_window(cpu_t *cpu, bool want);
+/* NMIs (SDM 3A 6.7.1): one NMI can be pending (an NMI IPI, cpu_raise_nmi);
+ * it is delivered through IDT vector 2 at a boundary without blocking by
+ * NMI, STI, MOV SS or wait-for-SIPI, before maskable interrupts; in guest
+ * mode it goes to guest_event first (type 2, vector 2). Delivery sets
+ * blocking by NMI until the next IRET, which removes it even if it faults. */
+void cpu_raise_nmi(cpu_t *cpu);
+bool cpu_nmi_pending(const cpu_t *cpu);
+/* An NMI is pending and nothing blocks it at this boundary. */
+bool cpu_nmi_ready(cpu_t *cpu);
+/* Blocking by NMI (interruptibility-state bit 3 without virtual NMIs). */
+bool cpu_nmi_blocked(const cpu_t *cpu);
+void cpu_set_nmi_blocked(cpu_t *cpu, bool blocked);
+/* Guest mode, what IRET does to NMI blocking (SDM 3C 26.3 "IRET"): with
+ * NMI exiting it leaves blocking by NMI alone, and with virtual NMIs it
+ * removes virtual-NMI blocking instead, which an NMI delivered (injected)
+ * in guest mode sets. */
+void cpu_set_guest_nmi(cpu_t *cpu, bool nmi_exiting, bool virtual_nmis);
+bool cpu_virtual_nmi_blocked(const cpu_t *cpu);
+void cpu_set_virtual_nmi_blocked(cpu_t *cpu, bool blocked);
+/* Guest mode: call guest_boundary whenever there is no virtual-NMI
+ * blocking and no blocking by STI or MOV SS (NMI-window exiting). */
+void cpu_set_guest_nmi_window(cpu_t *cpu, bool want);
 /* Guest mode: run one instruction (one iteration of a REP string
  * instruction) or deliver one event at a time, and call guest_boundary at
  * every instruction boundary (the monitor trap flag). */

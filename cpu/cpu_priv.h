@@ -147,6 +147,7 @@ struct apic {
     uint64_t next_arrival;                     /* earliest of them (~0: none) */
     uint64_t init_time, sipi_time;             /* INIT / start-up IPI on its way (~0: none) */
     uint8_t sipi_vector;
+    uint64_t nmi_time;                         /* an NMI IPI on its way (~0: none); then cpu->nmi_pending */
 };
 
 /* ---- translation cache: the engine's linear view (view.c) ---- */
@@ -264,6 +265,17 @@ struct cpu {
     uint64_t sti_shadow_rip;                   /* interrupt shadow after STI/MOV SS (~0: none) */
     uint64_t sti_shadow_insns;                 /* ... valid while insns still equals this */
     bool shadow_mov_ss;                        /* ... and it is blocking by MOV SS/POP SS, not STI */
+    /* NMIs (SDM 3A 6.7.1 "NMI Handling", 6.8.3; SDM 3C 26.3 IRET, 27.7.1).
+     * Invariant: nmi_pending is one latched NMI (further ones merge into
+     * it); it is delivered at a boundary without blocking by NMI, STI or
+     * MOV SS. vnmi_blocked only means something while guest_mode and
+     * guest_vnmi (virtual NMIs). */
+    bool nmi_pending;
+    bool nmi_blocked;                          /* blocking by NMI: from NMI delivery until the next IRET */
+    bool vnmi_blocked;                         /* guest mode, "virtual NMIs": virtual-NMI blocking */
+    bool guest_nmi_exiting, guest_vnmi;        /* guest mode: what IRET unblocks (cpu_set_guest_nmi) */
+    bool guest_nmi_window;                     /* guest mode: call guest_boundary when no virtual-NMI blocking */
+    bool iret_unblocked_nmi;                   /* the IRET being executed removed (virtual-)NMI blocking */
     struct apic apic;
     uint64_t irq_cycle;                        /* stop at a TB boundary once cycles reach this */
     uint64_t irq_insns;                        /* ... or once insns reach this */

@@ -186,6 +186,17 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
     uint64_t cr2_before = cpu->cr2_before_pf;
     cpu->sti_shadow_rip = ~0ull;
     cpu->halted = false;
+    if (type == EV_NMI) {
+        /* NMI delivery blocks NMIs until the next IRET (SDM 3A 6.7.1), from
+         * its start: a fault during delivery runs its handler with NMIs
+         * blocked. With "virtual NMIs" the injected NMI sets virtual-NMI
+         * blocking instead, in effect before any VM exit its delivery
+         * causes (SDM 3C 27.6.1, 28.1) */
+        if (cpu->guest_mode && cpu->guest_vnmi)
+            cpu->vnmi_blocked = true;
+        else
+            cpu->nmi_blocked = true;
+    }
     for (int depth = 0; depth < 4; depth++) {
         struct xcpt f;
         uint64_t cr2 = cpu->cr2;
@@ -203,6 +214,7 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
                 .orig_len = (orig.type == EV_SW_INT || orig.type == EV_SW_EXCEPTION ||
                              orig.type == EV_PRIV_SW_EXCEPTION) ? orig.rip - fault_rip : 0,
                 .db_bits = (e.vector == VEC_DB && e.type == EV_HW_EXCEPTION) ? cpu->db_bits : 0,
+                .nmi_unblocked = cpu->iret_unblocked_nmi && !vectoring,
             };
             enum cpu_guest_action a = cpu->virt.guest_event(cpu->virt.ctx, cpu, &ge);
             if (a != CPU_GUEST_EXECUTE) {
@@ -282,6 +294,7 @@ static void slat_exit(cpu_t *cpu, uint64_t rip, const struct event *ev)
         f.orig_len = (ev->type == EV_SW_INT || ev->type == EV_SW_EXCEPTION || ev->type == EV_PRIV_SW_EXCEPTION)
                          ? ev->rip - rip : 0;
     }
+    f.nmi_unblocked = cpu->iret_unblocked_nmi && !ev;   /* an access of the IRET that unblocked NMIs */
     if (!cpu->guest_mode || !cpu->has_virt || !cpu->virt.slat_exit) {
         cpu_internal(cpu, "a second-level translation fault outside guest mode (gpa %#llx)",
                      (unsigned long long)f.gpa);

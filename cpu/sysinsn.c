@@ -1038,7 +1038,7 @@ static void null_inaccessible_segments(cpu_t *cpu, unsigned new_cpl)
     }
 }
 
-static bool h_iret(cpu_t *cpu, const struct dec_insn *d)
+static bool iret_exec(cpu_t *cpu, const struct dec_insn *d)
 {
     unsigned sz = d->id == X86_INS_IRETQ ? 8 : d->id == X86_INS_IRETD ? 4 : 2;
     uint64_t fl = cpu_rflags(cpu);
@@ -1127,6 +1127,29 @@ static bool h_iret(cpu_t *cpu, const struct dec_insn *d)
     cpu->insns++;
     cpu_charge(cpu, cost_table[COST_SERIALIZING] + cost_table[COST_SEG_LOAD] * 2);
     return true;
+}
+
+/* IRET removes blocking by NMI even if it faults (SDM 3A 6.7.1). In VMX
+ * non-root operation (SDM 3C 26.3 "IRET"): with "NMI exiting" it leaves
+ * blocking by NMI alone, and with "virtual NMIs" it removes virtual-NMI
+ * blocking instead. While it executes, iret_unblocked_nmi says whether it
+ * removed either: a fault or EPT violation it causes reports "NMI
+ * unblocking due to IRET" (SDM 3C 28.2.3). */
+static bool h_iret(cpu_t *cpu, const struct dec_insn *d)
+{
+    bool unblocked;
+    if (cpu->guest_mode && cpu->guest_nmi_exiting) {
+        unblocked = cpu->guest_vnmi && cpu->vnmi_blocked;
+        if (cpu->guest_vnmi)
+            cpu->vnmi_blocked = false;
+    } else {
+        unblocked = cpu->nmi_blocked;
+        cpu->nmi_blocked = false;
+    }
+    cpu->iret_unblocked_nmi = unblocked;
+    bool ok = iret_exec(cpu, d);
+    cpu->iret_unblocked_nmi = false;
+    return ok;
 }
 
 static bool h_far_ret(cpu_t *cpu, const struct dec_insn *d)
@@ -2212,6 +2235,16 @@ static bool guest_insn_fill(cpu_t *cpu, const struct dec_insn *d, struct cpu_gue
     return true;
 }
 
+/* The TSC as an adjusted RDTSC/RDTSCP/RDMSR reads it before the offset:
+ * with TSC scaling the 128-bit product of the TSC and the multiplier,
+ * shifted right by 48 (SDM 3C 26.3 "RDTSC"). */
+static uint64_t scaled_tsc(const struct cpu_guest_insn *gi, uint64_t tsc)
+{
+    if (!gi->out.tsc_scale)
+        return tsc;
+    return (uint64_t)(((unsigned __int128)tsc * gi->out.tsc_multiplier) >> 48);
+}
+
 /* An intercepted instruction whose effect VMX non-root operation changes
  * (struct cpu_guest_insn, out): the same checks as its handler, with the
  * value the model supplies. */
@@ -2243,7 +2276,7 @@ static bool execute_adjusted(cpu_t *cpu, const struct dec_insn *d, const struct 
             return gp0(cpu, d);
         if (d->cls == IC_RDTSCP && !cpu->prof->rdtscp)
             return ud(cpu, d);
-        uint64_t tsc = cpu->cycles + cpu->tsc_offset + v;
+        uint64_t tsc = scaled_tsc(gi, cpu->cycles + cpu->tsc_offset) + v;
         cpu_set_gpr(cpu, 0, tsc & 0xFFFFFFFFu);
         cpu_set_gpr(cpu, 2, tsc >> 32);
         if (d->cls == IC_RDTSCP)
@@ -2259,7 +2292,7 @@ static bool execute_adjusted(cpu_t *cpu, const struct dec_insn *d, const struct 
             cpu_internal(cpu, "an adjusted RDMSR of MSR %#x: only IA32_TIME_STAMP_COUNTER is offset", idx);
             return false;
         }
-        val += v;
+        val = scaled_tsc(gi, val) + v;
         cpu_emit(cpu, CPU_EV_MSR, d->la, idx, val, 0, 0);
         cpu_set_gpr(cpu, 0, val & 0xFFFFFFFFu);
         cpu_set_gpr(cpu, 2, val >> 32);

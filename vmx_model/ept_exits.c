@@ -169,7 +169,10 @@ enum cpu_guest_action vmx_slat_exit(void *ctx, cpu_t *cpu, const struct cpu_slat
         x.reason = EXIT_EPT_VIOLATION;
         struct ept_qual_in q = { .acc = f->acc, .gla_valid = f->gla_valid, .gla_translation = f->gla_translation,
                                  .guest_user = f->guest_user, .guest_writable = f->guest_writable,
-                                 .guest_nx = f->guest_nx };
+                                 .guest_nx = f->guest_nx,
+                                 /* bit 12, "NMI unblocking due to IRET" (SDM 3C 28.2.3): cpu/ sets it
+                                  * for an access of an IRET that removed (virtual-)NMI blocking */
+                                 .nmi_unblocked = f->nmi_unblocked };
         x.qualification = ept_violation_qual(&e, &r, &q);
     } else {
         return nonroot_stop(v, "the EPT fault at guest-physical %#llx did not recur (walk status %d)",

@@ -1,16 +1,20 @@
 /*
  * events.c — events in VMX non-root operation (SDM 3C chapter "VMX
  * Non-Root Operation": exceptions and the exception bitmap, external
- * interrupts, triple faults, INIT; the boundary events: the monitor trap
- * flag, the VMX-preemption timer, interrupt-window exiting; chapter "VM
- * Exits": interruption and IDT-vectoring information).
+ * interrupts, NMIs ("NMI exiting"), triple faults, INIT; the boundary
+ * events: the monitor trap flag, the VMX-preemption timer, NMI-window and
+ * interrupt-window exiting; chapter "VM Exits": interruption and
+ * IDT-vectoring information, NMI unblocking due to IRET). Blocking by NMI
+ * and virtual-NMI blocking are cpu/'s state (cpu_set_guest_nmi); VM entry
+ * loads them and VM exit saves them (vmtrans.c).
  */
 #include <string.h>
 
 #include "vmx_priv.h"
 
 enum { EXIT_EXCEPTION_NMI = 0, EXIT_EXTERNAL_INT = 1, EXIT_TRIPLE_FAULT = 2, EXIT_INIT = 3, EXIT_INT_WINDOW = 7,
-       EXIT_MTF = 37, EXIT_PREEMPTION_TIMER = 52 };
+       EXIT_NMI_WINDOW = 8, EXIT_MTF = 37, EXIT_PREEMPTION_TIMER = 52 };
+#define INTR_NMI_UNBLOCKED (1u << 12)   /* interruption information: NMI unblocking due to IRET */
 #define RFLAGS_TF (1ull << 8)
 #define RFLAGS_IF (1ull << 9)
 
@@ -42,8 +46,25 @@ enum cpu_guest_action nonroot_event(void *ctx, cpu_t *cpu, const struct cpu_gues
         cpu_account_exit(cpu, false);
         return CPU_GUEST_EXITED;
     }
-    if (e->type == 2)
-        return nonroot_stop(v, "NMI in VMX non-root operation: not modelled");
+    if (e->type == 2) {
+        /* An NMI (SDM 3C 26.2 "Non-maskable interrupts"): without "NMI
+         * exiting" it is delivered through the guest IDT (descriptor 2);
+         * with it, exit reason 0 with interruption information vector 2,
+         * type 2 (SDM 3C 28.2.2; bit 12 is 0: no IRET was involved). The
+         * guest state saved is the state before the NMI (no blocking by
+         * NMI unless there was); after the exit NMIs are blocked until the
+         * host's IRET (SDM 3C 28.5.5: "VM exits caused directly by NMIs
+         * cause blocking by NMI"). */
+        if (!(v->pin & PIN_NMI_EXITING))
+            return CPU_GUEST_EXECUTE;
+        if (e->vectoring)
+            return nonroot_stop(v, "an NMI during event delivery: not modelled");
+        struct vm_exit_info x = { .reason = EXIT_EXCEPTION_NMI, .intr_info = (1u << 31) | (2u << 8) | 2u };
+        vm_exit(v, &x);
+        cpu_set_nmi_blocked(cpu, true);
+        cpu_account_exit(cpu, false);
+        return CPU_GUEST_EXITED;
+    }
     if (e->type == 4)
         return CPU_GUEST_EXECUTE;                  /* INT n is not subject to the exception bitmap */
     uint32_t bitmap = (uint32_t)field_value(v, VMCS_EXCEPTION_BITMAP);
@@ -65,6 +86,15 @@ enum cpu_guest_action nonroot_event(void *ctx, cpu_t *cpu, const struct cpu_gues
      * #PF, which does not reach CR2. The guest RIP is the instruction. */
     struct vm_exit_info x = { .reason = EXIT_EXCEPTION_NMI };
     x.intr_info = (1u << 31) | ((uint32_t)e->has_ec << 11) | ((e->type & 7) << 8) | (e->vector & 0xFF);
+    /* bit 12, "NMI unblocking due to IRET" (SDM 3C 28.2.3): the exception
+     * is a fault of an IRET that removed blocking by NMI ("virtual NMIs"
+     * 0) or virtual-NMI blocking ("virtual NMIs" 1); cpu/ already removed
+     * it, so the interruptibility state saved has bit 3 clear. Undefined
+     * (written 0) with IDT-vectoring information (a double fault always
+     * has it here) and with "NMI exiting" but not "virtual NMIs", where
+     * IRET leaves NMI blocking alone. */
+    if (e->nmi_unblocked)
+        x.intr_info |= INTR_NMI_UNBLOCKED;
     x.intr_ec = e->has_ec ? e->ec : 0;
     if (e->vector == 1 && e->type == 3)
         x.qualification = e->db_bits & 0x600F;
@@ -129,14 +159,18 @@ static bool mtf_due(vmx_t *v, cpu_t *cpu)
 }
 
 /* Instruction-boundary events, highest priority first (SDM 3C "Monitor
- * Trap Flag", "VMX-Preemption Timer", SDM 3A "Priority Among Concurrent
- * Events"): an MTF VM exit (reason 37; below SMIs and INIT, above
- * debug-trap exceptions), the VMX-preemption timer at 0 (reason 52; below
- * debug traps, above NMI-window exits), the interrupt window open with
- * "interrupt-window exiting" (reason 7; RFLAGS.IF = 1 and no blocking by
- * STI or MOV SS; below NMIs, above external interrupts, which cpu/ takes
- * after this hook). No NMIs, SMIs or debug traps reach a guest in hvsim:
- * a guest that could raise a single-step trap with the MTF stops the run. */
+ * Trap Flag", "VMX-Preemption Timer", 26.2 "NMI-window exiting", SDM 3A
+ * "Priority Among Concurrent Events"): an MTF VM exit (reason 37; below
+ * SMIs and INIT, above debug-trap exceptions), the VMX-preemption timer at
+ * 0 (reason 52; below debug traps, above NMI-window exits), the NMI window
+ * open with "NMI-window exiting" (reason 8; no virtual-NMI blocking and no
+ * blocking by MOV SS or, as hvsim's processors do, by STI; above NMIs),
+ * then a pending NMI (cpu/ takes it after this hook: an exit with "NMI
+ * exiting" or delivery through the guest IDT), then the interrupt window
+ * with "interrupt-window exiting" (reason 7; RFLAGS.IF = 1 and no blocking
+ * by STI or MOV SS; above external interrupts, which cpu/ takes after the
+ * NMI). No SMIs or debug traps reach a guest in hvsim: a guest that could
+ * raise a single-step trap with the MTF stops the run. */
 enum cpu_guest_action nonroot_boundary(void *ctx, cpu_t *cpu)
 {
     vmx_t *v = ctx;
@@ -170,6 +204,11 @@ enum cpu_guest_action nonroot_boundary(void *ctx, cpu_t *cpu)
         x.reason = EXIT_MTF;
     else if ((v->pin & PIN_PREEMPTION_TIMER) && cpu_cycles(cpu) >= v->timer_deadline)
         x.reason = EXIT_PREEMPTION_TIMER;
+    else if ((v->proc & PROC_NMI_WINDOW) && !cpu_virtual_nmi_blocked(cpu) && !cpu_blocking_by_sti(cpu) &&
+             !cpu_blocking_by_mov_ss(cpu))
+        x.reason = EXIT_NMI_WINDOW;
+    else if (cpu_nmi_ready(cpu))
+        return CPU_GUEST_EXECUTE;                  /* the NMI comes before the interrupt window */
     else if ((v->proc & PROC_INT_WINDOW) && (rflags & RFLAGS_IF) && !cpu_blocking_by_sti(cpu) &&
              !cpu_blocking_by_mov_ss(cpu))
         x.reason = EXIT_INT_WINDOW;

@@ -64,6 +64,22 @@ static enum cpu_guest_action execute_with(struct cpu_guest_insn *gi, uint64_t va
     return CPU_GUEST_EXECUTE;
 }
 
+/* RDTSC, RDTSCP and RDMSR of IA32_TIME_STAMP_COUNTER without an exit (SDM
+ * 3C 26.3 "RDTSC", "RDTSCP", "RDMSR"): with "use TSC offsetting" the guest
+ * reads TSC + offset, and with "use TSC scaling" as well ((TSC * TSC
+ * multiplier) >> 48) + offset; "use TSC scaling" without offsetting changes
+ * nothing. */
+static enum cpu_guest_action tsc_read(vmx_t *v, struct cpu_guest_insn *gi)
+{
+    if (!(v->proc & PROC_TSC_OFFSETTING))
+        return CPU_GUEST_EXECUTE;
+    if (v->proc2 & PROC2_TSC_SCALING) {
+        gi->out.tsc_scale = true;
+        gi->out.tsc_multiplier = field_value(v, VMCS_TSC_MULTIPLIER);
+    }
+    return execute_with(gi, field_value(v, VMCS_TSC_OFFSET));
+}
+
 /* A linear address as an exit records it: bits 63:32 are cleared outside
  * 64-bit mode (SDM 3C "Exit Qualification for VM Exits Due to Instruction
  * Execution" (INVLPG), "Guest Linear Address"). */
@@ -191,10 +207,10 @@ static enum cpu_guest_action msr_decision(vmx_t *v, struct cpu_guest_insn *gi)
     }
     if (exits)
         return insn_exit(v, gi, gi->write ? EXIT_WRMSR : EXIT_RDMSR, 0);
-    /* RDMSR of IA32_TIME_STAMP_COUNTER returns TSC + offset with "use TSC
-     * offsetting" (SDM 3C "Changes to Instruction Behavior": RDMSR). */
-    if (!gi->write && idx == MSR_IA32_TSC && (v->proc & PROC_TSC_OFFSETTING))
-        return execute_with(gi, field_value(v, VMCS_TSC_OFFSET));
+    /* RDMSR of IA32_TIME_STAMP_COUNTER returns the offset (and scaled) TSC
+     * (SDM 3C "Changes to Instruction Behavior": RDMSR). */
+    if (!gi->write && idx == MSR_IA32_TSC)
+        return tsc_read(v, gi);
     return CPU_GUEST_EXECUTE;
 }
 
@@ -448,11 +464,8 @@ enum cpu_guest_action nonroot_insn(void *ctx, cpu_t *cpu, struct cpu_guest_insn 
     case IC_RDTSCP:
         if (v->proc & PROC_RDTSC)
             return insn_exit(v, gi, gi->cls == IC_RDTSC ? EXIT_RDTSC : EXIT_RDTSCP, 0);
-        /* TSC offsetting: the guest reads TSC + offset; RDTSCP's ECX is
-         * IA32_TSC_AUX unchanged ("use TSC scaling" stops at VM entry) */
-        if (v->proc & PROC_TSC_OFFSETTING)
-            return execute_with(gi, field_value(v, VMCS_TSC_OFFSET));
-        return CPU_GUEST_EXECUTE;
+        /* TSC offsetting and scaling; RDTSCP's ECX is IA32_TSC_AUX unchanged */
+        return tsc_read(v, gi);
     case IC_INVLPG:
         /* qualification: the linear-address operand */
         return (v->proc & PROC_INVLPG) ? insn_exit(v, gi, EXIT_INVLPG, linear(v, gi->la)) : CPU_GUEST_EXECUTE;

@@ -268,7 +268,11 @@ static void save_guest_state(vmx_t *v)
     entry = (cpu_get(c, CPU_EFER) & EFER_LMA) ? entry | ENTRY_IA32E_GUEST : entry & ~(uint64_t)ENTRY_IA32E_GUEST;
     W(v, VMCS_VM_ENTRY_CONTROLS, entry);
     W(v, VMCS_GUEST_ACTIVITY_STATE, cpu_halted(c) ? 1 : 0);
-    W(v, VMCS_GUEST_INTERRUPTIBILITY_INFO, (cpu_blocking_by_sti(c) ? 1 : 0) | (cpu_blocking_by_mov_ss(c) ? 2 : 0));
+    /* bit 3: blocking by NMI, or with "virtual NMIs" virtual-NMI blocking
+     * (SDM 3C 28.3.4); for an exit caused by an NMI the state before it */
+    bool nmi_block = (v->pin & PIN_VIRTUAL_NMIS) ? cpu_virtual_nmi_blocked(c) : cpu_nmi_blocked(c);
+    W(v, VMCS_GUEST_INTERRUPTIBILITY_INFO, (cpu_blocking_by_sti(c) ? 1 : 0) | (cpu_blocking_by_mov_ss(c) ? 2 : 0) |
+                                           (nmi_block ? 8 : 0));
     /* a #DB still held by blocking by MOV SS stays pending in the field */
     W(v, VMCS_GUEST_PENDING_DBG_EXCEPTIONS, v->pdbg_held);
     v->pdbg_held = 0;
@@ -319,8 +323,13 @@ void vm_exit(vmx_t *v, const struct vm_exit_info *x)
                        guest_rip);
     cpu_set_guest_deadline(c, ~0ull);
     cpu_set_guest_window(c, false);
+    cpu_set_guest_nmi_window(c, false);
     cpu_set_guest_intr_exiting(c, false);
     cpu_set_guest_step(c, false);
+    /* blocking by NMI stays as it was (an exit caused by an NMI sets it:
+     * events.c); virtual-NMI blocking ends with non-root operation */
+    cpu_set_guest_nmi(c, false, false);
+    cpu_set_virtual_nmi_blocked(c, false);
     v->mtf = v->mtf_pending = v->mtf_armed = v->boundary_due = false;
     v->timer_deadline = ~0ull;
     cpu_leave_halt(c);
@@ -341,14 +350,11 @@ static void load_seg(vmx_t *v, int s)
  * entry that sets one stops the run, naming it. */
 static const char *unmodelled_control(const vmx_t *v)
 {
-    if (v->pin & PIN_VIRTUAL_NMIS) return "pin-based 'virtual NMIs'";
     if (v->pin & PIN_POSTED_INTR) return "pin-based 'process posted interrupts'";
-    if (v->proc & PROC_NMI_WINDOW) return "'NMI-window exiting'";
     if (v->proc2 & PROC2_VIRT_APIC_ACCESS) return "secondary 'virtualize APIC accesses'";
     if (v->proc2 & PROC2_VIRT_X2APIC) return "secondary 'virtualize x2APIC mode'";
     if (v->proc2 & PROC2_APIC_REG_VIRT) return "secondary 'APIC-register virtualization'";
     if (v->proc2 & PROC2_VIRT_INTR) return "secondary 'virtual-interrupt delivery'";
-    if (v->proc2 & PROC2_TSC_SCALING) return "secondary 'use TSC scaling'";
     return NULL;
 }
 
@@ -421,10 +427,9 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
         }
     }
     uint64_t intr_state = F(v, VMCS_GUEST_INTERRUPTIBILITY_INFO);
-    if (intr_state & 0xC)
-        return res(VMX_UNMODELLED, 0, "VM entry with interruptibility state %#llx: blocking by %s is not modelled "
-                   "(hvsim has no SMIs or NMIs yet)", (unsigned long long)intr_state,
-                   (intr_state & 8) ? "NMI" : "SMI");
+    if (intr_state & 4)        /* the entry checks refuse it outside SMM (GUEST_INTR_SMI_OUTSIDE_SMM) */
+        return res(VMX_UNMODELLED, 0, "VM entry with interruptibility state %#llx: blocking by SMI is not modelled "
+                   "(hvsim has no SMIs or SMM)", (unsigned long long)intr_state);
     uint64_t dbgctl = F(v, VMCS_GUEST_IA32_DEBUGCTL);
     if ((v->entry_ctls & ENTRY_LOAD_DEBUG) && dbgctl)
         return res(VMX_UNMODELLED, 0, "VM entry loading guest IA32_DEBUGCTL = %#llx: hvsim does not model "
@@ -521,6 +526,21 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     uint64_t intr = F(v, VMCS_GUEST_INTERRUPTIBILITY_INFO);
     if (intr & 3)
         cpu_set_interrupt_shadow(c, intr & 1);
+    /* Blocking of NMIs (SDM 3C 27.7.1 "Interruptibility State"): without
+     * "virtual NMIs", bit 3 is blocking by NMI, which a guest IRET removes
+     * unless "NMI exiting" is 1 (then it lasts while the guest runs); with
+     * "virtual NMIs", NMIs are not blocked in VMX non-root operation and
+     * bit 3 is virtual-NMI blocking. An injected NMI sets the one that
+     * applies (cpu/ on delivery). */
+    cpu_set_guest_nmi(c, v->pin & PIN_NMI_EXITING, v->pin & PIN_VIRTUAL_NMIS);
+    if (v->pin & PIN_VIRTUAL_NMIS) {
+        cpu_set_nmi_blocked(c, false);
+        cpu_set_virtual_nmi_blocked(c, intr & 8);
+    } else {
+        cpu_set_nmi_blocked(c, intr & 8);
+        cpu_set_virtual_nmi_blocked(c, false);
+    }
+    cpu_set_guest_nmi_window(c, v->proc & PROC_NMI_WINDOW);
     uint64_t inj = F(v, VMCS_VM_ENTRY_INTR_INFO);
     if (inj >> 31) {
         unsigned type = (inj >> 8) & 7;
@@ -545,8 +565,8 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     uint64_t act = F(v, VMCS_GUEST_ACTIVITY_STATE);
     if (act == 1) {
         cpu_enter_halt(c);
-        if (v->mtf_pending)
-            nonroot_boundary_due(v);               /* MTF VM exits are not blocked in HLT: it wakes the LP */
+        if (v->mtf_pending || ((v->proc & PROC_NMI_WINDOW) && !(intr & 8)))
+            nonroot_boundary_due(v);               /* MTF and NMI-window VM exits wake the LP from HLT */
         struct vmx_result r = res(VMX_SUCCEED, 0, "VM entry into the HLT activity state");
         r.halted = true;
         return r;

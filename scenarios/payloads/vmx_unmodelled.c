@@ -5,8 +5,9 @@
  * the run as "not modelled" (docs/vmx.md lists what is and is not modelled):
  *   mtf         VM entry with "monitor trap flag" = 1 and guest RFLAGS.TF = 1
  *               (the order of MTF VM exits and single-step traps)
- *   vnmi        VM entry with "NMI exiting" and "virtual NMIs" = 1
- *   tsc-scaling VM entry with "use TSC scaling" = 1
+ *   nmi-shorthand  a guest (with "NMI exiting" and "virtual NMIs") sends an
+ *               NMI IPI with the "self" shorthand, a combination SDM 3A 10.6.1
+ *               calls invalid without saying what it does
  *   pending-dbg VM entry into the HLT state with a pending debug exception (BS)
  */
 #include "hvsim.h"
@@ -17,6 +18,13 @@ static uint8_t guest_stack[4096] __attribute__((aligned(16)));
 __attribute__((used)) static void guest_nothing(void)
 {
     __asm__ volatile("vmcall");
+}
+
+/* ICR low = NMI (100b), assert, "self" shorthand (01b) */
+__attribute__((used)) static void guest_nmi_self(void)
+{
+    __asm__ volatile("mov $0xfee00000, %%edx\n mov $0x44400, %%eax\n mov %%eax, 0x300(%%rdx)\n vmcall"
+                     ::: "rax", "rdx", "memory");
 }
 
 static bool is(const struct hvsim_boot_info *bi, const char *word)
@@ -41,18 +49,15 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         vmw(F_PROC, vmr(F_PROC) | (1u << 27));
         tf = true;
         hv_printf("VMLAUNCH with the monitor trap flag and RFLAGS.TF = 1\n");
-    } else if (is(bi, "vnmi")) {
+    } else if (is(bi, "nmi-shorthand")) {
         vmw(F_PIN, vmr(F_PIN) | (1u << 3) | (1u << 5));
-        hv_printf("VMLAUNCH with NMI exiting and virtual NMIs\n");
-    } else if (is(bi, "tsc-scaling")) {
-        vmw(F_PROC, vmr(F_PROC) | PROC_SECONDARY_CTLS);
-        vmw(F_PROC2, 1u << 25);
-        hv_printf("VMLAUNCH with TSC scaling\n");
+        guest = guest_nmi_self;
+        hv_printf("the guest sends an NMI with the self shorthand\n");
     } else if (is(bi, "pending-dbg")) {
         pending_dbg = true;
         hv_printf("VMLAUNCH into the HLT state with a pending single-step debug exception\n");
     } else {
-        hv_printf("usage: --cmdline mtf|vnmi|tsc-scaling|pending-dbg\n");
+        hv_printf("usage: --cmdline mtf|nmi-shorthand|pending-dbg\n");
         hv_exit(1);
     }
     vmx_init_guest64((uint64_t)(uintptr_t)guest, (uint64_t)(uintptr_t)(guest_stack + sizeof(guest_stack) - 8));

@@ -2200,17 +2200,19 @@ START_TEST(ipi_without_router)
 }
 END_TEST
 
-/* SMI and NMI delivery are not modelled (apic.c header): an ICR write with
- * one of them (or a reserved mode, 011b and 111b; SDM 3A 10.6.1) stops the
- * run as unmodelled, naming the mode, and the instruction does not
- * complete. */
+/* SMI delivery is not modelled (apic.c header), nor are the combinations
+ * SDM 3A 10.6.1 calls invalid (NMI with the "self" or "all including self"
+ * shorthand): an ICR write with one of them (or a reserved mode, 011b and
+ * 111b) stops the run as unmodelled, naming the mode, and the instruction
+ * does not complete. */
 struct dm_row { const char *name; bool x2; uint32_t lo; const char *mode; };
 static const struct dm_row dm_rows[] = {
     { "ipi/unmodelled-smi",          false, 0x00200, "SMI" },
-    { "ipi/unmodelled-nmi",          false, 0x00400, "NMI" },
+    { "ipi/unmodelled-nmi-self",     false, 0x44400, "NMI" },
+    { "ipi/unmodelled-nmi-all-incl", false, 0x84400, "NMI" },
     { "ipi/unmodelled-reserved-3",   false, 0x00340, "reserved" },
     { "ipi/unmodelled-reserved-7",   false, 0x00740, "reserved" },
-    { "ipi/unmodelled-x2-nmi",       true,  0x00400, "NMI" },
+    { "ipi/unmodelled-x2-nmi-self",  true,  0x44400, "NMI" },
 };
 
 START_TEST(ipi_unmodelled_delivery_modes)
@@ -2240,6 +2242,57 @@ START_TEST(ipi_unmodelled_delivery_modes)
     ck_assert_msg_contains(row->name, cpu_message(t.cpu), row->mode);
     ck_assert_msg(cpu_get(t.cpu, CPU_RIP) == CODE_PA + at, "%s: RIP %#llx, expected the ICR write at %#llx",
                   row->name, (unsigned long long)cpu_get(t.cpu, CPU_RIP), (unsigned long long)(CODE_PA + at));
+    tm_destroy(&t);
+}
+END_TEST
+
+/* NMI IPIs (SDM 3A 10.6.1, 6.7.1): an ICR write with delivery mode NMI to
+ * the LP's own APIC ID (no shorthand) makes an NMI pending, delivered
+ * through IDT vector 2 at the next boundary whatever RFLAGS.IF says (the
+ * vector field is ignored), and blocks further NMIs: a second one stays
+ * pending until an IRET, which then lets it through. */
+START_TEST(ipi_nmi_self)
+{
+    struct code c = { .n = 0 };
+    c_mov_imm64(&c, 3, APIC_PA);
+    c_store_imm(&c, R_ICR_HI, 0);
+    c_store_imm(&c, R_ICR_LO, 0x4455);           /* NMI, assert, vector 0x55 (ignored) */
+    c_stop(&c);
+    struct tm t;
+    tm_create(&t, c.b, c.n);
+    cpu_set(t.cpu, CPU_RFLAGS, 2);               /* IF = 0 */
+    enum cpu_stop st = cpu_run(t.cpu, 1000);
+    ck_assert_msg(st == CPU_STOP_HALTED && tm_vector(&t) == 2, "stop %s, vector %d (%s)", cpu_stop_name(st),
+                  tm_vector(&t), cpu_message(t.cpu));
+    ck_assert(cpu_nmi_blocked(t.cpu));
+    ck_assert(!cpu_nmi_pending(t.cpu));
+    tm_destroy(&t);
+}
+END_TEST
+
+START_TEST(ipi_nmi_blocked_until_iret)
+{
+    struct code c = { .n = 0 };
+    C(&c, 0x90, 0x90);                                        /* nop; nop: the NMI stays blocked */
+    C(&c, 0x48, 0x89, 0xE0);                                  /* mov rax, rsp */
+    C(&c, 0x6A, BOOT_SEL_DATA);                               /* push SS */
+    C(&c, 0x50);                                              /* push rax */
+    C(&c, 0x9C);                                              /* pushfq */
+    C(&c, 0x6A, BOOT_SEL_CODE64);                             /* push CS */
+    C(&c, 0x48, 0x8D, 0x0D, 0x03, 0x00, 0x00, 0x00);          /* lea rcx, [rip + 3] */
+    C(&c, 0x51);                                              /* push rcx */
+    C(&c, 0x48, 0xCF);                                        /* iretq */
+    size_t after = c.n;
+    c_stop(&c);
+    struct tm t;
+    tm_create(&t, c.b, c.n);
+    cpu_set_nmi_blocked(t.cpu, true);
+    cpu_raise_nmi(t.cpu);
+    enum cpu_stop st = cpu_run(t.cpu, 1000);
+    ck_assert_msg(st == CPU_STOP_HALTED && tm_vector(&t) == 2, "stop %s, vector %d (%s)", cpu_stop_name(st),
+                  tm_vector(&t), cpu_message(t.cpu));
+    ck_assert_msg(tm_stack(&t, 0) == CODE_PA + after, "NMI return address %#llx, expected the IRET's target %#llx",
+                  (unsigned long long)tm_stack(&t, 0), (unsigned long long)(CODE_PA + after));
     tm_destroy(&t);
 }
 END_TEST
@@ -2498,6 +2551,8 @@ int main(void)
     tcase_add_test(t, ipi_trigger_mode_ignored_for_fixed);
     ADD_ROWS(t, ipi_without_router, selfonly_rows);
     ADD_ROWS(t, ipi_unmodelled_delivery_modes, dm_rows);
+    tcase_add_test(t, ipi_nmi_self);
+    tcase_add_test(t, ipi_nmi_blocked_until_iret);
     tcase_add_test(t, ipi_init_sipi);
     tcase_add_test(t, ipi_arrival_time);
     tcase_add_test(t, ipi_wake_respects_priority);

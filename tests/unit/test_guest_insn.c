@@ -24,6 +24,8 @@ struct stub {
     struct cpu_guest_insn gi[8];
     enum insn_class adjust;       /* give this class out.value */
     uint64_t value;
+    bool tsc_scale;               /* ... and out.tsc_scale with tsc_multiplier */
+    uint64_t tsc_multiplier;
     enum insn_class done;         /* ... or out.done (the model did it) */
     unsigned nb;                  /* guest_boundary: where each instruction or event left off */
     uint64_t b_rip[16], b_rcx[16], b_insns;
@@ -38,6 +40,8 @@ static enum cpu_guest_action stub_guest_insn(void *ctx, cpu_t *cpu, struct cpu_g
     if (gi->cls == s->adjust && s->adjust != IC_NONE) {
         gi->out.use_value = true;
         gi->out.value = s->value;
+        gi->out.tsc_scale = s->tsc_scale;
+        gi->out.tsc_multiplier = s->tsc_multiplier;
     }
     if (gi->cls == s->done && s->done != IC_NONE)
         gi->out.done = true;
@@ -347,6 +351,47 @@ START_TEST(adjusted_values)
 }
 END_TEST
 
+/* out.tsc_scale (SDM 3C 26.3 "RDTSC" with "use TSC scaling"): RDTSC and
+ * RDMSR of IA32_TIME_STAMP_COUNTER read ((TSC * multiplier) >> 48) +
+ * offset, the product 128 bits wide. Rows: code, multiplier, offset. */
+struct scale_row { const char *name; bool rdmsr; uint64_t mult, off; };
+static const struct scale_row scale_rows[] = {
+    { "tsc-scale/rdtsc-1.0",        false, 1ull << 48, 0 },
+    { "tsc-scale/rdtsc-2.0",        false, 2ull << 48, 0 },
+    { "tsc-scale/rdtsc-0.5-offset", false, 1ull << 47, 1ull << 40 },
+    { "tsc-scale/rdtsc-huge",       false, ~0ull, 5 },             /* the product needs all 128 bits */
+    { "tsc-scale/rdmsr-0.75",       true,  3ull << 46, 0x1000 },
+};
+
+START_TEST(tsc_scaled)
+{
+    const struct scale_row *row = &scale_rows[_i];
+    struct code c = { .n = 0 };
+    if (row->rdmsr)
+        C(&c, 0x0F, 0x32);                             /* rdmsr (ECX = 0x10) */
+    else
+        C(&c, 0x0F, 0x31);                             /* rdtsc */
+    STOP(&c);
+    struct tm t;
+    struct stub s;
+    setup(&t, &s, &c);
+    cpu_advance_cycles(t.cpu, 1ull << 36);
+    cpu_set(t.cpu, CPU_RCX, 0x10);
+    s.adjust = row->rdmsr ? IC_RDMSR : IC_RDTSC;
+    s.value = row->off;
+    s.tsc_scale = true;
+    s.tsc_multiplier = row->mult;
+    uint64_t before = cpu_cycles(t.cpu);
+    ck_assert_int_eq(cpu_run(t.cpu, 100), CPU_STOP_PLATFORM);
+    uint64_t after = cpu_cycles(t.cpu);
+    uint64_t tsc = (cpu_get(t.cpu, CPU_RDX) << 32) | (cpu_get(t.cpu, CPU_RAX) & 0xFFFFFFFF);
+    uint64_t lo = (uint64_t)(((unsigned __int128)before * row->mult) >> 48) + row->off;
+    uint64_t hi = (uint64_t)(((unsigned __int128)after * row->mult) >> 48) + row->off;
+    ck_assert_msg(tsc >= lo && tsc <= hi, "%s: read %#llx, expected %#llx..%#llx", row->name,
+                  (unsigned long long)tsc, (unsigned long long)lo, (unsigned long long)hi);
+}
+END_TEST
+
 /* out.done: the model carried out MOV to CR8 (a TPR shadow): cpu/ only
  * retires it; the APIC's TPR is not written. */
 START_TEST(done_retires_only)
@@ -411,6 +456,7 @@ int main(void)
     tcase_add_test(t, mem_form_64);
     tcase_add_test(t, mem_form_16bit_addressing);
     tcase_add_test(t, adjusted_values);
+    tcase_add_loop_test(t, tsc_scaled, 0, (int)(sizeof(scale_rows) / sizeof(scale_rows[0])));
     tcase_add_test(t, done_retires_only);
     tcase_add_test(t, guest_step_boundaries);
     suite_add_tcase(s, t);
