@@ -105,6 +105,10 @@ static void mem_form(cpu_t *cpu, const struct dec_insn *d, unsigned i, struct cp
         f->seg = (f->base == 4 || f->base == 5) ? CPU_SS : CPU_DS;
         break;
     }
+    /* 64-bit mode treats ES, CS, SS and DS overrides as null prefixes (SDM 1
+     * 3.4.2.1): the access uses the default segment */
+    if (cpu_code_bits(cpu) == 64 && f->seg != CPU_FS && f->seg != CPU_GS)
+        f->seg = (f->base == 4 || f->base == 5) ? CPU_SS : CPU_DS;
 }
 
 /* Read a GPR of the given Capstone register (zero-extended). */
