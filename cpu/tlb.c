@@ -20,11 +20,13 @@ struct tagtab {
     unsigned cap, n;          /* cap: a power of two */
     unsigned nsplit;          /* entries that are pieces of a larger guest page */
     unsigned n4k;             /* entries of 4 KiB */
+    unsigned nglobal;         /* global entries */
 };
 
 struct tlb {
     struct tagtab tags[TLB_MAX_TAGS];
     uint64_t tick;
+    unsigned last;            /* the tag found last (looked at first) */
 };
 
 static uint64_t key_of(uint64_t la, unsigned size_log2)
@@ -59,26 +61,34 @@ static bool same_tag(const struct tlb_tag *a, const struct tlb_tag *b)
 
 static void tab_clear(struct tagtab *tt)
 {
-    if (tt->cap && tt->cap <= 1024) {
-        /* small tables are kept (VM entries and exits without VPID empty
-         * VPID 0's tables thousands of times a second) */
+    if (tt->cap && tt->cap <= 65536) {
+        /* tables are kept: VM entries and exits without VPID empty VPID 0's
+         * tables thousands of times a second, MOV CR3 a context's; freeing
+         * and regrowing them made the heap shrink and grow (brk) and every
+         * regrown page fault in again */
         if (tt->n)
             memset(tt->slots, 0, sizeof(*tt->slots) * tt->cap);
-        tt->n = tt->nsplit = tt->n4k = 0;
+        tt->n = tt->nsplit = tt->n4k = tt->nglobal = 0;
         return;
     }
     free(tt->slots);
     tt->slots = NULL;
-    tt->cap = tt->n = tt->nsplit = tt->n4k = 0;
+    tt->cap = tt->n = tt->nsplit = tt->n4k = tt->nglobal = 0;
 }
 
 static struct tagtab *find_tag(struct tlb *t, const struct tlb_tag *tag, bool create)
 {
+    struct tagtab *hit = &t->tags[t->last];
+    if (hit->used && same_tag(&hit->tag, tag)) {
+        hit->last_use = ++t->tick;
+        return hit;
+    }
     struct tagtab *lru = NULL;
     for (unsigned i = 0; i < TLB_MAX_TAGS; i++) {
         struct tagtab *tt = &t->tags[i];
         if (tt->used && same_tag(&tt->tag, tag)) {
             tt->last_use = ++t->tick;
+            t->last = i;
             return tt;
         }
         if (!lru || (!tt->used && lru->used) || (tt->used == lru->used && tt->last_use < lru->last_use))
@@ -91,6 +101,7 @@ static struct tagtab *find_tag(struct tlb *t, const struct tlb_tag *tag, bool cr
     lru->used = true;
     lru->tag = *tag;
     lru->last_use = ++t->tick;
+    t->last = (unsigned)(lru - t->tags);
     return lru;
 }
 
@@ -135,6 +146,8 @@ static bool put(struct tagtab *tt, uint64_t key, const struct tlb_entry *e)
             tt->nsplit--;
         if (tt->slots[i].e.size_log2 == 12)
             tt->n4k--;
+        if (tt->slots[i].e.flags & TLB_GLOBAL)
+            tt->nglobal--;
     }
     tt->slots[i].key = key;
     tt->slots[i].e = *e;
@@ -142,6 +155,8 @@ static bool put(struct tagtab *tt, uint64_t key, const struct tlb_entry *e)
         tt->nsplit++;
     if (e->size_log2 == 12)
         tt->n4k++;
+    if (e->flags & TLB_GLOBAL)
+        tt->nglobal++;
     return true;
 }
 
@@ -153,6 +168,8 @@ static void del(struct tagtab *tt, struct slot *s)
         tt->nsplit--;
     if (s->e.size_log2 == 12)
         tt->n4k--;
+    if (s->e.flags & TLB_GLOBAL)
+        tt->nglobal--;
     tt->slots[i].key = 0;
     tt->n--;
     for (unsigned j = (i + 1) & (tt->cap - 1); tt->slots[j].key; j = (j + 1) & (tt->cap - 1)) {
@@ -265,11 +282,13 @@ unsigned tlb_invalidate(struct tlb *t, const struct tlb_sel *sel)
         struct tagtab *tt = &t->tags[i];
         if (!tt->used || !tt->n || !tlb_tag_matches(&tt->tag, sel))
             continue;
-        if (!sel->has_la && !sel->keep_global && !sel->only_global) {
-            removed += tt->n;
+        if (!sel->has_la && !sel->only_global && (!sel->keep_global || !tt->nglobal)) {
+            removed += tt->n;                  /* everything goes (no global entry to keep) */
             tab_clear(tt);
             continue;
         }
+        if (!sel->has_la && sel->only_global && !tt->nglobal)
+            continue;
         if (sel->has_la && !tt->nsplit) {
             /* every entry is a whole guest page: only the pieces at la */
             uint64_t keys[2] = { key_of(sel->la & ~0xFFFull, 12), key_of(sel->la & ~0x1FFFFFull, 21) };
@@ -286,7 +305,7 @@ unsigned tlb_invalidate(struct tlb *t, const struct tlb_sel *sel)
         struct slot *old = tt->slots;
         unsigned ocap = tt->cap;
         tt->slots = NULL;
-        tt->cap = tt->n = tt->nsplit = tt->n4k = 0;
+        tt->cap = tt->n = tt->nsplit = tt->n4k = tt->nglobal = 0;
         for (unsigned k = 0; k < ocap; k++)
             if (old[k].key) {
                 if (entry_matches(&old[k].e, sel))

@@ -504,7 +504,7 @@ for i in $(seq 1 "$RUNS"); do
         [ "$m" = x ] && { fail "hvsim ept $mode run $i: the large run was not slower"; break 2; }
         printf '  %-20s %-13s run %d/%d: %d passes %.3f s, %d passes %.3f s -> %8s MIPS\n' \
             hvsim "ept:$mode" "$i" "$RUNS" "$EP_S" "$tS" "$EP_L" "$tL" "$m"
-        EPT_LIST[$mode]="${EPT_LIST[$mode]} $m"
+        EPT_LIST[$mode]="${EPT_LIST[$mode]:-} $m"
     done
 done
 echo
@@ -512,7 +512,7 @@ echo "Guest MIPS through EPT (median; range min-max; boot, set-up and the first 
 printf '%-20s %-13s %4s %12s %21s %12s\n' engine workload runs "median MIPS" "range (min-max)" "vs no EPT"
 base=""
 for mode in noept ept2m ept4k; do
-    [ -z "${EPT_LIST[$mode]}" ] && continue
+    [ -z "${EPT_LIST[$mode]:-}" ] && continue
     read -r em emin emax en < <(echo ${EPT_LIST[$mode]} | tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f %.1f %.1f %d\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR], NR }')
     [ "$mode" = noept ] && base=$em
     printf '%-20s %-13s %4d %12s %21s %12s\n' hvsim "ept:$mode" "$en" "$em" "$emin-$emax" "$(ratio "$em" "$base")"
