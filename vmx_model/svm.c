@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "npt.h"
 #include "svm.h"
 #include "vmcb.h"
 
@@ -42,6 +43,7 @@
 #define MSR_SYSENTER_ESP 0x175u
 #define MSR_SYSENTER_EIP 0x176u
 #define MSR_TSC         0x10u
+#define MSR_PAT         0x277u
 #define MSR_VM_CR       0xC0010114u
 #define MSR_VM_HSAVE_PA 0xC0010117u
 #define VM_CR_LOCK      (1ull << 3)
@@ -66,10 +68,13 @@ struct svm {
     uint32_t asid;
     struct host_state host;
     uint64_t exits;
+    bool np;                           /* nested paging on for the guest in effect */
+    struct npt npt;
+    uint64_t host_pat;                 /* the host's PAT while G_PAT is the guest's (15.25.8) */
 };
 
 static const struct svm_caps amd_server_svm = {
-    .revision = 1, .nasid = 32768, .features = SVM_FEAT_NRIPS,
+    .revision = 1, .nasid = 32768, .features = SVM_FEAT_NP | SVM_FEAT_NRIPS,
 };
 
 const struct svm_caps *svm_caps_for_profile(const char *profile_name)
@@ -200,6 +205,9 @@ static void save_guest_state(svm_t *s)
     W64(s, rsp, cpu_get(c, CPU_RSP));
     W64(s, rax, cpu_get(c, CPU_RAX));
     W64(s, interrupt_shadow, (cpu_blocking_by_sti(c) || cpu_blocking_by_mov_ss(c)) ? 1 : 0);
+    uint64_t pat;
+    if (s->np && cpu_msr_read(c, MSR_PAT, &pat))
+        W64(s, g_pat, pat);                    /* the guest's PAT is G_PAT under nested paging (15.25.8) */
 }
 
 static void load_host_state(svm_t *s)
@@ -220,6 +228,10 @@ static void load_host_state(svm_t *s)
     cpu_set(c, CPU_RAX, h->rax);
     cpu_set_dr(c, 7, 0x400);
     cpu_set_guest_mode(c, false);
+    cpu_set_slat(c, false);
+    if (s->np)
+        cpu_msr_write(c, MSR_PAT, s->host_pat);
+    s->np = false;
     cpu_tlb_set_tag(c, 0, 0);                  /* the host's ASID 0; a world switch flushes nothing */
     cpu_reload_context(c);
 }
@@ -272,8 +284,9 @@ static int check_guest(svm_t *s)
     FAIL_IF((efer & EFER_LME) && (cr0 & CR0_PG) && (cr4 & CR4_PAE) && cs_l && cs_d, LME_PG_CS_LD);
     FAIL_IF(!((R32(s, intercept4) >> I4_VMRUN) & 1), VMRUN_INTERCEPT);
     uint64_t limit = 1ull << maxpa;
-    FAIL_IF((R64(s, msrpm_base_pa) & ~0xFFFull) + 0x2000 > limit, MSRPM_RANGE);
-    FAIL_IF((R64(s, iopm_base_pa) & ~0xFFFull) + 0x3000 > limit, IOPM_RANGE);
+    /* base > limit - size, not base + size > limit: a base near 2^64 must not wrap */
+    FAIL_IF((R64(s, msrpm_base_pa) & ~0xFFFull) > limit - 0x2000, MSRPM_RANGE);
+    FAIL_IF((R64(s, iopm_base_pa) & ~0xFFFull) > limit - 0x3000, IOPM_RANGE);
     FAIL_IF(R32(s, guest_asid) == 0, ASID_ZERO);
     uint64_t inj = R64(s, eventinj);
     if (inj >> 31 & 1) {
@@ -302,8 +315,10 @@ static const char *unmodelled_intercept(svm_t *s)
         return "intercept vector 4 bits 31:14 (RDPRU, EFER and CR write traps)";
     if (R32(s, intercept5))
         return "intercept vector 5 (INVLPGB, INVPCID, ...)";
-    if (R64(s, np_enable) & 1)
-        return "nested paging (NP_ENABLE)";
+    if ((R64(s, np_enable) & 1) && !(s->caps.features & SVM_FEAT_NP))
+        return "nested paging (NP_ENABLE) on a profile without it";
+    if (R64(s, np_enable) & ~1ull)
+        return "NP_ENABLE bits other than nested paging (SEV, ...)";
     uint64_t vintr = R64(s, vintr);
     if (vintr & ((1ull << 8) | (1ull << 24)))
         return "V_IRQ / V_INTR_MASKING";
@@ -412,6 +427,25 @@ static bool op_vmrun(svm_t *s, const struct cpu_virt_insn *in)
     s->gif = true;
     cpu_set_interrupts_held(c, false);
     cpu_set_guest_mode(c, true);
+    /* nested paging (APM 15.25): guest-physical addresses through the
+     * tables at N_CR3, in the host's 4-level format */
+    s->np = R64(s, np_enable) & 1;
+    if (s->np) {
+        if (!(h->efer & (1ull << 10)))
+            return stop(s, "nested paging with a host outside long mode: the legacy nested formats are not modelled");
+        s->npt = (struct npt){ .ncr3 = R64(s, n_cr3), .host_efer = h->efer };
+        /* G_PAT becomes the guest's PAT; the host's is kept for #VMEXIT
+         * (15.25.8). The APM's illegal-state list does not name G_PAT, so a
+         * reserved memory type in it is not modelled rather than guessed. */
+        uint64_t gpat = R64(s, g_pat);
+        if (!cpu_msr_read(c, MSR_PAT, &s->host_pat) || !cpu_msr_write(c, MSR_PAT, gpat)) {
+            s->np = false;
+            return stop(s, "VMRUN with nested paging and G_PAT %#llx, which holds a reserved memory type: "
+                           "not modelled (APM 15.5.1 does not list it as an illegal state)",
+                        (unsigned long long)gpat);
+        }
+    }
+    cpu_set_slat(c, s->np);
     /* ASID-tagged translations (APM 15.16): TLB_CONTROL 1 flushes every
      * ASID, 3 this guest's, 7 this guest's non-global ones */
     unsigned tlbc = (unsigned)rd(s, s->vmcb, VMCB_OFF(tlb_control), 1);
@@ -422,7 +456,12 @@ static bool op_vmrun(svm_t *s, const struct cpu_virt_insn *in)
     } else if (tlbc != 0) {
         return stop(s, "VMRUN with TLB_CONTROL = %u (reserved)", tlbc);
     }
-    cpu_tlb_set_tag(c, (uint16_t)s->asid, 0);
+    /* The TLB is tagged by ASID alone (15.16): translations made through
+     * one set of nested tables survive a change of N_CR3 or of the tables
+     * until a TLB_CONTROL flush or INVLPGA, as on the processor. Mappings
+     * made with and without nested paging are kept apart (tag 1 vs 0, never
+     * an EPTRTA), which the APM leaves unspecified. */
+    cpu_tlb_set_tag(c, (uint16_t)s->asid, s->np ? 1 : 0);
     cpu_reload_context(c);
     if (rd(s, s->vmcb, VMCB_OFF(interrupt_shadow), 8) & 1)
         cpu_set_interrupt_shadow(c, true);
@@ -747,6 +786,37 @@ static int init_signal(void *ctx, cpu_t *c)
     return s->gif ? CPU_INIT_DELIVER : CPU_INIT_BLOCKED;   /* GIF = 0 holds INIT (APM 15.17) */
 }
 
+/* ---- nested paging: the cpu/ seam (npt.c) ---- */
+
+static int svm_slat(void *ctx, cpu_t *c, uint64_t gpa, unsigned acc, struct cpu_slat *out)
+{
+    svm_t *s = ctx;
+    return npt_translate(&s->npt, c, gpa, acc, out);
+}
+
+/* #NPF (exit code 0x400, APM 15.25.6): EXITINFO1 the error code, EXITINFO2
+ * the guest-physical address; the guest RIP is the faulting instruction. */
+static enum cpu_guest_action svm_slat_exit(void *ctx, cpu_t *c, const struct cpu_slat_fault *f)
+{
+    svm_t *s = ctx;
+    uint64_t info1;
+    if (!s->guest || !npt_fault_info(&s->npt, c, f, &info1)) {
+        stop(s, "a nested page fault at guest-physical %#llx that did not recur", (unsigned long long)f->gpa);
+        return CPU_GUEST_STOP;
+    }
+    uint64_t intinfo = 0;
+    if (f->vectoring) {
+        static const unsigned amd_type[8] = { 0, 0, 2, 3, 4, 3, 3, 0 };
+        intinfo = (1ull << 31) | ((uint64_t)amd_type[f->orig_type & 7] << 8) | (f->orig_vector & 0xFF) |
+                  (f->orig_has_ec ? (1ull << 11) | ((uint64_t)f->orig_ec << 32) : 0);
+    }
+    cpu_set_rip_linear(c, f->rip);
+    struct exit_info x = { .code = SVM_EXIT_NPF, .info1 = info1, .info2 = f->gpa, .intinfo = intinfo };
+    vmexit(s, &x, cpu_get(c, CPU_RIP));
+    cpu_account_exit(c, false);
+    return CPU_GUEST_EXITED;
+}
+
 /* ---- MSRs and CPUID (APM 15.4, 15.30) ---- */
 
 static int svm_msr(void *ctx, cpu_t *c, uint32_t index, bool write, uint64_t *val)
@@ -758,16 +828,12 @@ static int svm_msr(void *ctx, cpu_t *c, uint32_t index, bool write, uint64_t *va
             *val = s->vm_cr;
             return 1;
         }
-        if (s->vm_cr & VM_CR_LOCK) {
-            if ((*val ^ s->vm_cr) & (VM_CR_LOCK | VM_CR_SVMDIS))
-                return 0;                      /* locked: SVMDIS and LOCK are read-only (APM 15.30.1) */
-            return 1;
-        }
         if (*val & ~(VM_CR_LOCK | VM_CR_SVMDIS))
             return 0;
         if ((*val & VM_CR_SVMDIS) && (cpu_get(c, CPU_EFER) & EFER_SVME))
-            return 0;                          /* SVMDIS with EFER.SVME = 1: #GP */
-        s->vm_cr = *val;
+            return 0;                          /* SVMDIS with EFER.SVME = 1: #GP, whatever LOCK is (APM 15.30.1) */
+        if (!(s->vm_cr & VM_CR_LOCK))
+            s->vm_cr = *val;                   /* locked: writes to LOCK and SVMDIS are silently ignored (15.30.1) */
         return 1;
     case MSR_VM_HSAVE_PA:
         if (!write) {
@@ -813,7 +879,8 @@ svm_t *svm_attach(cpu_t *cpu, const struct svm_caps *caps)
     s->gif = true;
     static const struct cpu_virt_ops proto = {
         .insn = svm_insn, .msr = svm_msr, .cpuid = svm_cpuid, .guest_insn = guest_insn, .guest_event = guest_event,
-        .guest_shutdown = guest_shutdown, .init_signal = init_signal,
+        .guest_shutdown = guest_shutdown, .init_signal = init_signal, .slat = svm_slat,
+        .slat_exit = svm_slat_exit,
     };
     struct cpu_virt_ops ops = proto;
     ops.ctx = s;

@@ -22,6 +22,7 @@ struct svm_caps {
     uint32_t nasid;
     uint32_t features;
 };
+#define SVM_FEAT_NP    (1u << 0)      /* nested paging */
 #define SVM_FEAT_NRIPS (1u << 3)      /* next sequential instruction pointer saved */
 
 /* NULL when the profile has no SVM. */

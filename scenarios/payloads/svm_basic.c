@@ -13,6 +13,13 @@
  *   vmsave      VMSAVE and VMLOAD of FS/GS/TR/LDTR and the syscall MSRs
  *   asid        ASID-tagged translations: the same ASID without TLB_CONTROL
  *               keeps a stale mapping, TLB_CONTROL 3 drops it, INVLPGA too
+ *   npt         nested paging: identity nested tables, then each kind of #NPF
+ *               (not present, write to read-only, execute of NX, a guest
+ *               page-table access, an A-bit update, during event delivery),
+ *               fixing the entry and resuming, G_PAT
+ *   npt-stale   a nested entry made read-only without a TLB flush: the
+ *               guest's cached writable translation survives (a missing-flush
+ *               bug), TLB_CONTROL 3 makes the write fault
  */
 #include "hvsim.h"
 
@@ -35,7 +42,7 @@ enum {
     V_ES = 0x400, V_CS = 0x410, V_SS = 0x420, V_DS = 0x430, V_GDTR = 0x460, V_IDTR = 0x480,
     V_CPL = 0x4CB, V_EFER = 0x4D0, V_CR4 = 0x548, V_CR3 = 0x550, V_CR0 = 0x558, V_DR7 = 0x560, V_DR6 = 0x568,
     V_RFLAGS = 0x570, V_RIP = 0x578, V_RSP = 0x5D8, V_RAX = 0x5F8, V_CR2 = 0x640, V_STAR = 0x600,
-    V_KGS = 0x620, V_FS = 0x440,
+    V_KGS = 0x620, V_FS = 0x440, V_NP_ENABLE = 0x090, V_NCR3 = 0x0B0, V_GPAT = 0x668,
 };
 #define I3_INTN     (1u << 21)
 #define I3_CPUID    (1u << 18)
@@ -79,6 +86,7 @@ __asm__(".text\n.globl svm_run\nsvm_run:\n"
         " pop %rsi\n pop %r15\n pop %r14\n pop %r13\n pop %r12\n pop %rbp\n pop %rbx\n ret\n");
 
 extern char g_cpuid_hlt[], g_vmmcall[], g_after_vmmcall[], g_io[], g_msr[], g_ud[], g_int[], g_pf[], g_triple[], g_read[];
+extern char g_write[], g_rdpat[], g_nxcode[];
 __asm__(".text\n"
         ".globl g_cpuid_hlt\ng_cpuid_hlt: mov $0x80000001, %eax\n cpuid\n hlt\n mov $0x1234, %eax\n"
         ".globl g_vmmcall\ng_vmmcall: vmmcall\n"
@@ -90,7 +98,10 @@ __asm__(".text\n"
         ".globl g_int\ng_int: int $0x41\n vmmcall\n"
         ".globl g_pf\ng_pf: mov (%rsi), %rax\n vmmcall\n"
         ".globl g_triple\ng_triple: lidt (%rsi)\n ud2\n"
-        ".globl g_read\ng_read: mov (%rsi), %rax\n vmmcall\n");
+        ".globl g_read\ng_read: mov (%rsi), %rax\n vmmcall\n"
+        ".globl g_write\ng_write: mov %rdx, (%rsi)\n mov (%rsi), %rax\n vmmcall\n"
+        ".globl g_rdpat\ng_rdpat: mov $0x277, %ecx\n rdmsr\n shl $32, %rdx\n or %rdx, %rax\n vmmcall\n"
+        ".balign 4096\n.globl g_nxcode\ng_nxcode: mov $0x77, %eax\n vmmcall\n .balign 4096\n");
 
 static uint64_t pa(const volatile void *p) { return (uint64_t)(uintptr_t)p; }
 static void w64(unsigned off, uint64_t v) { *(volatile uint64_t *)(vmcb + off) = v; }
@@ -448,6 +459,260 @@ static void group_asid(void)
     hv_printf("after INVLPGA of LA1 in ASID 1: %#llx\n", (unsigned long long)r64(V_RAX));
 }
 
+
+/* ---- nested paging (APM 15.25) ---- */
+
+#define I_NPF 0x400ull
+static uint64_t *npd[4];                /* nested PDs for guest-physical 0-4 GiB (2-MiB pages) */
+
+/* Identity nested tables for the first 4 GiB of guest-physical space:
+ * user, writable, executable (nested accesses are user accesses, 15.25.5). */
+static uint64_t npt_build(void)
+{
+    uint64_t *pml4 = hv_page_alloc(), *pdpt = hv_page_alloc();
+    pml4[0] = pa(pdpt) | PTE_P | PTE_W | PTE_U;
+    for (unsigned i = 0; i < 4; i++) {
+        npd[i] = hv_page_alloc();
+        pdpt[i] = pa(npd[i]) | PTE_P | PTE_W | PTE_U;
+        for (unsigned j = 0; j < 512; j++)
+            npd[i][j] = ((uint64_t)i << 30 | (uint64_t)j << 21) | PTE_P | PTE_W | PTE_U | PTE_PS;
+    }
+    return pa(pml4);
+}
+
+/* The nested PTE for guest-physical gpa, splitting its 2-MiB page. */
+static volatile uint64_t *npte(uint64_t gpa)
+{
+    uint64_t *pde = &npd[gpa >> 30][(gpa >> 21) & 511];
+    if (*pde & PTE_PS) {
+        uint64_t *pt = hv_page_alloc(), base = *pde & ~0x1FFFFFull & ADDR;
+        for (unsigned k = 0; k < 512; k++)
+            pt[k] = (base + ((uint64_t)k << 12)) | PTE_P | PTE_W | PTE_U;
+        *pde = pa(pt) | PTE_P | PTE_W | PTE_U;
+    }
+    uint64_t *pt = (uint64_t *)(uintptr_t)(*pde & ADDR);
+    return &pt[(gpa >> 12) & 511];
+}
+
+static uint64_t ncr3;
+
+static void vmcb_npt(const void *rip)
+{
+    vmcb_init(rip);
+    w64(V_NP_ENABLE, 1);
+    w64(V_NCR3, ncr3);
+    w64(V_GPAT, 0x0007040600070406ull);
+}
+
+static void npf_report(const char *what, uint64_t code, uint64_t want_info1, uint64_t want_gpa)
+{
+    uint64_t i1 = r64(V_EXITINFO1), i2 = r64(V_EXITINFO2);
+    hv_printf("%s: exit %#llx, EXITINFO1 %#llx, EXITINFO2 is the expected guest-physical address: %s\n", what,
+              (unsigned long long)code, (unsigned long long)i1, hv_yn(i2 == want_gpa));
+    T_CHECK_EQ(code, I_NPF);
+    T_CHECK_EQ(i1, want_info1);
+    T_CHECK_EQ(i2, want_gpa);
+}
+
+/* Guest tables mapping LA1 + 5 pages -> target, their PD without the
+ * accessed flag (the walk must set it). */
+static uint64_t *g_pd, *g_pt;
+static uint64_t *guest_tables(uint64_t target)
+{
+    uint64_t *pml4 = hv_page_alloc();
+    memcpy(pml4, (const void *)(uintptr_t)(read_cr3() & ADDR), 4096);
+    uint64_t *pdpt = hv_page_alloc();
+    g_pd = hv_page_alloc();
+    g_pt = hv_page_alloc();
+    pml4[255] = pa(pdpt) | PTE_P | PTE_W | PTE_A;
+    pdpt[0] = pa(g_pd) | PTE_P | PTE_W | PTE_A;
+    g_pd[0] = pa(g_pt) | PTE_P | PTE_W;
+    g_pt[5] = target | PTE_P | PTE_W | PTE_A | PTE_D;
+    return pml4;
+}
+
+static void group_npt(void)
+{
+    svm_on();
+    uint32_t r[4];
+    hv_cpuid(0x8000000A, 0, r);
+    hv_printf("CPUID 8000_000AH EDX bit 0 (nested paging): %u\n", r[3] & 1);
+    T_CHECK_EQ(r[3] & 1, 1);
+    ncr3 = npt_build();
+    page_a[0] = 0xA;
+    page_b[0] = 0xB;
+
+    vmcb_npt(g_read);
+    g.rsi = pa(page_a);
+    uint64_t code = run();
+    hv_printf("identity nested tables: exit %#llx, the guest read %#llx\n", (unsigned long long)code,
+              (unsigned long long)r64(V_RAX));
+    T_CHECK_EQ(code, 0x81);
+    T_CHECK_EQ(r64(V_RAX), 0xA);
+
+    /* not present: EXITINFO1 = U (nested accesses are user accesses) |
+     * final translation. The guest's translation of page A is cached under
+     * ASID 1 from the first run: without a flush it would still be used. */
+    volatile uint64_t *e = npte(pa(page_a));
+    uint64_t keep = *e;
+    *e = 0;
+    vmcb_npt(g_read);
+    g.rsi = pa(page_a) + 0x18;
+    code = run();
+    hv_printf("entry cleared, same ASID, TLB_CONTROL 0: exit %#llx\n",
+              (unsigned long long)code);
+    vmcb_npt(g_read);
+    *(volatile uint8_t *)(vmcb + V_TLB_CTL) = 3;
+    code = run();
+    npf_report("read of a guest-physical page not present in the nested tables", code, 0x100000004ull,
+               pa(page_a) + 0x18);
+    hv_printf("  guest RIP is the read: %s; EXITINTINFO %#llx\n",
+              hv_yn(r64(V_RIP) == (uint64_t)(uintptr_t)g_read), (unsigned long long)r64(V_EXITINTINFO));
+    *e = keep;
+    page_a[3] = 0x33;
+    code = run();
+    hv_printf("entry made present, VMRUN again without a flush: exit %#llx, the guest read %#llx\n",
+              (unsigned long long)code, (unsigned long long)r64(V_RAX));
+    T_CHECK_EQ(code, 0x81);
+    T_CHECK_EQ(r64(V_RAX), 0x33);
+
+    /* read-only: a read goes through, a write faults with P|W|U */
+    e = npte(pa(page_b));
+    *e &= ~PTE_W;
+    vmcb_npt(g_read);
+    *(volatile uint8_t *)(vmcb + V_TLB_CTL) = 3;
+    g.rsi = pa(page_b);
+    code = run();
+    hv_printf("read of a read-only nested page: exit %#llx, %#llx\n", (unsigned long long)code,
+              (unsigned long long)r64(V_RAX));
+    T_CHECK_EQ(code, 0x81);
+    vmcb_npt(g_write);
+    g.rsi = pa(page_b) + 8;
+    g.rdx = 0xBB;
+    code = run();
+    npf_report("write to a read-only nested page", code, 0x100000007ull, pa(page_b) + 8);
+    *e |= PTE_W;
+    vmcb_npt(g_write);
+    *(volatile uint8_t *)(vmcb + V_TLB_CTL) = 3;
+    code = run();
+    hv_printf("entry made writable, TLB_CONTROL 3: exit %#llx, page B word 1 = %#llx\n", (unsigned long long)code,
+              (unsigned long long)page_b[1]);
+    T_CHECK_EQ(page_b[1], 0xBB);
+
+    /* execute of a nested NX page (host EFER.NXE = 1): P|U|I/D */
+    e = npte(pa(g_nxcode));
+    *e |= PTE_NX;
+    vmcb_npt(g_nxcode);
+    *(volatile uint8_t *)(vmcb + V_TLB_CTL) = 3;
+    code = run();
+    npf_report("fetch from a nested NX page", code, 0x100000015ull, pa(g_nxcode));
+    *e &= ~PTE_NX;
+    *(volatile uint8_t *)(vmcb + V_TLB_CTL) = 3;
+    code = run();
+    hv_printf("NX cleared: exit %#llx, guest RAX %#llx\n", (unsigned long long)code, (unsigned long long)r64(V_RAX));
+    T_CHECK_EQ(r64(V_RAX), 0x77);
+
+    /* guest page-table accesses, which the nested walk treats as user
+     * writes (npt.c): the guest's PT page not present (W|U | guest
+     * page-table access), then its PD read-only in the nested tables although
+     * the walk has no flag to set in it (P|W|U | guest page-table access) */
+    uint64_t *gt = guest_tables(pa(page_a));
+    uint64_t la = LA1 + 5 * 4096;
+    e = npte(pa(g_pt));
+    keep = *e;
+    *e = 0;
+    vmcb_npt(g_read);
+    *(volatile uint8_t *)(vmcb + V_TLB_CTL) = 3;
+    w64(V_CR3, pa(gt));
+    g.rsi = la;
+    code = run();
+    npf_report("guest page-table page not present in the nested tables", code, 0x200000006ull, pa(g_pt) + 5 * 8);
+    *e = keep;
+    g_pd[0] |= PTE_A;
+    e = npte(pa(g_pd));
+    *e &= ~PTE_W;
+    code = run();
+    npf_report("guest PD read-only in the nested tables, no flag to update", code, 0x200000007ull, pa(g_pd));
+    *e |= PTE_W;
+    code = run();
+    hv_printf("PD writable again: exit %#llx, the guest read %#llx through its own tables\n",
+              (unsigned long long)code, (unsigned long long)r64(V_RAX));
+    T_CHECK_EQ(r64(V_RAX), 0xA);
+
+    /* #NPF while delivering an exception: the guest's IDT entry for #UD
+     * is in a page not present in the nested tables */
+    struct hv_dtr id;
+    sidt(&id);
+    uint64_t ud_gate = id.base + 6 * 16;
+    e = npte(ud_gate);
+    keep = *e;
+    *e = 0;
+    vmcb_npt(g_ud);
+    code = run();
+    npf_report("#UD delivery reads a gate not present in the nested tables", code, 0x100000004ull, ud_gate);
+    hv_printf("  EXITINTINFO %#llx (valid, exception, vector 6), guest RIP at the UD2: %s\n",
+              (unsigned long long)r64(V_EXITINTINFO), hv_yn(r64(V_RIP) == (uint64_t)(uintptr_t)g_ud));
+    T_CHECK_EQ(r64(V_EXITINTINFO), 0x80000306ull);
+    *e = keep;
+
+    /* G_PAT is the guest's PAT under nested paging; the host's comes back */
+    uint64_t host_pat = rdmsr(0x277);
+    vmcb_npt(g_rdpat);
+    w64(V_GPAT, 0x0606060606060606ull);
+    code = run();
+    hv_printf("guest RDMSR PAT with G_PAT 0x0606060606060606: %#llx; host PAT after #VMEXIT unchanged: %s\n",
+              (unsigned long long)r64(V_RAX), hv_yn(rdmsr(0x277) == host_pat));
+    T_CHECK_EQ(r64(V_RAX), 0x0606060606060606ull);
+}
+
+/* A nested entry downgraded to read-only without a flush (15.16: the VMM
+ * must flush the ASID's translations after changing the nested tables). */
+static void group_npt_stale(void)
+{
+    svm_on();
+    ncr3 = npt_build();
+    volatile uint64_t *e = npte(pa(page_a));
+    vmcb_npt(g_write);
+    g.rsi = pa(page_a);
+    g.rdx = 0x1;
+    uint64_t code = run();
+    hv_printf("guest write through a writable nested entry: exit %#llx\n", (unsigned long long)code);
+    *e &= ~PTE_W;
+    vmcb_npt(g_write);
+    g.rdx = 0x2;
+    code = run();
+    hv_printf("entry made read-only, same ASID, TLB_CONTROL 0: exit %#llx, page A word 0 = %#llx\n",
+              (unsigned long long)code, (unsigned long long)page_a[0]);
+    vmcb_npt(g_write);
+    *(volatile uint8_t *)(vmcb + V_TLB_CTL) = 3;
+    g.rdx = 0x3;
+    code = run();
+    hv_printf("TLB_CONTROL 3: exit %#llx, EXITINFO1 %#llx, page A word 0 = %#llx\n", (unsigned long long)code,
+              (unsigned long long)r64(V_EXITINFO1), (unsigned long long)page_a[0]);
+    T_CHECK_EQ(code, I_NPF);
+
+    /* other nested tables (guest-physical page A -> system-physical page
+     * B), same ASID: the TLB is not tagged by N_CR3 */
+    page_a[0] = 0xA;
+    page_b[0] = 0xB;
+    vmcb_npt(g_read);
+    *(volatile uint8_t *)(vmcb + V_TLB_CTL) = 3;
+    g.rsi = pa(page_a);
+    run();
+    hv_printf("tables 1, guest-physical page A: %#llx\n", (unsigned long long)r64(V_RAX));
+    ncr3 = npt_build();
+    e = npte(pa(page_a));
+    *e = pa(page_b) | PTE_P | PTE_W | PTE_U;
+    vmcb_npt(g_read);
+    run();
+    hv_printf("N_CR3 switched to tables mapping it to page B, TLB_CONTROL 0: %#llx\n", (unsigned long long)r64(V_RAX));
+    vmcb_npt(g_read);
+    *(volatile uint8_t *)(vmcb + V_TLB_CTL) = 3;
+    run();
+    hv_printf("TLB_CONTROL 3: %#llx\n", (unsigned long long)r64(V_RAX));
+    T_CHECK_EQ(r64(V_RAX), 0xB);
+}
+
 static bool is(const struct hvsim_boot_info *bi, const char *word)
 {
     const char *c = (const char *)(uintptr_t)bi->cmdline;
@@ -469,8 +734,10 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     else if (is(bi, "exceptions")) group_exceptions();
     else if (is(bi, "vmsave")) group_vmsave();
     else if (is(bi, "asid")) group_asid();
+    else if (is(bi, "npt")) group_npt();
+    else if (is(bi, "npt-stale")) group_npt_stale();
     else {
-        hv_printf("usage: --cmdline discovery|run|invalid:CHECK|io-msr|exceptions|vmsave|asid\n");
+        hv_printf("usage: --cmdline discovery|run|invalid:CHECK|io-msr|exceptions|vmsave|asid|npt|npt-stale\n");
         hv_exit(1);
     }
     T_DONE();

@@ -1,0 +1,998 @@
+/*
+ * test_svm.c — the AMD-V model (vmx_model/svm.c, docs/svm.md), table-driven,
+ * against the AMD APM (vol. 2 chapter 15, vol. 3 "SVM instructions"):
+ *   - vmrun_check: every VMRUN consistency check of svm_checks.def (APM
+ *     15.5.1, 15.20), one failing row per check (a valid VMCB plus one
+ *     change): EXITCODE -1, the host goes on after VMRUN, nothing of the
+ *     guest loaded, the VM_EXIT event naming the check; and the passing
+ *     rows at each boundary, which enter the guest and end with an exact
+ *     #VMEXIT. check_coverage fails when a check has no failing row;
+ *   - insn: #UD and #GP(0) of VMRUN, VMLOAD, VMSAVE, STGI, CLGI, VMMCALL,
+ *     SKINIT and INVLPGA executed by the host (APM vol. 3);
+ *   - msr: VM_CR (LOCK, SVMDIS), VM_HSAVE_PA, EFER.SVME through WRMSR and
+ *     RDMSR (APM 15.30); cpuid: Fn8000_0001 ECX.SVM and Fn8000_000A;
+ *   - intercept: the IOPM (APM 15.10) and MSRPM (APM 15.11) decisions and
+ *     their EXITINFO1/EXITINFO2, from a guest that runs one I/O or MSR
+ *     instruction and then VMMCALL.
+ *
+ * Each row gets a fresh machine (cpu_harness.h): an LP of the amd-server
+ * profile in the boot state (64-bit mode, CPL 0), the SVM model attached,
+ * EFER.SVME = 1 and VM_HSAVE_PA = HSAVE_PA unless the row says otherwise.
+ * The guest shares the host's page tables, GDT and IDT (every vector's
+ * handler is a HLT, which the guest's HLT intercept turns into #VMEXIT
+ * 0x78). Failure messages name the row and its line in this file.
+ */
+#include <stdint.h>
+
+#include "cpu_harness.h"
+#include "svm.h"
+#include "vmcb.h"
+
+#define P_AMD "amd-server"
+#define MAXPA 48                        /* amd-server's MAXPHYADDR */
+
+/* Physical (= linear) regions, inside the boot identity map and RAM. */
+#define GUEST_PA    0x300000ull         /* the guest's code: VMMCALL */
+#define GUEST_HLT   0x300010ull         /* a HLT, for guests outside 64-bit mode (cpu/ decodes VMMCALL in 64-bit mode only) */
+#define GUEST_STACK 0x3F0000ull         /* the guest's RSP */
+#define GUEST_RAX   0x5A5A5A5A5A5Aull   /* the guest's RAX in the VMCB */
+#define VMCB_PA     0x400000ull
+#define HSAVE_PA    0x401000ull
+#define VMCB2_PA    0x402000ull         /* VMLOAD / VMSAVE */
+#define IOPM_PA     0x404000ull         /* 12 KiB */
+#define MSRPM_PA    0x408000ull         /* 8 KiB */
+#define USER_STACK  0x3FF000ull
+
+#define EFER_LME   (1ull << 8)
+#define EFER_SVME  (1ull << 12)
+#define CR0_PE     (1ull << 0)
+#define CR0_NW     (1ull << 29)
+#define CR0_CD     (1ull << 30)
+#define CR4_PAE    (1ull << 5)
+#define MSR_EFER        0xC0000080u
+#define MSR_STAR        0xC0000081u
+#define MSR_VM_CR       0xC0010114u
+#define MSR_VM_HSAVE_PA 0xC0010117u
+#define VM_CR_LOCK      (1ull << 3)
+#define VM_CR_SVMDIS    (1ull << 4)
+#define BIT(n)          (1ull << (n))
+
+/* EXITINFO1 of an IOIO intercept (APM 15.10.2, figure 15-2). */
+#define IO_IN    1ull
+#define IO_STR   (1ull << 2)
+#define IO_REP   (1ull << 3)
+#define IO_SZ8   (1ull << 4)
+#define IO_SZ16  (1ull << 5)
+#define IO_SZ32  (1ull << 6)
+#define IO_A32   (1ull << 8)
+#define IO_A64   (1ull << 9)
+#define IO_SEG(s) ((uint64_t)(s) << 10)
+#define IO_PORT(p) ((uint64_t)(p) << 16)
+
+/* EVENTINJ (APM 15.20): vector 7:0, type 10:8, EV 11, V 31, error code 63:32. */
+#define INJ(type, vec) (BIT(31) | ((uint64_t)(type) << 8) | (vec))
+#define INJ_EV(ec)     (BIT(11) | ((uint64_t)(ec) << 32))
+
+/* Machine modifications before the row's instruction. */
+enum {
+    M_SVME0 = 1 << 0,          /* EFER.SVME = 0 */
+    M_CPL3 = 1 << 1,           /* CS/SS DPL 3 (tm_enter_user) */
+    M_COMPAT = 1 << 2,         /* CS.L = 0, CS.D = 1: compatibility mode */
+    M_NO_HSAVE = 1 << 3,       /* VM_HSAVE_PA left 0 */
+    M_BARE = 1 << 4,           /* no SVM model at all */
+};
+
+/* ---- the machine ---- */
+
+struct sv {
+    struct tm t;
+    svm_t *s;
+    const char *row;           /* "name (test_svm.c:line)" */
+};
+
+static void sv_release_svm(void *p) { svm_detach(p); }
+
+static void put(struct sv *x, uint64_t pa, const void *p, size_t n)
+{
+    ck_assert_msg(cpu_phys_write(x->t.cpu, pa, p, n), "%s: no RAM at %#llx", x->row, (unsigned long long)pa);
+    cpu_notify_phys_write(x->t.cpu, pa, n);
+}
+
+static uint64_t get64(struct sv *x, uint64_t pa)
+{
+    uint64_t v = 0;
+    ck_assert_msg(cpu_phys_read(x->t.cpu, pa, &v, 8), "%s: no RAM at %#llx", x->row, (unsigned long long)pa);
+    return v;
+}
+
+static void put64(struct sv *x, uint64_t pa, uint64_t v) { put(x, pa, &v, 8); }
+
+static void set_bit_at(struct sv *x, uint64_t base, uint64_t bit)
+{
+    uint8_t b = 0;
+    ck_assert(cpu_phys_read(x->t.cpu, base + bit / 8, &b, 1));
+    b |= (uint8_t)(1u << (bit % 8));
+    put(x, base + bit / 8, &b, 1);
+}
+
+static void sv_create(struct sv *x, const uint8_t *code, size_t n, const char *row, unsigned mods)
+{
+    x->row = row;
+    const struct cpu_profile *p = cpu_profile_find(P_AMD);
+    ck_assert_msg(p != NULL, "%s: no CPU profile %s", row, P_AMD);
+    tm_create_with(&x->t, code, n, p, 0);
+    x->s = NULL;
+    cpu_t *c = x->t.cpu;
+    ck_assert_msg(cpu_maxphyaddr(c) == MAXPA, "%s: MAXPHYADDR %u", row, cpu_maxphyaddr(c));
+    if (!(mods & M_BARE)) {
+        const struct svm_caps *caps = svm_caps_for_profile(P_AMD);
+        ck_assert_msg(caps != NULL, "%s: no SVM capabilities for %s", row, P_AMD);
+        x->s = svm_attach(c, caps);
+        ck_assert_ptr_nonnull(x->s);
+        harness_own(sv_release_svm, x->s);     /* released before the cpu (LIFO) */
+    }
+    if (!(mods & M_SVME0))
+        ck_assert(cpu_msr_write(c, MSR_EFER, cpu_get(c, CPU_EFER) | EFER_SVME));
+    if (!(mods & (M_NO_HSAVE | M_BARE)))
+        ck_assert_msg(cpu_msr_write(c, MSR_VM_HSAVE_PA, HSAVE_PA), "%s: VM_HSAVE_PA refused", row);
+    if (mods & M_CPL3)
+        tm_enter_user(&x->t, USER_STACK);
+    if (mods & M_COMPAT) {
+        struct cpu_seg cs;
+        cpu_get_seg(c, CPU_CS, &cs);
+        cs.attr = (cs.attr & ~SEG_ATTR_L) | SEG_ATTR_DB;
+        cpu_set_seg(c, CPU_CS, &cs);
+    }
+    cpu_commit_state(c);
+    if (mods & M_CPL3)
+        ck_assert_msg(cpu_cpl(c) == 3, "%s: CPL %u", row, cpu_cpl(c));
+    if (mods & M_COMPAT)
+        ck_assert_msg(cpu_mode(c) == CPU_MODE_COMPAT, "%s: %s", row, cpu_mode_name(cpu_mode(c)));
+}
+
+/* A valid VMCB (APM 15.5.1): a 64-bit guest with the host's CR0, CR3, CR4,
+ * EFER, GDT and IDT, flat segments, at GUEST_PA; ASID 1; VMRUN and VMMCALL
+ * intercepted (APM 15.9), HLT and shutdown too, so that whatever the guest
+ * does ends in a #VMEXIT. g32: a 32-bit protected-mode guest without
+ * paging (EFER = SVME, CR0 = PE ET NE, CR4 = 0, CS.D = 1). */
+static void vmcb_base(struct sv *x, struct vmcb *v, bool g32)
+{
+    cpu_t *c = x->t.cpu;
+    memset(v, 0, sizeof(*v));
+    v->intercept3 = (1u << I3_HLT) | (1u << I3_SHUTDOWN);
+    v->intercept4 = (1u << I4_VMRUN) | (1u << I4_VMMCALL);
+    v->iopm_base_pa = IOPM_PA;
+    v->msrpm_base_pa = MSRPM_PA;
+    v->guest_asid = 1;
+    v->cs = (struct vmcb_seg){ BOOT_SEL_CODE64, g32 ? 0xC9B : 0xA9B, 0xFFFFFFFF, 0 };   /* G D/L P S type B */
+    v->ss = v->ds = v->es = (struct vmcb_seg){ BOOT_SEL_DATA, 0xC93, 0xFFFFFFFF, 0 };
+    struct cpu_dtr g, i;
+    cpu_get_dtr(c, false, &g);
+    cpu_get_dtr(c, true, &i);
+    v->gdtr = (struct vmcb_seg){ .limit = g.limit, .base = g.base };
+    v->idtr = (struct vmcb_seg){ .limit = i.limit, .base = i.base };
+    v->efer = g32 ? EFER_SVME : cpu_get(c, CPU_EFER);
+    v->cr0 = g32 ? 0x31 : cpu_get(c, CPU_CR0);
+    v->cr3 = cpu_get(c, CPU_CR3);
+    v->cr4 = g32 ? 0 : cpu_get(c, CPU_CR4);
+    v->dr6 = 0xFFFF0FF0;
+    v->dr7 = 0x400;
+    v->rflags = 2;
+    v->rip = GUEST_PA;
+    v->rsp = GUEST_STACK;
+    v->rax = GUEST_RAX;
+}
+
+/* Run until the host stops; it must stop on a HLT. */
+static void sv_run(struct sv *x)
+{
+    enum cpu_stop st = cpu_run(x->t.cpu, 1000);
+    ck_assert_msg(st == CPU_STOP_HALTED, "%s: stop %s (%s)", x->row, cpu_stop_name(st), cpu_message(x->t.cpu));
+}
+
+static uint64_t vmcb64(struct sv *x, unsigned off) { return get64(x, VMCB_PA + off); }
+
+/* ---- VMRUN consistency checks (APM 15.5.1 "Canonicalization and Consistency
+ * Checks", 15.20 "Event Injection") ---- */
+
+struct vmcb_mod { unsigned off, size; uint64_t clear, set; };     /* size 0: none */
+#define FLD(f) VMCB_OFF(f), sizeof(((struct vmcb *)0)->f)
+#define MOD(f, c, s) { FLD(f), (c), (s) }
+#define CS_ATTR(c, s) { VMCB_OFF(cs) + 2, 2, (c), (s) }   /* VMCB attrib: 9 L, 10 D/B */
+
+struct vmrun_row {
+    const char *name;
+    int line;
+    int check;                 /* the check that fails (enum svm_check); PASS: VMRUN enters the guest */
+    bool g32;                  /* from the 32-bit template */
+    bool ghlt;                 /* the guest starts at GUEST_HLT */
+    struct vmcb_mod m[2];
+    uint64_t exitcode;         /* PASS: the #VMEXIT the guest ends with */
+    uint64_t exit_rip;         /* PASS: the guest RIP saved in the VMCB */
+};
+#define PASS (-1)
+#define V(...) { .line = __LINE__, __VA_ARGS__ }
+#define FAILS(chk) .check = SVMCHK_##chk
+#define ENTERS(code, rip) .check = PASS, .exitcode = (code), .exit_rip = (rip)
+#define ENTERS_VMMCALL ENTERS(SVM_EXIT_VMMCALL, GUEST_PA)
+#define ENTERS_HLT .ghlt = true, ENTERS(SVM_EXIT_HLT, GUEST_HLT)
+#define HANDLER(v) (HANDLERS + 16ull * (v))
+
+static const struct vmrun_row vmrun_rows[] = {
+    V(.name = "valid/baseline-64-bit", ENTERS_VMMCALL),
+    V(.name = "valid/baseline-32-bit-no-paging", .g32 = true, ENTERS_HLT),
+
+    /* "EFER.SVME is zero." */
+    V(.name = "EFER_SVME/clear", FAILS(EFER_SVME), .m = { MOD(efer, EFER_SVME, 0) }),
+    V(.name = "EFER_SVME/clear-32-bit", FAILS(EFER_SVME), .g32 = true, .m = { MOD(efer, EFER_SVME, 0) }),
+
+    /* "CR0.CD is zero and CR0.NW is set." */
+    V(.name = "CR0_CD_NW/nw-without-cd", FAILS(CR0_CD_NW), .m = { MOD(cr0, CR0_CD, CR0_NW) }),
+    V(.name = "CR0_CD_NW/cd-and-nw-legal", .m = { MOD(cr0, 0, CR0_CD | CR0_NW) }, ENTERS_VMMCALL),
+    V(.name = "CR0_CD_NW/cd-without-nw-legal", .m = { MOD(cr0, CR0_NW, CR0_CD) }, ENTERS_VMMCALL),
+
+    /* "CR0[63:32] are not zero." */
+    V(.name = "CR0_HIGH/bit32", FAILS(CR0_HIGH), .m = { MOD(cr0, 0, BIT(32)) }),
+    V(.name = "CR0_HIGH/bit63", FAILS(CR0_HIGH), .m = { MOD(cr0, 0, BIT(63)) }),
+    V(.name = "CR0_HIGH/bit32-32-bit", FAILS(CR0_HIGH), .g32 = true, .m = { MOD(cr0, 0, BIT(32)) }),
+
+    /* "Any MBZ bit of CR3 is set." (bits 63:MAXPHYADDR in long mode) */
+    V(.name = "CR3_MBZ/bit48-at-maxphyaddr", FAILS(CR3_MBZ), .m = { MOD(cr3, 0, BIT(MAXPA)) }),
+    V(.name = "CR3_MBZ/bit63", FAILS(CR3_MBZ), .m = { MOD(cr3, 0, BIT(63)) }),
+    /* hvsim checks the long-mode layout only when EFER.LME = 1 */
+    V(.name = "CR3_MBZ/high-bits-without-lme-legal", .g32 = true, .m = { MOD(cr3, 0, BIT(62) | BIT(MAXPA)) },
+      ENTERS_HLT),
+
+    /* "Any MBZ bit of CR4 is set." (bits the profile does not support) */
+    V(.name = "CR4_MBZ/vmxe-on-amd", FAILS(CR4_MBZ), .m = { MOD(cr4, 0, BIT(13)) }),
+    V(.name = "CR4_MBZ/la57", FAILS(CR4_MBZ), .m = { MOD(cr4, 0, BIT(12)) }),
+    V(.name = "CR4_MBZ/bit23", FAILS(CR4_MBZ), .m = { MOD(cr4, 0, BIT(23)) }),
+    V(.name = "CR4_MBZ/bit63", FAILS(CR4_MBZ), .m = { MOD(cr4, 0, BIT(63)) }),
+
+    /* "DR6[63:32] are not zero." / "DR7[63:32] are not zero." */
+    V(.name = "DR6_HIGH/bit32", FAILS(DR6_HIGH), .m = { MOD(dr6, 0, BIT(32)) }),
+    V(.name = "DR6_HIGH/low-half-all-ones-legal", .m = { MOD(dr6, 0, 0xFFFFFFFFull) }, ENTERS_VMMCALL),
+    V(.name = "DR7_HIGH/bit32", FAILS(DR7_HIGH), .m = { MOD(dr7, 0, BIT(32)) }),
+    V(.name = "DR7_HIGH/bit63", FAILS(DR7_HIGH), .m = { MOD(dr7, 0, BIT(63)) }),
+
+    /* "Any MBZ bit of EFER is set." */
+    V(.name = "EFER_MBZ/bit1", FAILS(EFER_MBZ), .m = { MOD(efer, 0, BIT(1)) }),
+    V(.name = "EFER_MBZ/bit9", FAILS(EFER_MBZ), .m = { MOD(efer, 0, BIT(9)) }),
+    V(.name = "EFER_MBZ/bit16", FAILS(EFER_MBZ), .m = { MOD(efer, 0, BIT(16)) }),
+    V(.name = "EFER_MBZ/bit63", FAILS(EFER_MBZ), .m = { MOD(efer, 0, BIT(63)) }),
+
+    /* LONG_MODE ("EFER.LMA or EFER.LME is non-zero and this processor does not
+     * support long mode"): amd-server has long mode, no row can fail it
+     * (check_coverage asserts its name and rule instead) */
+
+    /* "EFER.LME and CR0.PG are both set and CR4.PAE is zero." */
+    V(.name = "LME_PG_PAE/pae-clear", FAILS(LME_PG_PAE), .m = { MOD(cr4, CR4_PAE, 0) }),
+    V(.name = "LME_PG_PAE/lme-without-pg-or-pae-legal", .g32 = true, .m = { MOD(efer, 0, EFER_LME) },
+      ENTERS_HLT),
+
+    /* "EFER.LME and CR0.PG are both non-zero and CR0.PE is zero." */
+    V(.name = "LME_PG_PE/pe-clear", FAILS(LME_PG_PE), .m = { MOD(cr0, CR0_PE, 0) }),
+    /* PAE is checked first: both wrong names LME_PG_PAE */
+    V(.name = "LME_PG_PE/pae-also-clear-reports-pae", FAILS(LME_PG_PAE),
+      .m = { MOD(cr0, CR0_PE, 0), MOD(cr4, CR4_PAE, 0) }),
+
+    /* "EFER.LME, CR0.PG, CR4.PAE, CS.L, and CS.D are all non-zero." */
+    V(.name = "LME_PG_CS_LD/l-and-d", FAILS(LME_PG_CS_LD), .m = { CS_ATTR(0, 0x400) }),
+    V(.name = "LME_PG_CS_LD/compatibility-mode-cs-legal", .m = { CS_ATTR(0x200, 0x400) }, ENTERS_HLT),
+    V(.name = "LME_PG_CS_LD/l-and-d-without-lme-legal", .g32 = true, .m = { CS_ATTR(0, 0x200) }, ENTERS_HLT),
+
+    /* "The VMRUN intercept bit is clear." */
+    V(.name = "VMRUN_INTERCEPT/clear", FAILS(VMRUN_INTERCEPT), .m = { MOD(intercept4, 1u << I4_VMRUN, 0) }),
+
+    /* "The MSR or IOIO intercept tables extend to a physical address that is
+     * greater than or equal to the maximum supported physical address." (15.11:
+     * "VMRUN ignores the lower 12 bits ... if the address of the last byte in
+     * the table is greater than or equal to the maximum supported physical
+     * address, this is treated as illegal VMCB state") */
+    V(.name = "MSRPM_RANGE/last-byte-at-limit", FAILS(MSRPM_RANGE),
+      .m = { MOD(msrpm_base_pa, ~0ull, BIT(MAXPA) - 0x1000) }),
+    V(.name = "MSRPM_RANGE/base-at-limit", FAILS(MSRPM_RANGE), .m = { MOD(msrpm_base_pa, ~0ull, BIT(MAXPA)) }),
+    V(.name = "MSRPM_RANGE/base-wraps-64-bit", FAILS(MSRPM_RANGE),
+      .m = { MOD(msrpm_base_pa, ~0ull, 0xFFFFFFFFFFFFF000ull) }),
+    V(.name = "MSRPM_RANGE/ends-exactly-at-limit-legal", .m = { MOD(msrpm_base_pa, ~0ull, BIT(MAXPA) - 0x2000) },
+      ENTERS_VMMCALL),
+    V(.name = "MSRPM_RANGE/low-12-bits-ignored-legal",
+      .m = { MOD(msrpm_base_pa, ~0ull, BIT(MAXPA) - 0x2000 + 0xFFF) }, ENTERS_VMMCALL),
+    V(.name = "IOPM_RANGE/12-KiB-not-8", FAILS(IOPM_RANGE), .m = { MOD(iopm_base_pa, ~0ull, BIT(MAXPA) - 0x2000) }),
+    V(.name = "IOPM_RANGE/base-wraps-64-bit", FAILS(IOPM_RANGE),
+      .m = { MOD(iopm_base_pa, ~0ull, 0xFFFFFFFFFFFFE000ull) }),
+    V(.name = "IOPM_RANGE/ends-exactly-at-limit-legal", .m = { MOD(iopm_base_pa, ~0ull, BIT(MAXPA) - 0x3000) },
+      ENTERS_VMMCALL),
+
+    /* "ASID is equal to zero." */
+    V(.name = "ASID_ZERO/zero", FAILS(ASID_ZERO), .m = { MOD(guest_asid, ~0ull, 0) }),
+    V(.name = "ASID_ZERO/largest-legal", .m = { MOD(guest_asid, ~0ull, 32767) }, ENTERS_VMMCALL),
+
+    /* 15.20: "Reserved values of TYPE have been specified" (table 15-7: 0 INTR,
+     * 2 NMI, 3 exception, 4 software interrupt). The guest takes a legal event
+     * through the shared IDT; its handler's HLT exits. */
+    V(.name = "EVENTINJ_TYPE/type1", FAILS(EVENTINJ_TYPE), .m = { MOD(eventinj, 0, INJ(1, 0x40)) }),
+    V(.name = "EVENTINJ_TYPE/type5", FAILS(EVENTINJ_TYPE), .m = { MOD(eventinj, 0, INJ(5, 0x40)) }),
+    V(.name = "EVENTINJ_TYPE/type6", FAILS(EVENTINJ_TYPE), .m = { MOD(eventinj, 0, INJ(6, 0x40)) }),
+    V(.name = "EVENTINJ_TYPE/type7", FAILS(EVENTINJ_TYPE), .m = { MOD(eventinj, 0, INJ(7, 3)) }),
+    V(.name = "EVENTINJ_TYPE/type1-not-valid-legal", .m = { MOD(eventinj, 0, INJ(1, 0x40) & ~BIT(31)) },
+      ENTERS_VMMCALL),
+    V(.name = "EVENTINJ_TYPE/type0-intr-legal", .m = { MOD(eventinj, 0, INJ(0, 0x40)) },
+      ENTERS(SVM_EXIT_HLT, HANDLER(0x40))),
+    V(.name = "EVENTINJ_TYPE/type2-nmi-legal", .m = { MOD(eventinj, 0, INJ(2, 2)) },
+      ENTERS(SVM_EXIT_HLT, HANDLER(2))),
+    V(.name = "EVENTINJ_TYPE/type3-exception-legal", .m = { MOD(eventinj, 0, INJ(3, 13) | INJ_EV(0x18)) },
+      ENTERS(SVM_EXIT_HLT, HANDLER(13))),
+    V(.name = "EVENTINJ_TYPE/type4-software-interrupt-legal", .m = { MOD(eventinj, 0, INJ(4, 0x80)) },
+      ENTERS(SVM_EXIT_HLT, HANDLER(0x80))),
+
+    /* 15.20: "TYPE = 3 (exception) has been specified with a vector that does
+     * not correspond to an exception (this includes vector 2, which is an NMI,
+     * not an exception)." */
+    V(.name = "EVENTINJ_VECTOR/exception-2", FAILS(EVENTINJ_VECTOR), .m = { MOD(eventinj, 0, INJ(3, 2)) }),
+    V(.name = "EVENTINJ_VECTOR/exception-32", FAILS(EVENTINJ_VECTOR), .m = { MOD(eventinj, 0, INJ(3, 32)) }),
+    V(.name = "EVENTINJ_VECTOR/exception-255", FAILS(EVENTINJ_VECTOR), .m = { MOD(eventinj, 0, INJ(3, 255)) }),
+    V(.name = "EVENTINJ_VECTOR/exception-31-legal", .m = { MOD(eventinj, 0, INJ(3, 31)) },
+      ENTERS(SVM_EXIT_HLT, HANDLER(31))),
+    V(.name = "EVENTINJ_VECTOR/exception-0-legal", .m = { MOD(eventinj, 0, INJ(3, 0)) },
+      ENTERS(SVM_EXIT_HLT, HANDLER(0))),
+    V(.name = "EVENTINJ_VECTOR/software-interrupt-2-legal", .m = { MOD(eventinj, 0, INJ(4, 2)) },
+      ENTERS(SVM_EXIT_HLT, HANDLER(2))),
+    V(.name = "EVENTINJ_VECTOR/intr-32-legal", .m = { MOD(eventinj, 0, INJ(0, 32)) },
+      ENTERS(SVM_EXIT_HLT, HANDLER(32))),
+
+    /* two illegal states: the first check in svm_checks.def order is reported */
+    V(.name = "order/svme-and-asid-reports-svme", FAILS(EFER_SVME),
+      .m = { MOD(guest_asid, ~0ull, 0), MOD(efer, EFER_SVME, 0) }),
+    V(.name = "order/cr0-high-and-dr7-reports-cr0", FAILS(CR0_HIGH),
+      .m = { MOD(dr7, 0, BIT(40)), MOD(cr0, 0, BIT(40)) }),
+};
+
+static void apply_mod(struct vmcb *v, const struct vmcb_mod *m)
+{
+    if (!m->size)
+        return;
+    uint8_t *p = (uint8_t *)v + m->off;
+    uint64_t f = 0;
+    memcpy(&f, p, m->size);
+    f = (f & ~m->clear) | m->set;
+    memcpy(p, &f, m->size);
+}
+
+START_TEST(vmrun_check)
+{
+    const struct vmrun_row *r = &vmrun_rows[_i];
+    char row[200];
+    snprintf(row, sizeof(row), "vmrun %s (test_svm.c:%d)", r->name, r->line);
+    static const uint8_t host[] = { 0x0F, 0x01, 0xD8, 0xF4 };           /* vmrun; hlt */
+    static const uint8_t guest[] = { 0x0F, 0x01, 0xD9 };                /* vmmcall */
+    static const uint8_t hlt[] = { 0xF4 };
+    struct sv x;
+    sv_create(&x, host, sizeof(host), row, 0);
+    cpu_t *c = x.t.cpu;
+    put(&x, GUEST_PA, guest, sizeof(guest));
+    put(&x, GUEST_HLT, hlt, sizeof(hlt));
+    struct vmcb v;
+    vmcb_base(&x, &v, r->g32);
+    if (r->ghlt)
+        v.rip = GUEST_HLT;
+    for (unsigned k = 0; k < 2; k++)
+        apply_mod(&v, &r->m[k]);
+    v.exitcode = 0x1234;                       /* sentinels: written by the #VMEXIT or not */
+    v.nrip = 0x5678;
+    put(&x, VMCB_PA, &v, sizeof(v));
+    cpu_set(c, CPU_RAX, VMCB_PA);
+    cpu_commit_state(c);
+    uint64_t cr0 = cpu_get(c, CPU_CR0), cr3 = cpu_get(c, CPU_CR3), cr4 = cpu_get(c, CPU_CR4);
+    uint64_t efer = cpu_get(c, CPU_EFER), rsp = cpu_get(c, CPU_RSP);
+    struct cpu_seg cs0;
+    cpu_get_seg(c, CPU_CS, &cs0);
+
+    sv_run(&x);
+
+    /* either way the host resumes after VMRUN and halts there (APM 15.5.1,
+     * 15.6: the host's RIP is that of the instruction after VMRUN) */
+    ck_assert_msg(tm_vector(&x.t) == -1 && cpu_get(c, CPU_RIP) == CODE_PA + sizeof(host),
+                  "%s: host RIP %#llx (vector %d), expected the HLT after VMRUN", row,
+                  (unsigned long long)cpu_get(c, CPU_RIP), tm_vector(&x.t));
+    ck_assert_msg(cpu_get(c, CPU_CR3) == cr3 && cpu_get(c, CPU_CR4) == cr4 && cpu_get(c, CPU_EFER) == efer &&
+                  cpu_get(c, CPU_CR0) == cr0 && cpu_get(c, CPU_RSP) == rsp && cpu_get(c, CPU_RAX) == VMCB_PA,
+                  "%s: host state changed: CR0 %#llx CR3 %#llx CR4 %#llx EFER %#llx RSP %#llx RAX %#llx", row,
+                  (unsigned long long)cpu_get(c, CPU_CR0), (unsigned long long)cpu_get(c, CPU_CR3),
+                  (unsigned long long)cpu_get(c, CPU_CR4), (unsigned long long)cpu_get(c, CPU_EFER),
+                  (unsigned long long)cpu_get(c, CPU_RSP), (unsigned long long)cpu_get(c, CPU_RAX));
+    struct cpu_seg cs1;
+    cpu_get_seg(c, CPU_CS, &cs1);
+    ck_assert_msg(cs1.sel == cs0.sel && cs1.attr == cs0.attr, "%s: host CS %#x/%#x", row, cs1.sel, cs1.attr);
+    const struct cpu_event *ex = NULL;
+    unsigned nexit = tm_count(&x.t, CPU_EV_VM_EXIT, &ex);
+    unsigned nentry = tm_count(&x.t, CPU_EV_VM_ENTRY, NULL);
+    ck_assert_msg(nexit == 1 && ex, "%s: %u VM exits", row, nexit);
+
+    if (r->check != PASS) {
+        /* VMEXIT_INVALID: EXITCODE -1, nothing of the guest loaded (the VMCB's
+         * guest state is not overwritten either), the check in the event */
+        ck_assert_msg(vmcb64(&x, VMCB_OFF(exitcode)) == SVM_EXIT_INVALID, "%s: EXITCODE %#llx, expected -1", row,
+                      (unsigned long long)vmcb64(&x, VMCB_OFF(exitcode)));
+        ck_assert_msg(nentry == 0, "%s: %u VM entries", row, nentry);
+        ck_assert_msg(ex->a == 0xFFFFFFFFull && ex->d == (uint64_t)r->check && ex->b == 0 &&
+                      ex->rip == CODE_PA + 3, "%s: VM_EXIT reason %#llx info %llu qual %#llx rip %#llx; expected "
+                      "check %d (%s)", row, (unsigned long long)ex->a, (unsigned long long)ex->d,
+                      (unsigned long long)ex->b, (unsigned long long)ex->rip, r->check,
+                      svm_check_name((enum svm_check)r->check));
+        ck_assert_msg(vmcb64(&x, VMCB_OFF(rip)) == v.rip && vmcb64(&x, VMCB_OFF(rax)) == GUEST_RAX &&
+                      vmcb64(&x, VMCB_OFF(cr3)) == v.cr3 && vmcb64(&x, VMCB_OFF(efer)) == v.efer &&
+                      vmcb64(&x, VMCB_OFF(nrip)) == 0x5678,
+                      "%s: the VMCB's guest state was written (RIP %#llx RAX %#llx nRIP %#llx)", row,
+                      (unsigned long long)vmcb64(&x, VMCB_OFF(rip)), (unsigned long long)vmcb64(&x, VMCB_OFF(rax)),
+                      (unsigned long long)vmcb64(&x, VMCB_OFF(nrip)));
+        ck_assert_msg(strcmp(svm_check_name((enum svm_check)r->check), "?") != 0, "%s: check has no name", row);
+    } else {
+        ck_assert_msg(nentry == 1, "%s: %u VM entries", row, nentry);
+        ck_assert_msg(vmcb64(&x, VMCB_OFF(exitcode)) == r->exitcode && ex->a == (uint32_t)r->exitcode,
+                      "%s: EXITCODE %#llx (event %#llx), expected %#llx", row,
+                      (unsigned long long)vmcb64(&x, VMCB_OFF(exitcode)), (unsigned long long)ex->a,
+                      (unsigned long long)r->exitcode);
+        ck_assert_msg(vmcb64(&x, VMCB_OFF(rip)) == r->exit_rip, "%s: guest RIP %#llx, expected %#llx", row,
+                      (unsigned long long)vmcb64(&x, VMCB_OFF(rip)), (unsigned long long)r->exit_rip);
+        ck_assert_msg(!(vmcb64(&x, VMCB_OFF(eventinj)) & BIT(31)), "%s: EVENTINJ still valid", row);
+    }
+}
+END_TEST
+
+/* Every check of svm_checks.def has a failing row; LONG_MODE, which no AMD
+ * profile can fail, at least has its name and rule. */
+START_TEST(check_coverage)
+{
+    for (int k = 0; k < SVMCHK_COUNT; k++) {
+        const char *name = svm_check_name((enum svm_check)k), *rule = svm_check_rule((enum svm_check)k);
+        ck_assert_msg(name && strcmp(name, "?") && rule && strcmp(rule, "?") && strstr(rule, "[APM vol. 2, 15."),
+                      "check %d: name \"%s\" rule \"%s\"", k, name, rule);
+        if (k == SVMCHK_LONG_MODE) {
+            ck_assert_str_eq(name, "LONG_MODE");
+            ck_assert_msg(strstr(rule, "long mode") != NULL, "LONG_MODE rule \"%s\"", rule);
+            continue;
+        }
+        int rows = 0;
+        for (int i = 0; i < NROWS(vmrun_rows); i++)
+            rows += vmrun_rows[i].check == k;
+        ck_assert_msg(rows > 0, "check %d (%s) has no failing row in vmrun_rows", k, name);
+    }
+    ck_assert_str_eq(svm_check_name(SVMCHK_COUNT), "?");
+    ck_assert_str_eq(svm_check_rule(SVMCHK_COUNT), "?");
+}
+END_TEST
+
+/* ---- the SVM instructions executed by the host (APM vol. 3, each
+ * instruction's exceptions; docs/svm.md "Instructions (host)") ---- */
+
+struct insn_row {
+    const char *name;
+    int line;
+    uint8_t code[4];           /* one instruction; HLT follows */
+    unsigned n;
+    unsigned mods;
+    uint64_t rax;
+    unsigned fault;            /* 6 #UD, 13 #GP(0); 0: completes */
+    bool stop;                 /* the run stops (unmodelled) */
+    const char *stop_text;     /* ... with a message containing this */
+    enum { IK_NONE, IK_VMSAVE_STAR, IK_VMLOAD_STAR } chk;
+};
+#define IR(...) { .line = __LINE__, __VA_ARGS__ }
+#define ICODE(...) .code = { __VA_ARGS__ }, .n = sizeof((uint8_t[]){ __VA_ARGS__ })
+#define X_VMRUN   ICODE(0x0F, 0x01, 0xD8)
+#define X_VMMCALL ICODE(0x0F, 0x01, 0xD9)
+#define X_VMLOAD  ICODE(0x0F, 0x01, 0xDA)
+#define X_VMSAVE  ICODE(0x0F, 0x01, 0xDB)
+#define X_STGI    ICODE(0x0F, 0x01, 0xDC)
+#define X_CLGI    ICODE(0x0F, 0x01, 0xDD)
+#define X_SKINIT  ICODE(0x0F, 0x01, 0xDE)
+#define X_INVLPGA ICODE(0x0F, 0x01, 0xDF)
+#define STAR_VALUE 0x0023001000000000ull
+
+static const struct insn_row insn_rows[] = {
+    /* "EFER.SVME = 0: #UD" (VMRUN, VMLOAD, VMSAVE, CLGI, VMMCALL, INVLPGA; STGI and
+     * SKINIT also when CPUID Fn8000_0001_ECX[SKINIT] = 0, as on amd-server) */
+    IR(.name = "svme0/vmrun-ud", X_VMRUN, .mods = M_SVME0, .rax = VMCB_PA, .fault = 6),
+    IR(.name = "svme0/vmload-ud", X_VMLOAD, .mods = M_SVME0, .rax = VMCB2_PA, .fault = 6),
+    IR(.name = "svme0/vmsave-ud", X_VMSAVE, .mods = M_SVME0, .rax = VMCB2_PA, .fault = 6),
+    IR(.name = "svme0/stgi-ud", X_STGI, .mods = M_SVME0, .fault = 6),
+    IR(.name = "svme0/clgi-ud", X_CLGI, .mods = M_SVME0, .fault = 6),
+    IR(.name = "svme0/invlpga-ud", X_INVLPGA, .mods = M_SVME0, .fault = 6),
+    IR(.name = "svme0/vmmcall-ud", X_VMMCALL, .mods = M_SVME0, .fault = 6),
+    IR(.name = "svme0/skinit-ud", X_SKINIT, .mods = M_SVME0, .fault = 6),
+    IR(.name = "bare/vmrun-ud-without-model", X_VMRUN, .mods = M_BARE | M_SVME0, .rax = VMCB_PA, .fault = 6),
+    /* VMMCALL outside a guest (no #VMEXIT possible): #UD; SKINIT is not modelled: #UD */
+    IR(.name = "host/vmmcall-ud", X_VMMCALL, .fault = 6),
+    IR(.name = "host/skinit-ud", X_SKINIT, .rax = VMCB_PA, .fault = 6),
+    /* "CPL != 0: #GP(0)" */
+    IR(.name = "cpl3/vmrun-gp", X_VMRUN, .mods = M_CPL3, .rax = VMCB_PA, .fault = 13),
+    IR(.name = "cpl3/vmload-gp", X_VMLOAD, .mods = M_CPL3, .rax = VMCB2_PA, .fault = 13),
+    IR(.name = "cpl3/vmsave-gp", X_VMSAVE, .mods = M_CPL3, .rax = VMCB2_PA, .fault = 13),
+    IR(.name = "cpl3/stgi-gp", X_STGI, .mods = M_CPL3, .fault = 13),
+    IR(.name = "cpl3/clgi-gp", X_CLGI, .mods = M_CPL3, .fault = 13),
+    IR(.name = "cpl3/invlpga-gp", X_INVLPGA, .mods = M_CPL3, .fault = 13),
+    IR(.name = "cpl3/vmmcall-ud (#UD outside a guest at any CPL)", X_VMMCALL, .mods = M_CPL3, .fault = 6),
+    IR(.name = "cpl3/svme0-vmrun-ud (#UD before #GP)", X_VMRUN, .mods = M_CPL3 | M_SVME0, .rax = VMCB_PA,
+       .fault = 6),
+    IR(.name = "cpl3/misaligned-vmrun-gp", X_VMRUN, .mods = M_CPL3, .rax = VMCB_PA + 8, .fault = 13),
+    /* "rAX not 4-KiB aligned or beyond MAXPHYADDR: #GP(0)" */
+    IR(.name = "rax/vmrun-misaligned-by-8", X_VMRUN, .rax = VMCB_PA + 8, .fault = 13),
+    IR(.name = "rax/vmrun-misaligned-by-0x800", X_VMRUN, .rax = VMCB_PA + 0x800, .fault = 13),
+    IR(.name = "rax/vmload-misaligned", X_VMLOAD, .rax = VMCB2_PA + 1, .fault = 13),
+    IR(.name = "rax/vmsave-misaligned", X_VMSAVE, .rax = VMCB2_PA + 0x10, .fault = 13),
+    IR(.name = "rax/vmrun-at-maxphyaddr", X_VMRUN, .rax = BIT(MAXPA), .fault = 13),
+    IR(.name = "rax/vmload-at-maxphyaddr", X_VMLOAD, .rax = BIT(MAXPA) | VMCB2_PA, .fault = 13),
+    IR(.name = "rax/vmsave-bit63", X_VMSAVE, .rax = BIT(63) | VMCB2_PA, .fault = 13),
+    /* outside 64-bit mode the address is EAX (APM vol. 3): not testable yet, cpu/
+     * decodes the SVM instructions in 64-bit mode only (it stops the run, naming it) */
+    IR(.name = "compat/vmsave-not-decoded-yet", X_VMSAVE, .mods = M_COMPAT, .rax = VMCB2_PA, .stop = true,
+       .stop_text = "64-bit mode only"),
+    /* completing */
+    IR(.name = "ok/stgi", X_STGI),
+    IR(.name = "ok/clgi", X_CLGI),
+    IR(.name = "ok/invlpga", X_INVLPGA, .rax = 0x200000),
+    IR(.name = "ok/vmsave-stores-star", X_VMSAVE, .rax = VMCB2_PA, .chk = IK_VMSAVE_STAR),
+    IR(.name = "ok/vmload-loads-star", X_VMLOAD, .rax = VMCB2_PA, .chk = IK_VMLOAD_STAR),
+    /* hvsim's rule: VMRUN with VM_HSAVE_PA = 0 stops the run (docs/svm.md) */
+    IR(.name = "stop/vmrun-without-hsave", X_VMRUN, .mods = M_NO_HSAVE, .rax = VMCB_PA, .stop = true,
+       .stop_text = "VM_HSAVE_PA = 0"),
+};
+
+START_TEST(insn)
+{
+    const struct insn_row *r = &insn_rows[_i];
+    char row[200];
+    snprintf(row, sizeof(row), "insn %s (test_svm.c:%d)", r->name, r->line);
+    uint8_t code[8];
+    memcpy(code, r->code, r->n);
+    code[r->n] = 0xF4;
+    struct sv x;
+    sv_create(&x, code, r->n + 1, row, r->mods);
+    cpu_t *c = x.t.cpu;
+    if (r->chk == IK_VMSAVE_STAR)
+        ck_assert(cpu_msr_write(c, MSR_STAR, STAR_VALUE));
+    if (r->chk == IK_VMLOAD_STAR)
+        put64(&x, VMCB2_PA + VMCB_OFF(star), STAR_VALUE);
+    cpu_set(c, CPU_RAX, r->rax);
+    cpu_set(c, CPU_RCX, 1);
+    cpu_commit_state(c);
+    enum cpu_stop st = cpu_run(c, 100);
+    if (r->stop) {
+        ck_assert_msg(st == CPU_STOP_UNMODELLED, "%s: stop %s, expected unmodelled", row, cpu_stop_name(st));
+        ck_assert_msg_contains(row, x.t.unmodelled_text, r->stop_text);
+        return;
+    }
+    ck_assert_msg(st == CPU_STOP_HALTED, "%s: stop %s (%s)", row, cpu_stop_name(st), cpu_message(c));
+    if (r->fault) {
+        ck_assert_msg(tm_vector(&x.t) == (int)r->fault, "%s: vector %d, expected %u", row, tm_vector(&x.t), r->fault);
+        unsigned ec = r->fault == 13;
+        ck_assert_msg((tm_stack(&x.t, ec) & 0xFFFFFFFFull) == CODE_PA, "%s: the fault's RIP %#llx", row,
+                      (unsigned long long)tm_stack(&x.t, ec));
+        if (r->fault == 13)
+            ck_assert_msg(tm_stack(&x.t, 0) == 0, "%s: #GP error code %#llx", row,
+                          (unsigned long long)tm_stack(&x.t, 0));
+    } else {
+        ck_assert_msg(tm_vector(&x.t) == -1 && cpu_get(c, CPU_RIP) == CODE_PA + r->n + 1, "%s: did not complete "
+                      "(vector %d, RIP %#llx)", row, tm_vector(&x.t), (unsigned long long)cpu_get(c, CPU_RIP));
+    }
+    ck_assert_msg(tm_count(&x.t, CPU_EV_VM_ENTRY, NULL) == 0 && tm_count(&x.t, CPU_EV_VM_EXIT, NULL) == 0,
+                  "%s: a VM entry or exit happened", row);
+    uint64_t v = 0;
+    switch (r->chk) {
+    case IK_VMSAVE_STAR:
+        ck_assert_msg(get64(&x, VMCB2_PA + VMCB_OFF(star)) == STAR_VALUE, "%s: VMSAVE stored STAR %#llx", row,
+                      (unsigned long long)get64(&x, VMCB2_PA + VMCB_OFF(star)));
+        break;
+    case IK_VMLOAD_STAR:
+        ck_assert(cpu_msr_read(c, MSR_STAR, &v));
+        ck_assert_msg(v == STAR_VALUE, "%s: STAR %#llx after VMLOAD", row, (unsigned long long)v);
+        break;
+    default:
+        break;
+    }
+}
+END_TEST
+
+/* ---- MSRs through RDMSR/WRMSR at CPL 0 (APM 15.30.1 VM_CR, 15.30.4
+ * VM_HSAVE_PA, 15.4 EFER.SVME) ---- */
+
+enum { RD = 1, WR, WR_GP, WR_OR, WR_OR_GP };   /* WR_OR: write the current value | val */
+struct msr_step { int op; uint32_t msr; uint64_t val, mask; };     /* RD: (value & mask) == val; mask 0: all */
+struct msr_row {
+    const char *name;
+    int line;
+    unsigned mods;
+    struct msr_step st[4];
+};
+#define MR(...) { .line = __LINE__, __VA_ARGS__ }
+
+static const struct msr_row msr_rows[] = {
+    MR(.name = "vm_cr/reset-0", .st = { { RD, MSR_VM_CR, 0, 0 } }),
+    /* LOCK—Bit 3: "When this bit is clear, VM_CR bits 3 and 4 can be written." */
+    MR(.name = "vm_cr/set-lock", .st = { { WR, MSR_VM_CR, VM_CR_LOCK, 0 }, { RD, MSR_VM_CR, VM_CR_LOCK, 0 } }),
+    MR(.name = "vm_cr/set-svmdis-without-svme", .mods = M_SVME0,
+       .st = { { WR, MSR_VM_CR, VM_CR_SVMDIS, 0 }, { RD, MSR_VM_CR, VM_CR_SVMDIS, 0 } }),
+    MR(.name = "vm_cr/clear-svmdis-unlocked", .mods = M_SVME0,
+       .st = { { WR, MSR_VM_CR, VM_CR_SVMDIS, 0 }, { WR, MSR_VM_CR, 0, 0 }, { RD, MSR_VM_CR, 0, 0 } }),
+    /* LOCK—Bit 3: "When this bit is set, writes to LOCK and SVMDIS are silently ignored." */
+    MR(.name = "vm_cr/locked-clear-lock-ignored",
+       .st = { { WR, MSR_VM_CR, VM_CR_LOCK, 0 }, { WR, MSR_VM_CR, 0, 0 }, { RD, MSR_VM_CR, VM_CR_LOCK, 0 } }),
+    MR(.name = "vm_cr/locked-set-svmdis-ignored", .mods = M_SVME0,
+       .st = { { WR, MSR_VM_CR, VM_CR_LOCK, 0 }, { WR, MSR_VM_CR, VM_CR_LOCK | VM_CR_SVMDIS, 0 },
+               { RD, MSR_VM_CR, VM_CR_LOCK, 0 }, { WR_OR, MSR_EFER, EFER_SVME, 0 } }),
+    MR(.name = "vm_cr/locked-clear-svmdis-ignored", .mods = M_SVME0,
+       .st = { { WR, MSR_VM_CR, VM_CR_LOCK | VM_CR_SVMDIS, 0 }, { WR, MSR_VM_CR, 0, 0 },
+               { RD, MSR_VM_CR, VM_CR_LOCK | VM_CR_SVMDIS, 0 }, { WR_OR_GP, MSR_EFER, EFER_SVME, 0 } }),
+    MR(.name = "vm_cr/locked-same-value",
+       .st = { { WR, MSR_VM_CR, VM_CR_LOCK, 0 }, { WR, MSR_VM_CR, VM_CR_LOCK, 0 } }),
+    /* SVMDIS—Bit 4: "Setting SVMDIS while EFER.SVME is 1 generates a #GP fault,
+     * regardless of the current state of VM_CR.LOCK." */
+    MR(.name = "vm_cr/svmdis-with-svme-gp", .st = { { WR_GP, MSR_VM_CR, VM_CR_SVMDIS, 0 }, { RD, MSR_VM_CR, 0, 0 } }),
+    MR(.name = "vm_cr/svmdis-and-lock-with-svme-gp",
+       .st = { { WR_GP, MSR_VM_CR, VM_CR_SVMDIS | VM_CR_LOCK, 0 }, { RD, MSR_VM_CR, 0, 0 } }),
+    MR(.name = "vm_cr/locked-svmdis-with-svme-gp",
+       .st = { { WR, MSR_VM_CR, VM_CR_LOCK, 0 }, { WR_GP, MSR_VM_CR, VM_CR_LOCK | VM_CR_SVMDIS, 0 },
+               { RD, MSR_VM_CR, VM_CR_LOCK, 0 } }),
+    /* bits 63:5 reserved (MBZ): #GP, locked or not */
+    MR(.name = "vm_cr/reserved-bit5-gp", .st = { { WR_GP, MSR_VM_CR, BIT(5), 0 }, { RD, MSR_VM_CR, 0, 0 } }),
+    MR(.name = "vm_cr/reserved-bit32-gp", .st = { { WR_GP, MSR_VM_CR, BIT(32) | VM_CR_LOCK, 0 },
+                                                  { RD, MSR_VM_CR, 0, 0 } }),
+    MR(.name = "vm_cr/reserved-bit63-gp", .st = { { WR_GP, MSR_VM_CR, BIT(63), 0 } }),
+    MR(.name = "vm_cr/locked-reserved-bit-gp",
+       .st = { { WR, MSR_VM_CR, VM_CR_LOCK, 0 }, { WR_GP, MSR_VM_CR, VM_CR_LOCK | BIT(5), 0 },
+               { RD, MSR_VM_CR, VM_CR_LOCK, 0 } }),
+    /* EFER.SVME (15.4; SVMDIS: "writes to EFER treat the SVME bit as MBZ") */
+    MR(.name = "efer/svme-set", .mods = M_SVME0,
+       .st = { { WR_OR, MSR_EFER, EFER_SVME, 0 }, { RD, MSR_EFER, EFER_SVME, EFER_SVME } }),
+    MR(.name = "efer/svme-with-svmdis-gp", .mods = M_SVME0,
+       .st = { { WR, MSR_VM_CR, VM_CR_SVMDIS, 0 }, { WR_OR_GP, MSR_EFER, EFER_SVME, 0 },
+               { RD, MSR_EFER, 0, EFER_SVME } }),
+    MR(.name = "efer/other-bits-with-svmdis-ok", .mods = M_SVME0,
+       .st = { { WR, MSR_VM_CR, VM_CR_SVMDIS, 0 }, { WR_OR, MSR_EFER, 0, 0 }, { RD, MSR_EFER, 0, EFER_SVME } }),
+    MR(.name = "efer/svme-after-svmdis-cleared", .mods = M_SVME0,
+       .st = { { WR, MSR_VM_CR, VM_CR_SVMDIS, 0 }, { WR, MSR_VM_CR, 0, 0 }, { WR_OR, MSR_EFER, EFER_SVME, 0 },
+               { RD, MSR_EFER, EFER_SVME, EFER_SVME } }),
+    /* VM_HSAVE_PA: a 4-KiB-aligned physical address below MAXPHYADDR, else #GP */
+    MR(.name = "hsave/reset-0", .mods = M_NO_HSAVE, .st = { { RD, MSR_VM_HSAVE_PA, 0, 0 } }),
+    MR(.name = "hsave/aligned", .mods = M_NO_HSAVE,
+       .st = { { WR, MSR_VM_HSAVE_PA, HSAVE_PA, 0 }, { RD, MSR_VM_HSAVE_PA, HSAVE_PA, 0 } }),
+    MR(.name = "hsave/last-page-below-maxphyaddr", .mods = M_NO_HSAVE,
+       .st = { { WR, MSR_VM_HSAVE_PA, BIT(MAXPA) - 0x1000, 0 }, { RD, MSR_VM_HSAVE_PA, BIT(MAXPA) - 0x1000, 0 } }),
+    MR(.name = "hsave/bit0-gp", .mods = M_NO_HSAVE,
+       .st = { { WR_GP, MSR_VM_HSAVE_PA, HSAVE_PA + 1, 0 }, { RD, MSR_VM_HSAVE_PA, 0, 0 } }),
+    MR(.name = "hsave/bit11-gp-keeps-old",
+       .st = { { WR_GP, MSR_VM_HSAVE_PA, HSAVE_PA + 0x800, 0 }, { RD, MSR_VM_HSAVE_PA, HSAVE_PA, 0 } }),
+    MR(.name = "hsave/at-maxphyaddr-gp",
+       .st = { { WR_GP, MSR_VM_HSAVE_PA, BIT(MAXPA), 0 }, { RD, MSR_VM_HSAVE_PA, HSAVE_PA, 0 } }),
+    MR(.name = "hsave/bit63-gp", .st = { { WR_GP, MSR_VM_HSAVE_PA, BIT(63) | HSAVE_PA, 0 } }),
+};
+
+/* Execute one instruction at `at` (its HLT follows) with the given
+ * registers, from a clean CPL-0 state; the vector it raised or -1. */
+static int exec_at(struct sv *x, uint64_t at, uint64_t rax, uint64_t rcx, uint64_t rdx)
+{
+    cpu_t *c = x->t.cpu;
+    cpu_leave_halt(c);
+    cpu_set(c, CPU_RIP, at);
+    cpu_set(c, CPU_RSP, x->t.entry_rsp);
+    cpu_set(c, CPU_RFLAGS, 2);
+    cpu_set(c, CPU_RAX, rax);
+    cpu_set(c, CPU_RCX, rcx);
+    cpu_set(c, CPU_RDX, rdx);
+    cpu_commit_state(c);
+    sv_run(x);
+    int v = tm_vector(&x->t);
+    if (v < 0)
+        ck_assert_msg(cpu_get(c, CPU_RIP) == at + 3, "%s: RIP %#llx after the instruction at %#llx", x->row,
+                      (unsigned long long)cpu_get(c, CPU_RIP), (unsigned long long)at);
+    return v;
+}
+
+/* wrmsr; hlt; rdmsr; hlt; cpuid; hlt */
+static const uint8_t msr_code[] = { 0x0F, 0x30, 0xF4, 0x0F, 0x32, 0xF4, 0x0F, 0xA2, 0xF4 };
+#define AT_WRMSR (CODE_PA)
+#define AT_RDMSR (CODE_PA + 3)
+#define AT_CPUID (CODE_PA + 6)
+
+START_TEST(msr)
+{
+    const struct msr_row *r = &msr_rows[_i];
+    char row[200];
+    snprintf(row, sizeof(row), "msr %s (test_svm.c:%d)", r->name, r->line);
+    struct sv x;
+    sv_create(&x, msr_code, sizeof(msr_code), row, r->mods);
+    cpu_t *c = x.t.cpu;
+    for (unsigned k = 0; k < 4 && r->st[k].op; k++) {
+        const struct msr_step *s = &r->st[k];
+        if (s->op == RD) {
+            int vec = exec_at(&x, AT_RDMSR, 0, s->msr, 0);
+            ck_assert_msg(vec == -1, "%s: step %u: RDMSR %#x raised vector %d", row, k, s->msr, vec);
+            uint64_t v = (cpu_get(c, CPU_RAX) & 0xFFFFFFFFull) | (cpu_get(c, CPU_RDX) << 32);
+            uint64_t mask = s->mask ? s->mask : ~0ull;
+            ck_assert_msg((v & mask) == s->val, "%s: step %u: RDMSR %#x = %#llx, expected %#llx (mask %#llx)", row,
+                          k, s->msr, (unsigned long long)v, (unsigned long long)s->val, (unsigned long long)mask);
+            continue;
+        }
+        uint64_t v = s->val;
+        if (s->op == WR_OR || s->op == WR_OR_GP) {
+            ck_assert(s->msr == MSR_EFER);                 /* only EFER rows change a current value */
+            v |= cpu_get(c, CPU_EFER);
+        }
+        bool gp = s->op == WR_GP || s->op == WR_OR_GP;
+        int vec = exec_at(&x, AT_WRMSR, v & 0xFFFFFFFFull, s->msr, v >> 32);
+        ck_assert_msg(vec == (gp ? 13 : -1), "%s: step %u: WRMSR %#x = %#llx: vector %d, expected %s", row, k,
+                      s->msr, (unsigned long long)v, vec, gp ? "#GP" : "none");
+        if (gp)
+            ck_assert_msg(tm_stack(&x.t, 0) == 0 && tm_stack(&x.t, 1) == AT_WRMSR, "%s: step %u: #GP(%#llx) at %#llx",
+                          row, k, (unsigned long long)tm_stack(&x.t, 0), (unsigned long long)tm_stack(&x.t, 1));
+    }
+}
+END_TEST
+
+/* ---- CPUID (APM 15.4 "Enabling SVM", CPUID Fn8000_0001_ECX[SVM],
+ * Fn8000_000A: EAX revision, EBX number of ASIDs, EDX features) ---- */
+
+struct cpuid_row {
+    const char *name;
+    int line;
+    unsigned mods;
+    uint32_t leaf;
+    unsigned reg;              /* 0 EAX, 1 EBX, 2 ECX, 3 EDX */
+    uint32_t mask, want;
+    bool at_least;             /* (value & mask) >= want */
+    bool from_caps;            /* want: the profile's svm_caps features (EDX) */
+};
+#define CR(...) { .line = __LINE__, __VA_ARGS__ }
+
+static const struct cpuid_row cpuid_rows[] = {
+    CR(.name = "8000_0001/ecx-svm", .leaf = 0x80000001, .reg = 2, .mask = 1u << 2, .want = 1u << 2),
+    CR(.name = "8000_0001/ecx-svm-bare-profile", .mods = M_BARE, .leaf = 0x80000001, .reg = 2, .mask = 1u << 2,
+       .want = 0),
+    CR(.name = "8000_0001/ecx-svm-with-svme0", .mods = M_SVME0, .leaf = 0x80000001, .reg = 2, .mask = 1u << 2,
+       .want = 1u << 2),
+    CR(.name = "8000_0000/max-leaf", .leaf = 0x80000000, .reg = 0, .mask = ~0u, .want = 0x8000000A,
+       .at_least = true),
+    CR(.name = "8000_000A/eax-revision-1", .leaf = 0x8000000A, .reg = 0, .mask = ~0u, .want = 1),
+    CR(.name = "8000_000A/ebx-32768-asids", .leaf = 0x8000000A, .reg = 1, .mask = ~0u, .want = 32768),
+    CR(.name = "8000_000A/ecx-0", .leaf = 0x8000000A, .reg = 2, .mask = ~0u, .want = 0),
+    /* EDX: NRIPS (bit 3) set; what hvsim does not model clear: LbrVirt 1, SVML 2,
+     * TscRateMsr 4, VmcbClean 5, FlushByAsid 6, DecodeAssists 7, PauseFilter 10,
+     * AVIC 13, vGIF 16; the whole register as svm_caps_for_profile() says */
+    CR(.name = "8000_000A/edx-nrips", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 3, .want = 1u << 3),
+    CR(.name = "8000_000A/edx-unmodelled-features-clear", .leaf = 0x8000000A, .reg = 3,
+       .mask = (1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 10) | (1u << 13) |
+               (1u << 16), .want = 0),
+    CR(.name = "8000_000A/edx-is-caps", .leaf = 0x8000000A, .reg = 3, .mask = ~0u, .from_caps = true),
+};
+
+START_TEST(cpuid)
+{
+    const struct cpuid_row *r = &cpuid_rows[_i];
+    char row[200];
+    snprintf(row, sizeof(row), "cpuid %s (test_svm.c:%d)", r->name, r->line);
+    struct sv x;
+    sv_create(&x, msr_code, sizeof(msr_code), row, r->mods);
+    ck_assert_int_eq(exec_at(&x, AT_CPUID, r->leaf, 0, 0), -1);
+    static const enum cpu_reg regs[4] = { CPU_RAX, CPU_RBX, CPU_RCX, CPU_RDX };
+    uint32_t v = (uint32_t)cpu_get(x.t.cpu, regs[r->reg]) & r->mask;
+    uint32_t want = r->from_caps ? svm_caps_for_profile(P_AMD)->features : r->want;
+    ck_assert_msg(r->at_least ? v >= want : v == want, "%s: %#x, expected %s%#x", row, v, r->at_least ? ">= " : "",
+                  want);
+}
+END_TEST
+
+/* ---- intercepts: the IOPM (APM 15.10) and MSRPM (15.11) ---- */
+
+struct icpt_row {
+    const char *name;
+    int line;
+    uint8_t code[4];           /* the guest's instruction; VMMCALL follows */
+    unsigned n;
+    uint32_t i3;               /* intercept vector 3 besides HLT and shutdown */
+    int iopm[3];               /* IOPM bits to set (0 ends: port 0 is used by no row) */
+    int64_t msrpm[2];          /* MSRPM bits to set (0 ends: RDMSR of MSR 0 is used by no row) */
+    uint64_t rcx, rdx, rax;
+    bool hit;                  /* intercepted: exit at the instruction; else it runs, then VMMCALL exits */
+    bool guest_gp;             /* not intercepted, and it raises #GP(0) in the guest (an MSR hvsim does not
+                                  model): the guest's #GP handler's HLT exits */
+    uint64_t exitcode, info1;
+};
+#define IC(...) { .line = __LINE__, __VA_ARGS__ }
+#define GCODE(...) .code = { __VA_ARGS__ }, .n = sizeof((uint8_t[]){ __VA_ARGS__ })
+#define IOIO (1u << I3_IOIO)
+#define MSRP (1u << I3_MSR)
+#define IO_HIT(info) .hit = true, .exitcode = SVM_EXIT_IOIO, .info1 = (info)
+#define MSR_HIT(w) .hit = true, .exitcode = SVM_EXIT_MSR, .info1 = (w)
+/* MSRPM bit of an MSR (table 15-8: 2 bits per MSR, read the lsb, three 2-KiB vectors) */
+#define MSRPM_BIT(vecbase, msr, w) ((int64_t)(vecbase) * 8 + 2 * (int64_t)(msr) + (w))
+
+static const struct icpt_row icpt_rows[] = {
+    /* 15.10.2: "For IN/OUT instructions that access more than a single byte, the
+     * permission bits for all bytes are checked; if any bit is set to 1, the I/O
+     * operation is intercepted." EXITINFO1: PORT 31:16, SEG 12:10, A64 9, A32 8,
+     * A16 7, SZ32 6, SZ16 5, SZ8 4, REP 3, STR 2, TYPE 0 (1 = IN); EXITINFO2: the
+     * rIP of the next instruction. */
+    IC(.name = "io/in-byte-dx", GCODE(0xEC), .i3 = IOIO, .iopm = { 0x81 }, .rdx = 0x81,
+       IO_HIT(IO_PORT(0x81) | IO_A64 | IO_SZ8 | IO_IN)),
+    IC(.name = "io/in-word-last-byte", GCODE(0x66, 0xED), .i3 = IOIO, .iopm = { 0x81 }, .rdx = 0x80,
+       IO_HIT(IO_PORT(0x80) | IO_A64 | IO_SZ16 | IO_IN)),
+    IC(.name = "io/in-dword-last-byte", GCODE(0xED), .i3 = IOIO, .iopm = { 0x83 }, .rdx = 0x80,
+       IO_HIT(IO_PORT(0x80) | IO_A64 | IO_SZ32 | IO_IN)),
+    IC(.name = "io/in-dword-first-byte", GCODE(0xED), .i3 = IOIO, .iopm = { 0x80 }, .rdx = 0x80,
+       IO_HIT(IO_PORT(0x80) | IO_A64 | IO_SZ32 | IO_IN)),
+    IC(.name = "io/out-byte-dx", GCODE(0xEE), .i3 = IOIO, .iopm = { 0xE9 }, .rdx = 0xE9,
+       IO_HIT(IO_PORT(0xE9) | IO_A64 | IO_SZ8)),
+    IC(.name = "io/out-word-last-byte", GCODE(0x66, 0xEF), .i3 = IOIO, .iopm = { 0x3F9 }, .rdx = 0x3F8,
+       IO_HIT(IO_PORT(0x3F8) | IO_A64 | IO_SZ16)),
+    IC(.name = "io/out-dword-last-byte", GCODE(0xEF), .i3 = IOIO, .iopm = { 0xEC }, .rdx = 0xE9,
+       IO_HIT(IO_PORT(0xE9) | IO_A64 | IO_SZ32)),
+    IC(.name = "io/in-imm8", GCODE(0xE4, 0x81), .i3 = IOIO, .iopm = { 0x81 },
+       IO_HIT(IO_PORT(0x81) | IO_A64 | IO_SZ8 | IO_IN)),
+    IC(.name = "io/out-imm8-word", GCODE(0x66, 0xE7, 0x70), .i3 = IOIO, .iopm = { 0x71 },
+       IO_HIT(IO_PORT(0x70) | IO_A64 | IO_SZ16)),
+    /* 15.10.1: "a linear array of 64K+3 bits (two 4-Kbyte pages, and the first
+     * three bits of a third 4-Kbyte page)": bits past 0xFFFF for accesses that
+     * reach beyond port 0xFFFF */
+    IC(.name = "io/port-ffff-byte", GCODE(0xEC), .i3 = IOIO, .iopm = { 0xFFFF }, .rdx = 0xFFFF,
+       IO_HIT(IO_PORT(0xFFFF) | IO_A64 | IO_SZ8 | IO_IN)),
+    IC(.name = "io/port-ffff-word-bit-10000", GCODE(0x66, 0xED), .i3 = IOIO, .iopm = { 0x10000 }, .rdx = 0xFFFF,
+       IO_HIT(IO_PORT(0xFFFF) | IO_A64 | IO_SZ16 | IO_IN)),
+    IC(.name = "io/port-ffff-dword-bit-10002", GCODE(0xEF), .i3 = IOIO, .iopm = { 0x10002 }, .rdx = 0xFFFF,
+       IO_HIT(IO_PORT(0xFFFF) | IO_A64 | IO_SZ32)),
+    IC(.name = "io/port-fffe-dword-bit-10001", GCODE(0xED), .i3 = IOIO, .iopm = { 0x10001 }, .rdx = 0xFFFE,
+       IO_HIT(IO_PORT(0xFFFE) | IO_A64 | IO_SZ32 | IO_IN)),
+    /* not intercepted: the access runs (port 0xE9 answers in the test platform) */
+    IC(.name = "io/dword-neighbours-set-runs", GCODE(0xED), .i3 = IOIO, .iopm = { 0xE8, 0xED }, .rdx = 0xE9),
+    IC(.name = "io/byte-next-bit-set-runs", GCODE(0xEC), .i3 = IOIO, .iopm = { 0xEA }, .rdx = 0xE9),
+    IC(.name = "io/no-ioio-intercept-runs", GCODE(0xEC), .i3 = 0, .iopm = { 0xE9 }, .rdx = 0xE9),
+    /* 15.10.3: "Bits 12:10 of the EXITINFO1 field provide the effective segment
+     * number (the default segment is DS) ... INS provides the effective segment
+     * (always ES, encoded as 0)." */
+    IC(.name = "io/outsb-ds", GCODE(0x6E), .i3 = IOIO, .iopm = { 0xE9 }, .rdx = 0xE9,
+       IO_HIT(IO_PORT(0xE9) | IO_SEG(3) | IO_A64 | IO_SZ8 | IO_STR)),
+    IC(.name = "io/outsb-fs", GCODE(0x64, 0x6E), .i3 = IOIO, .iopm = { 0xE9 }, .rdx = 0xE9,
+       IO_HIT(IO_PORT(0xE9) | IO_SEG(4) | IO_A64 | IO_SZ8 | IO_STR)),
+    IC(.name = "io/outsb-addr32", GCODE(0x67, 0x6E), .i3 = IOIO, .iopm = { 0xE9 }, .rdx = 0xE9,
+       IO_HIT(IO_PORT(0xE9) | IO_SEG(3) | IO_A32 | IO_SZ8 | IO_STR)),
+    IC(.name = "io/rep-insw", GCODE(0xF3, 0x66, 0x6D), .i3 = IOIO, .iopm = { 0xEA }, .rdx = 0xE9, .rcx = 4,
+       IO_HIT(IO_PORT(0xE9) | IO_A64 | IO_SZ16 | IO_REP | IO_STR | IO_IN)),
+
+    /* 15.11: "Each MSR is covered by two bits defining the guest read and write
+     * access permissions. The lsb of the two bits controls read access to the MSR
+     * and the msb controls write access." Table 15-8: 000h-7FFh MSRs 0-1FFFh,
+     * 800h-FFFh C000_0000h-C000_1FFFh, 1000h-17FFh C001_0000h-C001_1FFFh. "If the
+     * MSR_PROT intercept is active, any attempt to read or write an MSR not
+     * covered by the MSRPM will automatically cause an intercept." EXITINFO1: 0
+     * RDMSR, 1 WRMSR. */
+    IC(.name = "msr/v1-read", GCODE(0x0F, 0x32), .i3 = MSRP, .msrpm = { MSRPM_BIT(0, 0x175, 0) }, .rcx = 0x175,
+       MSR_HIT(0)),
+    IC(.name = "msr/v1-write", GCODE(0x0F, 0x30), .i3 = MSRP, .msrpm = { MSRPM_BIT(0, 0x175, 1) }, .rcx = 0x175,
+       MSR_HIT(1)),
+    IC(.name = "msr/v1-read-with-write-bit-runs", GCODE(0x0F, 0x32), .i3 = MSRP,
+       .msrpm = { MSRPM_BIT(0, 0x175, 1) }, .rcx = 0x175),
+    IC(.name = "msr/v1-write-with-read-bit-runs", GCODE(0x0F, 0x30), .i3 = MSRP,
+       .msrpm = { MSRPM_BIT(0, 0x175, 0) }, .rcx = 0x175, .rax = 0x1000),
+    IC(.name = "msr/v1-last-msr-1fff-read", GCODE(0x0F, 0x32), .i3 = MSRP,
+       .msrpm = { MSRPM_BIT(0, 0x1FFF, 0) }, .rcx = 0x1FFF, MSR_HIT(0)),
+    IC(.name = "msr/v2-read", GCODE(0x0F, 0x32), .i3 = MSRP, .msrpm = { MSRPM_BIT(0x800, 0x81, 0) },
+       .rcx = MSR_STAR, MSR_HIT(0)),
+    IC(.name = "msr/v2-write", GCODE(0x0F, 0x30), .i3 = MSRP, .msrpm = { MSRPM_BIT(0x800, 0x81, 1) },
+       .rcx = MSR_STAR, MSR_HIT(1)),
+    IC(.name = "msr/v2-read-with-write-bit-runs", GCODE(0x0F, 0x32), .i3 = MSRP,
+       .msrpm = { MSRPM_BIT(0x800, 0x81, 1) }, .rcx = MSR_STAR),
+    IC(.name = "msr/v2-last-msr-c0001fff-write", GCODE(0x0F, 0x30), .i3 = MSRP,
+       .msrpm = { MSRPM_BIT(0x800, 0x1FFF, 1) }, .rcx = 0xC0001FFF, MSR_HIT(1)),
+    IC(.name = "msr/v3-read", GCODE(0x0F, 0x32), .i3 = MSRP, .msrpm = { MSRPM_BIT(0x1000, 0x114, 0) },
+       .rcx = MSR_VM_CR, MSR_HIT(0)),
+    IC(.name = "msr/v3-write", GCODE(0x0F, 0x30), .i3 = MSRP, .msrpm = { MSRPM_BIT(0x1000, 0x114, 1) },
+       .rcx = MSR_VM_CR, .rax = 0x20, MSR_HIT(1)),
+    IC(.name = "msr/v3-read-clear-runs", GCODE(0x0F, 0x32), .i3 = MSRP,
+       .msrpm = { MSRPM_BIT(0x1000, 0x114, 1), MSRPM_BIT(0x1000, 0x117, 0) }, .rcx = MSR_VM_CR),
+    IC(.name = "msr/v3-last-msr-c0011fff-read", GCODE(0x0F, 0x32), .i3 = MSRP,
+       .msrpm = { MSRPM_BIT(0x1000, 0x1FFF, 0) }, .rcx = 0xC0011FFF, MSR_HIT(0)),
+    /* the last MSR of each vector is inside it: with only its write bit set a read
+     * is not intercepted ("Exceptions specific to a given MSR (... unimplemented
+     * MSRs ...)" come after the intercept check: the guest gets the #GP) */
+    IC(.name = "msr/v1-last-msr-1fff-read-with-write-bit-runs", GCODE(0x0F, 0x32), .i3 = MSRP,
+       .msrpm = { MSRPM_BIT(0, 0x1FFF, 1) }, .rcx = 0x1FFF, .guest_gp = true),
+    IC(.name = "msr/v2-last-msr-c0001fff-read-with-write-bit-runs", GCODE(0x0F, 0x32), .i3 = MSRP,
+       .msrpm = { MSRPM_BIT(0x800, 0x1FFF, 1) }, .rcx = 0xC0001FFF, .guest_gp = true),
+    IC(.name = "msr/v3-last-msr-c0011fff-read-with-write-bit-runs", GCODE(0x0F, 0x32), .i3 = MSRP,
+       .msrpm = { MSRPM_BIT(0x1000, 0x1FFF, 1) }, .rcx = 0xC0011FFF, .guest_gp = true),
+    IC(.name = "msr/v3-first-msr-c0010000-write-with-read-bit-runs", GCODE(0x0F, 0x30), .i3 = MSRP,
+       .msrpm = { MSRPM_BIT(0x1000, 0, 0) }, .rcx = 0xC0010000, .guest_gp = true),
+    IC(.name = "msr/outside-40000000-read", GCODE(0x0F, 0x32), .i3 = MSRP, .rcx = 0x40000000, MSR_HIT(0)),
+    IC(.name = "msr/outside-2000-write", GCODE(0x0F, 0x30), .i3 = MSRP, .rcx = 0x2000, MSR_HIT(1)),
+    IC(.name = "msr/outside-c0002000-read", GCODE(0x0F, 0x32), .i3 = MSRP, .rcx = 0xC0002000, MSR_HIT(0)),
+    IC(.name = "msr/outside-c0012000-read", GCODE(0x0F, 0x32), .i3 = MSRP, .rcx = 0xC0012000, MSR_HIT(0)),
+    IC(.name = "msr/outside-c0010000-minus-1-write", GCODE(0x0F, 0x30), .i3 = MSRP, .rcx = 0xC000FFFF, MSR_HIT(1)),
+    IC(.name = "msr/no-msr-intercept-runs", GCODE(0x0F, 0x32), .i3 = 0, .msrpm = { MSRPM_BIT(0, 0x175, 0) },
+       .rcx = 0x175),
+};
+
+START_TEST(intercept)
+{
+    const struct icpt_row *r = &icpt_rows[_i];
+    char row[200];
+    snprintf(row, sizeof(row), "intercept %s (test_svm.c:%d)", r->name, r->line);
+    static const uint8_t host[] = { 0x0F, 0x01, 0xD8, 0xF4 };           /* vmrun; hlt */
+    struct sv x;
+    sv_create(&x, host, sizeof(host), row, 0);
+    cpu_t *c = x.t.cpu;
+    uint8_t guest[8];
+    memcpy(guest, r->code, r->n);
+    memcpy(guest + r->n, (const uint8_t[]){ 0x0F, 0x01, 0xD9 }, 3);     /* vmmcall */
+    put(&x, GUEST_PA, guest, r->n + 3);
+    for (unsigned k = 0; k < 3 && r->iopm[k] > 0; k++)
+        set_bit_at(&x, IOPM_PA, (uint64_t)r->iopm[k]);
+    for (unsigned k = 0; k < 2 && r->msrpm[k] > 0; k++)
+        set_bit_at(&x, MSRPM_PA, (uint64_t)r->msrpm[k]);
+    struct vmcb v;
+    vmcb_base(&x, &v, false);
+    v.intercept3 |= r->i3;
+    v.rax = r->rax;
+    put(&x, VMCB_PA, &v, sizeof(v));
+    cpu_set(c, CPU_RAX, VMCB_PA);
+    cpu_set(c, CPU_RCX, r->rcx);
+    cpu_set(c, CPU_RDX, r->rdx);
+    cpu_set(c, CPU_RSI, GUEST_STACK - 0x100);
+    cpu_set(c, CPU_RDI, GUEST_STACK - 0x200);
+    cpu_commit_state(c);
+    sv_run(&x);
+    ck_assert_msg(tm_vector(&x.t) == -1 && cpu_get(c, CPU_RIP) == CODE_PA + sizeof(host),
+                  "%s: host RIP %#llx (vector %d)", row, (unsigned long long)cpu_get(c, CPU_RIP), tm_vector(&x.t));
+    uint64_t code = vmcb64(&x, VMCB_OFF(exitcode)), info1 = vmcb64(&x, VMCB_OFF(exitinfo1));
+    uint64_t info2 = vmcb64(&x, VMCB_OFF(exitinfo2)), rip = vmcb64(&x, VMCB_OFF(rip));
+    uint64_t nrip = vmcb64(&x, VMCB_OFF(nrip));
+    if (r->hit) {
+        ck_assert_msg(code == r->exitcode && info1 == r->info1, "%s: exit %#llx EXITINFO1 %#llx, expected %#llx "
+                      "%#llx", row, (unsigned long long)code, (unsigned long long)info1,
+                      (unsigned long long)r->exitcode, (unsigned long long)r->info1);
+        uint64_t want2 = r->exitcode == SVM_EXIT_IOIO ? GUEST_PA + r->n : 0;
+        ck_assert_msg(info2 == want2, "%s: EXITINFO2 %#llx, expected %#llx", row, (unsigned long long)info2,
+                      (unsigned long long)want2);
+        ck_assert_msg(rip == GUEST_PA && nrip == GUEST_PA + r->n, "%s: guest RIP %#llx nRIP %#llx", row,
+                      (unsigned long long)rip, (unsigned long long)nrip);
+        ck_assert_msg(x.t.nio == 0, "%s: the intercepted access reached the platform", row);
+    } else if (r->guest_gp) {
+        ck_assert_msg(code == SVM_EXIT_HLT && rip == HANDLER(13) && nrip == HANDLER(13) + 1,
+                      "%s: exit %#llx at %#llx (EXITINFO1 %#llx), expected HLT in the guest's #GP handler", row,
+                      (unsigned long long)code, (unsigned long long)rip, (unsigned long long)info1);
+        ck_assert_msg(get64(&x, GUEST_STACK - 48) == 0 && get64(&x, GUEST_STACK - 40) == GUEST_PA,
+                      "%s: the guest's #GP frame: error code %#llx RIP %#llx", row,
+                      (unsigned long long)get64(&x, GUEST_STACK - 48), (unsigned long long)get64(&x, GUEST_STACK - 40));
+    } else {
+        ck_assert_msg(code == SVM_EXIT_VMMCALL && rip == GUEST_PA + r->n && nrip == GUEST_PA + r->n + 3,
+                      "%s: exit %#llx at %#llx (EXITINFO1 %#llx), expected VMMCALL after the instruction", row,
+                      (unsigned long long)code, (unsigned long long)rip, (unsigned long long)info1);
+    }
+    const struct cpu_event *ex = NULL;
+    ck_assert_msg(tm_count(&x.t, CPU_EV_VM_EXIT, &ex) == 1 && ex->a == code && ex->b == info1,
+                  "%s: VM_EXIT event reason %#llx qual %#llx", row, ex ? (unsigned long long)ex->a : 0ull,
+                  ex ? (unsigned long long)ex->b : 0ull);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("svm");
+    TCase *t = harness_tcase("vmrun");
+    ADD_ROWS(t, vmrun_check, vmrun_rows);
+    tcase_add_test(t, check_coverage);
+    suite_add_tcase(s, t);
+
+    t = harness_tcase("insn");
+    ADD_ROWS(t, insn, insn_rows);
+    suite_add_tcase(s, t);
+
+    t = harness_tcase("msr");
+    ADD_ROWS(t, msr, msr_rows);
+    ADD_ROWS(t, cpuid, cpuid_rows);
+    suite_add_tcase(s, t);
+
+    t = harness_tcase("intercept");
+    ADD_ROWS(t, intercept, icpt_rows);
+    suite_add_tcase(s, t);
+    return harness_run(s);
+}
