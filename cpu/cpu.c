@@ -1100,6 +1100,31 @@ void cpu_apic_sipi_received(cpu_t *cpu, uint8_t vector)
     cpu_emit(cpu, CPU_EV_APIC, cpu_rip(cpu), CPU_APIC_SIPI, vector, (uint64_t)vector << 12, 0);
 }
 
+/* The instruction at RIP is a sensitive one whose block starts there, right
+ * after another was emulated (e.g. POPF; VMREAD): an engine run would only
+ * enter the block and stop at its site hook. When nothing that run could do
+ * matters (no instruction tracing, no pending fetch stop or timer stop, no
+ * written code, a block record valid in this view generation, the instruction's
+ * bytes translated by the translation cache so the engine's fetch needs no
+ * walk), decode it here instead: the same accounting, the same emulation,
+ * one engine entry less (docs/cpu-mmu.md, "Chained sensitive instructions"). */
+static bool chain_site(cpu_t *cpu, struct dec_insn *d)
+{
+    if (cpu->cfg.trace_insns || cpu->fetch_stop || cpu->eng_mode_dirty || cpu->cycles >= cpu->irq_cycle ||
+        !view_code_settled(cpu->view))
+        return false;
+    uint64_t rip = cpu_rip(cpu);
+    if (view_is_reserved(rip) || !site_hooked(cpu, rip))
+        return false;
+    const struct tb_info *tb = tbc_lookup(cpu->tbc, rip);
+    if (!tb || tb->la != rip || !tb->ninsn || tb->cls[0] == IC_NONE || tb->user != (cpu->cpl == 3) ||
+        tb->bits != cpu->eng_bits || (tb->gen != view_generation(cpu->view) && !tb_revalidate(cpu, tb)))
+        return false;                           /* (the block hook would revalidate the record the same way) */
+    if (!dec_at(cpu, rip, d) || d->cls == IC_NONE || d->len == 0 || memcmp(d->bytes, tb->bytes, d->len) != 0)
+        return false;
+    return mem_code_cached(cpu, rip) && mem_code_cached(cpu, rip + d->len - 1);
+}
+
 enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
 {
     cpu->budget_end = cpu->insns + budget;
@@ -1136,6 +1161,21 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         if (cpu->insns >= cpu->budget_end)
             return CPU_STOP_BUDGET;
         cpu->pend = (struct pending){ PEND_NONE, 0, 0, 0, 0 };
+        if (!held && !(cpu->guest_mode && cpu->guest_step) && cpu->last_was_site) {
+            struct dec_insn d;
+            cpu->last_was_site = false;
+            if (chain_site(cpu, &d)) {
+                cpu->stats.chained_sites++;
+                account_tb(cpu, ~0ull);         /* as the block hook would, then the site hook (nothing) */
+                cpu->last_was_site = true;
+                if (!sysinsn_emulate(cpu, &d))
+                    return stop_for_pending(cpu);
+                if (cpu->shutdown)
+                    return CPU_STOP_SHUTDOWN;
+                continue;
+            }
+        }
+        cpu->last_was_site = false;
         view_prepare_run(cpu->view);
         uint64_t rip = cpu_rip(cpu);
         uint64_t until = view_until_address(cpu->view);
@@ -1190,6 +1230,7 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
                 return stop_for_pending(cpu);
             if (cpu->shutdown)
                 return CPU_STOP_SHUTDOWN;
+            cpu->last_was_site = true;
             break;
         }
         case PEND_NEW_SITES:

@@ -303,6 +303,7 @@ struct cpu {
     uc_hook site_hooks[CPU_MAX_SITES];
     uint64_t site_la[CPU_MAX_SITES];
     unsigned nsites;
+    bool last_was_site;                        /* the last loop turn emulated a sensitive instruction */
     uint64_t fetch_stop;                       /* instruction to stop before (fetch fault), 0: none */
     uint64_t fetch_stop_la;                    /* its faulting fetch address */
     uint64_t new_sites[64];
@@ -419,6 +420,9 @@ bool phys_read(cpu_t *cpu, uint64_t pa, void *buf, size_t len);
 bool phys_write(cpu_t *cpu, uint64_t pa, const void *buf, size_t len);
 /* Read instruction bytes at la without side effects (no A/D, no faults). */
 size_t mem_peek_code(cpu_t *cpu, uint64_t la, uint8_t *buf, size_t len);
+/* The translation cache holds la for the current tag with read rights: an
+ * engine fetch there would refill its shadow without a walk. */
+bool mem_code_cached(cpu_t *cpu, uint64_t la);
 
 /* ---- exceptions (exceptions.c) ---- */
 enum ev_type { EV_HW_EXCEPTION, EV_SW_INT, EV_SW_EXCEPTION, EV_EXT_INT, EV_NMI, EV_PRIV_SW_EXCEPTION };
@@ -556,6 +560,9 @@ void view_phys_written(struct view *v, uint64_t pa, uint64_t len);
 void view_prepare_run(struct view *v);       /* drop stale translated code before running */
 void view_sync_engine(struct view *v);       /* do a deferred engine TLB flush (before the engine runs) */
 bool view_inval_pending(const struct view *v);
+/* No written code page and no translated code waiting to be dropped
+ * (view_prepare_run would do nothing but the engine's TLB flush). */
+bool view_code_settled(const struct view *v);
 void view_do_pending_inval(struct view *v);
 
 /* ---- cost model (cost.c) ---- */

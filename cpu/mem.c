@@ -451,6 +451,21 @@ size_t mem_peek_code(cpu_t *cpu, uint64_t la, uint8_t *buf, size_t len)
     return done;
 }
 
+
+bool mem_code_cached(cpu_t *cpu, uint64_t la)
+{
+    struct pg_ctx pc;
+    cpu_pg_ctx(cpu, &pc, cpu->cpl, false);
+    if (pg_mode_of(pc.cr0, pc.cr4, pc.efer) == PG_MODE_NONE && !cpu->slat_on)
+        return false;
+    if (!pg_canonical(la, cpu->prof->linear_bits))
+        return false;
+    struct tlb_tag tag;
+    struct tlb_entry e;
+    cpu_tlb_tag(cpu, &tag);
+    return tlb_lookup(cpu->tlb, &tag, la, &e) && entry_allows(&pc, &e, PG_ACC_READ);
+}
+
 bool cpu_read_linear(cpu_t *cpu, uint64_t la, void *buf, size_t len)
 {
     struct mem_acc a = mem_acc_sys();

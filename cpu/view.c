@@ -325,6 +325,11 @@ bool view_inval_pending(const struct view *v)
     return v->npending != 0;
 }
 
+bool view_code_settled(const struct view *v)
+{
+    return v->npending == 0 && !v->any_stale;
+}
+
 /* Called outside the engine with the pages present: the engine translates
  * the linear address to find the code to drop. */
 void view_do_pending_inval(struct view *v)
