@@ -22,6 +22,7 @@ void cpu_pg_ctx(cpu_t *cpu, struct pg_ctx *pc, unsigned cpl, bool implicit_sv)
     pc->rflags_ac = (cpu_rflags(cpu) & RF_AC) != 0;
     pc->maxphyaddr = cpu->prof->maxphyaddr;
     pc->has_1g_pages = cpu->prof->page1g;
+    pc->amd = cpu->prof->is_amd;
     memcpy(pc->pdpte, cpu->pdpte, sizeof(pc->pdpte));
 }
 

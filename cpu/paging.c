@@ -181,6 +181,8 @@ static uint64_t rsvd_mask(const struct pg_ctx *ctx, enum pg_mode mode, unsigned 
     switch (level) {
     case 4:
         m |= PTE_PS;                           /* PS must be 0 in a PML4E */
+        if (ctx->amd)
+            m |= PTE_G;                        /* bit 8 too on AMD (APM vol. 2 5.3.3) */
         break;
     case 3:
         if (entry & PTE_PS) {

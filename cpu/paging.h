@@ -100,6 +100,8 @@ struct pg_ctx {
     bool rflags_ac;          /* RFLAGS.AC, for SMAP */
     unsigned maxphyaddr;     /* CPUID.80000008H:EAX[7:0] */
     bool has_1g_pages;       /* CPUID.80000001H:EDX.Page1GB */
+    bool amd;                /* AMD64 entry formats: bit 8 of a PML4E is reserved (APM vol. 2
+                              * 5.3.3, PML4E bits 8:7 MBZ; Intel ignores it) */
     uint64_t pdpte[4];       /* PAE paging only: the PDPTE registers as last loaded by
                               * pg_load_pdptes (SDM 3A 4.4.1); pg_walk never reads
                               * the PDPT in memory */

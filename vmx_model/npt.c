@@ -46,7 +46,7 @@ static void nested_ctx(const struct npt *n, cpu_t *cpu, struct pg_ctx *pc)
 {
     *pc = (struct pg_ctx){ .cr0 = CR0_PE | CR0_PG, .cr3 = n->ncr3, .cr4 = CR4_PAE,
                            .efer = EFER_LME | EFER_LMA | (n->host_efer & EFER_NXE), .cpl = 3,
-                           .maxphyaddr = cpu_maxphyaddr(cpu), .has_1g_pages = true };
+                           .maxphyaddr = cpu_maxphyaddr(cpu), .has_1g_pages = true, .amd = true };
 }
 
 /* Accesses to guest paging structures are nested-translated as user
