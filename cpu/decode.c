@@ -209,6 +209,25 @@ static enum insn_class classify(const cs_insn *ci)
     }
 }
 
+/* Capstone (4.0.2, Debian 12) ignores an operand-size prefix that comes
+ * before a REP prefix in INS and OUTS: 66 F3 6D, which assemblers emit for
+ * "rep insw", decodes as REP INSD (F3 66 6D decodes right; its prefix[2]
+ * says 0x66 either way). The operand size of the word/doubleword forms
+ * (6D, 6F) is the code size toggled by 0x66 (SDM 2A INS, 2B OUTS, 2.2.1). */
+static void fix_string_io_size(cs_insn *ci, unsigned bits)
+{
+    cs_x86 *x = &ci->detail->x86;
+    uint8_t op = x->opcode[0];
+    if (op != 0x6D && op != 0x6F)
+        return;
+    bool wide = (bits == 16) == (x->prefix[2] == 0x66);      /* 4 bytes, else 2 */
+    bool in = op == 0x6D;
+    ci->id = in ? (wide ? X86_INS_INSD : X86_INS_INSW) : (wide ? X86_INS_OUTSD : X86_INS_OUTSW);
+    for (unsigned i = 0; i < x->op_count; i++)
+        if (x->operands[i].type == X86_OP_MEM)
+            x->operands[i].size = wide ? 4 : 2;
+}
+
 bool dec_bytes(cpu_t *cpu, const uint8_t *bytes, size_t n, uint64_t la, struct dec_insn *out)
 {
     const uint8_t *p = bytes;
@@ -236,6 +255,7 @@ bool dec_bytes(cpu_t *cpu, const uint8_t *bytes, size_t n, uint64_t la, struct d
         ce->insn.detail = NULL;
         ce->detail = *ci->detail;
     }
+    fix_string_io_size(ci, bits);
     out->len = ci->size;
     memcpy(out->bytes, ci->bytes, ci->size < 16 ? ci->size : 16);
     out->id = ci->id;

@@ -218,6 +218,39 @@ END_TEST
 
 /* The memory-operand form: registers, scale, displacement, segment,
  * address size; RIP-relative; string I/O's first address. */
+/* The operand size of INS/OUTS with both an operand-size and a REP prefix,
+ * in either order (cpu/decode.c works around Capstone taking 66 F3 6D for
+ * REP INSD): what the model is told (size) and what cpu/ transfers. */
+START_TEST(string_io_operand_size)
+{
+    struct code c = { .n = 0 };
+    C(&c, 0x66, 0xF3, 0x6D);                           /* rep insw (the order assemblers emit) */
+    C(&c, 0xF3, 0x66, 0x6D);                           /* rep insw */
+    C(&c, 0xF3, 0x6D);                                 /* rep insd */
+    C(&c, 0x66, 0x6F);                                 /* outsw */
+    C(&c, 0x66, 0xF3, 0x6F);                           /* rep outsw */
+    STOP(&c);
+    struct tm t;
+    struct stub s;
+    setup(&t, &s, &c);
+    cpu_set(t.cpu, CPU_RCX, 1);
+    cpu_set(t.cpu, CPU_RDX, 0xE9);                     /* the harness's port */
+    cpu_set(t.cpu, CPU_RSI, DATA_LA);
+    cpu_set(t.cpu, CPU_RDI, DATA_LA + 0x100);
+    cpu_commit_state(t.cpu);
+    cpu_run(t.cpu, 100);
+    static const unsigned want[5] = { 2, 2, 4, 2, 2 };
+    ck_assert_uint_ge(s.n, 5);
+    for (unsigned i = 0; i < 5; i++)
+        ck_assert_msg(s.gi[i].size == want[i], "instruction %u: size %u, expected %u", i, s.gi[i].size, want[i]);
+    /* the first REP INSW moved RDI by 2 and used RCX up; the other REPs ran
+     * with RCX = 0, OUTSW moved RSI by 2 */
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RDI), DATA_LA + 0x102);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RSI), DATA_LA + 2);
+    tm_destroy(&t);
+}
+END_TEST
+
 START_TEST(mem_form_64)
 {
     struct code c = { .n = 0 };
@@ -453,6 +486,7 @@ int main(void)
     tcase_add_test(t, mov_dr_fields);
     tcase_add_test(t, lmsw_operand_first);
     tcase_add_test(t, fault_first_at_cpl3);
+    tcase_add_test(t, string_io_operand_size);
     tcase_add_test(t, mem_form_64);
     tcase_add_test(t, mem_form_16bit_addressing);
     tcase_add_test(t, adjusted_values);
