@@ -1661,6 +1661,16 @@ void cpu_report_vm_exit(cpu_t *cpu, uint32_t reason, uint64_t qualification, uns
     cpu_emit(cpu, CPU_EV_VM_EXIT, guest_rip, reason, qualification, insn_len, info);
 }
 
+void cpu_report_svm_exit(cpu_t *cpu, uint64_t code, uint64_t info1, uint64_t info2, uint64_t intinfo, int check,
+                         uint64_t guest_rip)
+{
+    if (!cpu->plat.event)
+        return;
+    struct cpu_event ev = { .kind = CPU_EV_SVM_EXIT, .cycle = cpu->cycles, .rip = guest_rip, .a = code, .b = info1,
+                            .c = info2, .d = intinfo, .e = check < 0 ? 0xFFFFFFFFu : (uint64_t)check };
+    cpu->plat.event(cpu->plat.ctx, cpu, &ev);
+}
+
 void cpu_release_init(cpu_t *cpu)
 {
     if (!cpu->init_blocked)

@@ -72,6 +72,8 @@ enum cpu_event_kind {
     CPU_EV_VM_ENTRY,       /* rip = the guest RIP entered */
     CPU_EV_VM_EXIT,        /* rip = guest RIP, a = exit reason, b = qualification, c = instruction length,
                               d = interruption or instruction information */
+    CPU_EV_SVM_EXIT,       /* AMD-V #VMEXIT: rip = guest RIP, a = EXITCODE, b = EXITINFO1, c = EXITINFO2,
+                              d = EXITINTINFO, e = the failed VMRUN check (0xFFFFFFFF: none) */
     CPU_EV_TLB_FILL,       /* a walk's translation cached: a = linear base, b = host-physical base,
                               c = guest-physical base, d = VPID | PCID << 16 | size log2 << 32 |
                               TLB_* flags << 40 (cpu/tlb.h) */
@@ -105,7 +107,7 @@ struct cpu_event {
     uint64_t cycle;        /* virtual cycle of the event on this LP */
     uint64_t rip;          /* RIP of the instruction the event belongs to */
     uint64_t a, b, c, d;   /* kind-specific, documented in docs/trace-format.md */
-    uint64_t e, f;         /* CPU_EV_VIRT only */
+    uint64_t e, f;         /* CPU_EV_VIRT and CPU_EV_SVM_EXIT only */
     const uint8_t *bytes;  /* CPU_EV_INSN: instruction bytes */
     unsigned nbytes;
     const char *text;      /* CPU_EV_UNMODELLED: what was not modelled */
@@ -642,6 +644,11 @@ void cpu_insn_note(cpu_t *cpu, const char *text);
 void cpu_report_vm_entry(cpu_t *cpu, uint64_t guest_rip);
 void cpu_report_vm_exit(cpu_t *cpu, uint32_t reason, uint64_t qualification, unsigned insn_len, uint32_t info,
                         uint64_t guest_rip);
+/* AMD-V #VMEXIT, for the trace (CPU_EV_SVM_EXIT): the VMCB's EXITCODE,
+ * EXITINFO1/2 and EXITINTINFO; check is the failed VMRUN consistency check
+ * for VMEXIT_INVALID (-1 when none). */
+void cpu_report_svm_exit(cpu_t *cpu, uint64_t code, uint64_t info1, uint64_t info2, uint64_t intinfo, int check,
+                         uint64_t guest_rip);
 /* Report the instruction's outcome to the observer (CPU_EV_VIRT). */
 void cpu_insn_report(cpu_t *cpu, unsigned outcome, unsigned error, unsigned vector, uint64_t operand, uint64_t value);
 void cpu_insn_retire(cpu_t *cpu);                /* RIP past the instruction, cost charged */

@@ -200,6 +200,7 @@ static const struct { const char *name; unsigned type; } event_types[] = {
     { "tlb-inval", TREC_TLB_INVAL }, { "insn", TREC_INSN }, { "triple-fault", TREC_TRIPLE_FAULT },
     { "unmodelled", TREC_UNMODELLED }, { "apic", TREC_APIC }, { "vmx", TREC_VMX },
     { "vm-entry", TREC_VM_ENTRY }, { "vm-exit", TREC_VM_EXIT }, { "tlb-fill", TREC_TLB_FILL },
+    { "svm-exit", TREC_SVM_EXIT },
 };
 
 const char *scenario_event_name(unsigned type)

@@ -89,9 +89,39 @@ static bool check_console(const struct scenario *s, const char *out, struct scn_
 
 /* ---- trace events ---- */
 
+/* A vm-exit pattern also matches an AMD-V exit (SVM_EXIT, trace format 6)
+ * with the meaning it had when format 5 wrote AMD-V exits as VM_EXIT
+ * records: reason = EXITCODE bits 31:0, len = 0, qual = EXITINFO1, info =
+ * the failed VMRUN check or EXITINTINFO bits 31:0 (docs/scenario-schema.md). */
+static bool svm_as_vm_exit(const struct scn_event *e, const struct trace_record *rec)
+{
+    static int idx[5] = { -2 };
+    if (idx[0] == -2) {
+        static const char *const names[5] = { "rip", "code", "info1", "intinfo", "check" };
+        for (int i = 0; i < 5; i++)
+            idx[i] = trace_field_index(TREC_SVM_EXIT, names[i]);
+    }
+    for (int i = 0; i < 5; i++)
+        if (idx[i] < 0 || (unsigned)idx[i] >= rec->nfields)
+            return false;
+    uint64_t check = rec->field[idx[4]];
+    uint64_t v[5] = { rec->field[idx[0]], rec->field[idx[1]] & 0xFFFFFFFFu, 0, rec->field[idx[2]],
+                      check != 0xFFFFFFFFu ? check : rec->field[idx[3]] & 0xFFFFFFFFu };
+    for (unsigned i = 0; i < e->nfields; i++) {
+        int f = e->field[i];                 /* VM_EXIT order: rip reason len qual info */
+        if (f < 0 || f >= 5 || v[f] != e->value[i])
+            return false;
+    }
+    return true;
+}
+
 static bool event_matches(const struct scn_event *e, const struct trace_record *rec)
 {
-    if (rec->type != e->type || (e->lp >= 0 && rec->lp != (unsigned)e->lp))
+    if (e->lp >= 0 && rec->lp != (unsigned)e->lp)
+        return false;
+    if (e->type == TREC_VM_EXIT && rec->type == TREC_SVM_EXIT)
+        return svm_as_vm_exit(e, rec);
+    if (rec->type != e->type)
         return false;
     for (unsigned i = 0; i < e->nfields; i++)
         if ((unsigned)e->field[i] >= rec->nfields || rec->field[e->field[i]] != e->value[i])

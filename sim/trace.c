@@ -395,6 +395,10 @@ void trace_event(trace_writer_t *w, unsigned lp, const struct cpu_event *ev)
         v[0] = ev->rip; v[1] = ev->a; v[2] = ev->c; v[3] = ev->b; v[4] = ev->d;
         w_record(w, TREC_VM_EXIT, lp, ev->cycle, v, 5, NULL, 0);
         break;
+    case CPU_EV_SVM_EXIT:
+        v[0] = ev->rip; v[1] = ev->a; v[2] = ev->b; v[3] = ev->c; v[4] = ev->d; v[5] = ev->e;
+        w_record(w, TREC_SVM_EXIT, lp, ev->cycle, v, 6, NULL, 0);
+        break;
     case CPU_EV_TLB_FILL:
         v[0] = ev->rip; v[1] = ev->a; v[2] = ev->b; v[3] = ev->c; v[4] = ev->d & 0xFFFF;
         v[5] = (ev->d >> 16) & 0xFFFF; v[6] = (ev->d >> 32) & 0xFF; v[7] = (ev->d >> 40) & 0xFFFF;
@@ -506,7 +510,7 @@ int trace_next(trace_reader_t *r, struct trace_record *rec, char *msg, size_t ms
     if (!layout_of(type, &l) || (r->cfg.version < 2 && type == TREC_APIC) ||
         (r->cfg.version < 3 && type == TREC_VMX) ||
         (r->cfg.version < 4 && (type == TREC_VM_ENTRY || type == TREC_VM_EXIT)) ||
-        (r->cfg.version < 5 && type == TREC_TLB_FILL)) {
+        (r->cfg.version < 5 && type == TREC_TLB_FILL) || (r->cfg.version < 6 && type == TREC_SVM_EXIT)) {
         snprintf(msg, msglen, "corrupted: unknown record type %u at offset %llu (format version %u)", type,
                  (unsigned long long)at, r->cfg.version);
         return -1;

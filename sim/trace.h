@@ -13,8 +13,8 @@
 
 #include "cpu.h"
 
-#define TRACE_FORMAT_VERSION 5          /* readers also accept 1 (no APIC), 2 (no VMX), 3 (no VM entry/exit),
-                                           4 (no TLB_FILL) */
+#define TRACE_FORMAT_VERSION 6          /* readers also accept 1 (no APIC), 2 (no VMX), 3 (no VM entry/exit),
+                                           4 (no TLB_FILL), 5 (no SVM_EXIT) */
 #define TRACE_HEADER_SIZE    256
 #define TRACE_REC_HDR        16
 #define TRACE_MAX_VAR        4096

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "svm.h"
+#include "svm_exits.h"
 #include "trace.h"
 
 static const char *vector_name(unsigned v)
@@ -157,6 +159,18 @@ void trace_format_record(const struct trace_record *rec, char *buf, size_t n)
                  " guest rip=%#" PRIx64, F("reason") & 0xFFFF, (F("reason") >> 31) ? " (VM-entry failure)" : "",
                  F("qual"), F("len"), F("info"), F("rip"));
         break;
+    case TREC_SVM_EXIT: {
+        /* AMD APM vol. 2 appendix C: EXITCODE -1 is VMEXIT_INVALID */
+        char chk[64] = "";
+        if (F("check") != 0xFFFFFFFFu)
+            snprintf(chk, sizeof(chk), " check=%" PRIu64 " (%s)", F("check"), svm_check_name((enum svm_check)F("check")));
+        char nb[32];
+        const char *name = svm_exit_name(F("code"), nb, sizeof(nb));
+        snprintf(p, left, "svm-exit   code=%#" PRIx64 "%s%s%s info1=%#" PRIx64 " info2=%#" PRIx64 " intinfo=%#" PRIx64
+                 "%s %srip=%#" PRIx64, F("code"), name ? " (" : "", name ? name : "", name ? ")" : "", F("info1"),
+                 F("info2"), F("intinfo"), chk, F("code") == SVM_EXIT_INVALID ? "" : "guest ", F("rip"));
+        break;
+    }
     case TREC_END:
         quoted(q, sizeof(q), rec->var, rec->nvar);
         snprintf(p, left, "end        %s status=%" PRIu64 " insns=%" PRIu64 " records=%" PRIu64 " %s",

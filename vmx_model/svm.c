@@ -251,7 +251,7 @@ static void vmexit(svm_t *s, const struct exit_info *x, uint64_t nrip)
     W64(s, eventinj, R64(s, eventinj) & ~(1ull << 31));
     if (s->caps.features & SVM_FEAT_NRIPS)
         W64(s, nrip, nrip);
-    cpu_report_vm_exit(c, (uint32_t)x->code, x->info1, 0, (uint32_t)x->intinfo, guest_rip);
+    cpu_report_svm_exit(c, x->code, x->info1, x->info2, x->intinfo, -1, guest_rip);
     cpu_leave_halt(c);
     s->guest = false;
     s->gif = false;
@@ -390,7 +390,7 @@ static bool op_vmrun(svm_t *s, const struct cpu_virt_insn *in)
         W64(s, exitcode, SVM_EXIT_INVALID);
         W64(s, exitinfo1, 0);
         W64(s, exitinfo2, 0);
-        cpu_report_vm_exit(c, (uint32_t)SVM_EXIT_INVALID, 0, 0, (uint32_t)bad, h->rip);
+        cpu_report_svm_exit(c, SVM_EXIT_INVALID, 0, 0, 0, bad, h->rip);
         s->gif = false;
         cpu_set_interrupts_held(c, true);
         return true;

@@ -133,19 +133,8 @@ _Static_assert(offsetof(struct vmcb, sysenter_eip) == 0x638, "APM B-2: SYSENTER_
 _Static_assert(offsetof(struct vmcb, cr2) == 0x640, "APM B-2: CR2");
 _Static_assert(offsetof(struct vmcb, g_pat) == 0x668, "APM B-2: G_PAT");
 
-/* #VMEXIT codes (APM C "SVM Intercept Exit Codes"). */
-enum {
-    SVM_EXIT_READ_CR0 = 0x00, SVM_EXIT_WRITE_CR0 = 0x10, SVM_EXIT_READ_DR0 = 0x20, SVM_EXIT_WRITE_DR0 = 0x30,
-    SVM_EXIT_EXCP0 = 0x40, SVM_EXIT_INTR = 0x60, SVM_EXIT_NMI = 0x61, SVM_EXIT_SMI = 0x62, SVM_EXIT_INIT = 0x63,
-    SVM_EXIT_VINTR = 0x64, SVM_EXIT_RDTSC = 0x6E, SVM_EXIT_RDPMC = 0x6F, SVM_EXIT_CPUID = 0x72,
-    SVM_EXIT_IRET = 0x74, SVM_EXIT_SWINT = 0x75, SVM_EXIT_INVD = 0x76, SVM_EXIT_PAUSE = 0x77, SVM_EXIT_HLT = 0x78,
-    SVM_EXIT_INVLPG = 0x79, SVM_EXIT_INVLPGA = 0x7A, SVM_EXIT_IOIO = 0x7B, SVM_EXIT_MSR = 0x7C,
-    SVM_EXIT_SHUTDOWN = 0x7F, SVM_EXIT_VMRUN = 0x80, SVM_EXIT_VMMCALL = 0x81, SVM_EXIT_VMLOAD = 0x82,
-    SVM_EXIT_VMSAVE = 0x83, SVM_EXIT_STGI = 0x84, SVM_EXIT_CLGI = 0x85, SVM_EXIT_SKINIT = 0x86,
-    SVM_EXIT_RDTSCP = 0x87, SVM_EXIT_WBINVD = 0x89, SVM_EXIT_MONITOR = 0x8A, SVM_EXIT_MWAIT = 0x8B,
-    SVM_EXIT_XSETBV = 0x8D, SVM_EXIT_NPF = 0x400,
-};
-#define SVM_EXIT_INVALID (~0ull)       /* VMRUN with illegal guest state: -1 */
+/* #VMEXIT codes: svm_exits.h (APM C "SVM Intercept Exit Codes"). */
+#include "svm_exits.h"
 
 /* Intercept vector 3 (0x00C) and 4 (0x010) bits (APM B-1). */
 enum {

@@ -405,7 +405,7 @@ START_TEST(vmrun_check)
     cpu_get_seg(c, CPU_CS, &cs1);
     ck_assert_msg(cs1.sel == cs0.sel && cs1.attr == cs0.attr, "%s: host CS %#x/%#x", row, cs1.sel, cs1.attr);
     const struct cpu_event *ex = NULL;
-    unsigned nexit = tm_count(&x.t, CPU_EV_VM_EXIT, &ex);
+    unsigned nexit = tm_count(&x.t, CPU_EV_SVM_EXIT, &ex);
     unsigned nentry = tm_count(&x.t, CPU_EV_VM_ENTRY, NULL);
     ck_assert_msg(nexit == 1 && ex, "%s: %u VM exits", row, nexit);
 
@@ -415,9 +415,9 @@ START_TEST(vmrun_check)
         ck_assert_msg(vmcb64(&x, VMCB_OFF(exitcode)) == SVM_EXIT_INVALID, "%s: EXITCODE %#llx, expected -1", row,
                       (unsigned long long)vmcb64(&x, VMCB_OFF(exitcode)));
         ck_assert_msg(nentry == 0, "%s: %u VM entries", row, nentry);
-        ck_assert_msg(ex->a == 0xFFFFFFFFull && ex->d == (uint64_t)r->check && ex->b == 0 &&
+        ck_assert_msg(ex->a == SVM_EXIT_INVALID && ex->e == (uint64_t)r->check && ex->b == 0 &&
                       ex->rip == CODE_PA + 3, "%s: VM_EXIT reason %#llx info %llu qual %#llx rip %#llx; expected "
-                      "check %d (%s)", row, (unsigned long long)ex->a, (unsigned long long)ex->d,
+                      "check %d (%s)", row, (unsigned long long)ex->a, (unsigned long long)ex->e,
                       (unsigned long long)ex->b, (unsigned long long)ex->rip, r->check,
                       svm_check_name((enum svm_check)r->check));
         ck_assert_msg(vmcb64(&x, VMCB_OFF(rip)) == v.rip && vmcb64(&x, VMCB_OFF(rax)) == GUEST_RAX &&
@@ -576,7 +576,7 @@ START_TEST(insn)
         ck_assert_msg(tm_vector(&x.t) == -1 && cpu_get(c, CPU_RIP) == CODE_PA + r->n + 1, "%s: did not complete "
                       "(vector %d, RIP %#llx)", row, tm_vector(&x.t), (unsigned long long)cpu_get(c, CPU_RIP));
     }
-    ck_assert_msg(tm_count(&x.t, CPU_EV_VM_ENTRY, NULL) == 0 && tm_count(&x.t, CPU_EV_VM_EXIT, NULL) == 0,
+    ck_assert_msg(tm_count(&x.t, CPU_EV_VM_ENTRY, NULL) == 0 && tm_count(&x.t, CPU_EV_SVM_EXIT, NULL) == 0,
                   "%s: a VM entry or exit happened", row);
     uint64_t v = 0;
     switch (r->chk) {
@@ -968,7 +968,7 @@ START_TEST(intercept)
                       (unsigned long long)code, (unsigned long long)rip, (unsigned long long)info1);
     }
     const struct cpu_event *ex = NULL;
-    ck_assert_msg(tm_count(&x.t, CPU_EV_VM_EXIT, &ex) == 1 && ex->a == code && ex->b == info1,
+    ck_assert_msg(tm_count(&x.t, CPU_EV_SVM_EXIT, &ex) == 1 && ex->a == code && ex->b == info1,
                   "%s: VM_EXIT event reason %#llx qual %#llx", row, ex ? (unsigned long long)ex->a : 0ull,
                   ex ? (unsigned long long)ex->b : 0ull);
 }

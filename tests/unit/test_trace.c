@@ -526,9 +526,9 @@ static const struct damage_row damage_rows[] = {
     { "header/truncated-255",       M_TRUNC, ABS, 0, 255, 0, 0, OPEN, "truncated header (255 of 256", NO_OFF, 0 },
     { "header/bad-magic",           M_SET, ABS, 0, 0,   'X', 0, OPEN, "bad magic", NO_OFF, 0 },
     { "header/bad-magic-last-byte", M_SET, ABS, 0, 7,   'X', 0, OPEN, "bad magic", NO_OFF, 0 },
-    { "header/version-6",           M_SET, ABS, 0, 8,   6,   0, OPEN, "version 6 is not supported", NO_OFF, 0 },
+    { "header/version-7",           M_SET, ABS, 0, 8,   7,   0, OPEN, "version 7 is not supported", NO_OFF, 0 },
     { "header/version-0",           M_SET, ABS, 0, 8,   0,   0, OPEN, "version 0 is not supported", NO_OFF, 0 },
-    { "header/version-261",         M_SET, ABS, 0, 9,   1,   0, OPEN, "version 261", NO_OFF, 0 },
+    { "header/version-262",         M_SET, ABS, 0, 9,   1,   0, OPEN, "version 262", NO_OFF, 0 },
     { "header/length-0",            M_SET, ABS, 0, 11,  0,   0, OPEN, "header length 0", NO_OFF, 0 },
     { "header/zero-lps",            M_SET_LE, ABS, 0, 24, 0, 4, OPEN, "0 logical processors", NO_OFF, 0 },
     { "header/257-lps",             M_SET_LE, ABS, 0, 24, 257, 4, OPEN, "257 logical processors", NO_OFF, 0 },
@@ -541,7 +541,7 @@ static const struct damage_row damage_rows[] = {
     /* records */
     { "record/unknown-type-200",    M_SET, REC, 3, 0,  200, 0, NEXT, "unknown record type 200", OFF_REC, 3 },
     { "record/unknown-type-0",      M_SET, REC, 0, 0,  0,   0, NEXT, "unknown record type 0", OFF_REC, 0 },
-    { "record/unknown-type-17",     M_SET, REC, 7, 0,  17,  0, NEXT, "unknown record type 17", OFF_REC, 7 },
+    { "record/unknown-type-18",     M_SET, REC, 7, 0,  18,  0, NEXT, "unknown record type 18", OFF_REC, 7 },
     { "record/reserved-header-bytes", M_SET, REC, 2, 5, 1,  0, NEXT, "reserved bytes", OFF_REC, 2 },
     { "record/fixed-length-too-long", M_SET_LE, REC, 5, 2, 17, 2, NEXT, "has length 17", OFF_REC, 5 },
     { "record/fixed-length-too-short", M_SET_LE, REC, 5, 2, 15, 2, NEXT, "has length 15", OFF_REC, 5 },
@@ -770,6 +770,66 @@ START_TEST(tlb_fill_record_is_version_5)
 }
 END_TEST
 
+/* Format version 6 added SVM_EXIT (17): it round-trips, the dump names the
+ * exit code and the failed VMRUN check, and a version-5 file may not
+ * contain it. */
+START_TEST(svm_exit_record_is_version_6)
+{
+    char path[64];
+    tmp_path(path);
+    struct trace_config cfg = sample_config();
+    trace_writer_t *w;
+    ck_assert_int_eq(trace_create(path, &cfg, &w), TRACE_OK);
+    struct cpu_event e = { .kind = CPU_EV_SVM_EXIT, .cycle = 700, .rip = 0x401000, .a = 0x400,
+                           .b = 0x200000006ull, .c = 0x229028, .d = 0x80000306ull | (0x1234ull << 32),
+                           .e = 0xFFFFFFFFu };
+    trace_event(w, 0, &e);
+    struct cpu_event inv = { .kind = CPU_EV_SVM_EXIT, .cycle = 800, .rip = 0x402000, .a = ~0ull, .e = 2 };
+    trace_event(w, 0, &inv);
+    ck_assert_int_eq(trace_finish(w, TEND_EXIT_DEVICE, 1, 10, 1000, "done"), TRACE_OK);
+    trace_reader_t *r;
+    char msg[512] = "";
+    ck_assert_int_eq(trace_open(path, &r, msg, sizeof(msg)), TRACE_OK);
+    struct trace_record rec;
+    ck_assert_int_eq(trace_next(r, &rec, msg, sizeof(msg)), 1);
+    ck_assert_uint_eq(rec.type, TREC_SVM_EXIT);
+    ck_assert_uint_eq(field_of(&rec, "rip"), 0x401000);
+    ck_assert_uint_eq(field_of(&rec, "code"), 0x400);
+    ck_assert_uint_eq(field_of(&rec, "info1"), 0x200000006ull);
+    ck_assert_uint_eq(field_of(&rec, "info2"), 0x229028);
+    ck_assert_uint_eq(field_of(&rec, "intinfo"), 0x80000306ull | (0x1234ull << 32));
+    ck_assert_uint_eq(field_of(&rec, "check"), 0xFFFFFFFFu);
+    ck_assert_int_eq(trace_next(r, &rec, msg, sizeof(msg)), 1);
+    ck_assert_uint_eq(field_of(&rec, "code"), ~0ull);
+    ck_assert_uint_eq(field_of(&rec, "check"), 2);
+    trace_close(r);
+
+    char *out = NULL, *err = NULL;
+    size_t on = 0, en = 0;
+    FILE *fo = open_memstream(&out, &on), *fe = open_memstream(&err, &en);
+    ck_assert_int_eq(trace_dump(path, fo, fe), 0);
+    fclose(fo);
+    fclose(fe);
+    const char *needles[] = { "svm-exit   code=0x400 (NPF) info1=0x200000006 info2=0x229028 intinfo=0x123480000306 "
+                              "guest rip=0x401000",
+                              "code=0xffffffffffffffff (INVALID) info1=0 info2=0 intinfo=0 check=2 (CR0_HIGH) "
+                              "rip=0x402000" };
+    for (unsigned i = 0; i < sizeof(needles) / sizeof(needles[0]); i++)
+        ck_assert_msg(strstr(out, needles[i]), "dump output lacks \"%s\":\n%s", needles[i], out);
+    free(out);
+    free(err);
+
+    size_t n;
+    uint8_t *b = (uint8_t *)harness_slurp(path, &n);
+    b[8] = 5;
+    spill(path, b, n);
+    ck_assert_int_eq(trace_open(path, &r, msg, sizeof(msg)), TRACE_OK);
+    ck_assert_int_eq(trace_next(r, &rec, msg, sizeof(msg)), -1);
+    ck_assert_msg_contains("v5-svm-exit", msg, "unknown record type 17");
+    trace_close(r);
+}
+END_TEST
+
 START_TEST(open_missing_file)
 {
     trace_reader_t *r = (trace_reader_t *)1;
@@ -849,7 +909,7 @@ END_TEST
 START_TEST(unknown_types)
 {
     const char *names[TRACE_MAX_FIELDS];
-    unsigned bad[] = { 0, 17, 99, 255 };
+    unsigned bad[] = { 0, 18, 99, 255 };
     for (unsigned i = 0; i < 4; i++) {
         ck_assert_msg(trace_type_name(bad[i]) == NULL, "type %u has a name", bad[i]);
         ck_assert_msg(trace_type_fields(bad[i], names) == 0, "type %u has fields", bad[i]);
@@ -871,7 +931,7 @@ START_TEST(dump_valid_and_damaged)
     ck_assert_int_eq(trace_dump(path, fo, fe), 0);
     fclose(fo);
     fclose(fe);
-    const char *needles[] = { "# hvsim trace v5", "intel-server", "2 LP(s)", "instructions traced",
+    const char *needles[] = { "# hvsim trace v6", "intel-server", "2 LP(s)", "instructions traced",
                               "#PF", "ec=0x1b", "cr2=0xdead0000beef", "cr-write", "wrmsr", "msr=0xc0000080",
                               "#GP (not modelled)", "out", "port=0x3f8", "halt", "invlpg", "invpcid",
                               "mov rax, rcx", "triple-fault delivering #GP, then #DF", "\"OUT to port 0x80\"",
@@ -1029,6 +1089,7 @@ int main(void)
     tcase_add_test(t, vmx_record_is_version_3);
     tcase_add_test(t, vm_transition_records_are_version_4);
     tcase_add_test(t, tlb_fill_record_is_version_5);
+    tcase_add_test(t, svm_exit_record_is_version_6);
     tcase_add_test(t, abort_leaves_no_end);
     suite_add_tcase(s, t);
 
