@@ -86,7 +86,7 @@ bench: bench-deps build
 # e.g. DIFF_FLAGS="--keep /tmp/transcripts -v".
 DIFF_FLAGS ?=
 differential: bench-deps build
-	@$(BUILD)/hvsim differential -j $(JOBS) $(DIFF_FLAGS) scenarios/cpu scenarios/mb scenarios/vmx
+	@$(BUILD)/hvsim differential -j $(JOBS) $(DIFF_FLAGS) scenarios/cpu scenarios/mb scenarios/vmx scenarios/svm
 
 coverage: deps
 	@cmake -S . -B $(COV_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHVSIM_COVERAGE=ON >/dev/null

@@ -876,6 +876,17 @@ static bool shadow_active(cpu_t *cpu)
     return cpu->sti_shadow_insns == cpu->insns && cpu->sti_shadow_rip == cpu_rip(cpu);
 }
 
+/* Are maskable interrupts unmasked (SDM 3A 6.8.1)? RFLAGS.IF, except in
+ * guest mode with external-interrupt exiting (nothing masks them, SDM 3C
+ * 26.2) or with AMD-V V_INTR_MASKING (the host's IF at VMRUN masks them,
+ * APM 2 15.21.1). */
+static bool intr_unmasked(cpu_t *cpu)
+{
+    if (cpu->guest_mode && cpu->guest_vif)
+        return cpu->guest_host_if;
+    return (cpu_rflags(cpu) & RF_IF) || (cpu->guest_mode && cpu->guest_intr_exiting);
+}
+
 /* At an instruction boundary: take the highest pending maskable interrupt
  * if it can be taken (SDM 3A 6.8.1 masking by RFLAGS.IF, 6.8.3 the STI and
  * MOV SS shadow, 10.8.3.1 priority against the PPR). Returns true if one
@@ -890,8 +901,7 @@ static bool take_interrupt(cpu_t *cpu, bool *held)
     int v = apic_pending_vector(cpu);
     if (v >= 0 && cpu->irq_held)
         return false;                            /* GIF = 0: pending until released */
-    bool if_ignored = cpu->guest_mode && cpu->guest_intr_exiting;
-    if (v < 0 || (!(cpu_rflags(cpu) & RF_IF) && !if_ignored))
+    if (v < 0 || !intr_unmasked(cpu))
         return false;
     if (shadow_active(cpu)) {
         *held = true;
@@ -921,7 +931,7 @@ static bool take_interrupt(cpu_t *cpu, bool *held)
  * wait-for-SIPI state). */
 static bool nmi_blocked_now(cpu_t *cpu)
 {
-    return cpu->nmi_blocked || shadow_active(cpu) || cpu->wait_sipi;
+    return cpu->nmi_blocked || shadow_active(cpu) || cpu->wait_sipi || cpu->irq_held;
 }
 
 /* At an instruction boundary, after the guest_boundary hook and before
@@ -934,8 +944,8 @@ static bool take_nmi(cpu_t *cpu, bool *held)
 {
     *held = false;
     apic_poll(cpu);                              /* an NMI IPI whose time has come */
-    if (!cpu->nmi_pending || cpu->nmi_blocked || cpu->wait_sipi)
-        return false;
+    if (!cpu->nmi_pending || cpu->nmi_blocked || cpu->wait_sipi || cpu->irq_held)
+        return false;                            /* (GIF = 0 holds NMIs too, APM 2 15.17) */
     if (shadow_active(cpu)) {
         *held = true;
         return false;
@@ -1009,13 +1019,15 @@ uint64_t cpu_next_wake(cpu_t *cpu)
      * so does an NMI-window VM exit (SDM 3C 26.2) */
     if (cpu->guest_mode && cpu->guest_nmi_window && !cpu->vnmi_blocked)
         return cpu->cycles;
+    if (cpu->irq_held)
+        return t;                                  /* GIF = 0 holds NMIs and interrupts (APM 2 15.17) */
     if (!cpu->nmi_blocked) {
         if (cpu->nmi_pending)
             return cpu->cycles;
         if (cpu->apic.nmi_time < t)
             t = cpu->apic.nmi_time;
     }
-    if (!(cpu_rflags(cpu) & RF_IF) && !(cpu->guest_mode && cpu->guest_intr_exiting))
+    if (!intr_unmasked(cpu))
         return t;                                  /* HLT with IF = 0: INIT, an NMI (SMI: not modelled) */
     if (apic_pending_vector(cpu) >= 0)
         return cpu->cycles;
@@ -1090,6 +1102,9 @@ void cpu_apic_init_received(cpu_t *cpu)
 
 void cpu_apic_sipi_received(cpu_t *cpu, uint8_t vector)
 {
+    /* VMX non-root operation: a VM exit instead (SDM 3C 26.2) */
+    if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_sipi && cpu->virt.guest_sipi(cpu->virt.ctx, cpu, vector))
+        return;
     /* Real mode at vector:0000, i.e. CS = vector << 8, base vector << 12. */
     struct cpu_seg cs = { (uint16_t)(vector << 8), (uint64_t)vector << 12, 0xFFFF, 0xB | SEG_ATTR_S | SEG_ATTR_P };
     cpu->seg[CPU_CS] = cs;
@@ -1124,6 +1139,10 @@ static bool chain_site(cpu_t *cpu, struct dec_insn *d)
         return false;
     return mem_code_cached(cpu, rip) && mem_code_cached(cpu, rip + d->len - 1);
 }
+
+/* One-instruction runs between flushes of the engine's translated code
+ * (uc_ctl_flush_tlb is Unicorn 2.0.1's UC_CTL_TB_FLUSH). */
+#define STEP_FLUSH_EVERY 500000u
 
 enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
 {
@@ -1161,7 +1180,10 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         if (cpu->insns >= cpu->budget_end)
             return CPU_STOP_BUDGET;
         cpu->pend = (struct pending){ PEND_NONE, 0, 0, 0, 0 };
-        if (!held && !(cpu->guest_mode && cpu->guest_step) && cpu->last_was_site) {
+        /* alignment checking: one instruction per engine entry, each
+         * checked before it runs (align.c) */
+        bool ac = ac_active(cpu);
+        if (!held && !ac && !(cpu->guest_mode && cpu->guest_step) && cpu->last_was_site) {
             struct dec_insn d;
             cpu->last_was_site = false;
             if (chain_site(cpu, &d)) {
@@ -1180,7 +1202,7 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         uint64_t rip = cpu_rip(cpu);
         uint64_t until = view_until_address(cpu->view);
         cpu->irq_insns = ~0ull;
-        bool step = cpu->guest_mode && cpu->guest_step;
+        bool step = (cpu->guest_mode && cpu->guest_step) || ac;
         uint64_t rep_next = 0, rep_mask = 0, insns0 = cpu->insns;
         if (held || step) {
             /* Run exactly the shadowed instruction, then take the interrupt:
@@ -1188,10 +1210,35 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
              * end the block) at the next block boundary. */
             struct dec_insn d;
             bool ok = dec_at(cpu, rip, &d);
-            if (ok && !ends_block(&d) && d.cls == IC_NONE)
+            int misaligned = ac && ok ? ac_check(cpu, &d) : 0;
+            if (misaligned) {
+                if (misaligned > 0)
+                    ac_raise(cpu, rip);           /* #AC(0): a fault, nothing of the instruction ran */
+                if (cpu->pend.kind == PEND_UNMODELLED || cpu->pend.kind == PEND_INTERNAL)
+                    return stop_for_pending(cpu);
+                continue;
+            }
+            if (ok && !ends_block(&d) && d.cls == IC_NONE) {
                 until = rip + d.len;
-            else
+                /* the engine stops at `until` only in code it translates
+                 * with it: drop a block it cached at rip, when its page is
+                 * mapped (dropping makes the engine translate rip) */
+                if (view_engine_maps(cpu->view, rip)) {
+                    uc_ctl_remove_cache(cpu->uc, rip, rip + 1);
+                    /* each such run translates its instruction again; when
+                     * that fills the engine's 1-GiB code buffer, Unicorn
+                     * 2.0.1 flushes it inside a translation and later
+                     * crashes (page_collection_lock, measured after about
+                     * 4 million steps): flush it here, outside the engine,
+                     * long before (docs/cpu-mmu.md, "Alignment checking") */
+                    if (++cpu->step_drops >= STEP_FLUSH_EVERY) {
+                        uc_ctl_flush_tlb(cpu->uc);
+                        cpu->step_drops = 0;
+                    }
+                }
+            } else {
                 cpu->irq_insns = cpu->insns + 1;
+            }
             if (step) {
                 cpu->irq_insns = cpu->insns + 1;   /* a REP string instruction: after one iteration */
                 if (ok && rep_string(&d, &rep_mask))
@@ -1547,6 +1594,12 @@ void cpu_enter_halt(cpu_t *cpu)
     cpu->pend.kind = PEND_HALT;
 }
 
+void cpu_enter_wait_for_sipi(cpu_t *cpu)
+{
+    cpu->wait_sipi = true;
+    cpu_enter_halt(cpu);
+}
+
 void cpu_inject_event(cpu_t *cpu, unsigned vector, unsigned type, bool has_ec, uint32_t ec, unsigned insn_len)
 {
     static const enum ev_type map[8] = { EV_EXT_INT, EV_EXT_INT, EV_NMI, EV_HW_EXCEPTION, EV_SW_INT,
@@ -1700,6 +1753,12 @@ bool cpu_nmi_ready(cpu_t *cpu)
     apic_poll(cpu);
     return cpu->nmi_pending && !nmi_blocked_now(cpu);
 }
+bool cpu_intr_ready(cpu_t *cpu)
+{
+    apic_poll(cpu);
+    return !cpu->wait_sipi && !cpu->irq_held && apic_pending_vector(cpu) >= 0 && intr_unmasked(cpu) &&
+           !shadow_active(cpu);
+}
 bool cpu_nmi_blocked(const cpu_t *cpu) { return cpu->nmi_blocked; }
 void cpu_set_nmi_blocked(cpu_t *cpu, bool blocked) { cpu->nmi_blocked = blocked; }
 bool cpu_virtual_nmi_blocked(const cpu_t *cpu) { return cpu->vnmi_blocked; }
@@ -1713,10 +1772,16 @@ void cpu_set_guest_nmi(cpu_t *cpu, bool nmi_exiting, bool virtual_nmis)
 void cpu_set_interrupts_held(cpu_t *cpu, bool held) { cpu->irq_held = held; }
 void cpu_set_guest_step(cpu_t *cpu, bool step) { cpu->guest_step = step; }
 void cpu_set_guest_intr_exiting(cpu_t *cpu, bool exiting) { cpu->guest_intr_exiting = exiting; }
+void cpu_set_guest_virtual_if(cpu_t *cpu, bool on, bool host_if)
+{
+    cpu->guest_vif = on;
+    cpu->guest_host_if = host_if;
+}
 void cpu_apic_acknowledge(cpu_t *cpu, unsigned vector) { apic_ack(cpu, vector & 0xFF); }
 void cpu_leave_halt(cpu_t *cpu)
 {
     cpu->halted = false;
+    cpu->wait_sipi = false;
     if (cpu->pend.kind == PEND_HALT)
         cpu->pend.kind = PEND_NONE;
 }

@@ -250,6 +250,11 @@ void cpu_commit_state(cpu_t *cpu);
 /* Linear-memory access with the current paging state, as an implicit
  * supervisor access (for the loader and tests). Returns false on a fault. */
 bool cpu_read_linear(cpu_t *cpu, uint64_t la, void *buf, size_t len);
+/* Instruction bytes at linear la through the current paging (and the
+ * second-level translation), without side effects: no A/D flags, no
+ * fault. Returns how many of len bytes could be read (it stops at the
+ * first page that does not translate). For decode assists (APM 2 15.8.4). */
+size_t cpu_peek_code(cpu_t *cpu, uint64_t la, void *buf, size_t len);
 
 /* Counters, for tests and the summary. */
 struct cpu_stats {
@@ -365,7 +370,8 @@ struct cpu_guest_insn {
                                   INVPCID: the register operand (the type) */
     unsigned opsize;           /* operand size in bytes: RDRAND/RDSEED, LGDT/LIDT/SGDT/SIDT (2 or 4;
                                   8 in 64-bit mode) */
-    uint64_t src;              /* MOV to CR/DR: the GPR's value; LMSW: the 16-bit source operand */
+    uint64_t src;              /* MOV to CR/DR: the GPR's value; LMSW: the 16-bit source operand;
+                                  INT n: the vector n */
     bool mem;                  /* the operand is in memory (LMSW, SMSW, INVLPG, INVPCID, descriptor-
                                   table instructions, INS/OUTS) */
     uint64_t la;               /* its linear address (INS/OUTS: of the first iteration) */
@@ -407,6 +413,27 @@ struct cpu_guest_event {
                                   a #DB that exits leaves DR6 alone; they are the exit qualification) */
     bool nmi_unblocked;        /* a fault of an IRET that removed blocking by NMI or virtual-NMI blocking
                                   (not vectoring): "NMI unblocking due to IRET" (SDM 3C 28.2.3) */
+};
+
+/* A task switch attempted in guest mode, after the checks that come before
+ * a VM exit due to it (SDM 3C 26.4.2 "Treatment of Task Switches", steps
+ * 1-4: the gate's privilege and P bit, the TSS selector, the TSS
+ * descriptor's type, P bit and limit). Task switches exist only outside
+ * IA-32e mode. */
+enum cpu_task_source {         /* the encoding of exit-qualification bits 31:30 (SDM 3C 28.2.1) */
+    CPU_TASK_CALL = 0, CPU_TASK_IRET = 1, CPU_TASK_JMP = 2, CPU_TASK_IDT = 3,
+};
+struct cpu_task_switch {
+    uint16_t tss_sel;          /* the selector of the TSS the guest tried to switch to, as found (RPL kept) */
+    enum cpu_task_source source;
+    uint64_t rip;              /* linear address of the guest RIP to save: the CALL, JMP, IRET, INT n, INT3,
+                                  INTO or INT1; for other events what the old TSS would have received */
+    unsigned insn_len;         /* CALL, JMP, IRET; a software interrupt or (privileged) software exception
+                                  through a task gate in the IDT; 0 otherwise */
+    /* CPU_TASK_IDT: the event whose delivery met the task gate (types as in cpu_guest_event) */
+    unsigned vector, type;
+    bool has_ec;
+    uint32_t ec;
 };
 
 /* Second-level translation (EPT/NPT): access bits for ops->slat (the
@@ -492,6 +519,15 @@ struct cpu_virt_ops {
     /* The access described by f failed second-level translation: perform
      * the VM exit (EPT violation or misconfiguration). */
     enum cpu_guest_action (*slat_exit)(void *ctx, cpu_t *cpu, const struct cpu_slat_fault *f);
+    /* Guest mode: a task switch passed its first checks (struct
+     * cpu_task_switch). CPU_GUEST_EXITED: the model performed a VM exit;
+     * anything else (or NULL) stops the run: cpu/ does not model task
+     * switching itself. */
+    enum cpu_guest_action (*guest_task_switch)(void *ctx, cpu_t *cpu, const struct cpu_task_switch *t);
+    /* Guest mode: a start-up IPI reached the LP in the wait-for-SIPI state
+     * (cpu_enter_wait_for_sipi). True: the model took it (a VM exit); false
+     * (or NULL): it starts the LP as outside guest mode. */
+    bool (*guest_sipi)(void *ctx, cpu_t *cpu, unsigned vector);
 };
 enum { CPU_INIT_DELIVER = 0, CPU_INIT_CONSUMED, CPU_INIT_BLOCKED };
 /* Deliver an INIT that init_signal blocked (e.g. at VMXOFF). */
@@ -541,9 +577,19 @@ void cpu_set_guest_step(cpu_t *cpu, bool step);
  * model acknowledges the interrupt itself (cpu_apic_acknowledge) when it
  * takes it. */
 void cpu_set_guest_intr_exiting(cpu_t *cpu, bool exiting);
-/* Hold external interrupts whatever RFLAGS.IF says (AMD-V: GIF = 0, APM
- * 15.17); they stay pending in the APIC until released. */
+/* Hold external interrupts and NMIs whatever RFLAGS.IF says (AMD-V: GIF =
+ * 0, APM 2 15.17, table 15-10); they stay pending (in the APIC, or the one
+ * latched NMI) until released, and do not end HLT. */
 void cpu_set_interrupts_held(cpu_t *cpu, bool held);
+/* Guest mode, AMD-V V_INTR_MASKING (APM 2 15.21.1): with on, external
+ * interrupts are masked by host_if (the host's RFLAGS.IF at VMRUN) instead
+ * of the guest's RFLAGS.IF: host_if false holds them pending, true offers
+ * them to guest_event whatever the guest's IF says. Off: RFLAGS.IF. */
+void cpu_set_guest_virtual_if(cpu_t *cpu, bool on, bool host_if);
+/* A maskable interrupt is pending in the APIC and nothing masks or blocks
+ * it at this boundary: cpu/ takes it (or offers it to guest_event) after
+ * the guest_boundary hook and a pending NMI. */
+bool cpu_intr_ready(cpu_t *cpu);
 /* Acknowledge an interrupt (IRR -> ISR) as the processor does when it
  * takes it, e.g. "acknowledge interrupt on exit". */
 void cpu_apic_acknowledge(cpu_t *cpu, unsigned vector);
@@ -551,6 +597,11 @@ void cpu_apic_acknowledge(cpu_t *cpu, unsigned vector);
 void cpu_leave_halt(cpu_t *cpu);
 /* Put the LP in the HLT activity state (VM entry with activity state HLT). */
 void cpu_enter_halt(cpu_t *cpu);
+/* Put the LP in the wait-for-SIPI activity state without the INIT reset
+ * (VM entry with activity state 3): only a start-up IPI (guest_sipi) ends
+ * it; external interrupts, NMIs and INIT stay pending (SDM 3C 27.6.2 /
+ * 27.7.2 "Activity State"). cpu_leave_halt() ends it too. */
+void cpu_enter_wait_for_sipi(cpu_t *cpu);
 /* Blocking by STI (sti) or by MOV SS (!sti) for the instruction at RIP
  * (VM entry: the interruptibility state). */
 void cpu_set_interrupt_shadow(cpu_t *cpu, bool sti);

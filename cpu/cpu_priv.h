@@ -91,6 +91,9 @@ enum {
      * with no RAM; the instruction's real access decides (an EPT violation
      * for a refused write, else the run stops). */
     VEC_NORAM = 0x101,
+    /* Not a vector: event delivery met a task gate in the protected-mode
+     * IDT whose checks passed; xcpt.ec holds the TSS selector (task.c). */
+    VEC_TASK = 0x102,
 };
 
 /* ---- MSR file (msr.c, msrs.def) ---- */
@@ -238,7 +241,10 @@ struct cpu {
     uint64_t guest_deadline;                   /* guest mode: call virt.guest_boundary at this cycle (~0: none) */
     bool guest_window;                         /* guest mode: ... when interrupts become unblocked */
     bool guest_intr_exiting;                   /* guest mode: external interrupts ignore RFLAGS.IF */
-    bool irq_held;                             /* the model holds external interrupts (SVM GIF = 0) */
+    bool guest_vif;                            /* guest mode: guest_host_if masks external interrupts in
+                                                  place of RFLAGS.IF (AMD-V V_INTR_MASKING) */
+    bool guest_host_if;                        /* ... the host's RFLAGS.IF at VMRUN */
+    bool irq_held;                             /* the model holds external interrupts and NMIs (SVM GIF = 0) */
     bool guest_step;                           /* guest mode: one instruction per engine entry, a
                                                   guest_boundary call at every boundary (MTF) */
     uint64_t cr2_before_pf;                    /* CR2 before cpu_raise() wrote it (VM exits restore it) */
@@ -322,6 +328,8 @@ struct cpu {
     uint64_t fetch_ok_gen;                     /* view generation of fetch_ok[] + 1 (0: empty) */
     uint64_t fetch_ok[16];                     /* pages fetchable in that generation: page | (CPL == 3) */
     uint64_t tb_revalidations;                 /* block records reused after a flush (not in cpu_stats) */
+    unsigned step_drops;                       /* blocks dropped for one-instruction runs since the last
+                                                  translated-code flush (cpu.c, cpu_run) */
 
     struct cpu_stats stats;
     char msg[512];
@@ -455,6 +463,35 @@ int legacy_far_ret(cpu_t *cpu, unsigned osz, unsigned imm, struct xcpt *x);
 /* Load CS in real mode (base = selector * 16). */
 void legacy_set_cs_real(cpu_t *cpu, uint16_t sel);
 
+/* ---- task switches outside IA-32e mode (task.c) ---- */
+enum task_res {
+    TASK_NONE = 0,      /* not a task switch (a code segment): the caller goes on */
+    TASK_FAULT,         /* a check before the switch faulted: *x */
+    TASK_DONE,          /* it passed its checks and caused a VM exit */
+    TASK_STOP,          /* the run stops (cpu->pend: task switches are not modelled) */
+};
+/* Far JMP/CALL to sel (after its memory operand was read), at linear rip,
+ * len bytes: a task gate or TSS descriptor outside IA-32e mode, or any
+ * system descriptor in IA-32e mode (#GP; call gates stop the run). */
+enum task_res task_far_transfer(cpu_t *cpu, uint16_t sel, bool call, uint64_t rip, unsigned len, struct xcpt *x);
+/* IRET with NT = 1 outside IA-32e mode and virtual-8086 mode. */
+enum task_res task_iret(cpu_t *cpu, uint64_t rip, unsigned len, struct xcpt *x);
+/* The TSS named by a task gate (low quadword gate) in the protected-mode
+ * IDT, whose DPL and P bit passed: 1 with *tss, 0 with *x, -1 stop. */
+int task_gate_idt(cpu_t *cpu, uint64_t gate, bool ext, uint16_t *tss, struct xcpt *x);
+/* A task switch that passed its checks: the VM exit (guest_task_switch),
+ * else the run stops. TASK_DONE or TASK_STOP. */
+enum task_res task_switch(cpu_t *cpu, const struct cpu_task_switch *t);
+
+/* ---- alignment checking (align.c) ---- */
+/* CR0.AM, RFLAGS.AC and CPL 3: #AC checking is on (SDM 3A 6.15). */
+bool ac_active(cpu_t *cpu);
+/* With it on: 1 when an access of the instruction d (decoded at the
+ * current RIP) is misaligned (#AC(0) before it runs), 0 when none is, -1
+ * when the run stops (an access hvsim cannot classify; cpu->pend). */
+int ac_check(cpu_t *cpu, const struct dec_insn *d);
+void ac_raise(cpu_t *cpu, uint64_t rip);       /* #AC(0) at the instruction at linear rip */
+
 /* ---- segments (seg.c) ---- */
 bool seg_read_descriptor(cpu_t *cpu, uint16_t sel, uint64_t *lo, uint64_t *hi, struct xcpt *x);
 void seg_from_descriptor(uint16_t sel, uint64_t lo, uint64_t hi, struct cpu_seg *out);
@@ -556,6 +593,9 @@ uint64_t view_trampoline_addr(const struct view *v, unsigned which);   /* 0: mov
 bool view_is_reserved(uint64_t la);
 void view_note_code(struct view *v, uint64_t la);
 const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len);
+/* The engine's current shadow tree maps la: the engine can translate it
+ * outside a run without faulting (uc_ctl_remove_cache). */
+bool view_engine_maps(struct view *v, uint64_t la);
 void view_phys_written(struct view *v, uint64_t pa, uint64_t len);
 void view_prepare_run(struct view *v);       /* drop stale translated code before running */
 void view_sync_engine(struct view *v);       /* do a deferred engine TLB flush (before the engine runs) */

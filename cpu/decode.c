@@ -155,6 +155,7 @@ static enum insn_class classify(const cs_insn *ci)
     case X86_INS_OUTSB: case X86_INS_OUTSW: case X86_INS_OUTSD: return IC_OUTS;
     case X86_INS_CLI: return IC_CLI;
     case X86_INS_STI: return IC_STI;
+    case X86_INS_PUSHF: case X86_INS_PUSHFD: case X86_INS_PUSHFQ: return IC_PUSHF;
     case X86_INS_POPF: case X86_INS_POPFD: case X86_INS_POPFQ: return IC_POPF;
     case X86_INS_STAC: return IC_STAC;
     case X86_INS_CLAC: return IC_CLAC;

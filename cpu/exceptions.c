@@ -37,6 +37,33 @@ struct event {
 
 static void slat_exit(cpu_t *cpu, uint64_t rip, const struct event *ev);
 
+/* VMX interruption types (SDM 3C table "Format of Interruption-Information
+ * Fields") of the event types. */
+static const unsigned vmx_type[] = { [EV_HW_EXCEPTION] = 3, [EV_SW_INT] = 4, [EV_SW_EXCEPTION] = 6,
+                                     [EV_EXT_INT] = 0, [EV_NMI] = 2, [EV_PRIV_SW_EXCEPTION] = 5 };
+
+static bool ev_software(const struct event *e)
+{
+    return e->type == EV_SW_INT || e->type == EV_SW_EXCEPTION || e->type == EV_PRIV_SW_EXCEPTION;
+}
+
+/* Delivering ev met a task gate in the protected-mode IDT naming tss
+ * (legacy.c checked both): the task switch (task.c), a VM exit in VMX
+ * non-root operation with ev as the IDT-vectoring information. The guest
+ * RIP is the INT n / INT3 / INTO / INT1 for software events (their length
+ * is recorded), otherwise what the old TSS would have received (SDM 3C
+ * 28.3.3 "Saving RIP, RSP, RFLAGS, and SSP"; 28.2.4, 28.2.5). */
+static void task_gate_switch(cpu_t *cpu, uint64_t fault_rip, const struct event *ev, uint16_t tss)
+{
+    bool sw = ev_software(ev);
+    struct cpu_task_switch t = {
+        .tss_sel = tss, .source = CPU_TASK_IDT, .rip = sw ? fault_rip : ev->rip,
+        .insn_len = sw ? (unsigned)(ev->rip - fault_rip) : 0, .vector = ev->vector, .type = vmx_type[ev->type],
+        .has_ec = ev->has_ec, .ec = ev->ec,
+    };
+    (void)task_switch(cpu, &t);
+}
+
 static bool ev_external(const struct event *e)
 {
     return e->type != EV_SW_INT && e->type != EV_SW_EXCEPTION;
@@ -203,8 +230,6 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
         if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_event && !(depth == 0 && cpu->injecting)) {
             /* VMX non-root: the exception bitmap and external-interrupt
              * exiting decide before delivery (SDM 3C "Exceptions"). */
-            static const unsigned vmx_type[] = { [EV_HW_EXCEPTION] = 3, [EV_SW_INT] = 4, [EV_SW_EXCEPTION] = 6,
-                                                 [EV_EXT_INT] = 0, [EV_NMI] = 2, [EV_PRIV_SW_EXCEPTION] = 5 };
             bool sw = e.type == EV_SW_INT || e.type == EV_SW_EXCEPTION || e.type == EV_PRIV_SW_EXCEPTION;
             struct cpu_guest_event ge = {
                 .vector = e.vector, .type = vmx_type[e.type], .has_ec = e.has_ec && !real, .ec = e.ec,
@@ -246,6 +271,11 @@ void cpu_deliver(cpu_t *cpu, unsigned vector, enum ev_type type, bool has_ec, ui
             slat_exit(cpu, fault_rip, &e);
             return;
         }
+        if (f.vector == VEC_TASK) {
+            /* e met a task gate whose checks passed: a task switch */
+            task_gate_switch(cpu, fault_rip, &e, (uint16_t)f.ec);
+            return;
+        }
         /* A fault while delivering e (SDM 3A table 6-5). */
         enum xclass first = (e.type == EV_SW_INT || e.type == EV_SW_EXCEPTION || e.type == EV_EXT_INT ||
                              e.type == EV_NMI) ? XC_BENIGN : xclass_of(e.vector);
@@ -284,8 +314,6 @@ static void slat_exit(cpu_t *cpu, uint64_t rip, const struct event *ev)
     cpu->slat_fault.active = false;
     f.rip = rip;
     if (ev) {
-        static const unsigned vmx_type[] = { [EV_HW_EXCEPTION] = 3, [EV_SW_INT] = 4, [EV_SW_EXCEPTION] = 6,
-                                             [EV_EXT_INT] = 0, [EV_NMI] = 2, [EV_PRIV_SW_EXCEPTION] = 5 };
         f.vectoring = true;
         f.orig_vector = ev->vector;
         f.orig_type = vmx_type[ev->type];

@@ -6,8 +6,10 @@
  * protected mode, and the stack accesses they share (SS base, SS.B / 16-bit
  * stack pointer).
  *
- * Not modelled (the run ends as unmodelled, naming it): task gates and task
- * switches (IRET with NT = 1), 16-bit TSSs, virtual-8086 mode.
+ * Task gates are checked here and handed to task.c (a VM exit in VMX
+ * non-root operation). Not modelled (the run ends as unmodelled, naming
+ * it): task switching itself, privilege changes through a 16-bit TSS,
+ * virtual-8086 mode.
  */
 #include <string.h>
 
@@ -121,11 +123,7 @@ static bool deliver_prot(cpu_t *cpu, unsigned vector, bool sw, bool external, bo
         return false;
     unsigned gtype = (gate >> 40) & 0x1F, gdpl = (gate >> 45) & 3;
     bool present = (gate >> 47) & 1;
-    if (gtype == 0x5) {
-        cpu_unmodelled(cpu, "vector %u goes through a task gate: task switches are not modelled", vector);
-        return false;
-    }
-    if (gtype != 0x6 && gtype != 0x7 && gtype != 0xE && gtype != 0xF) {
+    if (gtype != 0x5 && gtype != 0x6 && gtype != 0x7 && gtype != 0xE && gtype != 0xF) {
         *f = xcpt_gp(idt_ec);
         return false;
     }
@@ -135,6 +133,16 @@ static bool deliver_prot(cpu_t *cpu, unsigned vector, bool sw, bool external, bo
     }
     if (!present) {
         *f = (struct xcpt){ VEC_NP, idt_ec, true, 0 };
+        return false;
+    }
+    if (gtype == 0x5) {
+        /* A task gate (SDM 3A 6.11, 7.3; 2A INT n "TASK-GATE"): its TSS is
+         * checked here; the switch itself is cpu_deliver's (task.c), which
+         * receives the selector as the pseudo-vector VEC_TASK. */
+        uint16_t tss;
+        int r = task_gate_idt(cpu, gate, external, &tss, f);
+        if (r == 1)
+            *f = (struct xcpt){ VEC_TASK, tss, false, 0 };
         return false;
     }
     bool gate32 = gtype & 8, trap = gtype & 1;
@@ -232,6 +240,15 @@ static bool deliver_prot(cpu_t *cpu, unsigned vector, bool sw, bool external, bo
     uint8_t buf[24];
     for (unsigned i = 0; i < nw; i++)                      /* highest address first */
         memcpy(buf + (nw - 1 - i) * w, &words[i], w);
+    if (new_cpl == 3 && ac_active(cpu) && ((ss.base + ((sp - nw * w) & mask)) & (w - 1))) {
+        /* a ring-3 handler's frame pushed to a misaligned stack with
+         * alignment checking on (SDM 3A 6.15): whether those pushes are
+         * checked is not decided here */
+        cpu_unmodelled(cpu, "vector %u delivered at CPL 3 to a stack at %#llx with alignment checking (CR0.AM, "
+                       "RFLAGS.AC) on: alignment checking of the frame's pushes is not modelled", vector,
+                       (unsigned long long)(sp & mask));
+        return false;
+    }
     struct mem_acc sa = { .cpl = new_cpl, .implicit_sv = new_cpl < 3, .stack = true };
     if (push_bytes(cpu, &sa, &ss, mask, &sp, buf, nw * w, f) != MEM_OK)
         return false;
@@ -291,10 +308,7 @@ int legacy_iret(cpu_t *cpu, unsigned osz, struct xcpt *x)
         cpu_set_ip(cpu, nip);
         return 1;
     }
-    if (fl & RF_NT) {
-        cpu_unmodelled(cpu, "IRET with EFLAGS.NT = 1 (a task return) is not modelled");
-        return -1;
-    }
+    /* NT = 1 (a task return) is the caller's, before anything is popped (task.c) */
     if (osz == 4 && (nfl & RF_VM) && cpu->cpl == 0) {
         cpu_unmodelled(cpu, "IRET to virtual-8086 mode is not modelled");
         return -1;

@@ -452,6 +452,7 @@ size_t mem_peek_code(cpu_t *cpu, uint64_t la, uint8_t *buf, size_t len)
     return done;
 }
 
+size_t cpu_peek_code(cpu_t *cpu, uint64_t la, void *buf, size_t len) { return mem_peek_code(cpu, la, buf, len); }
 
 bool mem_code_cached(cpu_t *cpu, uint64_t la)
 {

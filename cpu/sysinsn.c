@@ -855,6 +855,35 @@ static void ac_changed(cpu_t *cpu, uint64_t old, uint64_t nw)
         view_set_context(cpu->view);           /* the shadows' SMAP rights changed (not the TLB's) */
 }
 
+/* PUSHF/PUSHFD/PUSHFQ (SDM 2B PUSHF, APM vol. 3 PUSHFx): the image of
+ * RFLAGS with VM and RF cleared, of the operand size (64-bit mode: 8, or 2
+ * with 0x66). It is a sensitive instruction only for the AMD-V PUSHF
+ * intercept (APM 2 15.9), which cpu_guest_insn offers before this runs. In
+ * virtual-8086 mode with IOPL < 3 it is #GP(0) without CR4.VME; VME's
+ * virtual interrupt flag is not modelled (POPF stops there too). */
+static bool h_pushf(cpu_t *cpu, const struct dec_insn *d)
+{
+    bool p66 = X(d)->prefix[2] == 0x66;
+    unsigned size = cpu_code_bits(cpu) == 64 ? (p66 ? 2 : 8) : insn_opsize(cpu, p66);
+    uint64_t fl = cpu_rflags(cpu);
+    if ((cpu->cr0 & CR0_PE) && !(cpu->efer & EFER_LMA) && (fl & RF_VM) && iopl(cpu) < 3) {
+        if (cpu->cr4 & CR4_VME) {
+            cpu_unmodelled(cpu, "PUSHF in virtual-8086 mode with IOPL < 3 and CR4.VME = 1 (the virtual interrupt "
+                           "flag) is not modelled");
+            return false;
+        }
+        return gp0(cpu, d);
+    }
+    uint64_t v = fl & ~(RF_RF | RF_VM);
+    struct xcpt xc;
+    enum mem_res r = stack_push(cpu, &v, size, &xc);
+    if (r == MEM_UNMODELLED)
+        return false;
+    if (r != MEM_OK)
+        return fault(cpu, d, xc);
+    return next(cpu, d, cost_table[COST_INSN]);
+}
+
 static bool h_popf(cpu_t *cpu, const struct dec_insn *d)
 {
     bool p66 = X(d)->prefix[2] == 0x66;
@@ -964,8 +993,12 @@ static int load_code_seg(cpu_t *cpu, uint16_t sel, bool is_ret, struct cpu_seg *
     seg_from_descriptor(sel, lo, hi, out);
     unsigned type = out->attr & 0xF, dpl = SEG_ATTR_DPL(out->attr), rpl = sel & 3;
     if (!(out->attr & SEG_ATTR_S)) {
+        if (is_ret) {
+            *x = xcpt_gp(sel & 0xFFFC);            /* RET/IRET to a system descriptor (SDM 2B RET, IRET) */
+            return 0;
+        }
         cpu_unmodelled(cpu, "far transfer through a system descriptor (selector %#x, type %u): "
-                       "call gates and task switches are not modelled", sel, type);
+                       "call gates are not modelled", sel, type);
         return -1;
     }
     if (!(type & 8)) {
@@ -1049,6 +1082,13 @@ static bool iret_exec(cpu_t *cpu, const struct dec_insn *d)
     if (!(cpu->efer & EFER_LMA)) {
         unsigned old_cpl = cpu->cpl;
         struct xcpt xc;
+        if ((cpu->cr0 & CR0_PE) && (fl & RF_NT) && !(fl & RF_VM)) {
+            /* TASK-RETURN, before anything is popped (SDM 2B IRET) */
+            enum task_res tr = task_iret(cpu, d->la, d->len, &xc);
+            if (tr == TASK_FAULT)
+                return fault(cpu, d, xc);
+            return tr == TASK_DONE;
+        }
         int r = legacy_iret(cpu, sz == 8 ? 4 : sz, &xc);
         if (r < 0)
             return false;
@@ -1246,7 +1286,11 @@ static bool h_far_jmp_call(cpu_t *cpu, const struct dec_insn *d)
         osz = x->operands[1].size ? x->operands[1].size : (cpu_code_bits(cpu) == 16 ? 2 : 4);
         target &= osz == 2 ? 0xFFFFull : 0xFFFFFFFFull;
     } else if (op->type == X86_OP_MEM) {
-        osz = op->size >= 10 ? 8 : op->size == 6 ? 4 : op->size == 4 ? 2 : 4;
+        /* m16:16, m16:32, or m16:64 with REX.W in 64-bit mode, where the
+         * default is m16:32 (SDM 2A JMP/CALL); Capstone reports 10 bytes for
+         * FF /5 in 64-bit mode with or without REX.W */
+        bool p66 = x->prefix[2] == 0x66;
+        osz = cpu_code_bits(cpu) == 64 ? ((x->rex & 8) ? 8 : p66 ? 2 : 4) : insn_opsize(cpu, p66);
         uint8_t buf[10];
         struct mem_acc a = mem_acc_cur(cpu);
         a.stack = op_is_stack(op);
@@ -1280,6 +1324,12 @@ static bool h_far_jmp_call(cpu_t *cpu, const struct dec_insn *d)
         cpu_charge(cpu, cost_table[COST_SEG_LOAD]);
         return true;
     }
+    /* a task gate or TSS descriptor: a task switch (task.c) */
+    enum task_res tr = task_far_transfer(cpu, sel, d->cls == IC_FAR_CALL, d->la, d->len, &xc);
+    if (tr == TASK_FAULT)
+        return fault(cpu, d, xc);
+    if (tr != TASK_NONE)
+        return tr == TASK_DONE;
     struct cpu_seg cs;
     int r = load_code_seg(cpu, sel, false, &cs, &xc);
     if (r < 0)
@@ -2019,7 +2069,7 @@ static const insn_fn insn_handlers[IC_COUNT] = {
     [IC_RDRAND] = h_rdrand, [IC_RDSEED] = h_rdrand,
     [IC_HLT] = h_hlt, [IC_PAUSE] = h_pause, [IC_MONITOR] = h_monitor, [IC_MWAIT] = h_monitor,
     [IC_IN] = h_in_out, [IC_OUT] = h_in_out, [IC_INS] = h_string_io, [IC_OUTS] = h_string_io,
-    [IC_CLI] = h_cli_sti, [IC_STI] = h_cli_sti, [IC_POPF] = h_popf,
+    [IC_CLI] = h_cli_sti, [IC_STI] = h_cli_sti, [IC_PUSHF] = h_pushf, [IC_POPF] = h_popf,
     [IC_STAC] = h_stac_clac, [IC_CLAC] = h_stac_clac,
     [IC_INT] = h_int, [IC_INT3] = h_int, [IC_INTO] = h_int, [IC_INT1] = h_int,
     [IC_IRET] = h_iret, [IC_SYSCALL] = h_syscall, [IC_SYSRET] = h_sysret,
@@ -2048,7 +2098,7 @@ bool sysinsn_has_handler(enum insn_class c)
 static bool legacy_ready(enum insn_class c)
 {
     switch (c) {
-    case IC_IRET: case IC_INT: case IC_INT3: case IC_INT1: case IC_INTO: case IC_POPF: case IC_FAR_CALL:
+    case IC_IRET: case IC_INT: case IC_INT3: case IC_INT1: case IC_INTO: case IC_PUSHF: case IC_POPF: case IC_FAR_CALL:
     case IC_FAR_RET: case IC_SGDT: case IC_SIDT: case IC_SLDT: case IC_STR: case IC_LTR: case IC_LLDT:
     case IC_SMSW: case IC_LMSW: case IC_POP_SREG: case IC_LOAD_FARPTR: case IC_INS: case IC_OUTS:
     case IC_SYSENTER: case IC_SYSEXIT: case IC_LAR: case IC_LSL: case IC_VERR: case IC_VERW:
@@ -2210,6 +2260,9 @@ static bool guest_insn_fill(cpu_t *cpu, const struct dec_insn *d, struct cpu_gue
             gi->la = op_ea(cpu, d, 1);
             mem_form(cpu, d, 1, &gi->form);
         }
+        break;
+    case IC_INT:
+        gi->src = (uint64_t)x->operands[0].imm & 0xFF;
         break;
     case IC_RDRAND: case IC_RDSEED:
         if (x->operands[0].type == X86_OP_REG)

@@ -674,6 +674,14 @@ void view_phys_written(struct view *v, uint64_t pa, uint64_t len)
 
 /* Before the engine runs: drop stale code of pages that are present (a
  * page that is not present is handled when it is installed again). */
+bool view_engine_maps(struct view *v, uint64_t la)
+{
+    struct tree *t = &v->tree[v->cur];
+    unsigned ctx = v->cpu->cpl == 3 ? 1 : 0;
+    uint64_t *s1 = t->root[ctx] == NO_PAGE ? NULL : shadow_slot(v, t->root[ctx], la, 1, false);
+    return s1 && (*s1 & PTE_P);
+}
+
 void view_prepare_run(struct view *v)
 {
     view_sync_engine(v);       /* first: the engine translates the addresses below */

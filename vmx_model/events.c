@@ -1,7 +1,8 @@
 /*
  * events.c — events in VMX non-root operation (SDM 3C chapter "VMX
  * Non-Root Operation": exceptions and the exception bitmap, external
- * interrupts, NMIs ("NMI exiting"), triple faults, INIT; the boundary
+ * interrupts, NMIs ("NMI exiting"), triple faults, INIT, start-up IPIs,
+ * task switches; the boundary
  * events: the monitor trap flag, the VMX-preemption timer, NMI-window and
  * interrupt-window exiting; chapter "VM Exits": interruption and
  * IDT-vectoring information, NMI unblocking due to IRET). Blocking by NMI
@@ -12,8 +13,8 @@
 
 #include "vmx_priv.h"
 
-enum { EXIT_EXCEPTION_NMI = 0, EXIT_EXTERNAL_INT = 1, EXIT_TRIPLE_FAULT = 2, EXIT_INIT = 3, EXIT_INT_WINDOW = 7,
-       EXIT_NMI_WINDOW = 8, EXIT_MTF = 37, EXIT_PREEMPTION_TIMER = 52 };
+enum { EXIT_EXCEPTION_NMI = 0, EXIT_EXTERNAL_INT = 1, EXIT_TRIPLE_FAULT = 2, EXIT_INIT = 3, EXIT_SIPI = 4,
+       EXIT_INT_WINDOW = 7, EXIT_NMI_WINDOW = 8, EXIT_TASK_SWITCH = 9, EXIT_MTF = 37, EXIT_PREEMPTION_TIMER = 52 };
 #define INTR_NMI_UNBLOCKED (1u << 12)   /* interruption information: NMI unblocking due to IRET */
 #define RFLAGS_TF (1ull << 8)
 #define RFLAGS_IF (1ull << 9)
@@ -176,6 +177,11 @@ enum cpu_guest_action nonroot_boundary(void *ctx, cpu_t *cpu)
     vmx_t *v = ctx;
     if (!v->nonroot)
         return CPU_GUEST_EXECUTE;
+    /* wait-for-SIPI: no instruction boundary, nothing but a SIPI ends it
+     * (SDM 3C 27.7.2 "Activity State"; the VMX-preemption timer stays at 0
+     * there without a VM exit, 26.5.1) */
+    if (cpu_waiting_for_sipi(cpu))
+        return CPU_GUEST_EXECUTE;
     if (v->boundary_due) {
         v->boundary_due = false;
         cpu_set_guest_deadline(cpu, v->timer_deadline);
@@ -239,4 +245,63 @@ void nonroot_init(vmx_t *v)
     struct vm_exit_info x = { .reason = EXIT_INIT };
     vm_exit(v, &x);
     cpu_account_exit(v->cpu, false);
+}
+
+/* A SIPI that reaches the LP in the wait-for-SIPI activity state in VMX
+ * non-root operation (SDM 3C 26.2 "Other Causes of VM Exits": start-up
+ * IPIs; 27.7.2: the active and HLT states discard SIPIs, cpu/ drops them
+ * before this hook): exit reason 4, the SIPI vector in exit-qualification
+ * bits 7:0 (SDM 3C 28.2.1, table "Exit Qualification for SIPI"). Nothing
+ * else of the SIPI happens; the guest state saved has activity state 3
+ * (the state before the VM exit) and the RIP it had. */
+bool nonroot_sipi(void *ctx, cpu_t *cpu, unsigned vector)
+{
+    vmx_t *v = ctx;
+    if (!v->nonroot)
+        return false;
+    struct vm_exit_info x = { .reason = EXIT_SIPI, .qualification = vector & 0xFF };
+    vm_exit(v, &x);
+    cpu_account_exit(cpu, false);
+    return true;
+}
+
+/* A task switch in VMX non-root operation (SDM 3C 26.4.2 "Treatment of Task
+ * Switches"): after its first checks (cpu/task.c) every attempt is a VM
+ * exit, reason 9, before anything of the switch happens. Exit
+ * qualification (SDM 3C 28.2.1, table "Exit Qualification for Task
+ * Switches"):
+ *
+ *   63      32 31  30 29        16 15           0
+ *  +----------+------+------------+--------------+
+ *  |    0     | src  |     0      | TSS selector |
+ *  +----------+------+------------+--------------+
+ *  src: 0 CALL, 1 IRET, 2 JMP, 3 a task gate in the IDT.
+ *
+ * A task gate in the IDT records the event being delivered as IDT-vectoring
+ * information (28.2.4). The VM-exit instruction length is that of the
+ * CALL, IRET or JMP, or of the software interrupt or (privileged) software
+ * exception that met the gate; undefined otherwise (written 0; 28.2.5).
+ * The guest RIP is the instruction, or for other events what the old TSS
+ * would have received (28.3.3). */
+enum cpu_guest_action nonroot_task_switch(void *ctx, cpu_t *cpu, const struct cpu_task_switch *t)
+{
+    vmx_t *v = ctx;
+    if (!v->nonroot)
+        return CPU_GUEST_EXECUTE;
+    struct vm_exit_info x = { .reason = EXIT_TASK_SWITCH,
+                              .qualification = t->tss_sel | (uint64_t)(t->source & 3) << 30 };
+    if (t->source != CPU_TASK_IDT) {
+        x.insn_len = t->insn_len;
+    } else {
+        x.idt_info = (1u << 31) | ((uint32_t)t->has_ec << 11) | ((t->type & 7) << 8) | (t->vector & 0xFF);
+        x.idt_ec = t->has_ec ? t->ec : 0;
+        if (t->type >= 4 && t->type <= 6)
+            x.insn_len = t->insn_len;
+    }
+    cpu_set_rip_linear(cpu, t->rip);
+    vm_exit(v, &x);
+    /* CALL, JMP and IRET count as executed, like other instruction exits;
+     * an INT n that met the gate was counted by cpu/ */
+    cpu_account_exit(cpu, t->source != CPU_TASK_IDT);
+    return CPU_GUEST_EXITED;
 }

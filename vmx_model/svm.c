@@ -4,12 +4,17 @@
  * VM_CR, VM_HSAVE_PA, EFER.SVME), the SVM instructions with their #UD and
  * #GP rules, VMRUN (host save, the consistency checks of svm_checks.def,
  * guest state, ASID and TLB_CONTROL, EVENTINJ), intercepts in the guest
- * and #VMEXIT (EXITCODE, EXITINFO1/2, EXITINTINFO, nRIP, guest state saved,
- * host state reloaded, GIF cleared).
+ * and #VMEXIT (EXITCODE, EXITINFO1/2 with decode assists, EXITINTINFO,
+ * nRIP, guest state saved, host state reloaded, GIF cleared); virtual
+ * interrupts (V_IRQ, V_TPR, V_INTR_MASKING, the VINTR intercept, vGIF),
+ * the NMI intercept and the PAUSE filter.
  *
- * Intercepts whose behaviour is not modelled yet stop the run at VMRUN,
- * naming the bit; the VMCB lives in guest memory and is read at VMRUN and
- * written at #VMEXIT.
+ * Called from cpu/'s hooks (struct cpu_virt_ops): instructions, guest
+ * instructions and events, instruction boundaries in the guest (the
+ * virtual interrupt), MSRs, CPUID. Intercepts and controls whose behaviour
+ * is not modelled stop the run at VMRUN, naming them (unmodelled_intercept);
+ * the VMCB lives in guest memory and is read at VMRUN and written at
+ * #VMEXIT.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,7 +35,10 @@
 #define CR0_CD     (1ull << 30)
 #define CR0_PG     (1ull << 31)
 #define CR4_PAE    (1ull << 5)
+#define CR4_DE     (1ull << 3)
+#define RF_IF      (1ull << 9)
 #define RF_VM      (1ull << 17)
+#define DR7_GD     (1ull << 13)
 #define MSR_EFER        0xC0000080u
 #define MSR_STAR        0xC0000081u
 #define MSR_LSTAR       0xC0000082u
@@ -55,6 +63,11 @@ struct host_state {
     struct cpu_dtr gdtr, idtr;
 };
 
+/* One LP's SVM state. Invariants: guest implies gif (the guest runs with
+ * GIF = 1; vGIF virtualizes it in v_gif); the virtual-interrupt fields
+ * and the PAUSE filter mean something only while guest; v_irq is the
+ * processor's copy of V_IRQ, and cpu/'s interrupt window is open exactly
+ * while it is set (guest_boundary then decides at each boundary). */
 struct svm {
     cpu_t *cpu;
     struct svm_caps caps;
@@ -71,10 +84,25 @@ struct svm {
     bool np;                           /* nested paging on for the guest in effect */
     struct npt npt;
     uint64_t host_pat;                 /* the host's PAT while G_PAT is the guest's (15.25.8) */
+    /* virtual interrupts (15.21.4), loaded by VMRUN from VMCB 0x060 */
+    uint8_t v_tpr;                     /* V_TPR[3:0]; written back at #VMEXIT */
+    bool v_irq;                        /* V_IRQ: pending; written back */
+    unsigned v_prio, v_vector;         /* V_INTR_PRIO, V_INTR_VECTOR */
+    bool v_ign_tpr;                    /* V_IGN_TPR */
+    bool v_masking;                    /* V_INTR_MASKING (15.21.1, 15.21.2) */
+    bool vgif_on, v_gif;               /* V_GIF_ENABLE and the virtual GIF (15.33.2) */
+    bool halt_check;                   /* the guest halted with V_IRQ set: guest_boundary due now */
+    /* the PAUSE filter (15.14.4): the internal counter, VMCB values, the
+     * cycle of the last PAUSE (none since VMRUN: !pause_seen) */
+    uint16_t pause_count, pause_count0, pause_thresh;
+    bool pause_seen;
+    uint64_t pause_last;
 };
 
 static const struct svm_caps amd_server_svm = {
-    .revision = 1, .nasid = 32768, .features = SVM_FEAT_NP | SVM_FEAT_NRIPS,
+    .revision = 1, .nasid = 32768,
+    .features = SVM_FEAT_NP | SVM_FEAT_NRIPS | SVM_FEAT_DECODE | SVM_FEAT_PAUSE_FILTER | SVM_FEAT_PAUSE_THRESH |
+                SVM_FEAT_VGIF,
 };
 
 const struct svm_caps *svm_caps_for_profile(const char *profile_name)
@@ -175,7 +203,47 @@ static bool stop(svm_t *s, const char *fmt, ...)
 
 struct exit_info {
     uint64_t code, info1, info2, intinfo;
+    bool insn_bytes;                   /* decode assists: record the instruction bytes at linear insn_la
+                                          (a data #PF or #NPF, 15.8.4); otherwise the count is 0 */
+    uint64_t insn_la;
 };
+
+/* EXITINTINFO (APM 15.7.2, figure 15-1) of an event being delivered:
+ * vector 7:0, type 10:8 (0 INTR, 2 NMI, 3 exception, 4 INTn), EV 11,
+ * V 31, error code 63:32. cpu/'s types are the VMX ones (cpu_inject_event):
+ * INT3/INTO (software exceptions) and INT1 (privileged) are exceptions. */
+static uint64_t exitintinfo(bool vectoring, unsigned type, unsigned vector, bool has_ec, uint32_t ec)
+{
+    static const unsigned amd_type[8] = { 0, 0, 2, 3, 4, 3, 3, 0 };
+    if (!vectoring)
+        return 0;
+    return (1ull << 31) | ((uint64_t)amd_type[type & 7] << 8) | (vector & 0xFF) |
+           (has_ec ? (1ull << 11) | ((uint64_t)ec << 32) : 0);
+}
+
+/* Decode assists for a data #PF or #NPF (APM 15.8.4 "Nested and
+ * Intercepted #PF"): up to 15 bytes read from guest CS:RIP, fewer when a
+ * fetch would fault or leave the CS limit; the count in the low nibble of
+ * 0x0D0 (0: none could be read), the bytes from 0x0D1. The rest of the
+ * field is left alone ("implementations may leave the other bytes
+ * untouched"). Called with the guest state still loaded. */
+static void record_insn_bytes(svm_t *s, uint64_t la)
+{
+    cpu_t *c = s->cpu;
+    uint8_t b[15];
+    size_t max = sizeof(b);
+    if (cpu_mode(c) != CPU_MODE_64) {
+        struct cpu_seg cs;
+        cpu_get_seg(c, CPU_CS, &cs);
+        uint64_t eip = (la - cs.base) & 0xFFFFFFFFull;
+        max = eip > cs.limit ? 0 : (cs.limit - eip + 1 < max ? (size_t)(cs.limit - eip + 1) : max);
+    }
+    size_t n = max ? cpu_peek_code(c, la, b, max) : 0;
+    uint8_t cnt = (uint8_t)n;
+    cpu_phys_write(c, s->vmcb + VMCB_OFF(insn_len), &cnt, 1);
+    if (n)
+        cpu_phys_write(c, s->vmcb + VMCB_OFF(insn_bytes), b, n);
+}
 
 static void save_guest_state(svm_t *s)
 {
@@ -243,7 +311,26 @@ static void vmexit(svm_t *s, const struct exit_info *x, uint64_t nrip)
     cpu_t *c = s->cpu;
     s->exits++;
     uint64_t guest_rip = cpu_get(c, CPU_RIP);
+    if (s->caps.features & SVM_FEAT_DECODE) {
+        /* 15.8.4: "All other intercepts clear bits 7:0 in this field" */
+        if (x->insn_bytes)
+            record_insn_bytes(s, x->insn_la);
+        else
+            wr(s, s->vmcb, VMCB_OFF(insn_len), 1, 0);
+    }
     save_guest_state(s);
+    /* V_TPR and V_IRQ (and the virtual GIF) written back (15.6, 15.21.4,
+     * 15.33.2); the processor's copies of V_IRQ and V_INTR_MASKING are
+     * cleared: interrupt control reverts to normal */
+    uint64_t vintr = R64(s, vintr) & ~(VINTR_TPR_MASK | VINTR_V_IRQ);
+    vintr |= s->v_tpr | (s->v_irq ? VINTR_V_IRQ : 0);
+    if (s->vgif_on)
+        vintr = (vintr & ~VINTR_V_GIF) | (s->v_gif ? VINTR_V_GIF : 0);
+    W64(s, vintr, vintr);
+    s->v_irq = s->v_masking = s->vgif_on = s->halt_check = false;
+    cpu_set_guest_window(c, false);
+    cpu_set_guest_virtual_if(c, false, false);
+    cpu_set_guest_deadline(c, ~0ull);
     W64(s, exitcode, x->code);
     W64(s, exitinfo1, x->info1);
     W64(s, exitinfo2, x->info2);
@@ -300,13 +387,13 @@ static int check_guest(svm_t *s)
     return -1;
 }
 
-/* Intercepts whose behaviour hvsim does not model yet. */
+/* Intercepts and controls whose behaviour hvsim does not model (the run
+ * stops at VMRUN naming them). */
 static const char *unmodelled_intercept(svm_t *s)
 {
-    static const struct { int vec, bit; const char *name; } um[] = {
-        { 3, I3_NMI, "NMI" }, { 3, I3_SMI, "SMI" }, { 3, I3_VINTR, "VINTR" }, { 3, I3_PUSHF, "PUSHF" },
-        { 3, I3_RSM, "RSM" }, { 3, I3_TASK_SWITCH, "task switch" }, { 3, I3_FERR, "FERR_FREEZE" },
-        { 3, I3_POPF, "POPF" },
+    static const struct { int bit; const char *name; } um[] = {
+        { I3_SMI, "the SMI intercept" }, { I3_RSM, "the RSM intercept" },
+        { I3_TASK_SWITCH, "the task-switch intercept" }, { I3_FERR, "the FERR_FREEZE intercept" },
     };
     for (unsigned k = 0; k < sizeof(um) / sizeof(um[0]); k++)
         if ((s->i3 >> um[k].bit) & 1)
@@ -319,11 +406,21 @@ static const char *unmodelled_intercept(svm_t *s)
         return "nested paging (NP_ENABLE) on a profile without it";
     if (R64(s, np_enable) & ~1ull)
         return "NP_ENABLE bits other than nested paging (SEV, ...)";
+    /* the virtual-interrupt field (table B-1, 15.21): V_TPR bits 7:4 are
+     * SBZ and the APM does not say what a processor makes of them; NMI
+     * virtualization, AVIC and (on a profile without it) vGIF are not
+     * modelled. Other SBZ bits are ignored, as EVENTINJ's are. */
     uint64_t vintr = R64(s, vintr);
-    if (vintr & ((1ull << 8) | (1ull << 24)))
-        return "V_IRQ / V_INTR_MASKING";
-    if (s->dr_icpt)
-        return "DR read/write intercepts";
+    if (vintr & 0xF0)
+        return "V_TPR bits 7:4 set (SBZ: only a 4-bit virtual TPR is defined, APM table B-1)";
+    if (vintr & VINTR_NMI_ENABLE)
+        return "V_NMI_ENABLE (NMI virtualization, APM 15.21.10)";
+    if (vintr & (VINTR_AVIC | VINTR_X2AVIC))
+        return "AVIC / x2AVIC enable (APM 15.29)";
+    if ((vintr & VINTR_GIF_ENABLE) && !(s->caps.features & SVM_FEAT_VGIF))
+        return "V_GIF_ENABLE on a profile without vGIF";
+    if (R64(s, lbr_virt) & 0xF)
+        return "VMCB 0x0B8 bits 3:0 (LBR, VMSAVE/VMLOAD, IBS or PMC virtualization)";
     return NULL;
 }
 
@@ -379,8 +476,8 @@ static bool op_vmrun(svm_t *s, const struct cpu_virt_insn *in)
     cpu_insn_report(c, 0, 0, 0, pa, 0);
     cpu_set(c, CPU_RIP, h->rip);
     int bad = check_guest(s);
-    cpu_insn_retire_jump(c, bad >= 0 ? CPU_VCOST_NONE : CPU_VCOST_ENTRY);
     if (bad >= 0) {
+        cpu_insn_retire_jump(c, CPU_VCOST_NONE);
         /* VMEXIT_INVALID: nothing of the guest was loaded; the host goes on
          * after VMRUN with EXITCODE -1 in the VMCB */
         char note[300];
@@ -465,6 +562,29 @@ static bool op_vmrun(svm_t *s, const struct cpu_virt_insn *in)
     cpu_reload_context(c);
     if (rd(s, s->vmcb, VMCB_OFF(interrupt_shadow), 8) & 1)
         cpu_set_interrupt_shadow(c, true);
+    /* virtual interrupts (15.21): V_TPR, V_IRQ, V_INTR_PRIO, V_IGN_TPR,
+     * V_INTR_VECTOR; with V_INTR_MASKING the host's RFLAGS.IF masks
+     * physical interrupts while the guest runs (15.21.1); vGIF (15.33.2) */
+    uint64_t vintr = R64(s, vintr);
+    s->v_tpr = vintr & 0xF;
+    s->v_irq = vintr & VINTR_V_IRQ;
+    s->v_prio = (vintr >> VINTR_PRIO_SHIFT) & 0xF;
+    s->v_ign_tpr = vintr & VINTR_IGN_TPR;
+    s->v_vector = (vintr >> VINTR_VECTOR_SHIFT) & 0xFF;
+    s->v_masking = vintr & VINTR_MASKING;
+    s->vgif_on = (vintr & VINTR_GIF_ENABLE) && (s->caps.features & SVM_FEAT_VGIF);
+    s->v_gif = vintr & VINTR_V_GIF;
+    s->halt_check = false;
+    cpu_set_guest_virtual_if(c, s->v_masking, h->rflags & RF_IF);
+    cpu_set_guest_window(c, s->v_irq);
+    /* the PAUSE filter (15.14.4): the count, and the threshold, if the
+     * profile has them */
+    s->pause_count0 = (s->caps.features & SVM_FEAT_PAUSE_FILTER) ? (uint16_t)rd(s, s->vmcb,
+                      VMCB_OFF(pause_filter_count), 2) : 0;
+    s->pause_count = s->pause_count0;
+    s->pause_thresh = (s->caps.features & SVM_FEAT_PAUSE_THRESH) ? (uint16_t)rd(s, s->vmcb,
+                      VMCB_OFF(pause_filter_threshold), 2) : 0;
+    s->pause_seen = false;
     cpu_report_vm_entry(c, R64(s, rip));
     /* EVENTINJ (APM 15.20): delivered through the guest's IDT before its
      * first instruction */
@@ -473,8 +593,17 @@ static bool op_vmrun(svm_t *s, const struct cpu_virt_insn *in)
         unsigned type = (inj >> 8) & 7;
         static const unsigned cpu_type[5] = { 0, 0, 2, 3, 4 };   /* INTR, -, NMI, exception, software int */
         W64(s, eventinj, inj & ~(1ull << 31));
+        /* "An injected NMI does not block delivery of further NMIs" (15.20) */
+        bool nmi_blocked = cpu_nmi_blocked(c);
         cpu_inject_event(c, inj & 0xFF, cpu_type[type], (inj >> 11) & 1, (uint32_t)(inj >> 32), 0);
+        if (type == 2)
+            cpu_set_nmi_blocked(c, nmi_blocked);
     }
+    /* VMRUN retires last, as VM entry does (vmx.c): the interrupt shadow
+     * set above covers the first guest instruction */
+    cpu_insn_retire_jump(c, CPU_VCOST_ENTRY);
+    /* an INIT that GIF = 0 held is recognized now (15.17, table 15-12) */
+    cpu_release_init(c);
     return true;
 }
 
@@ -534,36 +663,24 @@ static bool svm_insn(void *ctx, cpu_t *c, const struct cpu_virt_insn *in)
     svm_t *s = ctx;
     if (in->id < CPU_VI_VMRUN)
         return fault(s, 6, "%s on an AMD processor: #UD", in->mnemonic);
-    if (s->guest) {
-        /* in the guest: the intercepts of vector 4 (APM 15.13) */
-        static const struct { enum cpu_virt_id id; int bit; uint64_t code; } g[] = {
-            { CPU_VI_VMRUN, I4_VMRUN, SVM_EXIT_VMRUN }, { CPU_VI_VMMCALL, I4_VMMCALL, SVM_EXIT_VMMCALL },
-            { CPU_VI_VMLOAD, I4_VMLOAD, SVM_EXIT_VMLOAD }, { CPU_VI_VMSAVE, I4_VMSAVE, SVM_EXIT_VMSAVE },
-            { CPU_VI_STGI, I4_STGI, SVM_EXIT_STGI }, { CPU_VI_CLGI, I4_CLGI, SVM_EXIT_CLGI },
-            { CPU_VI_SKINIT, I4_SKINIT, SVM_EXIT_SKINIT },
-        };
-        for (unsigned k = 0; k < sizeof(g) / sizeof(g[0]); k++)
-            if (g[k].id == in->id && ((s->i4 >> g[k].bit) & 1)) {
-                struct exit_info x = { .code = g[k].code };
-                vmexit(s, &x, in->rip + in->len);
-                cpu_insn_retire_jump(c, CPU_VCOST_EXIT);
-                return true;
-            }
-        if (in->id == CPU_VI_INVLPGA && ((s->i3 >> I3_INVLPGA) & 1)) {
-            struct exit_info x = { .code = SVM_EXIT_INVLPGA };
+    enum cpu_mode m = cpu_mode(c);
+    if (in->id == CPU_VI_VMMCALL) {
+        /* "The intercept takes priority over exceptions. VMMCALL causes
+         * #UD in the guest if it is not intercepted." (15.9, 15.18) */
+        if (s->guest && ((s->i4 >> I4_VMMCALL) & 1)) {
+            struct exit_info x = { .code = SVM_EXIT_VMMCALL };
             vmexit(s, &x, in->rip + in->len);
             cpu_insn_retire_jump(c, CPU_VCOST_EXIT);
             return true;
         }
-        if (in->id == CPU_VI_VMMCALL)
-            return fault(s, 6, "VMMCALL in a guest without the VMMCALL intercept: #UD [APM vol. 3, VMMCALL]");
-        return stop(s, "%s in a guest without its intercept: nested SVM is not modelled", in->mnemonic);
+        return fault(s, 6, "VMMCALL %s: #UD [APM vol. 3, VMMCALL]",
+                     s->guest ? "in a guest without the VMMCALL intercept" : "outside a guest");
     }
-    /* host: EFER.SVME, the mode, CPL (APM vol. 3, each instruction) */
-    enum cpu_mode m = cpu_mode(c);
-    if (in->id == CPU_VI_VMMCALL)
-        return fault(s, 6, "VMMCALL outside a guest: #UD [APM vol. 3, VMMCALL]");
-    if (in->id == CPU_VI_SKINIT)
+    /* EFER.SVME, the mode, CPL (APM vol. 3, each instruction); in a guest
+     * these come before the intercept ("Checks exceptions (#GP) before the
+     * intercept", 15.9 table 15-7). SKINIT is not modelled: #UD, unless a
+     * guest's SKINIT intercept takes it. */
+    if (in->id == CPU_VI_SKINIT && !s->guest)
         return fault(s, 6, "SKINIT: secure initialization is not modelled on hvsim's AMD profiles: #UD");
     if (!(cpu_get(c, CPU_EFER) & EFER_SVME))
         return fault(s, 6, "%s with EFER.SVME = 0: #UD [APM vol. 3, %s]", in->mnemonic, in->mnemonic);
@@ -571,6 +688,35 @@ static bool svm_insn(void *ctx, cpu_t *c, const struct cpu_virt_insn *in)
         return fault(s, 6, "%s in %s: #UD", in->mnemonic, cpu_mode_name(m));
     if (cpu_cpl(c) != 0)
         return fault(s, 13, "%s at CPL %u: #GP(0)", in->mnemonic, cpu_cpl(c));
+    if (s->guest) {
+        /* in the guest: the intercepts of vectors 3 and 4 (15.9) */
+        static const struct { enum cpu_virt_id id; int vec, bit; uint64_t code; } g[] = {
+            { CPU_VI_VMRUN, 4, I4_VMRUN, SVM_EXIT_VMRUN }, { CPU_VI_VMLOAD, 4, I4_VMLOAD, SVM_EXIT_VMLOAD },
+            { CPU_VI_VMSAVE, 4, I4_VMSAVE, SVM_EXIT_VMSAVE }, { CPU_VI_STGI, 4, I4_STGI, SVM_EXIT_STGI },
+            { CPU_VI_CLGI, 4, I4_CLGI, SVM_EXIT_CLGI }, { CPU_VI_SKINIT, 4, I4_SKINIT, SVM_EXIT_SKINIT },
+            { CPU_VI_INVLPGA, 3, I3_INVLPGA, SVM_EXIT_INVLPGA },
+        };
+        for (unsigned k = 0; k < sizeof(g) / sizeof(g[0]); k++)
+            if (g[k].id == in->id && (((g[k].vec == 3 ? s->i3 : s->i4) >> g[k].bit) & 1)) {
+                struct exit_info x = { .code = g[k].code };
+                vmexit(s, &x, in->rip + in->len);
+                cpu_insn_retire_jump(c, CPU_VCOST_EXIT);
+                return true;
+            }
+        if ((in->id == CPU_VI_STGI || in->id == CPU_VI_CLGI) && s->vgif_on) {
+            /* vGIF (15.33.2): STGI and CLGI set and clear the virtual GIF,
+             * which masks virtual interrupts; physical interrupts are not
+             * affected */
+            s->v_gif = in->id == CPU_VI_STGI;
+            cpu_insn_report(c, 0, 0, 0, s->v_gif, 0);
+            cpu_insn_retire(c);
+            return true;
+        }
+        if (in->id == CPU_VI_SKINIT)
+            return fault(s, 6, "SKINIT: secure initialization is not modelled on hvsim's AMD profiles: #UD");
+        return stop(s, "%s in a guest without its intercept%s: nested SVM is not modelled", in->mnemonic,
+                    in->id == CPU_VI_STGI || in->id == CPU_VI_CLGI ? " or vGIF" : "");
+    }
     switch (in->id) {
     case CPU_VI_VMRUN:
         return op_vmrun(s, in);
@@ -580,8 +726,12 @@ static bool svm_insn(void *ctx, cpu_t *c, const struct cpu_virt_insn *in)
         return op_vmload_save(s, true, in);
     case CPU_VI_STGI:
     case CPU_VI_CLGI:
+        /* GIF = 0 holds INTR, NMI and INIT pending until STGI (15.17,
+         * table 15-10) */
         s->gif = in->id == CPU_VI_STGI;
         cpu_set_interrupts_held(c, !s->gif);
+        if (s->gif)
+            cpu_release_init(c);
         cpu_insn_report(c, 0, 0, 0, s->gif, 0);
         cpu_insn_retire(c);
         return true;
@@ -628,20 +778,93 @@ static bool msr_intercepted(svm_t *s, uint32_t msr, bool write)
     return bit_at(s, s->msrpm, base + 2ull * msr + (write ? 1 : 0));
 }
 
+/* No exit: execute gi with a value the guest sees instead (struct
+ * cpu_guest_insn, out). */
+static enum cpu_guest_action execute_with(struct cpu_guest_insn *gi, uint64_t value)
+{
+    gi->out.use_value = true;
+    gi->out.value = value;
+    return CPU_GUEST_EXECUTE;
+}
+
+/* A linear address as decode assists record it (15.8.3: "after segment
+ * base addition and address size masking"): 32 bits outside 64-bit mode. */
+static uint64_t linear(svm_t *s, uint64_t la)
+{
+    return cpu_mode(s->cpu) == CPU_MODE_64 ? la : la & 0xFFFFFFFFull;
+}
+
+/* EXITINFO1 of a CR or DR intercept with decode assists (15.8.1, tables
+ * 15-2 and 15-3; EXITINFO1_MOV_CR): MOV CRx sets bit 63 and names its GPR,
+ * CLTS, LMSW and SMSW record nothing; MOV DRx names its GPR. */
+static uint64_t crdr_info(const svm_t *s, const struct cpu_guest_insn *gi)
+{
+    if (!(s->caps.features & SVM_FEAT_DECODE))
+        return 0;
+    switch (gi->cls) {
+    case IC_MOV_FROM_CR: case IC_MOV_TO_CR:
+        return EXITINFO1_MOV_CR | (gi->gpr & 0xF);
+    case IC_MOV_FROM_DR: case IC_MOV_TO_DR:
+        return gi->gpr & 0xF;
+    default:
+        return 0;
+    }
+}
+
+/* MOV to/from CR8 that no CR8 intercept took (15.21.2 "Virtualizing
+ * APIC.TPR"): with V_INTR_MASKING, reads return V_TPR and writes change
+ * V_TPR only; without it, writes change both the APIC's TPR and V_TPR
+ * and reads are as without SVM. A source with bits 63:4 set is #GP(0)
+ * either way: cpu/ raises it, and nothing is written. */
+static enum cpu_guest_action cr8_access(svm_t *s, struct cpu_guest_insn *gi)
+{
+    if (!gi->write)
+        return s->v_masking ? execute_with(gi, s->v_tpr) : CPU_GUEST_EXECUTE;
+    if (gi->src >> 4)
+        return CPU_GUEST_EXECUTE;
+    s->v_tpr = (uint8_t)(gi->src & 0xF);
+    if (s->v_masking)
+        gi->out.done = true;                       /* the APIC's TPR is not touched */
+    return CPU_GUEST_EXECUTE;
+}
+
+/* PAUSE with the PAUSE intercept (15.9 table 15-7, 15.14.4 "Pause
+ * Intercept Filtering"). VMRUN loads PAUSE_FILTER_COUNT into an internal
+ * counter: each PAUSE decrements it "until it reaches zero at which time a
+ * #VMEXIT is generated"; a count of 0 (or a profile without the filter)
+ * makes every PAUSE exit. With a PAUSE_FILTER_THRESHOLD, a PAUSE more than
+ * that many cycles after the previous one reloads the counter from the
+ * VMCB instead and does not exit. Cycles are hvsim's virtual clock at the
+ * start of each PAUSE (deterministic); the first PAUSE after VMRUN has no
+ * predecessor and counts (the APM does not say). */
+static enum cpu_guest_action pause_decision(svm_t *s, uint64_t nrip);
+
+/* Data #PF and #NPF carry the instruction bytes with decode assists
+ * (15.8.4): "This field is filled in only during data page faults.
+ * Instruction-fetch page faults provide no additional information." */
+static void want_insn_bytes(const svm_t *s, struct exit_info *x, uint64_t pf_code, uint64_t la)
+{
+    if ((s->caps.features & SVM_FEAT_DECODE) && !(pf_code & 0x10)) {
+        x->insn_bytes = true;
+        x->insn_la = la;
+    }
+}
+
 static enum cpu_guest_action guest_insn(void *ctx, cpu_t *c, struct cpu_guest_insn *gi)
 {
     svm_t *s = ctx;
     if (!s->guest || gi->fault_first)
         return CPU_GUEST_EXECUTE;
     uint64_t nrip = gi->rip + gi->len;
+    bool da = s->caps.features & SVM_FEAT_DECODE;
     struct { enum insn_class cls; int vec, bit; uint64_t code; } simple[] = {
         { IC_CPUID, 3, I3_CPUID, SVM_EXIT_CPUID }, { IC_HLT, 3, I3_HLT, SVM_EXIT_HLT },
         { IC_RDPMC, 3, I3_RDPMC, SVM_EXIT_RDPMC }, { IC_INVD, 3, I3_INVD, SVM_EXIT_INVD },
-        { IC_PAUSE, 3, I3_PAUSE, SVM_EXIT_PAUSE }, { IC_INVLPG, 3, I3_INVLPG, SVM_EXIT_INVLPG },
-        { IC_IRET, 3, I3_IRET, SVM_EXIT_IRET }, { IC_INT, 3, I3_INTN, SVM_EXIT_SWINT },
+        { IC_IRET, 3, I3_IRET, SVM_EXIT_IRET },
+        { IC_PUSHF, 3, I3_PUSHF, SVM_EXIT_PUSHF }, { IC_POPF, 3, I3_POPF, SVM_EXIT_POPF },
         { IC_WBINVD, 4, I4_WBINVD, SVM_EXIT_WBINVD }, { IC_MONITOR, 4, I4_MONITOR, SVM_EXIT_MONITOR },
         { IC_MWAIT, 4, I4_MWAIT, SVM_EXIT_MWAIT }, { IC_XSETBV, 4, I4_XSETBV, SVM_EXIT_XSETBV },
-        { IC_INT1, 4, I4_ICEBP, 0x88 }, { IC_RDTSC, 3, I3_RDTSC, SVM_EXIT_RDTSC },
+        { IC_INT1, 4, I4_ICEBP, SVM_EXIT_ICEBP }, { IC_RDTSC, 3, I3_RDTSC, SVM_EXIT_RDTSC },
         { IC_RDTSCP, 4, I4_RDTSCP, SVM_EXIT_RDTSCP },
         { IC_SIDT, 3, I3_IDTR_READ, 0x66 }, { IC_SGDT, 3, I3_GDTR_READ, 0x67 }, { IC_SLDT, 3, I3_LDTR_READ, 0x68 },
         { IC_STR, 3, I3_TR_READ, 0x69 }, { IC_LIDT, 3, I3_IDTR_WRITE, 0x6A }, { IC_LGDT, 3, I3_GDTR_WRITE, 0x6B },
@@ -656,6 +879,27 @@ static enum cpu_guest_action guest_insn(void *ctx, cpu_t *c, struct cpu_guest_in
         break;
     }
     switch (gi->cls) {
+    case IC_INT:
+        /* INTn (15.9: before any exception); decode assists: EXITINFO1 is
+         * the vector (15.8.2, table 15-4) */
+        if ((s->i3 >> I3_INTN) & 1)
+            return exit_now(s, SVM_EXIT_SWINT, da ? gi->src & 0xFF : 0, 0, nrip);
+        break;
+    case IC_INVLPG:
+        /* decode assists: EXITINFO1 is the linear address (15.8.3, table 15-5) */
+        if ((s->i3 >> I3_INVLPG) & 1)
+            return exit_now(s, SVM_EXIT_INVLPG, da ? linear(s, gi->la) : 0, 0, nrip);
+        break;
+    case IC_PAUSE:
+        return pause_decision(s, nrip);
+    case IC_HLT:
+        /* not intercepted: a pending virtual interrupt may end the HLT
+         * state (15.21.4): have guest_boundary called at once */
+        if (s->v_irq) {
+            s->halt_check = true;
+            cpu_set_guest_deadline(c, cpu_cycles(c));
+        }
+        return CPU_GUEST_EXECUTE;
     case IC_RDTSC:
     case IC_RDTSCP:
         gi->out.use_value = true;                  /* TSC_OFFSET applies (APM 15.30.4) */
@@ -690,23 +934,41 @@ static enum cpu_guest_action guest_insn(void *ctx, cpu_t *c, struct cpu_guest_in
     }
     case IC_MOV_FROM_CR: case IC_SMSW:
         if ((s->cr_icpt >> (gi->cls == IC_SMSW ? 0 : gi->cr)) & 1)
-            return exit_now(s, SVM_EXIT_READ_CR0 + (gi->cls == IC_SMSW ? 0 : gi->cr), 0, 0, nrip);
+            return exit_now(s, SVM_EXIT_READ_CR0 + (gi->cls == IC_SMSW ? 0 : gi->cr), crdr_info(s, gi), 0, nrip);
+        if (gi->cls == IC_MOV_FROM_CR && gi->cr == 8)
+            return cr8_access(s, gi);
         break;
     case IC_MOV_TO_CR: case IC_CLTS: case IC_LMSW: {
         unsigned cr = gi->cls == IC_MOV_TO_CR ? gi->cr : 0;
         if ((s->cr_icpt >> (16 + cr)) & 1)
-            return exit_now(s, SVM_EXIT_WRITE_CR0 + cr, 0, 0, nrip);
+            return exit_now(s, SVM_EXIT_WRITE_CR0 + cr, crdr_info(s, gi), 0, nrip);
         if (cr == 0 && gi->cls != IC_CLTS && ((s->i3 >> I3_CR0_SEL) & 1)) {
-            /* selective CR0 write: a change of a bit other than TS and MP */
+            /* selective CR0 write: a change of a bit other than TS and MP;
+             * LMSW treats it as non-selective (15.9 table 15-7) */
             uint64_t old = cpu_get(c, CPU_CR0);
-            uint64_t nv = gi->cls == IC_LMSW ? (old & ~0xEull) | (gi->src & 0xF) | (old & 1) : gi->src;
-            if ((nv ^ old) & ~0xAull)
-                return exit_now(s, 0x65, 0, 0, nrip);
+            if (gi->cls == IC_LMSW || ((gi->src ^ old) & ~0xAull))
+                return exit_now(s, SVM_EXIT_CR0_SEL_WRITE, crdr_info(s, gi), 0, nrip);
         }
+        if (gi->cls == IC_MOV_TO_CR && gi->cr == 8)
+            return cr8_access(s, gi);
         break;
     }
-    case IC_MOV_FROM_DR: case IC_MOV_TO_DR:
-        break;                                     /* DR intercepts stop at VMRUN (unmodelled_intercept) */
+    case IC_MOV_FROM_DR: case IC_MOV_TO_DR: {
+        /* DR0-15 read/write intercepts, exit codes 0x20 + n / 0x30 + n
+         * (15.9 table 15-7): "All normal exception checks take precedence
+         * over the SVM intercepts": #GP(0) at CPL > 0, #UD for DR4/DR5 with
+         * CR4.DE, #DB with DR7.GD, #GP(0) for a DR6/DR7 value with bits
+         * 63:32 set; cpu/ raises them. DR4/DR5 without CR4.DE check the
+         * intercept bit of the register as encoded (4/5). */
+        unsigned n = gi->cr & 15;
+        bool write = gi->cls == IC_MOV_TO_DR;
+        if (cpu_cpl(c) != 0 || ((n == 4 || n == 5) && (cpu_get(c, CPU_CR4) & CR4_DE)) ||
+            (cpu_get_dr(c, 7) & DR7_GD) || (write && (n == 4 || n == 5 || n == 6 || n == 7) && (gi->src >> 32)))
+            return CPU_GUEST_EXECUTE;
+        if ((s->dr_icpt >> (n + (write ? 16 : 0))) & 1)
+            return exit_now(s, (write ? SVM_EXIT_WRITE_DR0 : SVM_EXIT_READ_DR0) + n, crdr_info(s, gi), 0, nrip);
+        break;
+    }
     default:
         break;
     }
@@ -718,45 +980,114 @@ static enum cpu_guest_action guest_insn(void *ctx, cpu_t *c, struct cpu_guest_in
     return CPU_GUEST_EXECUTE;
 }
 
+static enum cpu_guest_action pause_decision(svm_t *s, uint64_t nrip)
+{
+    if (!((s->i3 >> I3_PAUSE) & 1))
+        return CPU_GUEST_EXECUTE;
+    bool exits = true;
+    if (s->pause_count0) {
+        uint64_t now = cpu_cycles(s->cpu);
+        if (s->pause_thresh && s->pause_seen && now - s->pause_last > s->pause_thresh) {
+            s->pause_count = s->pause_count0;      /* far apart: reloaded, execution continues */
+            exits = false;
+        } else {
+            exits = --s->pause_count == 0;
+        }
+        s->pause_seen = true;
+        s->pause_last = now;
+    }
+    return exits ? exit_now(s, SVM_EXIT_PAUSE, 0, 0, nrip) : CPU_GUEST_EXECUTE;
+}
+
 static enum cpu_guest_action guest_event(void *ctx, cpu_t *c, const struct cpu_guest_event *e)
 {
     svm_t *s = ctx;
     if (!s->guest)
         return CPU_GUEST_EXECUTE;
     /* EXITINTINFO: the event being delivered when the intercept happened (APM 15.7.2) */
-    uint64_t intinfo = 0;
-    if (e->vectoring) {
-        static const unsigned amd_type[8] = { 0, 0, 2, 3, 4, 3, 3, 0 };
-        intinfo = (1ull << 31) | ((uint64_t)amd_type[e->orig_type & 7] << 8) | (e->orig_vector & 0xFF) |
-                  (e->orig_has_ec ? (1ull << 11) | ((uint64_t)e->orig_ec << 32) : 0);
-    }
+    uint64_t intinfo = exitintinfo(e->vectoring, e->orig_type, e->orig_vector, e->orig_has_ec, e->orig_ec);
     if (e->type == 0) {
         if (!((s->i3 >> I3_INTR) & 1))
             return CPU_GUEST_EXECUTE;
-        /* physical INTR intercept: the interrupt stays pending (APM 15.13.1) */
+        /* physical INTR intercept: the interrupt stays pending (APM 15.13.1);
+         * nRIP 0: not an instruction intercept (15.7.1) */
         struct exit_info x = { .code = SVM_EXIT_INTR, .intinfo = intinfo };
-        vmexit(s, &x, cpu_get(c, CPU_RIP));
+        vmexit(s, &x, 0);
         cpu_account_exit(c, false);
         return CPU_GUEST_EXITED;
     }
-    if (e->type == 2)
-        return CPU_GUEST_EXECUTE;                  /* no NMIs reach an SVM guest in hvsim (I3_NMI stops at VMRUN) */
+    if (e->type == 2) {
+        /* NMI intercept (15.13.2, 15.21.9 table 15-13): #VMEXIT(NMI) with
+         * the NMI still pending; after the exit GIF = 0 holds it until the
+         * host's STGI, and the host takes it through its own IDT. nRIP is
+         * 0: not an instruction intercept (15.7.1). */
+        if (!((s->i3 >> I3_NMI) & 1))
+            return CPU_GUEST_EXECUTE;
+        struct exit_info x = { .code = SVM_EXIT_NMI, .intinfo = intinfo };
+        vmexit(s, &x, 0);
+        cpu_raise_nmi(c);
+        cpu_account_exit(c, false);
+        return CPU_GUEST_EXITED;
+    }
     if (e->type == 4)
         return CPU_GUEST_EXECUTE;                  /* INT n: the INTn intercept decided before delivery */
     if (!((s->exc_icpt >> (e->vector & 31)) & 1))
         return CPU_GUEST_EXECUTE;
     /* exception intercept: EXITINFO1 the error code, EXITINFO2 the #PF
-     * address (CR2 not written) (APM 15.12) */
+     * address (CR2 not written) (APM 15.12); a data #PF records the
+     * instruction bytes with decode assists (15.12.15, 15.8.4) */
     struct exit_info x = { .code = SVM_EXIT_EXCP0 + (e->vector & 31), .info1 = e->has_ec ? e->ec : 0,
                            .intinfo = intinfo };
     if (e->vector == 14) {
         x.info2 = cpu_get(c, CPU_CR2);
         cpu_set(c, CPU_CR2, e->cr2_before);
+        want_insn_bytes(s, &x, x.info1, e->fault_rip);
     }
+    /* nRIP (15.7.1): the next instruction for the exceptions of INT3 and
+     * INTO (cpu/'s software exceptions); 0 for every other exception (a
+     * #BR, which only BOUND raises, too: cpu/ does not give its length) */
     cpu_set_rip_linear(c, e->fault_rip);
-    vmexit(s, &x, e->next_rip);
+    vmexit(s, &x, e->type == 6 ? e->next_rip : 0);
     cpu_account_exit(c, false);
     return CPU_GUEST_EXITED;
+}
+
+/* At an instruction boundary of the guest while V_IRQ is set (cpu/'s
+ * interrupt window: RFLAGS.IF = 1 and no interrupt shadow), or right after
+ * a HLT with V_IRQ set: the virtual interrupt (15.21.4). It is taken if its
+ * priority V_INTR_PRIO is above V_TPR (or V_IGN_TPR), RFLAGS.IF = 1, the
+ * (virtual, with vGIF) GIF is 1 and there is no interrupt shadow; physical
+ * NMIs and interrupts come first, taken or intercepted. The VINTR
+ * intercept (exit code 0x64, 15.13.5) is checked "just before a guest
+ * takes a virtual interrupt", which then stays pending in V_IRQ.
+ * Otherwise V_IRQ is cleared and the interrupt is delivered through the
+ * guest's IDT with vector V_INTR_VECTOR, as an external interrupt (an
+ * intercept during the delivery reports it in EXITINTINFO, type 0). */
+static enum cpu_guest_action guest_boundary(void *ctx, cpu_t *c)
+{
+    svm_t *s = ctx;
+    if (!s->guest)
+        return CPU_GUEST_EXECUTE;
+    if (s->halt_check) {
+        s->halt_check = false;
+        cpu_set_guest_deadline(c, ~0ull);
+    }
+    if (!s->v_irq || !(cpu_get(c, CPU_RFLAGS) & RF_IF) || cpu_blocking_by_sti(c) || cpu_blocking_by_mov_ss(c) ||
+        (s->vgif_on && !s->v_gif) || (!s->v_ign_tpr && s->v_prio <= s->v_tpr))
+        return CPU_GUEST_EXECUTE;
+    if (cpu_nmi_ready(c) || cpu_intr_ready(c))
+        return CPU_GUEST_EXECUTE;                  /* "Physical interrupts take priority over virtual interrupts" */
+    if ((s->i3 >> I3_VINTR) & 1) {
+        struct exit_info x = { .code = SVM_EXIT_VINTR };
+        vmexit(s, &x, 0);                          /* nRIP 0: not an instruction intercept (15.7.1) */
+        cpu_account_exit(c, false);
+        return CPU_GUEST_EXITED;
+    }
+    s->v_irq = false;
+    cpu_set_guest_window(c, false);
+    cpu_leave_halt(c);                             /* HLT resumes after the HLT */
+    cpu_inject_event(c, s->v_vector, 0, false, 0, 0);
+    return s->guest ? CPU_GUEST_EXECUTE : CPU_GUEST_EXITED;
 }
 
 static bool guest_shutdown(void *ctx, cpu_t *c)
@@ -804,15 +1135,11 @@ static enum cpu_guest_action svm_slat_exit(void *ctx, cpu_t *c, const struct cpu
         stop(s, "a nested page fault at guest-physical %#llx that did not recur", (unsigned long long)f->gpa);
         return CPU_GUEST_STOP;
     }
-    uint64_t intinfo = 0;
-    if (f->vectoring) {
-        static const unsigned amd_type[8] = { 0, 0, 2, 3, 4, 3, 3, 0 };
-        intinfo = (1ull << 31) | ((uint64_t)amd_type[f->orig_type & 7] << 8) | (f->orig_vector & 0xFF) |
-                  (f->orig_has_ec ? (1ull << 11) | ((uint64_t)f->orig_ec << 32) : 0);
-    }
+    uint64_t intinfo = exitintinfo(f->vectoring, f->orig_type, f->orig_vector, f->orig_has_ec, f->orig_ec);
     cpu_set_rip_linear(c, f->rip);
     struct exit_info x = { .code = SVM_EXIT_NPF, .info1 = info1, .info2 = f->gpa, .intinfo = intinfo };
-    vmexit(s, &x, cpu_get(c, CPU_RIP));
+    want_insn_bytes(s, &x, info1, f->rip);         /* decode assists: a data #NPF (15.8.4) */
+    vmexit(s, &x, 0);                              /* nRIP 0: not an instruction intercept (15.7.1) */
     cpu_account_exit(c, false);
     return CPU_GUEST_EXITED;
 }
@@ -879,8 +1206,8 @@ svm_t *svm_attach(cpu_t *cpu, const struct svm_caps *caps)
     s->gif = true;
     static const struct cpu_virt_ops proto = {
         .insn = svm_insn, .msr = svm_msr, .cpuid = svm_cpuid, .guest_insn = guest_insn, .guest_event = guest_event,
-        .guest_shutdown = guest_shutdown, .init_signal = init_signal, .slat = svm_slat,
-        .slat_exit = svm_slat_exit,
+        .guest_boundary = guest_boundary, .guest_shutdown = guest_shutdown, .init_signal = init_signal,
+        .slat = svm_slat, .slat_exit = svm_slat_exit,
     };
     struct cpu_virt_ops ops = proto;
     ops.ctx = s;

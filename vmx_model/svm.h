@@ -22,8 +22,12 @@ struct svm_caps {
     uint32_t nasid;
     uint32_t features;
 };
-#define SVM_FEAT_NP    (1u << 0)      /* nested paging */
-#define SVM_FEAT_NRIPS (1u << 3)      /* next sequential instruction pointer saved */
+#define SVM_FEAT_NP           (1u << 0)    /* nested paging */
+#define SVM_FEAT_NRIPS        (1u << 3)    /* next sequential instruction pointer saved */
+#define SVM_FEAT_DECODE       (1u << 7)    /* decode assists (15.8) */
+#define SVM_FEAT_PAUSE_FILTER (1u << 10)   /* PAUSE filter count (15.14.4) */
+#define SVM_FEAT_PAUSE_THRESH (1u << 12)   /* PAUSE filter threshold (15.14.4) */
+#define SVM_FEAT_VGIF         (1u << 16)   /* virtual GIF (15.33.2) */
 
 /* NULL when the profile has no SVM. */
 const struct svm_caps *svm_caps_for_profile(const char *profile_name);

@@ -90,10 +90,45 @@ struct vmcb {
 
 #define VMCB_OFF(f) ((unsigned)offsetof(struct vmcb, f))
 
+/* The virtual-interrupt field at 0x060 (APM 2 table B-1; 15.21 "Interrupt
+ * and Local APIC Support", 15.21.10 "NMI Virtualization", 15.33.2 "Virtual
+ * GIF"):
+ *
+ *   63  40 39    32  31   30  29:27  26    25    24  23:21 20  19:16 15:13 12   11  10  9   8  7:4  3:0
+ *  +-----+--------+----+----+-----+-----+-----+-----+-----+---+-----+-----+----+----+---+---+---+---+-----+
+ *  | SBZ | VECTOR |AVIC|x2AV| SBZ |NMIEN|GIFEN|VMASK| SBZ |IGN|PRIO | SBZ |NMSK|VNMI|SBZ|GIF|IRQ|SBZ|V_TPR|
+ *  +-----+--------+----+----+-----+-----+-----+-----+-----+---+-----+-----+----+----+---+---+---+---+-----+
+ *
+ *  V_TPR: the guest's virtual TPR (bits 7:4 SBZ), written back at #VMEXIT;
+ *  IRQ: V_IRQ, a virtual interrupt is pending, written back; GIF: the VGIF
+ *  value; VNMI, NMSK: V_NMI, V_NMI_MASK; PRIO: V_INTR_PRIO; IGN: V_IGN_TPR;
+ *  VMASK: V_INTR_MASKING; GIFEN: V_GIF_ENABLE; NMIEN: V_NMI_ENABLE; x2AV,
+ *  AVIC: the AVIC enables; VECTOR: V_INTR_VECTOR.
+ */
+#define VINTR_TPR_MASK       0xFFull
+#define VINTR_V_IRQ          (1ull << 8)
+#define VINTR_V_GIF          (1ull << 9)
+#define VINTR_PRIO_SHIFT     16
+#define VINTR_IGN_TPR        (1ull << 20)
+#define VINTR_MASKING        (1ull << 24)
+#define VINTR_GIF_ENABLE     (1ull << 25)
+#define VINTR_NMI_ENABLE     (1ull << 26)
+#define VINTR_X2AVIC         (1ull << 30)
+#define VINTR_AVIC           (1ull << 31)
+#define VINTR_VECTOR_SHIFT   32
+
+/* Decode assists (APM 2 15.8): EXITINFO1 of a MOV CRx intercept (table
+ * 15-2) is bit 63 (the instruction was MOV CRx, not CLTS, LMSW or SMSW)
+ * and the GPR in bits 3:0; of a MOV DRx intercept (table 15-3) the GPR. */
+#define EXITINFO1_MOV_CR     (1ull << 63)
+
 _Static_assert(sizeof(struct vmcb) == 4096, "the VMCB is one 4-KiB page (APM B)");
 _Static_assert(offsetof(struct vmcb, intercept3) == 0x00C, "APM B-1: intercept vector 3");
 _Static_assert(offsetof(struct vmcb, intercept4) == 0x010, "APM B-1: intercept vector 4");
 _Static_assert(offsetof(struct vmcb, pause_filter_threshold) == 0x03C, "APM B-1: PAUSE filter threshold");
+_Static_assert(offsetof(struct vmcb, pause_filter_count) == 0x03E, "APM B-1: PAUSE filter count");
+_Static_assert(offsetof(struct vmcb, intercept5) == 0x014, "APM B-1: intercept vector 5");
+_Static_assert(offsetof(struct vmcb, dr_intercepts) == 0x004, "APM B-1: DR intercepts");
 _Static_assert(offsetof(struct vmcb, iopm_base_pa) == 0x040, "APM B-1: IOPM_BASE_PA");
 _Static_assert(offsetof(struct vmcb, msrpm_base_pa) == 0x048, "APM B-1: MSRPM_BASE_PA");
 _Static_assert(offsetof(struct vmcb, tsc_offset) == 0x050, "APM B-1: TSC_OFFSET");
@@ -111,6 +146,7 @@ _Static_assert(offsetof(struct vmcb, n_cr3) == 0x0B0, "APM B-1: N_CR3");
 _Static_assert(offsetof(struct vmcb, clean_bits) == 0x0C0, "APM B-1: VMCB clean bits");
 _Static_assert(offsetof(struct vmcb, nrip) == 0x0C8, "APM B-1: nRIP");
 _Static_assert(offsetof(struct vmcb, insn_len) == 0x0D0, "APM B-1: number of bytes fetched");
+_Static_assert(offsetof(struct vmcb, insn_bytes) == 0x0D1, "APM B-1: guest instruction bytes");
 _Static_assert(offsetof(struct vmcb, es) == 0x400, "APM B-2: ES");
 _Static_assert(offsetof(struct vmcb, cs) == 0x410, "APM B-2: CS");
 _Static_assert(offsetof(struct vmcb, gdtr) == 0x460, "APM B-2: GDTR");
@@ -135,6 +171,7 @@ _Static_assert(offsetof(struct vmcb, g_pat) == 0x668, "APM B-2: G_PAT");
 
 /* #VMEXIT codes: svm_exits.h (APM C "SVM Intercept Exit Codes"). */
 #include "svm_exits.h"
+
 
 /* Intercept vector 3 (0x00C) and 4 (0x010) bits (APM B-1). */
 enum {

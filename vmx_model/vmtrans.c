@@ -267,7 +267,8 @@ static void save_guest_state(vmx_t *v)
     uint64_t entry = F(v, VMCS_VM_ENTRY_CONTROLS);
     entry = (cpu_get(c, CPU_EFER) & EFER_LMA) ? entry | ENTRY_IA32E_GUEST : entry & ~(uint64_t)ENTRY_IA32E_GUEST;
     W(v, VMCS_VM_ENTRY_CONTROLS, entry);
-    W(v, VMCS_GUEST_ACTIVITY_STATE, cpu_halted(c) ? 1 : 0);
+    /* the activity state before the VM exit (SDM 3C 28.3.4): 3 for a SIPI in wait-for-SIPI */
+    W(v, VMCS_GUEST_ACTIVITY_STATE, cpu_waiting_for_sipi(c) ? 3 : cpu_halted(c) ? 1 : 0);
     /* bit 3: blocking by NMI, or with "virtual NMIs" virtual-NMI blocking
      * (SDM 3C 28.3.4); for an exit caused by an NMI the state before it */
     bool nmi_block = (v->pin & PIN_VIRTUAL_NMIS) ? cpu_virtual_nmi_blocked(c) : cpu_nmi_blocked(c);
@@ -571,9 +572,21 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
         r.halted = true;
         return r;
     }
+    if (act == 3) {
+        /* wait-for-SIPI (SDM 3C 27.7.2 "Activity State"; the entry checks
+         * allowed it: IA32_VMX_MISC[8], nothing injected, no blocking by STI
+         * or MOV SS): external interrupts, NMIs, INIT and SMIs are blocked,
+         * the guest runs nothing until a SIPI, which is a VM exit (reason 4,
+         * events.c). No INIT reset happens: the guest state is the one
+         * loaded. */
+        cpu_enter_wait_for_sipi(c);
+        struct vmx_result r = res(VMX_SUCCEED, 0, "VM entry into the wait-for-SIPI activity state");
+        r.halted = true;
+        return r;
+    }
     if (act != 0)
         return res(VMX_UNMODELLED, 0, "VM entry into activity state %llu (%s): not modelled", (unsigned long long)act,
-                   act == 2 ? "shutdown" : act == 3 ? "wait-for-SIPI" : "?");
+                   act == 2 ? "shutdown" : "?");
     v->pdbg_held = 0;
     if (pdbg_deliver && (F(v, VMCS_GUEST_INTERRUPTIBILITY_INFO) & 2)) {
         if (v->mtf)

@@ -695,14 +695,16 @@ static int vmx_msr(void *ctx, cpu_t *cpu, uint32_t index, bool write, uint64_t *
 }
 
 /* INIT: blocked in VMX root operation, a VM exit in non-root operation
- * (SDM 3C 31.3 VMXON "block INIT signals"; 26.2 "INIT signals"). */
+ * (SDM 3C 31.3 VMXON "block INIT signals"; 26.2 "INIT signals"), except
+ * in the wait-for-SIPI activity state, which blocks it (SDM 3C 27.7.2): it
+ * is held until the LP leaves that state and then exits at the next VM
+ * entry (cpu_release_init). */
 static int vmx_init_signal(void *ctx, cpu_t *cpu)
 {
     vmx_t *v = ctx;
-    (void)cpu;
     if (!v->in_vmx)
         return CPU_INIT_DELIVER;
-    if (v->nonroot) {
+    if (v->nonroot && !cpu_waiting_for_sipi(cpu)) {
         nonroot_init(v);
         return CPU_INIT_CONSUMED;
     }
@@ -770,7 +772,8 @@ vmx_t *vmx_attach(cpu_t *cpu, const struct vmx_caps *caps)
         .ctx = v, .cr4_allow = CR4_VMXE, .insn = vmx_insn, .msr = vmx_msr, .cpuid = vmx_cpuid,
         .cr_write = vmx_cr_write, .guest_insn = nonroot_insn, .guest_event = nonroot_event,
         .guest_shutdown = nonroot_shutdown, .init_signal = vmx_init_signal, .guest_boundary = nonroot_boundary,
-        .slat = vmx_slat, .slat_exit = vmx_slat_exit,
+        .slat = vmx_slat, .slat_exit = vmx_slat_exit, .guest_task_switch = nonroot_task_switch,
+        .guest_sipi = nonroot_sipi,
     };
     cpu_set_virt_ops(cpu, &ops);
     return v;

@@ -110,6 +110,9 @@ enum cpu_guest_action nonroot_boundary(void *ctx, cpu_t *cpu);
 void nonroot_boundary_due(vmx_t *v);
 bool nonroot_shutdown(void *ctx, cpu_t *cpu);
 void nonroot_init(vmx_t *v);       /* an INIT signal: exit reason 3 */
+bool nonroot_sipi(void *ctx, cpu_t *cpu, unsigned vector);   /* a SIPI in wait-for-SIPI: exit reason 4 */
+/* A task switch (cpu/task.c): exit reason 9. */
+enum cpu_guest_action nonroot_task_switch(void *ctx, cpu_t *cpu, const struct cpu_task_switch *t);
 /* VMCALL and the other VMX instructions in VMX non-root operation. */
 bool nonroot_vmx_insn(vmx_t *v, const struct cpu_virt_insn *in);
 

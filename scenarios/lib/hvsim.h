@@ -272,6 +272,15 @@ int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int strcmp(const char *a, const char *b);
 
+/* The payload's command line (boot information) starts with word, followed
+ * by a space or its end: how payloads pick a group. */
+static inline bool hv_cmdline_is(const struct hvsim_boot_info *bi, const char *word)
+{
+    const char *c = (const char *)(uintptr_t)bi->cmdline;
+    size_t n = strlen(word);
+    return c && !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
+}
+
 #include "apic.h"
 
 #endif

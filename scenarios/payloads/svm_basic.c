@@ -21,37 +21,14 @@
  *               guest's cached writable translation survives (a missing-flush
  *               bug), TLB_CONTROL 3 makes the write fault
  */
-#include "hvsim.h"
+#include "svm.h"
 
 #ifndef MSR_STAR
 #define MSR_STAR        0xC0000081u
 #endif
 #define MSR_KERNEL_GS   0xC0000102u
-#define MSR_VM_CR       0xC0010114u
-#define MSR_HSAVE       0xC0010117u
-#define EFER_SVME       (1ull << 12)
 #define ADDR            0x000FFFFFFFFFF000ull
 #define LA1             0x7F8000000000ull
-
-/* VMCB offsets (APM appendix B) */
-enum {
-    V_CR_ICPT = 0x000, V_DR_ICPT = 0x004, V_EXC_ICPT = 0x008, V_I3 = 0x00C, V_I4 = 0x010,
-    V_IOPM = 0x040, V_MSRPM = 0x048, V_TSC_OFFSET = 0x050, V_ASID = 0x058, V_TLB_CTL = 0x05C,
-    V_EXITCODE = 0x070, V_EXITINFO1 = 0x078, V_EXITINFO2 = 0x080, V_EXITINTINFO = 0x088, V_EVENTINJ = 0x0A8,
-    V_NRIP = 0x0C8,
-    V_ES = 0x400, V_CS = 0x410, V_SS = 0x420, V_DS = 0x430, V_GDTR = 0x460, V_IDTR = 0x480,
-    V_CPL = 0x4CB, V_EFER = 0x4D0, V_CR4 = 0x548, V_CR3 = 0x550, V_CR0 = 0x558, V_DR7 = 0x560, V_DR6 = 0x568,
-    V_RFLAGS = 0x570, V_RIP = 0x578, V_RSP = 0x5D8, V_RAX = 0x5F8, V_CR2 = 0x640, V_STAR = 0x600,
-    V_KGS = 0x620, V_FS = 0x440, V_NP_ENABLE = 0x090, V_NCR3 = 0x0B0, V_GPAT = 0x668,
-};
-#define I3_INTN     (1u << 21)
-#define I3_CPUID    (1u << 18)
-#define I3_HLT      (1u << 24)
-#define I3_IOIO     (1u << 27)
-#define I3_MSR      (1u << 28)
-#define I3_SHUTDOWN (1u << 31)
-#define I4_VMRUN    (1u << 0)
-#define I4_VMMCALL  (1u << 1)
 
 static uint8_t vmcb[4096] __attribute__((aligned(4096)));
 static uint8_t hsave[4096] __attribute__((aligned(4096)));
@@ -62,28 +39,7 @@ static uint8_t guest_stack[8192] __attribute__((aligned(16)));
 static volatile uint64_t page_a[512] __attribute__((aligned(4096)));
 static volatile uint64_t page_b[512] __attribute__((aligned(4096)));
 
-struct gregs { uint64_t rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15; };
-static struct gregs g;
-
-/* svm_run(vmcb_pa, regs): VMRUN with the guest's general-purpose registers
- * (RAX and RSP come from the VMCB) and back: the host's callee-saved
- * registers are saved around it, the guest's left in regs (the processor
- * saves and restores only RAX, RSP, RIP, RFLAGS of the host). */
-void svm_run(uint64_t pa, struct gregs *r);
-__asm__(".text\n.globl svm_run\nsvm_run:\n"
-        " push %rbx\n push %rbp\n push %r12\n push %r13\n push %r14\n push %r15\n"
-        " push %rsi\n"
-        " mov %rdi, %rax\n"
-        " mov 0(%rsi), %rbx\n mov 8(%rsi), %rcx\n mov 16(%rsi), %rdx\n mov 40(%rsi), %rbp\n"
-        " mov 48(%rsi), %r8\n mov 56(%rsi), %r9\n mov 64(%rsi), %r10\n mov 72(%rsi), %r11\n"
-        " mov 80(%rsi), %r12\n mov 88(%rsi), %r13\n mov 96(%rsi), %r14\n mov 104(%rsi), %r15\n"
-        " mov 32(%rsi), %rdi\n mov 24(%rsi), %rsi\n"
-        " vmrun\n"
-        " mov (%rsp), %rax\n"
-        " mov %rbx, 0(%rax)\n mov %rcx, 8(%rax)\n mov %rdx, 16(%rax)\n mov %rsi, 24(%rax)\n mov %rdi, 32(%rax)\n"
-        " mov %rbp, 40(%rax)\n mov %r8, 48(%rax)\n mov %r9, 56(%rax)\n mov %r10, 64(%rax)\n mov %r11, 72(%rax)\n"
-        " mov %r12, 80(%rax)\n mov %r13, 88(%rax)\n mov %r14, 96(%rax)\n mov %r15, 104(%rax)\n"
-        " pop %rsi\n pop %r15\n pop %r14\n pop %r13\n pop %r12\n pop %rbp\n pop %rbx\n ret\n");
+static struct svm_gregs g;
 
 extern char g_cpuid_hlt[], g_vmmcall[], g_after_vmmcall[], g_io[], g_msr[], g_ud[], g_int[], g_pf[], g_triple[], g_read[];
 extern char g_write[], g_rdpat[], g_nxcode[];
@@ -108,48 +64,29 @@ static void w64(unsigned off, uint64_t v) { *(volatile uint64_t *)(vmcb + off) =
 static void w32(unsigned off, uint32_t v) { *(volatile uint32_t *)(vmcb + off) = v; }
 static uint64_t r64(unsigned off) { return *(volatile uint64_t *)(vmcb + off); }
 
-static void seg(unsigned off, uint16_t sel, uint16_t attrib, uint32_t limit, uint64_t base)
-{
-    *(volatile uint16_t *)(vmcb + off) = sel;
-    *(volatile uint16_t *)(vmcb + off + 2) = attrib;
-    *(volatile uint32_t *)(vmcb + off + 4) = limit;
-    *(volatile uint64_t *)(vmcb + off + 8) = base;
-}
-
 /* A VMCB for a 64-bit guest with the payload's CR0/CR3/CR4, EFER, GDT and
  * IDT, flat segments, at rip on the guest stack; ASID 1; VMRUN and
  * VMMCALL intercepted. */
 static void vmcb_init(const void *rip)
 {
-    memset(vmcb, 0, sizeof(vmcb));
-    struct hv_dtr gd, id;
-    sgdt(&gd);
-    sidt(&id);
-    w32(V_I4, I4_VMRUN | I4_VMMCALL);
-    w64(V_IOPM, pa(iopm));
-    w64(V_MSRPM, pa(msrpm));
-    w32(V_ASID, 1);
-    seg(V_CS, SEL_KCODE, 0xA9B, 0xFFFFFFFF, 0);
-    seg(V_SS, SEL_KDATA, 0xC93, 0xFFFFFFFF, 0);
-    seg(V_DS, SEL_KDATA, 0xC93, 0xFFFFFFFF, 0);
-    seg(V_ES, SEL_KDATA, 0xC93, 0xFFFFFFFF, 0);
-    seg(V_GDTR, 0, 0, gd.limit, gd.base);
-    seg(V_IDTR, 0, 0, id.limit, id.base);
-    w64(V_EFER, rdmsr(MSR_EFER));
-    w64(V_CR0, read_cr0());
-    w64(V_CR3, read_cr3());
-    w64(V_CR4, read_cr4());
-    w64(V_DR6, 0xFFFF0FF0);
-    w64(V_DR7, 0x400);
-    w64(V_RFLAGS, 0x2);
-    w64(V_RIP, (uint64_t)(uintptr_t)rip);
-    w64(V_RSP, pa(guest_stack + sizeof(guest_stack) - 64));
+    vmcb_guest64(vmcb, rip, pa(guest_stack + sizeof(guest_stack) - 64), iopm, msrpm);
+    w32(V_I4, SVM_BIT(I4_VMRUN) | SVM_BIT(I4_VMMCALL));
+}
+
+/* NRIP save (CPUID Fn8000_000A EDX bit 3): without it (QEMU TCG), resume
+ * after an intercepted instruction of known length from the saved RIP. */
+static bool nrips;
+static uint64_t next_rip(unsigned len)
+{
+    return nrips ? r64(V_NRIP) : r64(V_RIP) + len;
 }
 
 static void svm_on(void)
 {
-    wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
-    wrmsr(MSR_HSAVE, pa(hsave));
+    uint32_t r[4];
+    hv_cpuid(0x8000000A, 0, r);
+    nrips = (r[3] >> 3) & 1;
+    svm_enable(hsave);
 }
 
 static uint64_t run(void)
@@ -168,7 +105,7 @@ static void do_vmrun_unaligned(void *arg)
     (void)arg;
     __asm__ volatile("mov %0, %%rax\n vmrun" ::"r"(pa(vmcb) + 8) : "rax", "memory");
 }
-static void do_hsave_unaligned(void *arg) { (void)arg; wrmsr(MSR_HSAVE, pa(hsave) + 0x10); }
+static void do_hsave_unaligned(void *arg) { (void)arg; wrmsr(MSR_VM_HSAVE_PA, pa(hsave) + 0x10); }
 
 static void group_discovery(void)
 {
@@ -185,8 +122,8 @@ static void group_discovery(void)
     wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
     hv_printf("EFER.SVME set: %s\n", hv_yn((rdmsr(MSR_EFER) & EFER_SVME) != 0));
     hv_printf("VM_HSAVE_PA not 4-KiB aligned: #GP: %s\n", hv_yn(hv_call_expect(13, do_hsave_unaligned, NULL)));
-    wrmsr(MSR_HSAVE, pa(hsave));
-    hv_printf("VM_HSAVE_PA reads back: %s\n", hv_yn(rdmsr(MSR_HSAVE) == pa(hsave)));
+    wrmsr(MSR_VM_HSAVE_PA, pa(hsave));
+    hv_printf("VM_HSAVE_PA reads back: %s\n", hv_yn(rdmsr(MSR_VM_HSAVE_PA) == pa(hsave)));
     hv_printf("VMRUN with rAX not 4-KiB aligned: #GP: %s\n", hv_yn(hv_call_expect(13, do_vmrun_unaligned, NULL)));
     hv_printf("VMMCALL outside a guest: #UD: %s\n", hv_yn(hv_call_expect(6, do_vmmcall, NULL)));
     hv_printf("SKINIT: #UD: %s\n", hv_yn(hv_call_expect(6, do_skinit, NULL)));
@@ -200,7 +137,7 @@ static void group_run(void)
 {
     svm_on();
     vmcb_init(g_cpuid_hlt);
-    w32(V_I3, I3_CPUID | I3_HLT);
+    w32(V_I3, SVM_BIT(I3_CPUID) | SVM_BIT(I3_HLT));
     w64(V_RAX, 0x5555);
     uint64_t code = run();
     uint64_t nrip = r64(V_NRIP), rip = r64(V_RIP);
@@ -210,14 +147,14 @@ static void group_run(void)
     T_CHECK_EQ(code, 0x72);
     T_CHECK_EQ(nrip - rip, 2);
     T_CHECK_EQ(r64(V_RAX), 0x80000001);
-    w64(V_RIP, nrip);
+    w64(V_RIP, next_rip(2));
     code = run();
     nrip = r64(V_NRIP);
     rip = r64(V_RIP);
     hv_printf("exit %#llx (HLT), nRIP - RIP = %llu\n", (unsigned long long)code, (unsigned long long)(nrip - rip));
     T_CHECK_EQ(code, 0x78);
     T_CHECK_EQ(nrip - rip, 1);
-    w64(V_RIP, nrip);
+    w64(V_RIP, next_rip(1));
     code = run();
     nrip = r64(V_NRIP);
     hv_printf("exit %#llx (VMMCALL), guest RAX %#llx, nRIP is after it: %s\n", (unsigned long long)code,
@@ -244,7 +181,7 @@ static void group_invalid(const char *name)
         { "EFER_MBZ", V_EFER, 1ull << 20, 0 },
         { "LME_PG_PAE", V_CR4, 0, 1ull << 5 },
         { "LME_PG_PE", V_CR0, 0, 1ull },
-        { "VMRUN_INTERCEPT", V_I4, 0, I4_VMRUN },
+        { "VMRUN_INTERCEPT", V_I4, 0, SVM_BIT(I4_VMRUN) },
         { "MSRPM_RANGE", V_MSRPM, 0xFFFFFFFFF000ull, 0 },
         { "IOPM_RANGE", V_IOPM, 0xFFFFFFFFF000ull, 0 },
         { "ASID_ZERO", V_ASID, 0, 0xFFFFFFFF },
@@ -283,7 +220,7 @@ static void group_io_msr(void)
 {
     svm_on();
     vmcb_init(g_io);
-    w32(V_I3, I3_IOIO | I3_MSR);
+    w32(V_I3, SVM_BIT(I3_IOIO) | SVM_BIT(I3_MSR));
     iopm[0x81 / 8] |= 1u << (0x81 % 8);                              /* IN from 0x81 */
     iopm[0x3F9 / 8] |= 1u << (0x3F9 % 8);                            /* the high byte of a word at 0x3F8 */
     uint64_t code = run();
@@ -292,19 +229,19 @@ static void group_io_msr(void)
               hv_yn(r64(V_EXITINFO2) == r64(V_NRIP)));
     T_CHECK_EQ(code, 0x7B);
     T_CHECK_EQ(r64(V_EXITINFO1), (0x81ull << 16) | (1 << 4) | (4 << 7) | 1);
-    w64(V_RIP, r64(V_NRIP));
+    w64(V_RIP, next_rip(2));                                         /* in al, 0x81 */
     code = run();
     hv_printf("OUT of a word to 0x3F8 whose second byte's bit is set: exit %#llx, EXITINFO1 %#llx\n",
               (unsigned long long)code, (unsigned long long)r64(V_EXITINFO1));
     T_CHECK_EQ(code, 0x7B);
     T_CHECK_EQ(r64(V_EXITINFO1), (0x3F8ull << 16) | (2 << 4) | (4 << 7));
-    w64(V_RIP, r64(V_NRIP));
+    w64(V_RIP, next_rip(2));                                         /* out dx, ax */
     code = run();
     hv_printf("then VMMCALL: exit %#llx\n", (unsigned long long)code);
     T_CHECK_EQ(code, 0x81);
 
     vmcb_init(g_msr);
-    w32(V_I3, I3_MSR);
+    w32(V_I3, SVM_BIT(I3_MSR));
     msrpm[(2 * 0x175 + 1) / 8] |= 1u << ((2 * 0x175 + 1) % 8);      /* WRMSR 0x175 */
     msrpm[0x800 + (2 * 0x81) / 8] |= 1u << ((2 * 0x81) % 8);         /* RDMSR 0xC0000081 */
     static const char *const what[] = { "WRMSR of 0x175 (write bit set)", "RDMSR of 0xC0000081 (read bit set)",
@@ -319,13 +256,13 @@ static void group_io_msr(void)
         if (k == 2) {
             /* not intercepted: it ran, and so the next exit is the one after */
             T_CHECK_EQ(ecx, 0x40000000);
-            w64(V_RIP, r64(V_NRIP));
+            w64(V_RIP, next_rip(2));
             break;
         }
         T_CHECK_EQ(code, 0x7C);
         T_CHECK_EQ(ecx, expect_ecx[k]);
         T_CHECK_EQ(r64(V_EXITINFO1), k == 0 ? 1 : 0);
-        w64(V_RIP, r64(V_NRIP));
+        w64(V_RIP, next_rip(2));                                     /* RDMSR and WRMSR: 2 bytes */
         if (k == 1)
             k++;                                                     /* 0xC0010117 runs without an exit */
     }
@@ -369,7 +306,7 @@ static void group_exceptions(void)
     T_CHECK_EQ(r64(V_EXITINFO2), 0x7FFF00000000ull);
 
     vmcb_init(g_int);
-    w32(V_I3, I3_INTN);
+    w32(V_I3, SVM_BIT(I3_INTN));
     code = run();
     hv_printf("INT 0x41 with the INTn intercept: exit %#llx, at the INT: %s\n", (unsigned long long)code,
               hv_yn(r64(V_RIP) == (uint64_t)(uintptr_t)g_int));
@@ -377,7 +314,7 @@ static void group_exceptions(void)
 
     static uint8_t bad_idt[10];
     vmcb_init(g_triple);
-    w32(V_I3, I3_SHUTDOWN);
+    w32(V_I3, SVM_BIT(I3_SHUTDOWN));
     g.rsi = pa(bad_idt);                                             /* an IDT with limit 0 */
     code = run();
     hv_printf("a triple fault with the shutdown intercept: exit %#llx\n", (unsigned long long)code);
@@ -463,36 +400,10 @@ static void group_asid(void)
 /* ---- nested paging (APM 15.25) ---- */
 
 #define I_NPF 0x400ull
-static uint64_t *npd[4];                /* nested PDs for guest-physical 0-4 GiB (2-MiB pages) */
-
-/* Identity nested tables for the first 4 GiB of guest-physical space:
- * user, writable, executable (nested accesses are user accesses, 15.25.5). */
-static uint64_t npt_build(void)
-{
-    uint64_t *pml4 = hv_page_alloc(), *pdpt = hv_page_alloc();
-    pml4[0] = pa(pdpt) | PTE_P | PTE_W | PTE_U;
-    for (unsigned i = 0; i < 4; i++) {
-        npd[i] = hv_page_alloc();
-        pdpt[i] = pa(npd[i]) | PTE_P | PTE_W | PTE_U;
-        for (unsigned j = 0; j < 512; j++)
-            npd[i][j] = ((uint64_t)i << 30 | (uint64_t)j << 21) | PTE_P | PTE_W | PTE_U | PTE_PS;
-    }
-    return pa(pml4);
-}
-
-/* The nested PTE for guest-physical gpa, splitting its 2-MiB page. */
-static volatile uint64_t *npte(uint64_t gpa)
-{
-    uint64_t *pde = &npd[gpa >> 30][(gpa >> 21) & 511];
-    if (*pde & PTE_PS) {
-        uint64_t *pt = hv_page_alloc(), base = *pde & ~0x1FFFFFull & ADDR;
-        for (unsigned k = 0; k < 512; k++)
-            pt[k] = (base + ((uint64_t)k << 12)) | PTE_P | PTE_W | PTE_U;
-        *pde = pa(pt) | PTE_P | PTE_W | PTE_U;
-    }
-    uint64_t *pt = (uint64_t *)(uintptr_t)(*pde & ADDR);
-    return &pt[(gpa >> 12) & 511];
-}
+/* identity nested tables for guest-physical 0-4 GiB (svm.h) */
+static struct svm_npt nt;
+static uint64_t npt_build(void) { svm_npt_identity(&nt); return nt.ncr3; }
+static volatile uint64_t *npte(uint64_t gpa) { return svm_npte(&nt, gpa); }
 
 static uint64_t ncr3;
 
@@ -713,29 +624,20 @@ static void group_npt_stale(void)
     T_CHECK_EQ(r64(V_RAX), 0xB);
 }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
 {
     (void)lp; (void)nlps;
     hv_cpu_init();
     const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (is(bi, "discovery")) group_discovery();
-    else if (is(bi, "run")) group_run();
+    if (hv_cmdline_is(bi, "discovery")) group_discovery();
+    else if (hv_cmdline_is(bi, "run")) group_run();
     else if (c && !memcmp(c, "invalid:", 8)) group_invalid(c + 8);
-    else if (is(bi, "io-msr")) group_io_msr();
-    else if (is(bi, "exceptions")) group_exceptions();
-    else if (is(bi, "vmsave")) group_vmsave();
-    else if (is(bi, "asid")) group_asid();
-    else if (is(bi, "npt")) group_npt();
-    else if (is(bi, "npt-stale")) group_npt_stale();
+    else if (hv_cmdline_is(bi, "io-msr")) group_io_msr();
+    else if (hv_cmdline_is(bi, "exceptions")) group_exceptions();
+    else if (hv_cmdline_is(bi, "vmsave")) group_vmsave();
+    else if (hv_cmdline_is(bi, "asid")) group_asid();
+    else if (hv_cmdline_is(bi, "npt")) group_npt();
+    else if (hv_cmdline_is(bi, "npt-stale")) group_npt_stale();
     else {
         hv_printf("usage: --cmdline discovery|run|invalid:CHECK|io-msr|exceptions|vmsave|asid|npt|npt-stale\n");
         hv_exit(1);

@@ -75,15 +75,6 @@ static void report(const char *what, uint64_t reason)
               vmr(F_GUEST_RIP) == (uint64_t)(uintptr_t)g_second ? "g_second" : "elsewhere");
 }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
 {
     (void)lp; (void)nlps;
@@ -95,7 +86,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     vmx_init_host();
     vmx_init_guest64((uint64_t)(uintptr_t)g_body, (uint64_t)(uintptr_t)(guest_stack + sizeof(guest_stack) - 64));
     write_dr6(0xFFFF0FF0);
-    if (is(bi, "pending-exit")) {
+    if (hv_cmdline_is(bi, "pending-exit")) {
         vmw(F_EXCEPTION_BITMAP, 1u << 1);
         vmw(F_PENDING_DBG, DR6_BS);
         uint64_t r = enter();
@@ -107,7 +98,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         T_CHECK_EQ(vmr(F_EXIT_QUALIFICATION), DR6_BS);
         T_CHECK_EQ(vmr(F_GUEST_RIP), (uint64_t)(uintptr_t)g_body);
         T_CHECK_EQ(read_dr6(), 0xFFFF0FF0ull);
-    } else if (is(bi, "pending-deliver")) {
+    } else if (hv_cmdline_is(bi, "pending-deliver")) {
         vmw(F_PENDING_DBG, DR6_BS | (1u << 12) | 1u);
         uint64_t r = enter();
         report("pending BS and B0, no exception-bitmap bit", r);
@@ -116,7 +107,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         T_CHECK_EQ(r, 18);
         T_CHECK_EQ(db_seen, 1);
         T_CHECK_EQ(db_dr6 & (DR6_BS | 0xF), DR6_BS | 1);
-    } else if (is(bi, "pending-movss")) {
+    } else if (hv_cmdline_is(bi, "pending-movss")) {
         vmw(F_EXCEPTION_BITMAP, 1u << 1);
         vmw(F_GUEST_INTERRUPTIBILITY, 2);              /* blocking by MOV SS */
         vmw(F_PENDING_DBG, (1u << 12) | 1u);           /* enabled breakpoint B0 (BS 0: TF is 0) */
@@ -126,7 +117,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         T_CHECK_EQ(vmr(F_EXIT_INTR_INFO), 0x80000301ull);
         T_CHECK_EQ(vmr(F_EXIT_QUALIFICATION), 1);
         T_CHECK_EQ(vmr(F_GUEST_RIP), (uint64_t)(uintptr_t)g_second);
-    } else if (is(bi, "pending-inject")) {
+    } else if (hv_cmdline_is(bi, "pending-inject")) {
         vmw(F_EXCEPTION_BITMAP, 1u << 1);
         vmw(F_PENDING_DBG, DR6_BS);
         vmw(F_ENTRY_INTR_INFO, 0x80000306u);           /* inject #UD (hardware exception) */
@@ -137,7 +128,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         T_CHECK_EQ(r, 18);
         T_CHECK_EQ(ud_seen, 1);
         T_CHECK_EQ(db_seen, 0);
-    } else if (is(bi, "single-step")) {
+    } else if (hv_cmdline_is(bi, "single-step")) {
         vmw(F_EXCEPTION_BITMAP, 1u << 1);
         vmw(F_GUEST_RFLAGS, 0x102);                    /* TF */
         uint64_t r = enter();

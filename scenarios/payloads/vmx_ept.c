@@ -1441,15 +1441,6 @@ static void group_execonlyrun(void)
     expect_vmcall("the VMCALL ran", r);
 }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 static void group_basic2m(void) { group_basic(2ull << 20); }
 static void group_basic1g(void) { group_basic(1ull << 30); }
 static void group_basic4k(void) { group_basic(4096); }
@@ -1479,7 +1470,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "ept1gnoram", group_ept1gnoram }, { "rmviolseg", group_rmviolseg }, { "rmintviolseg", group_rmintviolseg },
     };
     for (unsigned i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
-        if (is(bi, groups[i].name)) {
+        if (hv_cmdline_is(bi, groups[i].name)) {
             groups[i].fn();
             T_ASSERT(vmx_status(vmxoff_flags()) == VMX_OK, "VMXOFF");
             T_DONE();

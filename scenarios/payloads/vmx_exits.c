@@ -280,15 +280,6 @@ static void set_proc(uint32_t proc, uint32_t proc2)
     vmx_init_controls(0, proc, proc2, 0, 0);
 }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 /* ---- the groups ---- */
 
 #define CR0_MP (1ull << 1)
@@ -796,7 +787,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "strio", group_strio }, { "vmxinsn", group_vmxinsn }, { "cpl3", group_cpl3 },
     };
     for (unsigned i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
-        if (is(bi, groups[i].name)) {
+        if (hv_cmdline_is(bi, groups[i].name)) {
             groups[i].fn();
             T_ASSERT(vmx_status(vmxoff_flags()) == VMX_OK, "VMXOFF");
             T_DONE();

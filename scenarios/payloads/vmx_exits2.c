@@ -162,15 +162,6 @@ static uint64_t resume(void)
 static uint64_t grip(void) { return vmr(F_GUEST_RIP); }
 static uint64_t guest_top(void) { return *(const uint64_t *)(uintptr_t)vmr(F_GUEST_RSP); }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 /* ---- the monitor trap flag ---- */
 
 static void mtf_off(void)
@@ -797,7 +788,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "ple-priority", ple_priority }, { "ple-entry", ple_entry }, { "ple-cpl3", ple_cpl3 },
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (is(bi, cases[i].name)) {
+        if (hv_cmdline_is(bi, cases[i].name)) {
             cases[i].fn();
             T_ASSERT(vmx_status(vmxoff_flags()) == VMX_OK, "VMXOFF");
             T_DONE();

@@ -25,9 +25,9 @@
  * Fields", "Basic VM-Exit Information" (exit qualification, instruction
  * length, instruction information), 3D appendix C (exit reasons).
  *
- * Three cases are reproducers, not scenarios: mwait-armed (the MWAIT exit
- * after MONITOR must report the armed monitor, qualification 1),
- * exc-ac-exit (#AC at CPL 3 with CR0.AM and RFLAGS.AC) and desc-sidt-es.
+ * Two cases are reproducers, not scenarios: mwait-armed (the MWAIT exit
+ * after MONITOR must report the armed monitor, qualification 1) and
+ * desc-sidt-es.
  *
  * Only bits the SDM defines are printed and checked: the instruction
  * information is masked to the fields its table defines for that
@@ -1290,11 +1290,14 @@ static void exc_de_off(void)
     g.rdx = 0;
     expect_guest_fault("DIV %rcx by 0 with bit 0 clear (all others set)", g_div, 3, 0, false, 0);
 }
-static void exc_ac_exit(void)
+/* A CPL-3 guest with CR0.AM and RFLAGS.AC at u_unaligned, whose 4-byte
+ * load from RAX = 3 bytes past an 8-byte boundary is misaligned: #AC(0)
+ * (SDM 3A 6.15) before the load. */
+static uint64_t run_ac_guest(uint32_t bitmap)
 {
     hv_user_init();
     set_ctls(0, 0, 0);
-    vmw(F_EXCEPTION_BITMAP, 1u << 17);
+    vmw(F_EXCEPTION_BITMAP, bitmap);
     vmw(F_GUEST_CR0, read_cr0() | CR0_AM);
     vmw(F_GUEST_CS_SEL, 0x2B);
     vmw(F_GUEST_CS_AR, 0xA0FB);
@@ -1304,17 +1307,39 @@ static void exc_ac_exit(void)
     vmw(F_GUEST_RSP, A(hv_user_stack()) - 64);
     vmw(F_GUEST_RFLAGS, 0x2 | (1u << 18));          /* AC */
     g.rax = A(hv_user_stack()) - 61;                /* not 4-byte aligned */
-    uint64_t r = vmx_enter(&g, 0);
-    T_ASSERT(!VMX_ENTER_FAILED(r), "VMLAUNCH: error %llu", (unsigned long long)vmx_insn_error());
-    r = vmr(F_EXIT_REASON);
+    f_count = 0;
+    fault_resume = A(u_unaligned) + 2;              /* the VMCALL after the 2-byte load */
+    uint64_t r = vmx_enter(&g, launched);
+    T_ASSERT(!VMX_ENTER_FAILED(r), "VM entry: error %llu", (unsigned long long)vmx_insn_error());
+    launched = true;
+    return vmr(F_EXIT_REASON);
+}
+static void exc_ac_exit(void)
+{
+    uint64_t r = run_ac_guest(1u << 17);
     uint64_t ii = vmr(F_EXIT_INTR_INFO), ec = vmr(F_EXIT_INTR_EC), grip = vmr(F_GUEST_RIP);
     hv_printf("unaligned 4-byte load at CPL 3 with CR0.AM and RFLAGS.AC, bit 17 set: exit %llu, interruption "
-              "information %#llx, error code %#llx, at the instruction: %s\n", (unsigned long long)r,
-              (unsigned long long)ii, (unsigned long long)ec, hv_yn(grip == A(u_unaligned)));
+              "information %#llx, error code %#llx, at the instruction: %s, nothing delivered: %s\n",
+              (unsigned long long)r, (unsigned long long)ii, (unsigned long long)ec, hv_yn(grip == A(u_unaligned)),
+              hv_yn(f_count == 0));
     T_CHECK_EQ(r, 0);
     T_CHECK_EQ(ii, 0x80000B11);
     T_CHECK_EQ(ec, 0);
     T_CHECK_EQ(grip, A(u_unaligned));
+    T_CHECK_EQ(f_count, 0);
+}
+static void exc_ac_off(void)
+{
+    uint64_t r = run_ac_guest(~(1u << 17));         /* every bit but #AC */
+    hv_printf("unaligned 4-byte load at CPL 3 with CR0.AM and RFLAGS.AC, bit 17 clear (all others set): no VM exit "
+              "for it, vector %llu delivered through the guest IDT: %s, error code %#llx, pushed RIP = the load: %s\n",
+              (unsigned long long)f_vec, hv_yn(f_count == 1 && r == 18), (unsigned long long)f_ec,
+              hv_yn(f_rip == A(u_unaligned)));
+    T_CHECK_EQ(r, 18);
+    T_CHECK_EQ(f_count, 1);
+    T_CHECK_EQ(f_vec, 17);
+    T_CHECK_EQ(f_ec, 0);
+    T_CHECK_EQ(f_rip, A(u_unaligned));
 }
 
 /* ---- TSC offsetting ---- */
@@ -1370,15 +1395,6 @@ static void tsc_rdmsr_exit(void)
     expect_exit("RDMSR IA32_TIME_STAMP_COUNTER with its read-low bit set and TSC offsetting", g_rdmsr, 31, 0, 2);
 }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
 {
     (void)lp; (void)nlps;
@@ -1426,12 +1442,12 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "exc-ud-off", exc_ud_off }, { "exc-gp-exit", exc_gp_exit }, { "exc-gp-off", exc_gp_off },
         { "pf-match-exit", pf_match_exit }, { "pf-nomatch-delivered", pf_nomatch_delivered },
         { "pf-invert-exit", pf_invert_exit }, { "pf-invert-delivered", pf_invert_delivered },
-        { "exc-de-exit", exc_de_exit }, { "exc-de-off", exc_de_off }, { "exc-ac-exit", exc_ac_exit },
+        { "exc-de-exit", exc_de_exit }, { "exc-de-off", exc_de_off }, { "exc-ac-exit", exc_ac_exit }, { "exc-ac-off", exc_ac_off },
         { "tsc-offset-rdtsc", tsc_offset_rdtsc }, { "tsc-offset-rdtscp", tsc_offset_rdtscp },
         { "tsc-offset-rdmsr", tsc_offset_rdmsr }, { "tsc-rdmsr-exit", tsc_rdmsr_exit },
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (is(bi, cases[i].name)) {
+        if (hv_cmdline_is(bi, cases[i].name)) {
             cases[i].fn();
             T_ASSERT(vmx_status(vmxoff_flags()) == VMX_OK, "VMXOFF");
             T_DONE();

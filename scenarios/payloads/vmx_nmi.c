@@ -456,15 +456,6 @@ static void group_tsc(void)
     tsc_case("RDTSC, TSC scaling 2.0 without TSC offsetting: the TSC unchanged", g_rdtsc, 0, 0, false);
 }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
 {
     (void)lp; (void)nlps;
@@ -481,7 +472,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     vmx_init_host();
     vmx_init_guest64((uint64_t)(uintptr_t)g_vmcall, (uint64_t)(uintptr_t)(guest_stack + sizeof(guest_stack) - 64));
     for (unsigned i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
-        if (is(bi, groups[i].name)) {
+        if (hv_cmdline_is(bi, groups[i].name)) {
             groups[i].fn();
             T_ASSERT(vmx_status(vmxoff_flags()) == VMX_OK, "VMXOFF");
             T_DONE();

@@ -357,15 +357,6 @@ static void group_vmfunc(void)
     }
 }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
 {
     (void)lp; (void)nlps;
@@ -377,7 +368,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "host-stale", group_host_stale }, { "guest-invlpg", group_guest_invlpg }, { "vmfunc", group_vmfunc },
     };
     for (unsigned i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
-        if (is(bi, groups[i].name)) {
+        if (hv_cmdline_is(bi, groups[i].name)) {
             groups[i].fn();
             T_ASSERT(vmx_status(vmxoff_flags()) == VMX_OK, "VMXOFF");
             T_DONE();

@@ -27,15 +27,6 @@ __attribute__((used)) static void guest_nmi_self(void)
                      ::: "rax", "rdx", "memory");
 }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
 {
     (void)lp; (void)nlps;
@@ -45,15 +36,15 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     vmx_init_host();
     void (*guest)(void) = guest_nothing;
     bool pending_dbg = false, tf = false;
-    if (is(bi, "mtf")) {
+    if (hv_cmdline_is(bi, "mtf")) {
         vmw(F_PROC, vmr(F_PROC) | (1u << 27));
         tf = true;
         hv_printf("VMLAUNCH with the monitor trap flag and RFLAGS.TF = 1\n");
-    } else if (is(bi, "nmi-shorthand")) {
+    } else if (hv_cmdline_is(bi, "nmi-shorthand")) {
         vmw(F_PIN, vmr(F_PIN) | (1u << 3) | (1u << 5));
         guest = guest_nmi_self;
         hv_printf("the guest sends an NMI with the self shorthand\n");
-    } else if (is(bi, "pending-dbg")) {
+    } else if (hv_cmdline_is(bi, "pending-dbg")) {
         pending_dbg = true;
         hv_printf("VMLAUNCH into the HLT state with a pending single-step debug exception\n");
     } else {

@@ -728,6 +728,91 @@ START_TEST(user_mode)
 }
 END_TEST
 
+/* ---- alignment checking (cpu/align.c; SDM 3A 6.15, table 6-7) ----
+ * CPL 3 in 64-bit mode with CR0.AM and RFLAGS.AC; RAX, RSI, RBP or RSP
+ * point at AC_DATA + off. A misaligned access is #AC(0) with the
+ * instruction's RIP; otherwise the snippet goes on to its HLT (#GP(0) at
+ * CPL 3, RIP past the instruction). */
+#define AC_DATA  0x1E0000ull          /* SCRATCH_PA: a user page of the harness */
+#define AC_STACK 0x1E8000ull
+
+enum ac_reg { AR_RAX, AR_RSI, AR_RBP, AR_RSP };
+struct ac_row {
+    const char *name;
+    uint8_t b[8];
+    unsigned n;
+    enum ac_reg reg;
+    unsigned off;                     /* reg = base + off */
+    int vector;                       /* 17, 13 (went on to the HLT), 7 (#NM first) */
+    bool no_ac, no_am, ts;            /* RFLAGS.AC = 0; CR0.AM = 0; CR0.TS = 1 */
+};
+#define ACR(nm, reg_, off_, vec, ...) \
+    { nm, { __VA_ARGS__ }, sizeof((uint8_t[]){ __VA_ARGS__ }), reg_, off_, vec, .no_ac = false }
+static const struct ac_row ac_rows[] = {
+    ACR("ac/mov-dword-at-1", AR_RAX, 1, 17, 0x8B, 0x00),
+    ACR("ac/mov-dword-at-4", AR_RAX, 4, 13, 0x8B, 0x00),
+    ACR("ac/mov-qword-at-4", AR_RAX, 4, 17, 0x48, 0x8B, 0x00),
+    ACR("ac/movzx-word-at-1", AR_RAX, 1, 17, 0x0F, 0xB7, 0x00),
+    ACR("ac/movzx-word-at-2", AR_RAX, 2, 13, 0x0F, 0xB7, 0x00),
+    ACR("ac/mov-byte-at-3", AR_RAX, 3, 13, 0x8A, 0x00),
+    ACR("ac/fnstenv-32-at-2", AR_RAX, 2, 17, 0xD9, 0x30),
+    ACR("ac/fnstenv-16-at-2", AR_RAX, 2, 13, 0x66, 0xD9, 0x30),
+    ACR("ac/fnstsw-at-2", AR_RAX, 2, 13, 0xDD, 0x38),
+    ACR("ac/fnstsw-at-1", AR_RAX, 1, 17, 0xDD, 0x38),
+    ACR("ac/fld-m80-at-4", AR_RAX, 4, 17, 0xDB, 0x28),
+    ACR("ac/fld-m80-at-8", AR_RAX, 8, 13, 0xDB, 0x28),
+    ACR("ac/sgdt-at-2", AR_RAX, 2, 17, 0x0F, 0x01, 0x00),
+    ACR("ac/sgdt-at-4", AR_RAX, 4, 13, 0x0F, 0x01, 0x00),
+    ACR("ac/movups-at-1", AR_RAX, 1, 13, 0x0F, 0x10, 0x00),
+    ACR("ac/movss-at-2", AR_RAX, 2, 17, 0xF3, 0x0F, 0x10, 0x00),
+    ACR("ac/bt-dword-at-2", AR_RAX, 2, 17, 0x0F, 0xA3, 0x08),
+    ACR("ac/cmpxchg8b-at-4", AR_RAX, 4, 17, 0x0F, 0xC7, 0x08),
+    ACR("ac/movsd-rsi-at-1", AR_RSI, 1, 17, 0xA5),
+    ACR("ac/push-rsp-at-4", AR_RSP, 4, 17, 0x50),
+    ACR("ac/push-word-rsp-at-4", AR_RSP, 4, 13, 0x66, 0x50),
+    ACR("ac/call-rsp-at-4", AR_RSP, 4, 17, 0xE8, 0x00, 0x00, 0x00, 0x00),
+    ACR("ac/ret-rsp-at-4", AR_RSP, 4, 17, 0xC3),
+    ACR("ac/iretq-rsp-at-4", AR_RSP, 4, 17, 0x48, 0xCF),
+    ACR("ac/leave-rbp-at-4", AR_RBP, 4, 17, 0xC9),
+    { "ac/ac-clear", { 0x8B, 0x00 }, 2, AR_RAX, 1, 13, .no_ac = true },
+    { "ac/am-clear", { 0x8B, 0x00 }, 2, AR_RAX, 1, 13, .no_am = true },
+    { "ac/nm-before-ac", { 0xD9, 0x00 }, 2, AR_RAX, 1, 7, .ts = true },    /* fld dword [rax] with CR0.TS */
+};
+
+START_TEST(alignment_check)
+{
+    const struct ac_row *r = &ac_rows[_i];
+    struct code c = { .n = 0 };
+    c_bytes(&c, r->b, r->n);
+    C(&c, 0xF4);
+    struct tm t;
+    tm_create(&t, c.b, c.n);
+    tm_enter_user(&t, AC_STACK);
+    cpu_t *cpu = t.cpu;
+    uint64_t cr0 = cpu_get(cpu, CPU_CR0);
+    cr0 = r->no_am ? cr0 & ~(1ull << 18) : cr0 | (1ull << 18);
+    if (r->ts)
+        cr0 |= 1ull << 3;
+    cpu_set(cpu, CPU_CR0, cr0);
+    cpu_set(cpu, CPU_RFLAGS, 0x2 | (r->no_ac ? 0 : 1ull << 18));
+    static const enum cpu_reg regs[] = { CPU_RAX, CPU_RSI, CPU_RBP, CPU_RSP };
+    cpu_set(cpu, regs[r->reg], (r->reg == AR_RSP ? AC_STACK - 0x100 : AC_DATA) + r->off);
+    cpu_set(cpu, CPU_RDI, AC_DATA + 0x40);
+    cpu_commit_state(cpu);
+    enum cpu_stop st = cpu_run(cpu, 100);
+    ck_assert_msg(st == CPU_STOP_HALTED, "%s: stop %s (%s)", r->name, cpu_stop_name(st), cpu_message(cpu));
+    ck_assert_msg(tm_vector(&t) == r->vector, "%s: vector %d, expected %d", r->name, tm_vector(&t), r->vector);
+    if (r->vector == 17) {
+        ck_assert_msg(tm_stack(&t, 0) == 0 && tm_stack(&t, 1) == CODE_PA, "%s: error code %#llx, RIP %#llx", r->name,
+                      (unsigned long long)tm_stack(&t, 0), (unsigned long long)tm_stack(&t, 1));
+    } else if (r->vector == 13) {
+        ck_assert_msg(tm_stack(&t, 1) == CODE_PA + r->n, "%s: went on to RIP %#llx", r->name,
+                      (unsigned long long)tm_stack(&t, 1));
+    }
+    tm_destroy(&t);
+}
+END_TEST
+
 /* ---- the translation cache obeys invalidations (SDM 3A 4.10.4) ---- */
 
 #define DATA_PAGE 0x800000ull
@@ -961,6 +1046,7 @@ int main(void)
     ADD_ROWS(t, nested_faults, nest_rows);
     ADD_ROWS(t, triple_fault, trip_rows);
     ADD_ROWS(t, user_mode, urows);
+    ADD_ROWS(t, alignment_check, ac_rows);
     suite_add_tcase(s, t);
 
     t = harness_tcase("memory");

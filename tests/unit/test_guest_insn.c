@@ -478,6 +478,218 @@ START_TEST(guest_step_boundaries)
 }
 END_TEST
 
+/* ---- task switches (cpu/task.c): the checks first, then guest_task_switch ----
+ *
+ * A 32-bit protected-mode machine without paging (SDM 3C 26.4.2 steps 1-4
+ * before the hook; SDM 3A 7.3, table 7-1):
+ *   GDT32_PA: 0x10 data, 0x18 code, 0x20 TSS A (busy, TR), 0x28 TSS B
+ *   (available; busy for IRET rows), 0x30 task gate -> 0x28, 0x38 busy TSS,
+ *   0x40 TSS with limit 0x50, 0x48 task gate -> 0x28 with P = 0
+ *   IDT32_PA: 32-bit gates; task gates at 3, 4, 6, 0x40 (-> 0x28), 0x41
+ *   (-> the busy 0x38), 0x42 (-> 0x2C: TI = 1); interrupt gates to
+ *   STOP32 at 10, 11, 13. */
+#define IDT32_PA  0x1F1000ull
+#define TSS32_PA  0x1F2000ull            /* TSS A; B, C, D follow at 0x100 steps */
+#define STOP32    (CODE_PA + 0x100)       /* out 0xf4, al */
+
+struct ts_stub {
+    unsigned nts;
+    struct cpu_task_switch ts;
+    unsigned nev;
+    struct cpu_guest_event ev;            /* the last event offered */
+};
+
+static enum cpu_guest_action ts_task_switch(void *ctx, cpu_t *cpu, const struct cpu_task_switch *t)
+{
+    struct ts_stub *s = ctx;
+    s->nts++;
+    s->ts = *t;
+    cpu_set_rip_linear(cpu, STOP32);      /* as a model's VM exit would leave the instruction */
+    return CPU_GUEST_EXITED;
+}
+
+static enum cpu_guest_action ts_event(void *ctx, cpu_t *cpu, const struct cpu_guest_event *e)
+{
+    struct ts_stub *s = ctx;
+    (void)cpu;
+    s->nev++;
+    s->ev = *e;
+    return CPU_GUEST_EXECUTE;
+}
+
+static bool ts_insn(void *ctx, cpu_t *cpu, const struct cpu_virt_insn *in)
+{
+    (void)ctx; (void)in;
+    cpu_insn_unmodelled(cpu, "stub model: no VMX instructions");
+    return false;
+}
+
+static uint64_t desc32(uint64_t base, uint32_t limit, unsigned type_s, unsigned flags)
+{
+    return (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | ((uint64_t)type_s << 40) | (1ull << 47) |
+           ((uint64_t)((limit >> 16) & 0xF) << 48) | ((uint64_t)flags << 52) | (((base >> 24) & 0xFF) << 56);
+}
+static uint64_t tgate(uint16_t tss, bool p) { return ((uint64_t)tss << 16) | (5ull << 40) | ((uint64_t)p << 47); }
+
+enum { TS_SWITCH, TS_FAULT };
+struct ts_row {
+    const char *name;
+    uint8_t b[8];
+    unsigned n;
+    bool nt, b_busy, of;                  /* EFLAGS.NT (TSS A's link = 0x28), TSS B busy, EFLAGS.OF */
+    uint16_t link;                        /* previous-task link when nt */
+    unsigned kind;
+    /* TS_SWITCH: what the hook receives */
+    uint16_t sel;
+    enum cpu_task_source src;
+    unsigned len;                         /* insn_len */
+    unsigned vector, type;                /* CPU_TASK_IDT */
+    bool has_ec;
+    uint32_t ec;
+    /* TS_FAULT: the exception raised instead (error code ec) */
+    unsigned fvector;
+};
+static const struct ts_row ts_rows[] = {
+    { "jmp tss", { 0xEA, 0, 0, 0, 0, 0x28, 0 }, 7, .kind = TS_SWITCH, .sel = 0x28, .src = CPU_TASK_JMP, .len = 7 },
+    { "call tss", { 0x9A, 0, 0, 0, 0, 0x28, 0 }, 7, .kind = TS_SWITCH, .sel = 0x28, .src = CPU_TASK_CALL, .len = 7 },
+    { "jmp tss rpl 3", { 0xEA, 0, 0, 0, 0, 0x2B, 0 }, 7, .kind = TS_FAULT, .fvector = 13, .ec = 0x28 },
+    { "jmp gate", { 0xEA, 0, 0, 0, 0, 0x30, 0 }, 7, .kind = TS_SWITCH, .sel = 0x28, .src = CPU_TASK_JMP, .len = 7 },
+    { "call gate o16", { 0x66, 0x9A, 0, 0, 0x30, 0 }, 6, .kind = TS_SWITCH, .sel = 0x28, .src = CPU_TASK_CALL, .len = 6 },
+    { "iret nt", { 0xCF }, 1, .nt = true, .b_busy = true, .link = 0x28, .kind = TS_SWITCH, .sel = 0x28,
+      .src = CPU_TASK_IRET, .len = 1 },
+    { "int 0x40 gate", { 0xCD, 0x40 }, 2, .kind = TS_SWITCH, .sel = 0x28, .src = CPU_TASK_IDT, .len = 2,
+      .vector = 0x40, .type = 4 },
+    { "int3 gate", { 0xCC }, 1, .kind = TS_SWITCH, .sel = 0x28, .src = CPU_TASK_IDT, .len = 1, .vector = 3, .type = 6 },
+    { "into gate", { 0xCE }, 1, .of = true, .kind = TS_SWITCH, .sel = 0x28, .src = CPU_TASK_IDT, .len = 1,
+      .vector = 4, .type = 6 },
+    { "ud2 gate", { 0x0F, 0x0B }, 2, .kind = TS_SWITCH, .sel = 0x28, .src = CPU_TASK_IDT, .len = 0, .vector = 6,
+      .type = 3 },
+    { "jmp busy tss", { 0xEA, 0, 0, 0, 0, 0x38, 0 }, 7, .kind = TS_FAULT, .fvector = 13, .ec = 0x38 },
+    { "jmp short tss", { 0xEA, 0, 0, 0, 0, 0x40, 0 }, 7, .kind = TS_FAULT, .fvector = 10, .ec = 0x40 },
+    { "jmp gate p=0", { 0xEA, 0, 0, 0, 0, 0x48, 0 }, 7, .kind = TS_FAULT, .fvector = 11, .ec = 0x48 },
+    { "iret nt available", { 0xCF }, 1, .nt = true, .link = 0x28, .kind = TS_FAULT, .fvector = 10, .ec = 0x28 },
+    { "iret nt null link", { 0xCF }, 1, .nt = true, .link = 0, .kind = TS_FAULT, .fvector = 10, .ec = 0 },
+    { "iret nt ldt link", { 0xCF }, 1, .nt = true, .link = 0x2C, .kind = TS_FAULT, .fvector = 10, .ec = 0x2C },
+    { "int gate busy tss", { 0xCD, 0x41 }, 2, .kind = TS_FAULT, .fvector = 13, .ec = 0x38 },
+    { "int gate ti=1", { 0xCD, 0x42 }, 2, .kind = TS_FAULT, .fvector = 13, .ec = 0x2C },
+};
+
+START_TEST(task_switch)
+{
+    const struct ts_row *r = &ts_rows[_i];
+    struct code c = { .n = 0 };
+    c_bytes(&c, r->b, r->n);
+    STOP(&c);
+    while (c.n < STOP32 - CODE_PA)
+        C(&c, 0x90);
+    STOP(&c);                                          /* STOP32 */
+    struct tm t;
+    tm_create(&t, c.b, c.n);
+    static struct ts_stub s;
+    memset(&s, 0, sizeof(s));
+    static struct cpu_virt_ops ops;
+    ops = (struct cpu_virt_ops){ .ctx = &s, .insn = ts_insn, .guest_event = ts_event,
+                                 .guest_task_switch = ts_task_switch };
+    cpu_set_virt_ops(t.cpu, &ops);
+    cpu_set_guest_mode(t.cpu, true);
+    cpu_t *cpu = t.cpu;
+    uint64_t gdt[10] = { 0 };
+    gdt[2] = desc32(0, 0xFFFFF, 0x13, 0xC);
+    gdt[3] = desc32(0, 0xFFFFF, 0x1B, 0xC);
+    gdt[4] = desc32(TSS32_PA, 0x67, 0xB, 0);
+    gdt[5] = desc32(TSS32_PA + 0x100, 0x67, r->b_busy ? 0xB : 0x9, 0);
+    gdt[6] = tgate(0x28, true);
+    gdt[7] = desc32(TSS32_PA + 0x200, 0x67, 0xB, 0);
+    gdt[8] = desc32(TSS32_PA + 0x300, 0x50, 0x9, 0);
+    gdt[9] = tgate(0x28, false);
+    tm_poke(&t, GDT32_PA, gdt, sizeof(gdt));
+    static const struct { unsigned v; uint16_t tss; } gates[] = { { 3, 0x28 }, { 4, 0x28 }, { 6, 0x28 },
+                                                                    { 0x40, 0x28 }, { 0x41, 0x38 }, { 0x42, 0x2C } };
+    for (unsigned i = 0; i < sizeof(gates) / sizeof(gates[0]); i++)
+        tm_poke64(&t, IDT32_PA + 8ull * gates[i].v, tgate(gates[i].tss, true));
+    static const unsigned faults[] = { 10, 11, 13 };
+    for (unsigned i = 0; i < 3; i++)
+        tm_poke64(&t, IDT32_PA + 8ull * faults[i], (STOP32 & 0xFFFF) | (0x18ull << 16) | (0xEull << 40) | (1ull << 47) |
+                                                       ((STOP32 >> 16) << 48));
+    uint32_t link = r->link;
+    tm_poke(&t, TSS32_PA, &link, 4);
+    struct cpu_dtr gd = { GDT32_PA, sizeof(gdt) - 1 }, id = { IDT32_PA, 0x7FF };
+    cpu_set_dtr(cpu, false, &gd);
+    cpu_set_dtr(cpu, true, &id);
+    cpu_set(cpu, CPU_CR0, 0x11);                       /* PE, ET: no paging */
+    cpu_set(cpu, CPU_CR4, 0);
+    cpu_set(cpu, CPU_EFER, 0);
+    struct cpu_seg cs = { 0x18, 0, 0xFFFFFFFF, 0xB | SEG_ATTR_S | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G };
+    struct cpu_seg ds = { 0x10, 0, 0xFFFFFFFF, 0x3 | SEG_ATTR_S | SEG_ATTR_P | SEG_ATTR_DB | SEG_ATTR_G };
+    struct cpu_seg tr = { 0x20, TSS32_PA, 0x67, 0xB | SEG_ATTR_P };
+    cpu_set_seg(cpu, CPU_CS, &cs);
+    for (int sr = CPU_ES; sr <= CPU_GS; sr++)
+        if (sr != CPU_CS)
+            cpu_set_seg(cpu, (enum cpu_segreg)sr, &ds);
+    cpu_set_seg(cpu, CPU_TR, &tr);
+    cpu_set(cpu, CPU_RIP, CODE_PA);
+    cpu_set(cpu, CPU_RSP, 0x90000);
+    cpu_set(cpu, CPU_RFLAGS, 0x2 | (r->nt ? 0x4000 : 0) | (r->of ? 0x800 : 0));
+    cpu_commit_state(cpu);
+    ck_assert_msg(cpu_run(cpu, 100) == CPU_STOP_PLATFORM, "%s: %s", r->name, cpu_message(cpu));
+    if (r->kind == TS_SWITCH) {
+        ck_assert_msg(s.nts == 1, "%s: %u task switches", r->name, s.nts);
+        ck_assert_msg(s.ts.tss_sel == r->sel && s.ts.source == r->src && s.ts.insn_len == r->len &&
+                      s.ts.rip == CODE_PA, "%s: sel %#x source %u len %u rip %#llx", r->name, s.ts.tss_sel,
+                      s.ts.source, s.ts.insn_len, (unsigned long long)s.ts.rip);
+        if (r->src == CPU_TASK_IDT)
+            ck_assert_msg(s.ts.vector == r->vector && s.ts.type == r->type && s.ts.has_ec == r->has_ec,
+                          "%s: vector %u type %u", r->name, s.ts.vector, s.ts.type);
+        ck_assert_uint_eq(tm_peek64(&t, GDT32_PA + 0x20) >> 40 & 0xF, 0xB);   /* nothing switched */
+    } else {
+        ck_assert_msg(s.nts == 0, "%s: a task switch instead of the fault", r->name);
+        ck_assert_msg(s.nev >= 1 && s.ev.vector == r->fvector && s.ev.has_ec && s.ev.ec == r->ec && s.ev.type == 3,
+                      "%s: vector %u ec %#x", r->name, s.ev.vector, s.ev.ec);
+    }
+    ck_assert_uint_eq(cpu_get(cpu, CPU_RSP) == 0x90000 || r->kind == TS_FAULT, 1);
+}
+END_TEST
+
+/* IA-32e mode has no task switches: a far JMP to an available 64-bit TSS
+ * or a task gate is #GP(selector) (SDM 3C 26.4.2 1.a, 1.c). */
+START_TEST(task_switch_ia32e)
+{
+    static const uint16_t sel[] = { 0x80, 0x90 };
+    struct code c = { .n = 0 };
+    C(&c, 0xFF, 0x28);                                 /* ljmp [rax] (m16:32) */
+    STOP(&c);
+    struct tm t;
+    tm_create(&t, c.b, c.n);
+    static struct ts_stub s;
+    memset(&s, 0, sizeof(s));
+    static struct cpu_virt_ops ops;
+    ops = (struct cpu_virt_ops){ .ctx = &s, .insn = ts_insn, .guest_event = ts_event,
+                                 .guest_task_switch = ts_task_switch };
+    cpu_set_virt_ops(t.cpu, &ops);
+    cpu_set_guest_mode(t.cpu, true);
+    /* the boot GDT (the IDT's gates name its code segment) and, past it,
+     * an available 64-bit TSS at 0x80 (16 bytes) and a task gate at 0x90 */
+    uint64_t gdt[20] = { 0 };
+    struct cpu_dtr gd;
+    cpu_get_dtr(t.cpu, false, &gd);
+    ck_assert_uint_lt(gd.limit, 0x80);
+    ck_assert(cpu_read_linear(t.cpu, gd.base, gdt, gd.limit + 1u));
+    gdt[0x80 >> 3] = desc32(TSS32_PA, 0x67, 0x9, 0);   /* gdt[0x11]: base 63:32 = 0 */
+    gdt[0x90 >> 3] = tgate(0x80, true);
+    tm_poke(&t, GDT32_PA, gdt, sizeof(gdt));
+    gd = (struct cpu_dtr){ GDT32_PA, sizeof(gdt) - 1 };
+    cpu_set_dtr(t.cpu, false, &gd);
+    uint32_t fp[2] = { 0, sel[_i] };
+    tm_poke(&t, DATA_LA, fp, sizeof(fp));
+    cpu_set(t.cpu, CPU_RAX, DATA_LA);
+    cpu_commit_state(t.cpu);
+    cpu_run(t.cpu, 100);
+    ck_assert_int_eq(tm_vector(&t), 13);
+    ck_assert_uint_eq(s.nts, 0);
+    ck_assert_uint_eq(s.ev.ec, sel[_i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("guest_insn");
@@ -493,6 +705,8 @@ int main(void)
     tcase_add_loop_test(t, tsc_scaled, 0, (int)(sizeof(scale_rows) / sizeof(scale_rows[0])));
     tcase_add_test(t, done_retires_only);
     tcase_add_test(t, guest_step_boundaries);
+    tcase_add_loop_test(t, task_switch, 0, (int)(sizeof(ts_rows) / sizeof(ts_rows[0])));
+    tcase_add_loop_test(t, task_switch_ia32e, 0, 2);
     suite_add_tcase(s, t);
     return harness_run(s);
 }

@@ -13,7 +13,14 @@
  *     RDMSR (APM 15.30); cpuid: Fn8000_0001 ECX.SVM and Fn8000_000A;
  *   - intercept: the IOPM (APM 15.10) and MSRPM (APM 15.11) decisions and
  *     their EXITINFO1/EXITINFO2, from a guest that runs one I/O or MSR
- *     instruction and then VMMCALL.
+ *     instruction and then VMMCALL;
+ *   - virt: virtual interrupts (15.21: V_IRQ, V_TPR, V_INTR_PRIO, V_IGN_TPR,
+ *     V_INTR_MASKING, the interrupt shadows, HLT, EXITINTINFO), the VINTR
+ *     intercept, CR8, physical interrupts under V_INTR_MASKING, vGIF
+ *     (15.33.2), the NMI intercept and GIF (15.13.2, 15.17), PUSHF/POPF and
+ *     DR intercepts (15.9), decode assists (15.8), the PAUSE filter
+ *     (15.14.4), nRIP (15.7.1) and what stays unmodelled; gif_holds_nmi:
+ *     GIF = 0 holds an NMI in the host.
  *
  * Each row gets a fresh machine (cpu_harness.h): an LP of the amd-server
  * profile in the boot state (64-bit mode, CPL 0), the SVM model attached,
@@ -49,6 +56,7 @@
 #define CR0_NW     (1ull << 29)
 #define CR0_CD     (1ull << 30)
 #define CR4_PAE    (1ull << 5)
+#define CR4_DE_    (1ull << 3)
 #define MSR_EFER        0xC0000080u
 #define MSR_STAR        0xC0000081u
 #define MSR_VM_CR       0xC0010114u
@@ -756,13 +764,21 @@ static const struct cpuid_row cpuid_rows[] = {
     CR(.name = "8000_000A/eax-revision-1", .leaf = 0x8000000A, .reg = 0, .mask = ~0u, .want = 1),
     CR(.name = "8000_000A/ebx-32768-asids", .leaf = 0x8000000A, .reg = 1, .mask = ~0u, .want = 32768),
     CR(.name = "8000_000A/ecx-0", .leaf = 0x8000000A, .reg = 2, .mask = ~0u, .want = 0),
-    /* EDX: NRIPS (bit 3) set; what hvsim does not model clear: LbrVirt 1, SVML 2,
-     * TscRateMsr 4, VmcbClean 5, FlushByAsid 6, DecodeAssists 7, PauseFilter 10,
-     * AVIC 13, vGIF 16; the whole register as svm_caps_for_profile() says */
+    /* EDX: NP (bit 0), NRIPS (3), DecodeAssists (7), PauseFilter (10),
+     * PauseFilterThreshold (12), vGIF (16) set; what hvsim does not model
+     * clear: LbrVirt 1, SVML 2, TscRateMsr 4, VmcbClean 5, FlushByAsid 6,
+     * AVIC 13, V_VMSAVE_VMLOAD 15, VNMI 25; the whole register as
+     * svm_caps_for_profile() says */
+    CR(.name = "8000_000A/edx-np", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 0, .want = 1u << 0),
     CR(.name = "8000_000A/edx-nrips", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 3, .want = 1u << 3),
+    CR(.name = "8000_000A/edx-decode-assists", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 7, .want = 1u << 7),
+    CR(.name = "8000_000A/edx-pause-filter", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 10, .want = 1u << 10),
+    CR(.name = "8000_000A/edx-pause-filter-threshold", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 12,
+       .want = 1u << 12),
+    CR(.name = "8000_000A/edx-vgif", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 16, .want = 1u << 16),
     CR(.name = "8000_000A/edx-unmodelled-features-clear", .leaf = 0x8000000A, .reg = 3,
-       .mask = (1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 10) | (1u << 13) |
-               (1u << 16), .want = 0),
+       .mask = (1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 13) | (1u << 15) | (1u << 25),
+       .want = 0),
     CR(.name = "8000_000A/edx-is-caps", .leaf = 0x8000000A, .reg = 3, .mask = ~0u, .from_caps = true),
 };
 
@@ -974,6 +990,529 @@ START_TEST(intercept)
 }
 END_TEST
 
+/* ---- virtual interrupts (APM 15.21), the NMI intercept (15.13.2, 15.21.9),
+ * GIF (15.17), PUSHF/POPF and DR intercepts (15.9), decode assists (15.8),
+ * the PAUSE filter (15.14.4), vGIF (15.33.2) ----
+ *
+ * The host runs one of host_code[] (phase 1, up to its first HLT, runs
+ * CLGI first so that the events the row makes pending are held by GIF = 0
+ * until VMRUN), then VMRUN of a guest made from vmcb_base() plus the
+ * row's changes, whose code is the row's bytes followed by VMMCALL. The
+ * row names the #VMEXIT it ends with, the guest RIP saved, and VMCB
+ * fields, registers and memory afterwards. Interrupts come from the local
+ * APIC in x2APIC mode (software-enabled), the guest shares its IDT (every
+ * vector's handler is a HLT, which the HLT intercept turns into #VMEXIT
+ * 0x78 at that handler). */
+
+enum { H_PLAIN, H_GIF0, H_GIF0_IF, H_GIF0_STGI };
+static const struct { uint8_t b[12]; unsigned n, phase1; } host_code[] = {
+    [H_PLAIN] = { { 0x0F, 0x01, 0xD8, 0xF4 }, 4, 0 },                                  /* vmrun; hlt */
+    [H_GIF0] = { { 0x0F, 0x01, 0xDD, 0xF4, 0x0F, 0x01, 0xD8, 0xF4 }, 8, 4 },           /* clgi; hlt | vmrun; hlt */
+    [H_GIF0_IF] = { { 0x0F, 0x01, 0xDD, 0xFB, 0xF4, 0x0F, 0x01, 0xD8, 0xF4 }, 9, 5 },  /* clgi; sti; hlt | vmrun; hlt */
+    [H_GIF0_STGI] = { { 0x0F, 0x01, 0xDD, 0xF4, 0x0F, 0x01, 0xD8, 0x0F, 0x01, 0xDC, 0xF4 }, 11, 4 },
+                                                                            /* clgi; hlt | vmrun; stgi; hlt */
+};
+
+struct vmcb_chk { unsigned off, size; uint64_t mask, want; };   /* size 0: none */
+#define CHK(f, m, w) { FLD(f), (m), (w) }
+#define CHK_AT(off, size, m, w) { (off), (size), (m), (w) }
+
+/* guest registers that depend on the machine */
+enum { RV_NONE, RV_CR0, RV_CR0_TS, RV_CR0_AM };
+
+struct virt_row {
+    const char *name;
+    int line;
+    uint8_t code[24];          /* the guest's code at `at` (GUEST_PA); VMMCALL follows unless no_vmmcall */
+    unsigned n;
+    uint64_t at;
+    bool no_vmmcall;
+    bool g32;                  /* from the 32-bit template (vmcb_base) */
+    uint64_t unmap_2m;         /* != 0: the 2-MiB page there is made not present (shared page tables) */
+    int host;                  /* H_* */
+    struct vmcb_mod m[5];
+    uint64_t rax, rbx, rcx, rdx, rsi;   /* RAX through the VMCB */
+    int rax_from;              /* RV_*: RAX from the host's CR0 */
+    unsigned intr;             /* a physical interrupt pending before VMRUN (vector; 0: none) */
+    bool nmi;                  /* an NMI pending before VMRUN */
+    unsigned tpr_p1;           /* TPR(t): the APIC's TPR[7:4] before (x2APIC mode); 0: untouched */
+    bool stop;                 /* the run stops at VMRUN or in the guest: unmodelled */
+    bool no_exit;              /* the guest halts without a #VMEXIT, at rip (frame_rip: at the LP's RSP) */
+    const char *stop_text;
+    /* expectations */
+    uint64_t exitcode;
+    uint64_t rip;              /* the guest RIP saved in the VMCB */
+    uint64_t nrip;             /* != 0: nRIP; NRIP0: must be 0 */
+    uint64_t frame_rip;        /* != 0: the RIP of the interrupt frame at the guest's saved RSP */
+    struct vmcb_chk chk[4];
+    int host_vec;              /* the host ends in this vector's handler; 0: after its last HLT */
+    unsigned cr8_after_p1;     /* CR8_AFTER(t): the APIC's TPR[7:4] afterwards; 0: not checked */
+    bool nmi_after;            /* an NMI is still pending afterwards */
+    uint64_t mem_at, mem_want; /* mem_at != 0: the qword there afterwards */
+};
+#define VR(...) { .line = __LINE__, __VA_ARGS__ }
+#define TPR(t) .tpr_p1 = (t) + 1
+#define CR8_AFTER(t) .cr8_after_p1 = (t) + 1
+#define G(off) (GUEST_PA + (off))
+#define NRIP0 (~0ull)
+#define RF_IF_ (1ull << 9)
+#define GUEST_IF MOD(rflags, 0, RF_IF_)
+#define ICPT3(b) MOD(intercept3, 0, (uint64_t)(b))
+#define VINTR_SET(v) MOD(vintr, ~0ull, (v))
+/* V_TPR, V_IRQ, V_INTR_PRIO, V_INTR_VECTOR */
+#define VIRQ(tpr, prio, vec) ((uint64_t)(tpr) | VINTR_V_IRQ | ((uint64_t)(prio) << VINTR_PRIO_SHIFT) | \
+                              ((uint64_t)(vec) << VINTR_VECTOR_SHIFT))
+#define EXIT(code, r) .exitcode = (code), .rip = (r)
+#define HLT_AT(v) EXIT(SVM_EXIT_HLT, HANDLER(v))
+#define VMMCALL_AT(off) EXIT(SVM_EXIT_VMMCALL, G(off))
+#define VIRQ_AFTER(b) CHK(vintr, VINTR_V_IRQ, (b) ? VINTR_V_IRQ : 0)
+#define VTPR_AFTER(t) CHK(vintr, 0xFF, (t))
+#define INFO1(v) CHK(exitinfo1, ~0ull, (v))
+#define INTINFO(v) CHK(exitintinfo, ~0ull, (v))
+#define PF_NOT_MAPPED 0x7FFF00000000ull
+#define DA_CR(gpr) (EXITINFO1_MOV_CR | (gpr))
+
+static const struct virt_row virt_rows[] = {
+    /* 15.21.4: "The processor takes a virtual INTR interrupt if: V_IRQ and
+     * V_INTR_PRIO indicate that there is a virtual interrupt pending whose
+     * priority is greater than the value in V_TPR, interrupts are enabled
+     * in EFLAGS.IF, interrupts are enabled using GIF, and the processor is
+     * not in an interrupt shadow"; the vector is V_INTR_VECTOR; "V_IRQ is
+     * cleared ... before the IDT is accessed"; "On #VMEXIT, V_IRQ is
+     * written back to the VMCB". The handler of vector 0x50 HLTs. */
+    VR(.name = "vintr/taken-before-first-insn", .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50)) }, HLT_AT(0x50),
+       .frame_rip = G(0), .chk = { VIRQ_AFTER(0), VTPR_AFTER(0) }),
+    VR(.name = "vintr/prio-below-tpr-pending", .m = { GUEST_IF, VINTR_SET(VIRQ(6, 5, 0x50)) }, VMMCALL_AT(0),
+       .chk = { VIRQ_AFTER(1), VTPR_AFTER(6) }),
+    VR(.name = "vintr/prio-equal-tpr-pending", .m = { GUEST_IF, VINTR_SET(VIRQ(5, 5, 0x50)) }, VMMCALL_AT(0),
+       .chk = { VIRQ_AFTER(1) }),
+    VR(.name = "vintr/prio-above-tpr-by-one", .m = { GUEST_IF, VINTR_SET(VIRQ(4, 5, 0x51)) }, HLT_AT(0x51),
+       .chk = { VIRQ_AFTER(0) }),
+    /* "V_IGN_TPR ... the priority comparison against V_TPR is omitted" */
+    VR(.name = "vintr/ign-tpr", .m = { GUEST_IF, VINTR_SET(VIRQ(15, 0, 0x52) | VINTR_IGN_TPR) }, HLT_AT(0x52),
+       .chk = { VIRQ_AFTER(0), VTPR_AFTER(15) }),
+    VR(.name = "vintr/guest-if-0-pending", .m = { VINTR_SET(VIRQ(0, 5, 0x50)) }, VMMCALL_AT(0),
+       .chk = { VIRQ_AFTER(1) }),
+    /* the VMCB's interrupt shadow (15.21.5): taken after the first instruction */
+    VR(.name = "vintr/interrupt-shadow-from-vmcb", GCODE(0x90), .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50)),
+       MOD(interrupt_shadow, 0, 1) }, HLT_AT(0x50), .frame_rip = G(1)),
+    /* STI: the shadow covers the next instruction */
+    VR(.name = "vintr/after-sti-shadow", GCODE(0xFB, 0x90, 0x90), .m = { VINTR_SET(VIRQ(0, 5, 0x50)) },
+       HLT_AT(0x50), .frame_rip = G(2)),
+    /* POPF setting IF opens it at once (no shadow) */
+    VR(.name = "vintr/after-popf-sets-if", GCODE(0x68, 0x02, 0x02, 0, 0, 0x9D, 0x90), .m = { VINTR_SET(VIRQ(0, 5, 0x50)) },
+       HLT_AT(0x50), .frame_rip = G(6)),
+    /* a virtual interrupt ends HLT (STI; HLT: the HLT is in the shadow);
+     * without the HLT intercept the guest halts again in the handler */
+    VR(.name = "vintr/wakes-hlt", GCODE(0xFB, 0xF4, 0x90), .m = { VINTR_SET(VIRQ(0, 5, 0x50)),
+       MOD(intercept3, 1u << I3_HLT, 0) }, .no_exit = true, .rip = HANDLER(0x50) + 1, .frame_rip = G(2)),
+    VR(.name = "vintr/hlt-with-if-0-stays-halted", GCODE(0xF4, 0x90), .m = { VINTR_SET(VIRQ(0, 5, 0x50)),
+       MOD(intercept3, 1u << I3_HLT, 0) }, .no_exit = true, .rip = G(1)),
+    /* the guest IDT's limit excludes the vector: #GP(vector * 8 + 2 + EXT)
+     * intercepted during the delivery, EXITINTINFO the virtual interrupt
+     * (type 0, 15.7.2), V_IRQ already clear */
+    VR(.name = "vintr/delivery-gp-exitintinfo", .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50)),
+       MOD(exception_intercepts, 0, 1u << 13),
+       { VMCB_OFF(idtr) + 4, 4, 0xFFFFFFFF, 0x4FF } }, EXIT(SVM_EXIT_EXCP0 + 13, G(0)),
+       .chk = { INFO1(0x50 * 8 + 3), INTINFO(0x80000050), VIRQ_AFTER(0) }),
+
+    /* the VINTR intercept (15.13.5, 15.21.6): "taken just before a guest
+     * takes a virtual interrupt ... the virtual interrupt has not been
+     * taken, and remains pending in the guest's VMCB V_IRQ field" */
+    VR(.name = "vintr-intercept/exit", .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50)), ICPT3(1u << I3_VINTR) },
+       EXIT(SVM_EXIT_VINTR, G(0)), .nrip = NRIP0, .chk = { VIRQ_AFTER(1), INTINFO(0) }),
+    VR(.name = "vintr-intercept/not-while-if-0", .m = { VINTR_SET(VIRQ(0, 5, 0x50)), ICPT3(1u << I3_VINTR) },
+       VMMCALL_AT(0), .chk = { VIRQ_AFTER(1) }),
+    VR(.name = "vintr-intercept/not-while-tpr-masks", .m = { GUEST_IF, VINTR_SET(VIRQ(9, 5, 0x50)),
+       ICPT3(1u << I3_VINTR) }, VMMCALL_AT(0), .chk = { VIRQ_AFTER(1) }),
+    VR(.name = "vintr-intercept/not-without-v-irq", .m = { GUEST_IF, ICPT3(1u << I3_VINTR) }, VMMCALL_AT(0)),
+    VR(.name = "vintr-intercept/after-sti-shadow", GCODE(0xFB, 0x90, 0x90),
+       .m = { VINTR_SET(VIRQ(0, 5, 0x50)), ICPT3(1u << I3_VINTR) }, EXIT(SVM_EXIT_VINTR, G(2)),
+       .chk = { VIRQ_AFTER(1) }),
+
+    /* 15.21.2: with V_INTR_MASKING, "Writes to CR8 affect only the V_TPR
+     * register. Reads from CR8 return V_TPR."; without it "Writes to CR8
+     * affect both the APIC's TPR and the V_TPR register. Reads from CR8
+     * operate as they would without SVM." */
+    VR(.name = "cr8/read-v-tpr-with-masking", GCODE(0x44, 0x0F, 0x20, 0xC0), TPR(3),
+       .m = { VINTR_SET(7 | VINTR_MASKING) }, VMMCALL_AT(4), .chk = { CHK(rax, ~0ull, 7) }, CR8_AFTER(3)),
+    VR(.name = "cr8/write-v-tpr-only-with-masking", GCODE(0x44, 0x0F, 0x22, 0xC0), TPR(3), .rax = 9,
+       .m = { VINTR_SET(7 | VINTR_MASKING) }, VMMCALL_AT(4), .chk = { VTPR_AFTER(9) }, CR8_AFTER(3)),
+    VR(.name = "cr8/read-apic-tpr-without-masking", GCODE(0x44, 0x0F, 0x20, 0xC0), TPR(3),
+       .m = { VINTR_SET(7) }, VMMCALL_AT(4), .chk = { CHK(rax, ~0ull, 3), VTPR_AFTER(7) }),
+    VR(.name = "cr8/write-both-without-masking", GCODE(0x44, 0x0F, 0x22, 0xC0), TPR(3), .rax = 9,
+       .m = { VINTR_SET(7) }, VMMCALL_AT(4), .chk = { VTPR_AFTER(9) }, CR8_AFTER(9)),
+    VR(.name = "cr8/write-reserved-bits-gp", GCODE(0x44, 0x0F, 0x22, 0xC0), .rax = 0x10,
+       .m = { VINTR_SET(7 | VINTR_MASKING) }, HLT_AT(13), .chk = { VTPR_AFTER(7) }),
+    /* lowering V_TPR below V_INTR_PRIO lets the pending virtual interrupt in
+     * after the MOV */
+    VR(.name = "cr8/lowered-v-tpr-opens", GCODE(0x44, 0x0F, 0x22, 0xC0, 0x90), .rax = 2,
+       .m = { GUEST_IF, VINTR_SET(VIRQ(8, 5, 0x50) | VINTR_MASKING) }, HLT_AT(0x50), .frame_rip = G(4),
+       .chk = { VIRQ_AFTER(0), VTPR_AFTER(2) }),
+    /* a CR8 intercept comes first (decode assists: bit 63 and the GPR, r10) */
+    VR(.name = "cr8/read-intercept-first", GCODE(0x45, 0x0F, 0x20, 0xC2),
+       .m = { VINTR_SET(7 | VINTR_MASKING), MOD(cr_intercepts, 0, 1u << 8) }, EXIT(SVM_EXIT_READ_CR0 + 8, G(0)),
+       .chk = { INFO1(DA_CR(10)) }),
+
+    /* 15.21.1: with V_INTR_MASKING "The host EFLAGS.IF at the time of the
+     * VMRUN is saved and controls physical interrupts while the guest is
+     * running"; without it "EFLAGS.IF controls both virtual and physical
+     * interrupts". The INTR intercept leaves the interrupt pending (15.13). */
+    VR(.name = "intr/masking-host-if-1-guest-if-0-exits", .host = H_GIF0_IF, .intr = 0x61,
+       .m = { VINTR_SET(VINTR_MASKING), ICPT3(1u << I3_INTR) }, EXIT(SVM_EXIT_INTR, G(0))),
+    VR(.name = "intr/masking-host-if-0-guest-if-1-held", .host = H_GIF0, .intr = 0x61,
+       .m = { GUEST_IF, VINTR_SET(VINTR_MASKING), ICPT3(1u << I3_INTR) }, VMMCALL_AT(0)),
+    VR(.name = "intr/no-masking-guest-if-0-held", .host = H_GIF0_IF, .intr = 0x61,
+       .m = { ICPT3(1u << I3_INTR) }, VMMCALL_AT(0)),
+    VR(.name = "intr/no-masking-guest-if-1-exits", .host = H_GIF0, .intr = 0x61,
+       .m = { GUEST_IF, ICPT3(1u << I3_INTR) }, EXIT(SVM_EXIT_INTR, G(0))),
+    /* without the INTR intercept the guest takes it through its IDT,
+     * masked by the host's IF only */
+    VR(.name = "intr/masking-no-intercept-guest-takes-it", .host = H_GIF0_IF, .intr = 0x61,
+       .m = { VINTR_SET(VINTR_MASKING) }, HLT_AT(0x61)),
+    /* "Physical interrupts take priority over virtual interrupts, whether
+     * they are taken directly or through a #VMEXIT." */
+    VR(.name = "intr/physical-before-virtual-exit", .host = H_GIF0_IF, .intr = 0x61,
+       .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50) | VINTR_MASKING), ICPT3(1u << I3_INTR) },
+       EXIT(SVM_EXIT_INTR, G(0)), .chk = { VIRQ_AFTER(1) }),
+    VR(.name = "intr/physical-before-virtual-taken", .host = H_GIF0_IF, .intr = 0x61,
+       .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50) | VINTR_MASKING) }, HLT_AT(0x61), .chk = { VIRQ_AFTER(1) }),
+    /* a physical interrupt the host's IF masks does not hold up the virtual one */
+    VR(.name = "intr/masked-physical-virtual-taken", .host = H_GIF0, .intr = 0x61,
+       .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50) | VINTR_MASKING), ICPT3(1u << I3_INTR) }, HLT_AT(0x50),
+       .chk = { VIRQ_AFTER(0) }),
+
+    /* vGIF (15.33.2): V_GIF masks virtual interrupts; the guest's STGI and
+     * CLGI set and clear it; it is saved on #VMEXIT */
+    VR(.name = "vgif/zero-holds-virtual", .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50) | VINTR_GIF_ENABLE) },
+       VMMCALL_AT(0), .chk = { VIRQ_AFTER(1), CHK(vintr, VINTR_V_GIF, 0) }),
+    VR(.name = "vgif/stgi-opens", GCODE(0x0F, 0x01, 0xDC, 0x90),
+       .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50) | VINTR_GIF_ENABLE) }, HLT_AT(0x50), .frame_rip = G(3),
+       .chk = { VIRQ_AFTER(0), CHK(vintr, VINTR_V_GIF, VINTR_V_GIF) }),
+    VR(.name = "vgif/clgi-clears", GCODE(0x0F, 0x01, 0xDD),
+       .m = { VINTR_SET(VINTR_GIF_ENABLE | VINTR_V_GIF) }, VMMCALL_AT(3), .chk = { CHK(vintr, VINTR_V_GIF, 0) }),
+    VR(.name = "vgif/one-lets-virtual-in", .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50) | VINTR_GIF_ENABLE |
+       VINTR_V_GIF) }, HLT_AT(0x50)),
+    VR(.name = "vgif/stgi-intercept-first", GCODE(0x0F, 0x01, 0xDC),
+       .m = { VINTR_SET(VINTR_GIF_ENABLE), MOD(intercept4, 0, 1u << I4_STGI) }, EXIT(SVM_EXIT_STGI, G(0)),
+       .chk = { CHK(vintr, VINTR_V_GIF, 0) }),
+    /* without vGIF the guest's STGI would be nested SVM */
+    VR(.name = "vgif/stgi-without-vgif-stops", GCODE(0x0F, 0x01, 0xDC), .stop = true,
+       .stop_text = "nested SVM is not modelled"),
+
+    /* the NMI intercept (15.13.2, 15.21.9 table 15-13): "#VMEXIT(NMI), NMI
+     * is still pending"; GIF = 0 holds it ("Hold pending until GIF=1"), so
+     * the host takes it after STGI */
+    VR(.name = "nmi/intercept-exit-still-pending", .host = H_GIF0, .nmi = true, .m = { ICPT3(1u << I3_NMI) },
+       EXIT(SVM_EXIT_NMI, G(0)), .nrip = NRIP0, .nmi_after = true),
+    VR(.name = "nmi/intercept-host-takes-it-after-stgi", .host = H_GIF0_STGI, .nmi = true,
+       .m = { ICPT3(1u << I3_NMI) }, EXIT(SVM_EXIT_NMI, G(0)), .host_vec = 2),
+    VR(.name = "nmi/no-intercept-guest-takes-it", .host = H_GIF0, .nmi = true, HLT_AT(2)),
+    VR(.name = "nmi/before-virtual-interrupt", .host = H_GIF0, .nmi = true,
+       .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50)) }, HLT_AT(2), .chk = { VIRQ_AFTER(1) }),
+    VR(.name = "nmi/intercept-before-vintr-intercept", .host = H_GIF0, .nmi = true,
+       .m = { GUEST_IF, VINTR_SET(VIRQ(0, 5, 0x50)), ICPT3((1u << I3_NMI) | (1u << I3_VINTR)) },
+       EXIT(SVM_EXIT_NMI, G(0)), .nmi_after = true),
+    /* "NMI interrupts ... may be blocked for one instruction following an
+     * STI" (hvsim's processors do): the VMCB's interrupt shadow holds it for
+     * the first instruction */
+    VR(.name = "nmi/intercept-after-interrupt-shadow", GCODE(0x90), .host = H_GIF0, .nmi = true,
+       .m = { ICPT3(1u << I3_NMI), MOD(interrupt_shadow, 0, 1) }, EXIT(SVM_EXIT_NMI, G(1)), .nmi_after = true),
+    /* 15.20: "An injected NMI does not block delivery of further NMIs": the
+     * pending NMI reaches the injected NMI's handler (an NMI intercept) */
+    VR(.name = "nmi/injected-nmi-does-not-block", .host = H_GIF0, .nmi = true,
+       .m = { MOD(eventinj, 0, INJ(2, 2)), ICPT3(1u << I3_NMI) }, EXIT(SVM_EXIT_NMI, HANDLER(2)), .nmi_after = true),
+
+    /* PUSHF and POPF intercepts (15.9 table 15-7: they take priority over
+     * any exceptions), exit codes 0x70 and 0x71 */
+    VR(.name = "pushf/intercept", GCODE(0x9C), .m = { ICPT3(1u << I3_PUSHF) }, EXIT(SVM_EXIT_PUSHF, G(0)),
+       .nrip = G(1), .chk = { CHK(rsp, ~0ull, GUEST_STACK) }),
+    VR(.name = "pushf/not-intercepted-pushes", GCODE(0x9C), .m = { GUEST_IF, ICPT3(1u << I3_POPF) },
+       VMMCALL_AT(1), .chk = { CHK(rsp, ~0ull, GUEST_STACK - 8) }, .mem_at = GUEST_STACK - 8, .mem_want = 0x202),
+    VR(.name = "pushf/16-bit-operand", GCODE(0x66, 0x9C), .m = { GUEST_IF }, VMMCALL_AT(2),
+       .chk = { CHK(rsp, ~0ull, GUEST_STACK - 2) }, .mem_at = GUEST_STACK - 8, .mem_want = 0x0202000000000000ull),
+    /* a 32-bit protected-mode guest (HLT ends it: cpu/ decodes VMMCALL in
+     * 64-bit mode only): PUSHFD pushes 4 bytes */
+    VR(.name = "pushf/32-bit-guest-pushes-4", GCODE(0x9C, 0xF4), .g32 = true, .no_vmmcall = true,
+       .m = { GUEST_IF }, EXIT(SVM_EXIT_HLT, G(1)), .chk = { CHK(rsp, ~0ull, GUEST_STACK - 4) },
+       .mem_at = GUEST_STACK - 8, .mem_want = 0x0000020200000000ull),
+    VR(.name = "pushf/32-bit-guest-intercept", GCODE(0x9C, 0xF4), .g32 = true, .no_vmmcall = true,
+       .m = { ICPT3(1u << I3_PUSHF) }, EXIT(SVM_EXIT_PUSHF, G(0)), .nrip = G(1)),
+    VR(.name = "popf/intercept", GCODE(0x9D), .m = { ICPT3(1u << I3_POPF) }, EXIT(SVM_EXIT_POPF, G(0)),
+       .nrip = G(1), .chk = { CHK(rsp, ~0ull, GUEST_STACK) }),
+    VR(.name = "popf/not-intercepted-pops", GCODE(0x6A, 0x02, 0x9D), .m = { GUEST_IF, ICPT3(1u << I3_PUSHF) },
+       VMMCALL_AT(3), .chk = { CHK(rflags, RF_IF_, 0) }),
+
+    /* DR0-15 read and write intercepts, 0x20 + n / 0x30 + n; decode
+     * assists: EXITINFO1 = the GPR (15.8.1, table 15-3) */
+    VR(.name = "dr/read-dr7-rbx", GCODE(0x0F, 0x21, 0xFB), .m = { MOD(dr_intercepts, 0, 1u << 7) },
+       EXIT(SVM_EXIT_READ_DR0 + 7, G(0)), .nrip = G(3), .chk = { INFO1(3) }),
+    VR(.name = "dr/write-dr3-rcx", GCODE(0x0F, 0x23, 0xD9), .m = { MOD(dr_intercepts, 0, 1u << (16 + 3)) },
+       EXIT(SVM_EXIT_WRITE_DR0 + 3, G(0)), .chk = { INFO1(1) }),
+    VR(.name = "dr/write-dr3-r9", GCODE(0x41, 0x0F, 0x23, 0xD9), .m = { MOD(dr_intercepts, 0, 1u << (16 + 3)) },
+       EXIT(SVM_EXIT_WRITE_DR0 + 3, G(0)), .chk = { INFO1(9) }),
+    VR(.name = "dr/read-bit-does-not-catch-write", GCODE(0x0F, 0x23, 0xD9), .rcx = 0x1000,
+       .m = { MOD(dr_intercepts, 0, 1u << 3) }, VMMCALL_AT(3)),
+    VR(.name = "dr/write-bit-does-not-catch-read", GCODE(0x0F, 0x21, 0xD8),
+       .m = { MOD(dr_intercepts, 0, 1u << (16 + 3)) }, VMMCALL_AT(3)),
+    VR(.name = "dr/dr4-without-de-uses-bit-4", GCODE(0x0F, 0x21, 0xE0), .m = { MOD(dr_intercepts, 0, 1u << 4) },
+       EXIT(SVM_EXIT_READ_DR0 + 4, G(0)), .chk = { INFO1(0) }),
+    /* "All normal exception checks take precedence over the SVM intercepts" */
+    VR(.name = "dr/dr4-with-de-ud-first", GCODE(0x0F, 0x21, 0xE0),
+       .m = { MOD(dr_intercepts, 0, 1u << 4), MOD(cr4, 0, CR4_DE_) }, HLT_AT(6)),
+    VR(.name = "dr/gd-db-first", GCODE(0x0F, 0x21, 0xC0),
+       .m = { MOD(dr_intercepts, 0, 1u << 0), MOD(dr7, 0, 1u << 13) }, HLT_AT(1)),
+    VR(.name = "dr/dr7-high-bits-gp-first", GCODE(0x0F, 0x23, 0xF8), .rax = 1ull << 32,
+       .m = { MOD(dr_intercepts, 0, 1u << (16 + 7)) }, HLT_AT(13)),
+
+    /* decode assists for CR intercepts (15.8.1, table 15-2): MOV CRx sets
+     * bit 63 and names its GPR; CLTS, LMSW and SMSW record nothing */
+    VR(.name = "da/mov-from-cr0-rax", GCODE(0x0F, 0x20, 0xC0), .m = { MOD(cr_intercepts, 0, 1u << 0) },
+       EXIT(SVM_EXIT_READ_CR0, G(0)), .chk = { INFO1(DA_CR(0)) }),
+    VR(.name = "da/mov-from-cr3-rbx", GCODE(0x0F, 0x20, 0xDB), .m = { MOD(cr_intercepts, 0, 1u << 3) },
+       EXIT(SVM_EXIT_READ_CR0 + 3, G(0)), .chk = { INFO1(DA_CR(3)) }),
+    VR(.name = "da/mov-to-cr4-rdx", GCODE(0x0F, 0x22, 0xE2), .m = { MOD(cr_intercepts, 0, 1u << (16 + 4)) },
+       EXIT(SVM_EXIT_WRITE_CR0 + 4, G(0)), .chk = { INFO1(DA_CR(2)) }),
+    VR(.name = "da/smsw-nothing", GCODE(0x0F, 0x01, 0xE0), .m = { MOD(cr_intercepts, 0, 1u << 0) },
+       EXIT(SVM_EXIT_READ_CR0, G(0)), .chk = { INFO1(0) }),
+    VR(.name = "da/clts-nothing", GCODE(0x0F, 0x06), .m = { MOD(cr_intercepts, 0, 1u << 16) },
+       EXIT(SVM_EXIT_WRITE_CR0, G(0)), .chk = { INFO1(0) }),
+    /* the selective CR0 write intercept (0x65): only bits other than TS and
+     * MP; LMSW treats it as non-selective (table 15-7) */
+    VR(.name = "da/cr0-selective-mov-other-bit", GCODE(0x0F, 0x22, 0xC0), .rax_from = RV_CR0_AM,
+       .m = { ICPT3(1u << I3_CR0_SEL) }, EXIT(SVM_EXIT_CR0_SEL_WRITE, G(0)), .chk = { INFO1(DA_CR(0)) }),
+    VR(.name = "da/cr0-selective-mov-ts-only-runs", GCODE(0x0F, 0x22, 0xC0), .rax_from = RV_CR0_TS,
+       .m = { ICPT3(1u << I3_CR0_SEL) }, VMMCALL_AT(3)),
+    VR(.name = "da/cr0-selective-lmsw-same-value-exits", GCODE(0x0F, 0x01, 0xF0), .rax_from = RV_CR0,
+       .m = { ICPT3(1u << I3_CR0_SEL) }, EXIT(SVM_EXIT_CR0_SEL_WRITE, G(0)), .chk = { INFO1(0) }),
+    /* INTn: EXITINFO1 the vector (15.8.2); INVLPG: the linear address (15.8.3) */
+    VR(.name = "da/intn-vector", GCODE(0xCD, 0x41), .m = { ICPT3(1u << I3_INTN) }, EXIT(SVM_EXIT_SWINT, G(0)),
+       .chk = { INFO1(0x41) }),
+    VR(.name = "da/invlpg-linear-address", GCODE(0x0F, 0x01, 0x7E, 0x10), .rsi = 0x12345000,
+       .m = { ICPT3(1u << I3_INVLPG) }, EXIT(SVM_EXIT_INVLPG, G(0)), .chk = { INFO1(0x12345010) }),
+    /* a data #PF records up to 15 instruction bytes at CS:RIP, the count
+     * in 0x0D0 (15.8.4); an instruction-fetch #PF none; every other
+     * intercept clears the count */
+    VR(.name = "da/pf-data-15-bytes", GCODE(0x48, 0x8B, 0x06), .rsi = PF_NOT_MAPPED,
+       .m = { MOD(exception_intercepts, 0, 1u << 14), MOD(insn_len, 0xFF, 0xEE) }, EXIT(SVM_EXIT_EXCP0 + 14, G(0)),
+       .chk = { INFO1(0), CHK(exitinfo2, ~0ull, PF_NOT_MAPPED), CHK(insn_len, 0xFF, 15),
+                CHK_AT(VMCB_OFF(insn_bytes), 8, ~0ull, 0x0000D9010F068B48ull) }),
+    VR(.name = "da/pf-fetch-no-bytes", GCODE(0xFF, 0xE6), .rsi = PF_NOT_MAPPED,
+       .m = { MOD(exception_intercepts, 0, 1u << 14), MOD(insn_len, 0xFF, 0xEE) },
+       EXIT(SVM_EXIT_EXCP0 + 14, PF_NOT_MAPPED), .chk = { INFO1(0x10), CHK(insn_len, 0xFF, 0) }),
+    /* the bytes stop where the next page is not present */
+    VR(.name = "da/pf-data-bytes-stop-at-unmapped-page", GCODE(0x48, 0x8B, 0x06, 0xEB, 0xFE, 0x90, 0x90, 0x90),
+       .at = 0x600000 - 8, .no_vmmcall = true, .unmap_2m = 0x600000, .rsi = PF_NOT_MAPPED,
+       .m = { MOD(exception_intercepts, 0, 1u << 14) }, EXIT(SVM_EXIT_EXCP0 + 14, 0x600000 - 8),
+       .chk = { CHK(insn_len, 0xFF, 8), CHK_AT(VMCB_OFF(insn_bytes), 8, ~0ull, 0x909090FEEB068B48ull) }),
+    VR(.name = "da/other-exit-clears-count", .m = { MOD(insn_len, 0xFF, 0xEE) }, VMMCALL_AT(0),
+       .chk = { CHK(insn_len, 0xFF, 0) }),
+
+    /* the PAUSE filter (15.14.4): "Each time a PAUSE instruction is executed,
+     * this counter is decremented until it reaches zero at which time a
+     * #VMEXIT is generated if PAUSE intercept is enabled. If the PAUSE
+     * Filter Count is set to zero ... every PAUSE instruction will cause a
+     * #VMEXIT"; with a threshold, a PAUSE more than that many cycles after
+     * the previous one reloads the count (PAUSE costs 140 cycles) */
+    VR(.name = "pause/count-0-every-pause", GCODE(0xF3, 0x90, 0xF3, 0x90), .m = { ICPT3(1u << I3_PAUSE) },
+       EXIT(SVM_EXIT_PAUSE, G(0)), .nrip = G(2)),
+    VR(.name = "pause/count-3-third-exits", GCODE(0xF3, 0x90, 0xF3, 0x90, 0xF3, 0x90, 0xF3, 0x90),
+       .m = { ICPT3(1u << I3_PAUSE), MOD(pause_filter_count, ~0ull, 3) }, EXIT(SVM_EXIT_PAUSE, G(4))),
+    VR(.name = "pause/count-4-three-pauses-no-exit", GCODE(0xF3, 0x90, 0xF3, 0x90, 0xF3, 0x90),
+       .m = { ICPT3(1u << I3_PAUSE), MOD(pause_filter_count, ~0ull, 4) }, VMMCALL_AT(6)),
+    VR(.name = "pause/count-without-intercept", GCODE(0xF3, 0x90),
+       .m = { MOD(pause_filter_count, ~0ull, 1) }, VMMCALL_AT(2)),
+    VR(.name = "pause/threshold-below-gap-reloads", GCODE(0xF3, 0x90, 0xF3, 0x90, 0xF3, 0x90),
+       .m = { ICPT3(1u << I3_PAUSE), MOD(pause_filter_count, ~0ull, 2), MOD(pause_filter_threshold, ~0ull, 100) },
+       VMMCALL_AT(6)),
+    VR(.name = "pause/threshold-above-gap-counts", GCODE(0xF3, 0x90, 0xF3, 0x90, 0xF3, 0x90),
+       .m = { ICPT3(1u << I3_PAUSE), MOD(pause_filter_count, ~0ull, 2), MOD(pause_filter_threshold, ~0ull, 1000) },
+       EXIT(SVM_EXIT_PAUSE, G(2))),
+    VR(.name = "pause/threshold-equal-gap-counts", GCODE(0xF3, 0x90, 0xF3, 0x90, 0xF3, 0x90),
+       .m = { ICPT3(1u << I3_PAUSE), MOD(pause_filter_count, ~0ull, 2), MOD(pause_filter_threshold, ~0ull, 140) },
+       EXIT(SVM_EXIT_PAUSE, G(2))),
+    /* WBINVD (5000 cycles) between the PAUSEs: each is far from the last */
+    VR(.name = "pause/threshold-wbinvd-gaps-reload", GCODE(0xF3, 0x90, 0x0F, 0x09, 0xF3, 0x90, 0x0F, 0x09, 0xF3,
+       0x90), .m = { ICPT3(1u << I3_PAUSE), MOD(pause_filter_count, ~0ull, 2),
+       MOD(pause_filter_threshold, ~0ull, 1000) }, VMMCALL_AT(10)),
+
+    /* nRIP (15.7.1) "is saved ... on all #VMEXITs that are due to instruction
+     * intercepts ... as well as MSR and IOIO intercepts and exceptions caused
+     * by the INT3, INTO, and BOUND instructions. For all other intercepts,
+     * nRIP is reset to zero." */
+    VR(.name = "nrip/exception-ud-zero", GCODE(0x0F, 0x0B), .m = { MOD(exception_intercepts, 0, 1u << 6),
+       MOD(nrip, ~0ull, 0x5678) }, EXIT(SVM_EXIT_EXCP0 + 6, G(0)), .nrip = NRIP0),
+    VR(.name = "nrip/int3-next", GCODE(0xCC), .m = { MOD(exception_intercepts, 0, 1u << 3) },
+       EXIT(SVM_EXIT_EXCP0 + 3, G(0)), .nrip = G(1)),
+    VR(.name = "nrip/intr-zero", .host = H_GIF0, .intr = 0x61, .m = { GUEST_IF, ICPT3(1u << I3_INTR),
+       MOD(nrip, ~0ull, 0x5678) }, EXIT(SVM_EXIT_INTR, G(0)), .nrip = NRIP0),
+
+    /* what stays unmodelled stops the run at VMRUN, naming it */
+    VR(.name = "stop/smi-intercept", .m = { ICPT3(1u << I3_SMI) }, .stop = true, .stop_text = "SMI"),
+    VR(.name = "stop/rsm-intercept", .m = { ICPT3(1u << I3_RSM) }, .stop = true, .stop_text = "RSM"),
+    VR(.name = "stop/task-switch-intercept", .m = { ICPT3(1u << I3_TASK_SWITCH) }, .stop = true,
+       .stop_text = "task-switch"),
+    VR(.name = "stop/ferr-intercept", .m = { ICPT3(1u << I3_FERR) }, .stop = true, .stop_text = "FERR_FREEZE"),
+    VR(.name = "stop/v-tpr-sbz-bits", .m = { VINTR_SET(0x15) }, .stop = true, .stop_text = "V_TPR bits 7:4"),
+    VR(.name = "stop/v-nmi-enable", .m = { VINTR_SET(VINTR_NMI_ENABLE) }, .stop = true, .stop_text = "V_NMI_ENABLE"),
+    VR(.name = "stop/avic", .m = { VINTR_SET(VINTR_AVIC) }, .stop = true, .stop_text = "AVIC"),
+    VR(.name = "stop/intercept-vector-5", .m = { MOD(intercept5, 0, 1u << 2) }, .stop = true,
+       .stop_text = "intercept vector 5"),
+    VR(.name = "stop/lbr-virtualization", .m = { MOD(lbr_virt, 0, 1) }, .stop = true, .stop_text = "LBR"),
+    VR(.name = "stop/vmsave-vmload-virtualization", .m = { MOD(lbr_virt, 0, 2) }, .stop = true,
+       .stop_text = "VMSAVE/VMLOAD"),
+};
+
+START_TEST(virt)
+{
+    const struct virt_row *r = &virt_rows[_i];
+    char row[200];
+    snprintf(row, sizeof(row), "virt %s (test_svm.c:%d)", r->name, r->line);
+    struct sv x;
+    sv_create(&x, host_code[r->host].b, host_code[r->host].n, row, 0);
+    cpu_t *c = x.t.cpu;
+    uint64_t at = r->at ? r->at : GUEST_PA;
+    uint8_t guest[32];
+    memcpy(guest, r->code, r->n);
+    unsigned gn = r->n;
+    if (!r->no_vmmcall) {
+        memcpy(guest + gn, (const uint8_t[]){ 0x0F, 0x01, 0xD9 }, 3);
+        gn += 3;
+    }
+    if (gn)
+        put(&x, at, guest, gn);
+    if (r->unmap_2m)
+        tm_pde_modify(&x.t, r->unmap_2m, PTE_P, 0);
+    struct vmcb v;
+    vmcb_base(&x, &v, r->g32);
+    v.rip = at;
+    v.rax = r->rax;
+    uint64_t cr0 = cpu_get(c, CPU_CR0);
+    if (r->rax_from == RV_CR0)
+        v.rax = cr0 & 0xFFFF;
+    else if (r->rax_from == RV_CR0_TS)
+        v.rax = cr0 ^ (1ull << 3);
+    else if (r->rax_from == RV_CR0_AM)
+        v.rax = cr0 ^ (1ull << 18);
+    for (unsigned k = 0; k < 5; k++)
+        apply_mod(&v, &r->m[k]);
+    put(&x, VMCB_PA, &v, sizeof(v));
+    if (r->intr || r->tpr_p1 || r->cr8_after_p1) {
+        /* the local APIC in x2APIC mode, software-enabled (SVR 0x1FF) */
+        uint64_t base = 0;
+        ck_assert(cpu_msr_read(c, 0x1B, &base));
+        ck_assert_msg(cpu_msr_write(c, 0x1B, base | (1ull << 10)), "%s: x2APIC mode refused", row);
+        ck_assert_msg(cpu_msr_write(c, 0x80F, 0x1FF), "%s: SVR refused", row);
+        if (r->tpr_p1)
+            ck_assert(cpu_msr_write(c, 0x808, (uint64_t)(r->tpr_p1 - 1) << 4));
+    }
+    cpu_set(c, CPU_RAX, VMCB_PA);
+    cpu_set(c, CPU_RBX, r->rbx);
+    cpu_set(c, CPU_RCX, r->rcx);
+    cpu_set(c, CPU_RDX, r->rdx);
+    cpu_set(c, CPU_RSI, r->rsi);
+    cpu_commit_state(c);
+    if (host_code[r->host].phase1) {
+        /* phase 1: CLGI (and STI), then HLT: the events become pending with GIF = 0 */
+        sv_run(&x);
+        ck_assert_msg(cpu_get(c, CPU_RIP) == CODE_PA + host_code[r->host].phase1, "%s: phase 1 ended at %#llx",
+                      row, (unsigned long long)cpu_get(c, CPU_RIP));
+        if (r->intr)
+            cpu_apic_ipi_deliver(c, &(struct cpu_ipi){ .vector = (uint8_t)r->intr, .mode = 0, .shorthand = 1,
+                                                       .time = cpu_cycles(c) });
+        if (r->nmi)
+            cpu_raise_nmi(c);
+        cpu_leave_halt(c);
+    }
+    enum cpu_stop st = cpu_run(c, 10000);
+    /* a halted LP whose wake time has come runs again, as the machine
+     * runs it (a virtual interrupt pending at a guest's HLT) */
+    for (unsigned k = 0; k < 4 && st == CPU_STOP_HALTED && cpu_next_wake(c) <= cpu_cycles(c); k++)
+        st = cpu_run(c, 10000);
+    if (r->stop) {
+        ck_assert_msg(st == CPU_STOP_UNMODELLED, "%s: stop %s (%s), expected unmodelled", row, cpu_stop_name(st),
+                      cpu_message(c));
+        ck_assert_msg_contains(row, x.t.unmodelled_text, r->stop_text);
+        return;
+    }
+    ck_assert_msg(st == CPU_STOP_HALTED, "%s: stop %s (%s)", row, cpu_stop_name(st), cpu_message(c));
+    if (r->no_exit) {
+        ck_assert_msg(tm_count(&x.t, CPU_EV_SVM_EXIT, NULL) == 0 && cpu_get(c, CPU_RIP) == r->rip &&
+                      cpu_next_wake(c) == ~0ull, "%s: %u VM exits, the guest at %#llx (wake %#llx), expected "
+                      "halted at %#llx", row, tm_count(&x.t, CPU_EV_SVM_EXIT, NULL),
+                      (unsigned long long)cpu_get(c, CPU_RIP), (unsigned long long)cpu_next_wake(c),
+                      (unsigned long long)r->rip);
+        if (r->frame_rip)
+            ck_assert_msg(get64(&x, cpu_get(c, CPU_RSP)) == r->frame_rip, "%s: the interrupt frame's RIP %#llx", row,
+                          (unsigned long long)get64(&x, cpu_get(c, CPU_RSP)));
+        return;
+    }
+    uint64_t host_end = r->host_vec ? HANDLER(r->host_vec) + 1 : CODE_PA + host_code[r->host].n;
+    ck_assert_msg(cpu_get(c, CPU_RIP) == host_end, "%s: the host ended at %#llx (vector %d), expected %#llx", row,
+                  (unsigned long long)cpu_get(c, CPU_RIP), tm_vector(&x.t), (unsigned long long)host_end);
+    uint64_t code = vmcb64(&x, VMCB_OFF(exitcode)), rip = vmcb64(&x, VMCB_OFF(rip));
+    ck_assert_msg(code == r->exitcode && rip == r->rip, "%s: exit %#llx at %#llx (EXITINFO1 %#llx), expected %#llx "
+                  "at %#llx", row, (unsigned long long)code, (unsigned long long)rip,
+                  (unsigned long long)vmcb64(&x, VMCB_OFF(exitinfo1)), (unsigned long long)r->exitcode,
+                  (unsigned long long)r->rip);
+    ck_assert_msg(tm_count(&x.t, CPU_EV_SVM_EXIT, NULL) == 1, "%s: %u VM exits", row,
+                  tm_count(&x.t, CPU_EV_SVM_EXIT, NULL));
+    if (r->nrip) {
+        uint64_t want = r->nrip == NRIP0 ? 0 : r->nrip, nrip = vmcb64(&x, VMCB_OFF(nrip));
+        ck_assert_msg(nrip == want, "%s: nRIP %#llx, expected %#llx", row, (unsigned long long)nrip,
+                      (unsigned long long)want);
+    }
+    if (r->frame_rip) {
+        uint64_t f = get64(&x, vmcb64(&x, VMCB_OFF(rsp)));
+        ck_assert_msg(f == r->frame_rip, "%s: the interrupt frame's RIP %#llx, expected %#llx", row,
+                      (unsigned long long)f, (unsigned long long)r->frame_rip);
+    }
+    for (unsigned k = 0; k < 4 && r->chk[k].size; k++) {
+        const struct vmcb_chk *k1 = &r->chk[k];
+        uint64_t f = 0;
+        ck_assert(cpu_phys_read(c, VMCB_PA + k1->off, &f, k1->size));
+        ck_assert_msg((f & k1->mask) == k1->want, "%s: VMCB %#x = %#llx (mask %#llx), expected %#llx", row, k1->off,
+                      (unsigned long long)f, (unsigned long long)k1->mask, (unsigned long long)k1->want);
+    }
+    if (r->cr8_after_p1) {
+        uint64_t tpr = 0;
+        ck_assert(cpu_msr_read(c, 0x808, &tpr));
+        ck_assert_msg(tpr >> 4 == r->cr8_after_p1 - 1, "%s: the APIC's TPR %#llx, expected %#x", row,
+                      (unsigned long long)tpr, (r->cr8_after_p1 - 1) << 4);
+    }
+    ck_assert_msg(cpu_nmi_pending(c) == r->nmi_after, "%s: NMI pending %d afterwards", row, cpu_nmi_pending(c));
+    if (r->mem_at)
+        ck_assert_msg(get64(&x, r->mem_at) == r->mem_want, "%s: [%#llx] = %#llx, expected %#llx", row,
+                      (unsigned long long)r->mem_at, (unsigned long long)get64(&x, r->mem_at),
+                      (unsigned long long)r->mem_want);
+}
+END_TEST
+
+/* GIF = 0 holds an NMI in the host (15.17, table 15-10): it does not end
+ * HLT, and STGI lets it in. */
+START_TEST(gif_holds_nmi)
+{
+    static const uint8_t host[] = { 0x0F, 0x01, 0xDD, 0xF4, 0x90, 0x0F, 0x01, 0xDC, 0xF4 };  /* clgi; hlt; nop; stgi; hlt */
+    struct sv x;
+    sv_create(&x, host, sizeof(host), "gif-holds-nmi (test_svm.c)", 0);
+    cpu_t *c = x.t.cpu;
+    sv_run(&x);
+    ck_assert_uint_eq(cpu_get(c, CPU_RIP), CODE_PA + 4);
+    cpu_raise_nmi(c);
+    ck_assert_msg(!cpu_nmi_ready(c), "an NMI is ready with GIF = 0");
+    ck_assert_msg(cpu_next_wake(c) == ~0ull, "the held NMI would end HLT (wake at %llu)",
+                  (unsigned long long)cpu_next_wake(c));
+    ck_assert_int_eq(cpu_run(c, 100), CPU_STOP_HALTED);
+    ck_assert_msg(tm_vector(&x.t) == -1 && cpu_nmi_pending(c), "the NMI was taken with GIF = 0");
+    cpu_leave_halt(c);
+    sv_run(&x);
+    ck_assert_msg(tm_vector(&x.t) == 2 && !cpu_nmi_pending(c), "after STGI: vector %d, NMI pending %d",
+                  tm_vector(&x.t), cpu_nmi_pending(c));
+    ck_assert_msg(tm_stack(&x.t, 0) == CODE_PA + 8, "the NMI's return RIP %#llx, expected after STGI",
+                  (unsigned long long)tm_stack(&x.t, 0));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("svm");
@@ -993,6 +1532,11 @@ int main(void)
 
     t = harness_tcase("intercept");
     ADD_ROWS(t, intercept, icpt_rows);
+    suite_add_tcase(s, t);
+
+    t = harness_tcase("virt");
+    ADD_ROWS(t, virt, virt_rows);
+    tcase_add_test(t, gif_holds_nmi);
     suite_add_tcase(s, t);
     return harness_run(s);
 }
