@@ -640,8 +640,8 @@ static void group_exc_db_tf(void)
     exc_guest("NOP with RFLAGS.TF = 1 without the #DB intercept", 1, gx_after_nop);
 }
 
-/* Repro: the #DB that ICEBP raises is not taken by the #DB exception
- * intercept, only by the ICEBP intercept (APM 15.12, as VirtualBox's IEM
+/* Open question (see the top): the #DB that ICEBP raises is not taken by
+ * the #DB exception intercept, only by the ICEBP intercept (APM 15.12, as VirtualBox's IEM
  * summarises it: "ICEBP should not trigger #DB intercept, but its own
  * intercept"; Bochs 2.7 agrees); the guest's #DB handler runs. */
 static void group_exc_db_icebp(void)
@@ -1331,7 +1331,8 @@ static void group_io_ins_string(void)
 {
     ins_string("REP INSW (F3 66 6D) from port 0x80 (only 0x81's bit set)", gx_rep_insw);
 }
-/* Repro: the prefixes in the order 66 F3 are the same instruction. */
+/* Scenario io-ins-66f3 (a former repro): the prefixes in the order 66 F3
+ * are the same instruction. */
 static void group_io_ins_66f3(void)
 {
     ins_string("REP INSW (66 F3 6D) from port 0x80 (only 0x81's bit set)", gx_rep_insw_66f3);
@@ -1606,7 +1607,8 @@ static void group_cr0_sel_lmsw_mp(void)
     intercepted("LMSW changing only MP with the selective CR0 write intercept", gx_lmsw, 0x65, 3);
 }
 
-/* Repro: nRIP is reset to zero for intercepts other than instruction, MSR,
+/* Scenario nrip-zero (a former repro): nRIP is reset to zero for
+ * intercepts other than instruction, MSR,
  * IOIO and INT3/INTO/BOUND exception intercepts (APM 15.7.1). */
 static void group_nrip_zero(void)
 {
@@ -1725,7 +1727,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "gif-intr-window", group_gif_intr_window },
         { "init-intercept", group_init_intercept }, { "gif-init", group_gif_init },
         { "cr0-sel-lmsw-mp", group_cr0_sel_lmsw_mp },
-        /* repros (see the top) */
+        /* former repros, now scenarios; exc-db-icebp: an open question (see the top) */
         { "nrip-zero", group_nrip_zero }, { "io-ins-66f3", group_io_ins_66f3 }, { "exc-ac", group_exc_ac },
         { "exc-db-icebp", group_exc_db_icebp },
     };
