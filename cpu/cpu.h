@@ -520,7 +520,8 @@ struct cpu_virt_ops {
      * the VM exit (EPT violation or misconfiguration). */
     enum cpu_guest_action (*slat_exit)(void *ctx, cpu_t *cpu, const struct cpu_slat_fault *f);
     /* Guest mode: a task switch passed its first checks (struct
-     * cpu_task_switch). CPU_GUEST_EXITED: the model performed a VM exit;
+     * cpu_task_switch; VT-x: always a VM exit, AMD-V: with the task-switch
+     * intercept). CPU_GUEST_EXITED: the model performed a VM exit;
      * anything else (or NULL) stops the run: cpu/ does not model task
      * switching itself. */
     enum cpu_guest_action (*guest_task_switch)(void *ctx, cpu_t *cpu, const struct cpu_task_switch *t);

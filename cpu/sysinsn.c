@@ -2370,10 +2370,10 @@ bool sysinsn_emulate(cpu_t *cpu, const struct dec_insn *d)
         return false;
     }
     unsigned bits = cpu_code_bits(cpu);
-    /* VMX non-root operation: a VMX instruction exits (or #UDs) in every
-     * mode, which the model decides (SDM 3C 31.3, the instructions' first
-     * checks) */
-    if (bits != 64 && !legacy_ready(d->cls) && !(d->cls == IC_VMX && cpu->guest_mode)) {
+    /* VMX non-root operation or an AMD-V guest: a VMX or SVM instruction
+     * exits (or faults) in every mode, which the model decides (SDM 3C
+     * 31.3, the instructions' first checks; APM 2 15.9, APM 3 VMMCALL) */
+    if (bits != 64 && !legacy_ready(d->cls) && !((d->cls == IC_VMX || d->cls == IC_SVM) && cpu->guest_mode)) {
         cpu_unmodelled(cpu, "'%s %s' at linear %#llx in %s: this instruction is modelled in 64-bit mode only so "
                        "far", d->ci ? d->ci->mnemonic : insn_class_name(d->cls), d->ci ? d->ci->op_str : "",
                        (unsigned long long)d->la,

@@ -4,7 +4,8 @@
  * SDM 2A/2B JMP, CALL, INT n, IRET "Operation"; SDM 3C 26.4.2 "Treatment
  * of Task Switches"): the checks on the task gate, the TSS selector and the
  * TSS descriptor, with their faults. What follows them is not modelled:
- * in VMX non-root operation the attempt is a VM exit (the model's
+ * in VMX non-root operation the attempt is a VM exit, in an AMD-V guest
+ * with the task-switch intercept a #VMEXIT (APM 2 15.14.1; the model's
  * guest_task_switch hook); anywhere else the run stops, naming the switch.
  *
  * SDM 3C 26.4.2 lists what comes before a task-switch VM exit, in order:
@@ -92,7 +93,8 @@ enum task_res task_switch(cpu_t *cpu, const struct cpu_task_switch *t)
             return TASK_STOP;
     }
     cpu_unmodelled(cpu, "task switch to TSS %#x by %s at linear %#llx: hvsim does not model task switching (in VMX "
-                   "non-root operation it is a VM exit, SDM 3C 26.4.2)", t->tss_sel, source_name[t->source],
+                   "non-root operation it is a VM exit, SDM 3C 26.4.2; in an AMD-V guest with the task-switch "
+                   "intercept a #VMEXIT, APM 2 15.14.1)", t->tss_sel, source_name[t->source],
                    (unsigned long long)t->rip);
     return TASK_STOP;
 }

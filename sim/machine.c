@@ -346,6 +346,26 @@ bool machine_create(const struct machine_config *cfg, machine_t **out, char *msg
             return false;
         }
         const struct svm_caps *sc = vc ? NULL : svm_caps_for_profile(cpu_profile_name(m->cfg.profile));
+        struct svm_caps smine;
+        if (sc) {
+            smine = *sc;
+            for (unsigned k = 0; k < cfg->nsvm_caps && k < 32; k++) {
+                char why[400];
+                if (!svm_caps_override(&smine, cfg->svm_caps[k].name, cfg->svm_caps[k].value, why, sizeof(why))) {
+                    snprintf(msg, n, "AMD-V capability override: %s", why);
+                    m->nlps = i + 1;
+                    machine_destroy(m);
+                    return false;
+                }
+            }
+            sc = &smine;
+        } else if (cfg->nsvm_caps) {
+            snprintf(msg, n, "AMD-V capability overrides given, but CPU profile %s has no SVM (try --cpu amd)",
+                     cpu_profile_name(m->cfg.profile));
+            m->nlps = i + 1;
+            machine_destroy(m);
+            return false;
+        }
         if (sc && !(m->svm[i] = svm_attach(m->lp[i], sc))) {
             snprintf(msg, n, "cannot create logical processor %u: out of memory for its SVM state", i);
             m->nlps = i + 1;

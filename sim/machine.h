@@ -38,6 +38,11 @@ struct machine_config {
      * in order to the profile's (vmx_caps_override) */
     unsigned nvmx_caps;
     struct machine_vmx_cap { uint32_t msr; bool present; uint64_t value; } vmx_caps[32];
+    /* AMD-V capability overrides (--svm-cap, scenario <svm-cap>), applied
+     * in order to the profile's (svm_caps_override); name is "revision",
+     * "asids" or "features" */
+    unsigned nsvm_caps;
+    struct machine_svm_cap { char name[16]; uint64_t value; } svm_caps[32];
     FILE *notes;                       /* model notes, e.g. the VM-entry check that failed (hvsim run:
                                           stderr), or NULL */
     bool tlb_flush_always;             /* translation-cache policy "flush-always" (docs/ept.md) */

@@ -17,6 +17,7 @@
 #include "numparse.h"
 #include "machine.h"
 #include "scenario.h"
+#include "svm.h"
 #include "trace.h"
 
 static const char usage_main[] =
@@ -77,6 +78,11 @@ static const char usage_run[] =
     "  --vmx-cap MSR=VALUE|MSR=absent\n"
     "                     override a VMX capability MSR of the profile (0x480..0x493,\n"
     "                     repeatable, docs/vmx.md), e.g. --vmx-cap 0x48b=absent\n"
+    "  --svm-cap NAME=VALUE\n"
+    "                     override an AMD-V capability of the profile (CPUID Fn8000_000A;\n"
+    "                     repeatable, docs/svm.md): revision (EAX, 0..0xff), asids (EBX,\n"
+    "                     2..65536) or features (EDX: only bits of what hvsim models, so\n"
+    "                     features can be taken away), e.g. --cpu amd --svm-cap features=0x9\n"
     "  --tlb retain|flush-always\n"
     "                     translation-cache policy (docs/ept.md): retain (default) keeps a\n"
     "                     cached translation until an invalidation removes it, so a missing\n"
@@ -163,7 +169,7 @@ static int cmd_run(int argc, char **argv)
     struct machine_config cfg = { .nlps = 1, .mem_size = MACHINE_DEFAULT_MEM, .quantum = MACHINE_DEFAULT_QUANTUM,
                                   .console = stdout, .progress = isatty(2) ? stderr : NULL, .notes = stderr };
     enum { O_LPS = 256, O_MEM, O_CPU, O_SEED, O_TRACE, O_TINSNS, O_MAXI, O_MAXC, O_QUANTUM, O_CMDLINE,
-           O_QUIET, O_NOPROG, O_SCHED, O_MULTIBOOT, O_APPEND, O_MODULE, O_VMXCAP, O_TLB };
+           O_QUIET, O_NOPROG, O_SCHED, O_MULTIBOOT, O_APPEND, O_MODULE, O_VMXCAP, O_SVMCAP, O_TLB };
     static const struct option opts[] = {
         { "lps", required_argument, 0, O_LPS }, { "mem", required_argument, 0, O_MEM },
         { "cpu", required_argument, 0, O_CPU }, { "seed", required_argument, 0, O_SEED },
@@ -173,7 +179,7 @@ static int cmd_run(int argc, char **argv)
         { "quiet", no_argument, 0, O_QUIET }, { "no-progress", no_argument, 0, O_NOPROG },
         { "sched-seed", required_argument, 0, O_SCHED }, { "multiboot", required_argument, 0, O_MULTIBOOT },
         { "append", required_argument, 0, O_APPEND }, { "module", required_argument, 0, O_MODULE },
-        { "vmx-cap", required_argument, 0, O_VMXCAP },
+        { "vmx-cap", required_argument, 0, O_VMXCAP }, { "svm-cap", required_argument, 0, O_SVMCAP },
         { "tlb", required_argument, 0, O_TLB },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
@@ -187,7 +193,8 @@ static int cmd_run(int argc, char **argv)
     int li = -1;
     while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
         if ((c == O_LPS || c == O_MEM || c == O_CPU || c == O_SEED || c == O_MAXI || c == O_MAXC ||
-             c == O_QUANTUM || c == O_CMDLINE || c == O_SCHED) && li >= 0)
+             c == O_QUANTUM || c == O_CMDLINE || c == O_SCHED || c == O_VMXCAP || c == O_SVMCAP || c == O_TLB) &&
+            li >= 0)
             machine_opt = opts[li].name;
         switch (c) {
         case 'h':
@@ -279,6 +286,32 @@ static int cmd_run(int argc, char **argv)
             if (cfg.nvmx_caps >= sizeof(cfg.vmx_caps) / sizeof(cfg.vmx_caps[0]))
                 return bad_usage("--vmx-cap: at most %zu overrides", sizeof(cfg.vmx_caps) / sizeof(cfg.vmx_caps[0]));
             cfg.vmx_caps[cfg.nvmx_caps++] = (struct machine_vmx_cap){ (uint32_t)msr, !absent, val };
+            break;
+        }
+        case O_SVMCAP: {
+            /* NAME=VALUE; the value is checked here (it does not depend on
+             * the profile), the profile when the machine is made */
+            const char *eq = strchr(optarg, '=');
+            uint64_t val;
+            if (!eq || eq == optarg)
+                return bad_usage("--svm-cap: expected NAME=VALUE (revision, asids or features), got '%s'", optarg);
+            if (!parse_number(eq + 1, &val))
+                return bad_usage("--svm-cap %s: '%s' is not a number", optarg, eq + 1);
+            char *name = strndup(optarg, (size_t)(eq - optarg));
+            struct svm_caps scratch = { 0 };
+            char why[400];
+            if (!name)
+                snprintf(why, sizeof(why), "out of memory");
+            bool ok = name && svm_caps_override(&scratch, name, val, why, sizeof(why));
+            struct machine_svm_cap sc = { .value = val };
+            if (ok)
+                snprintf(sc.name, sizeof(sc.name), "%s", name);     /* the valid names fit */
+            free(name);
+            if (!ok)
+                return bad_usage("--svm-cap: %s", why);
+            if (cfg.nsvm_caps >= sizeof(cfg.svm_caps) / sizeof(cfg.svm_caps[0]))
+                return bad_usage("--svm-cap: at most %zu overrides", sizeof(cfg.svm_caps) / sizeof(cfg.svm_caps[0]));
+            cfg.svm_caps[cfg.nsvm_caps++] = sc;
             break;
         }
         case O_TLB:

@@ -19,6 +19,7 @@
 #include "cpu.h"
 #include "numparse.h"
 #include "entry_checks.h"
+#include "svm.h"
 #include "vmx.h"
 #include "scenario.h"
 
@@ -284,6 +285,42 @@ static void load_machine(struct loader *L, xmlNodePtr n, struct scenario *s)
     char why[300];
     if (!L->failed && s->nvmx_caps && !vmx_caps_consistent(&caps, why, sizeof(why)))
         fail(L, last_line, "after the <vmx-cap> overrides: %s", why);
+    /* AMD-V capability overrides (docs/svm.md "Enabling"), checked here so
+     * that a bad one names its line */
+    const struct svm_caps *sbase = prof ? svm_caps_for_profile(cpu_profile_name(prof)) : NULL;
+    struct svm_caps scaps = { 0 };
+    if (sbase)
+        scaps = *sbase;
+    for (xmlNodePtr c = n->children; c && !L->failed; c = c->next) {
+        if (!is(c, "svm-cap"))
+            continue;
+        int line = xmlGetLineNo(c);
+        if (!sbase) {
+            fail(L, line, "<svm-cap>: CPU profile %s has no SVM (AMD-V): use cpu=\"amd\"",
+                 prof ? cpu_profile_name(prof) : "?");
+            return;
+        }
+        if (s->nsvm_caps == sizeof(s->svm_caps) / sizeof(s->svm_caps[0])) {
+            fail(L, line, "more than %zu <svm-cap> overrides", sizeof(s->svm_caps) / sizeof(s->svm_caps[0]));
+            return;
+        }
+        char *name = attr(c, "name");
+        uint64_t val = 0;
+        if (!num_attr(L, c, "value", UINT64_MAX, false, &val, NULL)) {
+            free(name);
+            return;
+        }
+        char swhy[400];
+        if (!svm_caps_override(&scaps, name ? name : "", val, swhy, sizeof(swhy))) {
+            fail(L, line, "<svm-cap>: %s", swhy);
+            free(name);
+            return;
+        }
+        struct scn_svm_cap *sc = &s->svm_caps[s->nsvm_caps++];
+        snprintf(sc->name, sizeof(sc->name), "%s", name);      /* the valid names fit */
+        sc->value = val;
+        free(name);
+    }
 }
 
 static void load_payload(struct loader *L, xmlNodePtr n, struct scenario *s)

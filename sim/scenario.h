@@ -112,6 +112,8 @@ struct scenario {
     bool tlb_flush_always;       /* <machine tlb="flush-always"> (default "retain") */
     unsigned nvmx_caps;          /* <machine><vmx-cap msr value|absent/></machine>, in order */
     struct scn_vmx_cap { uint32_t msr; bool present; uint64_t value; } vmx_caps[32];
+    unsigned nsvm_caps;          /* <machine><svm-cap name value/></machine>, in order */
+    struct scn_svm_cap { char name[16]; uint64_t value; } svm_caps[32];
     /* payload */
     char *payload_elf;           /* built payload name, or NULL */
     char *payload_path;          /* resolved path, or NULL */

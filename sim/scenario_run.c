@@ -250,6 +250,12 @@ void scenario_machine_config(const struct scenario *s, struct machine_config *mc
     for (unsigned i = 0; i < s->nvmx_caps && i < sizeof(mc->vmx_caps) / sizeof(mc->vmx_caps[0]); i++)
         mc->vmx_caps[mc->nvmx_caps++] = (struct machine_vmx_cap){ s->vmx_caps[i].msr, s->vmx_caps[i].present,
                                                                   s->vmx_caps[i].value };
+    _Static_assert(sizeof(mc->svm_caps[0].name) == sizeof(s->svm_caps[0].name), "AMD-V capability names");
+    for (unsigned i = 0; i < s->nsvm_caps && i < sizeof(mc->svm_caps) / sizeof(mc->svm_caps[0]); i++) {
+        struct machine_svm_cap *c = &mc->svm_caps[mc->nsvm_caps++];
+        memcpy(c->name, s->svm_caps[i].name, sizeof(c->name));
+        c->value = s->svm_caps[i].value;
+    }
 }
 
 void scenario_run(const struct scenario *s, const struct scn_options *o, struct scn_result *r)

@@ -1,17 +1,19 @@
 /*
  * svm.c — AMD-V for one logical processor (AMD APM vol. 2, chapter 15;
  * docs/svm.md): enabling (CPUID Fn8000_0001 ECX.SVM and Fn8000_000A,
- * VM_CR, VM_HSAVE_PA, EFER.SVME), the SVM instructions with their #UD and
+ * whose capabilities svm_caps_override changes per run; VM_CR,
+ * VM_HSAVE_PA, EFER.SVME), the SVM instructions with their #UD and
  * #GP rules, VMRUN (host save, the consistency checks of svm_checks.def,
  * guest state, ASID and TLB_CONTROL, EVENTINJ), intercepts in the guest
  * and #VMEXIT (EXITCODE, EXITINFO1/2 with decode assists, EXITINTINFO,
  * nRIP, guest state saved, host state reloaded, GIF cleared); virtual
  * interrupts (V_IRQ, V_TPR, V_INTR_MASKING, the VINTR intercept, vGIF),
- * the NMI intercept and the PAUSE filter.
+ * the NMI intercept, the PAUSE filter and the task-switch intercept.
  *
  * Called from cpu/'s hooks (struct cpu_virt_ops): instructions, guest
  * instructions and events, instruction boundaries in the guest (the
- * virtual interrupt), MSRs, CPUID. Intercepts and controls whose behaviour
+ * virtual interrupt), task switches (after cpu/task.c's checks), MSRs,
+ * CPUID. Intercepts and controls whose behaviour
  * is not modelled stop the run at VMRUN, naming them (unmodelled_intercept);
  * the VMCB lives in guest memory and is read at VMRUN and written at
  * #VMEXIT.
@@ -37,6 +39,7 @@
 #define CR4_PAE    (1ull << 5)
 #define CR4_DE     (1ull << 3)
 #define RF_IF      (1ull << 9)
+#define RF_RF      (1ull << 16)
 #define RF_VM      (1ull << 17)
 #define DR7_GD     (1ull << 13)
 #define MSR_EFER        0xC0000080u
@@ -99,15 +102,79 @@ struct svm {
     uint64_t pause_last;
 };
 
-static const struct svm_caps amd_server_svm = {
-    .revision = 1, .nasid = 32768,
-    .features = SVM_FEAT_NP | SVM_FEAT_NRIPS | SVM_FEAT_DECODE | SVM_FEAT_PAUSE_FILTER | SVM_FEAT_PAUSE_THRESH |
-                SVM_FEAT_VGIF,
-};
+/* amd-server offers exactly the features hvsim models */
+static const struct svm_caps amd_server_svm = { .revision = 1, .nasid = 32768, .features = SVM_FEAT_MODELLED };
 
 const struct svm_caps *svm_caps_for_profile(const char *profile_name)
 {
     return profile_name && !strcmp(profile_name, "amd-server") ? &amd_server_svm : NULL;
+}
+
+/* CPUID Fn8000_000A EDX (APM vol. 3 appendix E.4.9 and the feature's own
+ * section); bits without a name are reserved or not named here. */
+static const char *const feature_names[32] = {
+    [0] = "nested paging", [1] = "LBR virtualization", [2] = "SVM lock", [3] = "NRIP save",
+    [4] = "TSC rate MSR", [5] = "VMCB clean bits", [6] = "flush by ASID", [7] = "decode assists",
+    [10] = "PAUSE filter", [12] = "PAUSE filter threshold", [13] = "AVIC", [15] = "VMSAVE/VMLOAD virtualization",
+    [16] = "vGIF", [17] = "guest mode execute trap", [18] = "x2AVIC", [19] = "supervisor shadow stack check",
+    [20] = "SPEC_CTRL virtualization", [21] = "read-only guest page tables", [23] = "host MCE override",
+    [24] = "INVLPGB/TLBSYNC control", [25] = "NMI virtualization", [26] = "IBS virtualization",
+    [27] = "extended LVT AVIC access change", [28] = "guest VMCB address check", [29] = "bus lock threshold",
+    [30] = "idle HLT intercept",
+};
+
+bool svm_caps_override(struct svm_caps *c, const char *name, uint64_t value, char *why, size_t n)
+{
+    unsigned long long v = value;
+    if (!strcmp(name, "revision")) {
+        if (value > 0xFF) {
+            snprintf(why, n, "revision=%#llx: the SVM revision is CPUID Fn8000_000A EAX bits 7:0 (0..0xff); "
+                     "bits 31:8 are reserved", v);
+            return false;
+        }
+        c->revision = (uint32_t)value;
+        return true;
+    }
+    if (!strcmp(name, "asids")) {
+        if (value < 2) {
+            snprintf(why, n, "asids=%llu: at least 2 are needed: ASID 0 is the host's and VMRUN refuses it "
+                     "for a guest (APM 15.5.1)", v);
+            return false;
+        }
+        if (value > SVM_MAX_NASID) {
+            snprintf(why, n, "asids=%llu: at most %u (hvsim tags translations with 16-bit ASIDs)", v,
+                     SVM_MAX_NASID);
+            return false;
+        }
+        c->nasid = (uint32_t)value;
+        return true;
+    }
+    if (!strcmp(name, "features")) {
+        if (value >> 32) {
+            snprintf(why, n, "features=%#llx: CPUID Fn8000_000A EDX has 32 bits; bit %d is beyond it", v,
+                     63 - __builtin_clzll(value));
+            return false;
+        }
+        uint32_t extra = (uint32_t)value & ~SVM_FEAT_MODELLED;
+        if (extra) {
+            unsigned b = (unsigned)__builtin_ctz(extra);
+            char list[300] = "";
+            size_t used = 0;
+            for (unsigned k = 0; k < 32; k++)
+                if (((SVM_FEAT_MODELLED >> k) & 1) && used < sizeof(list))
+                    used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%u %s", used ? ", " : "", k,
+                                             feature_names[k]);
+            snprintf(why, n, "features=%#llx: bit %u (%s) is a feature hvsim does not model; features may only "
+                     "clear bits of %#x (bits %s)", v, b, feature_names[b] ? feature_names[b] : "reserved or unnamed",
+                     SVM_FEAT_MODELLED, list);
+            return false;
+        }
+        c->features = (uint32_t)value;
+        return true;
+    }
+    snprintf(why, n, "'%s' is not an AMD-V capability: the names are revision (CPUID Fn8000_000A EAX), asids "
+             "(EBX) and features (EDX)", name);
+    return false;
 }
 
 static const char *const check_names[] = {
@@ -392,8 +459,7 @@ static int check_guest(svm_t *s)
 static const char *unmodelled_intercept(svm_t *s)
 {
     static const struct { int bit; const char *name; } um[] = {
-        { I3_SMI, "the SMI intercept" }, { I3_RSM, "the RSM intercept" },
-        { I3_TASK_SWITCH, "the task-switch intercept" }, { I3_FERR, "the FERR_FREEZE intercept" },
+        { I3_SMI, "the SMI intercept" }, { I3_RSM, "the RSM intercept" }, { I3_FERR, "the FERR_FREEZE intercept" },
     };
     for (unsigned k = 0; k < sizeof(um) / sizeof(um[0]); k++)
         if ((s->i3 >> um[k].bit) & 1)
@@ -495,6 +561,13 @@ static bool op_vmrun(svm_t *s, const struct cpu_virt_insn *in)
     const char *um = unmodelled_intercept(s);
     if (um)
         return stop(s, "VMRUN with %s: hvsim does not model it yet", um);
+    /* CPUID Fn8000_000A EBX is the number of ASIDs: a guest's are
+     * 1..NASID-1. The APM's illegal states (15.5.1) name only ASID 0, and
+     * it does not say what a processor does with a larger one. */
+    if (s->asid >= s->caps.nasid)
+        return stop(s, "VMRUN with guest ASID %u, but the processor has %u ASIDs (CPUID Fn8000_000A EBX; the "
+                    "largest is %u): the APM does not say what happens, hvsim does not model it", s->asid,
+                    s->caps.nasid, s->caps.nasid - 1);
 
     /* load guest state (APM 15.5.1) */
     cpu_set(c, CPU_EFER, R64(s, efer));
@@ -736,11 +809,16 @@ static bool svm_insn(void *ctx, cpu_t *c, const struct cpu_virt_insn *in)
         cpu_insn_retire(c);
         return true;
     case CPU_VI_INVLPGA: {
-        /* the mapping of linear rAX in ASID ECX (APM vol. 3, INVLPGA) */
+        /* the mapping of linear rAX in ASID ECX (APM vol. 3, INVLPGA). No
+         * translation is tagged with an ASID at or above the number of
+         * ASIDs (VMRUN refuses them), so there is nothing to drop; the
+         * tags are 16 bits, so such an ASID must not reach them. */
         uint64_t la = cpu_get(c, CPU_RAX);
         uint32_t asid = (uint32_t)cpu_get(c, CPU_RCX);
-        struct cpu_tlb_inval inv = { .vpid = (int)asid, .eptrta = ~0ull, .has_la = true, .la = la };
-        cpu_tlb_invalidate(c, &inv, CPU_INVAL_INVVPID, 0, asid, la);
+        if (asid < s->caps.nasid) {
+            struct cpu_tlb_inval inv = { .vpid = (int)asid, .eptrta = ~0ull, .has_la = true, .la = la };
+            cpu_tlb_invalidate(c, &inv, CPU_INVAL_INVVPID, 0, asid, la);
+        }
         cpu_insn_report(c, 0, 0, 0, la, asid);
         cpu_insn_retire(c);
         return true;
@@ -1090,6 +1168,61 @@ static enum cpu_guest_action guest_boundary(void *ctx, cpu_t *c)
     return s->guest ? CPU_GUEST_EXECUTE : CPU_GUEST_EXITED;
 }
 
+/* The task-switch intercept (vector 3 bit 29; APM 15.14.1 "Task Switch
+ * Intercept", exit code 0x7D VMEXIT_TASK_SWITCH in appendix C). cpu/task.c
+ * calls this once a task switch (far JMP or CALL to a TSS or a task gate,
+ * IRET with NT = 1, an event through a task gate in the IDT) has passed
+ * the checks on the gate and the new TSS descriptor (a fault there comes
+ * first, and meets the exception intercepts); nothing of the switch has
+ * happened. Without the intercept the switch goes on in cpu/, which does
+ * not model it (the run stops, naming it).
+ *
+ *   EXITINFO1: 15:0 the selector of the TSS being switched to (RPL kept)
+ *   EXITINFO2:
+ *    63    49 48 47  45 44 43  39 38 37 36 35   32 31             0
+ *   +--------+--+------+--+------+--+--+--+------+----------------+
+ *   |   0    |RF|  0   |EV|  0   |J |0 |I |  0   |   error code   |
+ *   +--------+--+------+--+------+--+--+--+------+----------------+
+ *    I  (36) the switch is an IRET's     J  (38) a far JMP's
+ *    EV (44) an error code is pushed (an exception through a task gate),
+ *            bits 31:0 hold it
+ *    RF (48) the EFLAGS.RF the outgoing TSS would receive: 1 for a
+ *            fault-class exception other than #DB, which saves RF = 1 in
+ *            the EFLAGS image (SDM 3A 6.12.1 "Exception- or Interrupt-
+ *            Handler Procedures"), else the current RF
+ *   (bit positions: the APM's table in 15.14.1, as KVM's
+ *   SVM_EXITINFOSHIFT_TS_* and Bochs's SvmInterceptTaskSwitch use them;
+ *   a CALL is none of I and J.)
+ *
+ * A task gate in the IDT records the event being delivered in EXITINTINFO
+ * (15.7.2). The guest RIP is the CALL, JMP, IRET, INTn, INT3 or INTO, or
+ * for other events what the old TSS would have received; nRIP is 0: this
+ * is not an instruction intercept of 15.9 (15.7.1). */
+static enum cpu_guest_action guest_task_switch(void *ctx, cpu_t *c, const struct cpu_task_switch *t)
+{
+    svm_t *s = ctx;
+    if (!s->guest || !((s->i3 >> I3_TASK_SWITCH) & 1))
+        return CPU_GUEST_EXECUTE;
+    /* fault-class exceptions (SDM 3A table 6-1; #DB is left out: it saves RF as it is) */
+    static const uint32_t fault_vectors = 1u << 0 | 1u << 5 | 1u << 6 | 1u << 7 | 1u << 10 | 1u << 11 | 1u << 12 |
+                                          1u << 13 | 1u << 14 | 1u << 16 | 1u << 17 | 1u << 19 | 1u << 20 | 1u << 21;
+    bool idt = t->source == CPU_TASK_IDT;
+    bool rf = (cpu_get(c, CPU_RFLAGS) & RF_RF) ||
+              (idt && t->type == 3 && t->vector < 32 && ((fault_vectors >> t->vector) & 1));
+    struct exit_info x = {
+        .code = SVM_EXIT_TASK_SWITCH, .info1 = t->tss_sel,
+        .info2 = (t->source == CPU_TASK_IRET ? TS_INFO2_IRET : 0) | (t->source == CPU_TASK_JMP ? TS_INFO2_JMP : 0) |
+                 (idt && t->has_ec ? TS_INFO2_HAS_EC | t->ec : 0) | (rf ? TS_INFO2_RF : 0),
+        .intinfo = exitintinfo(idt, t->type, t->vector, t->has_ec, t->ec),
+    };
+    cpu_set_rip_linear(c, t->rip);
+    vmexit(s, &x, 0);
+    /* CALL, JMP and IRET count as executed, like other instruction exits;
+     * an INTn that met the gate was counted by cpu/ */
+    cpu_account_exit(c, !idt);
+    return CPU_GUEST_EXITED;
+}
+
 static bool guest_shutdown(void *ctx, cpu_t *c)
 {
     svm_t *s = ctx;
@@ -1207,7 +1340,7 @@ svm_t *svm_attach(cpu_t *cpu, const struct svm_caps *caps)
     static const struct cpu_virt_ops proto = {
         .insn = svm_insn, .msr = svm_msr, .cpuid = svm_cpuid, .guest_insn = guest_insn, .guest_event = guest_event,
         .guest_boundary = guest_boundary, .guest_shutdown = guest_shutdown, .init_signal = init_signal,
-        .slat = svm_slat, .slat_exit = svm_slat_exit,
+        .slat = svm_slat, .slat_exit = svm_slat_exit, .guest_task_switch = guest_task_switch,
     };
     struct cpu_virt_ops ops = proto;
     ops.ctx = s;

@@ -122,6 +122,15 @@ struct vmcb {
  * and the GPR in bits 3:0; of a MOV DRx intercept (table 15-3) the GPR. */
 #define EXITINFO1_MOV_CR     (1ull << 63)
 
+/* EXITINFO2 of the task-switch intercept (APM 2 15.14.1; diagram at
+ * guest_task_switch in svm.c): the error code in bits 31:0 when
+ * TS_INFO2_HAS_EC. A CALL or an event through a task gate sets neither
+ * IRET nor JMP. */
+#define TS_INFO2_IRET        (1ull << 36)   /* caused by IRET */
+#define TS_INFO2_JMP         (1ull << 38)   /* caused by a far JMP */
+#define TS_INFO2_HAS_EC      (1ull << 44)   /* an error code to push (in bits 31:0) */
+#define TS_INFO2_RF          (1ull << 48)   /* the EFLAGS.RF the outgoing TSS would have saved */
+
 _Static_assert(sizeof(struct vmcb) == 4096, "the VMCB is one 4-KiB page (APM B)");
 _Static_assert(offsetof(struct vmcb, intercept3) == 0x00C, "APM B-1: intercept vector 3");
 _Static_assert(offsetof(struct vmcb, intercept4) == 0x010, "APM B-1: intercept vector 4");

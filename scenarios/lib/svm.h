@@ -2,8 +2,9 @@
  * svm.h — AMD-V for payloads (AMD APM vol. 2 chapter 15; appendix B for the
  * VMCB, table B-1 for the intercept vectors): VMCB offsets, intercept bit
  * numbers, enabling SVM, a 64-bit guest that shares the payload's address
- * space, and svm_run (svm_rt.S), VMRUN with the guest's general-purpose
- * registers. Used by svm_basic, svm_exits, svm_virt and svm_bench.
+ * space, a 32-bit protected-mode guest with its own tables, and svm_run
+ * (svm_rt.S), VMRUN with the guest's general-purpose registers. Used by
+ * svm_basic, svm_exits, svm_virt, svm_task and svm_bench.
  */
 #ifndef HVSIM_PAYLOAD_SVM_H
 #define HVSIM_PAYLOAD_SVM_H
@@ -21,7 +22,7 @@ enum {
     V_ASID = 0x058, V_TLB_CTL = 0x05C, V_VINTR = 0x060, V_SHADOW = 0x068, V_EXITCODE = 0x070,
     V_EXITINFO1 = 0x078, V_EXITINFO2 = 0x080, V_EXITINTINFO = 0x088, V_NP_ENABLE = 0x090, V_EVENTINJ = 0x0A8,
     V_NCR3 = 0x0B0, V_NRIP = 0x0C8, V_INSN_LEN = 0x0D0, V_INSN_BYTES = 0x0D1,
-    V_ES = 0x400, V_CS = 0x410, V_SS = 0x420, V_DS = 0x430, V_FS = 0x440, V_GDTR = 0x460, V_LDTR = 0x470,
+    V_ES = 0x400, V_CS = 0x410, V_SS = 0x420, V_DS = 0x430, V_FS = 0x440, V_GS = 0x450, V_GDTR = 0x460, V_LDTR = 0x470,
     V_IDTR = 0x480, V_TR = 0x490, V_CPL = 0x4CB, V_EFER = 0x4D0, V_CR4 = 0x548, V_CR3 = 0x550, V_CR0 = 0x558,
     V_DR7 = 0x560, V_DR6 = 0x568, V_RFLAGS = 0x570, V_RIP = 0x578, V_RSP = 0x5D8, V_RAX = 0x5F8,
     V_STAR = 0x600, V_KGS = 0x620, V_CR2 = 0x640, V_GPAT = 0x668,
@@ -96,6 +97,39 @@ static inline void vmcb_guest64(uint8_t *vmcb, const void *rip, uint64_t rsp, co
     *(volatile uint64_t *)(vmcb + V_RFLAGS) = 0x2;
     *(volatile uint64_t *)(vmcb + V_RIP) = svm_pa(rip);
     *(volatile uint64_t *)(vmcb + V_RSP) = rsp;
+}
+
+/* A zeroed VMCB for a 32-bit protected-mode guest (EFER.LME = 0, CPL 0) at
+ * eip with stack esp and its own GDT and IDT (limits as LGDT/LIDT take
+ * them): flat 4-GiB 32-bit segments, code cs and data ds (ES, SS, DS);
+ * with cr3 not 0, 32-bit paging with 4-MiB pages (CR4.PSE) from the page
+ * directory at cr3. ASID 1, the given permission maps, only the VMRUN
+ * intercept. VMRUN does not load TR, LDTR, FS and GS (APM 15.5.2): a
+ * guest that needs them gets them from VMLOAD. */
+static inline void vmcb_guest32(uint8_t *vmcb, uint32_t eip, uint32_t esp, uint16_t cs, uint16_t ds,
+                                const struct hv_dtr *gdt, const struct hv_dtr *idt, uint32_t cr3,
+                                const void *iopm, const void *msrpm)
+{
+    memset(vmcb, 0, 4096);
+    *(volatile uint32_t *)(vmcb + V_I4) = SVM_BIT(I4_VMRUN);
+    *(volatile uint64_t *)(vmcb + V_IOPM) = svm_pa(iopm);
+    *(volatile uint64_t *)(vmcb + V_MSRPM) = svm_pa(msrpm);
+    *(volatile uint32_t *)(vmcb + V_ASID) = 1;
+    vmcb_seg(vmcb, V_CS, cs, 0xC9B, 0xFFFFFFFF, 0);         /* G, D, P, S, execute/read accessed */
+    vmcb_seg(vmcb, V_SS, ds, 0xC93, 0xFFFFFFFF, 0);         /* G, B, P, S, read/write accessed */
+    vmcb_seg(vmcb, V_DS, ds, 0xC93, 0xFFFFFFFF, 0);
+    vmcb_seg(vmcb, V_ES, ds, 0xC93, 0xFFFFFFFF, 0);
+    vmcb_seg(vmcb, V_GDTR, 0, 0, gdt->limit, gdt->base);
+    vmcb_seg(vmcb, V_IDTR, 0, 0, idt->limit, idt->base);
+    *(volatile uint64_t *)(vmcb + V_EFER) = EFER_SVME;
+    *(volatile uint64_t *)(vmcb + V_CR0) = cr3 ? 0x80000031 : 0x31;   /* (PG,) NE, ET, PE */
+    *(volatile uint64_t *)(vmcb + V_CR3) = cr3;
+    *(volatile uint64_t *)(vmcb + V_CR4) = cr3 ? 0x10 : 0;             /* PSE */
+    *(volatile uint64_t *)(vmcb + V_DR6) = 0xFFFF0FF0;
+    *(volatile uint64_t *)(vmcb + V_DR7) = 0x400;
+    *(volatile uint64_t *)(vmcb + V_RFLAGS) = 0x2;
+    *(volatile uint64_t *)(vmcb + V_RIP) = eip;
+    *(volatile uint64_t *)(vmcb + V_RSP) = esp;
 }
 
 /* Nested paging tables (APM 15.25) that map guest-physical 0-4 GiB to the

@@ -1643,7 +1643,6 @@ static void group_unmodelled(const char *name)
         { "pushf", "VMRUN with the PUSHF intercept", V_I3, B(I3_PUSHF), gx_nop },
         { "popf", "VMRUN with the POPF intercept", V_I3, B(I3_POPF), gx_nop },
         { "rsm", "VMRUN with the RSM intercept", V_I3, B(I3_RSM), gx_nop },
-        { "task-switch", "VMRUN with the task-switch intercept", V_I3, B(I3_TASK_SWITCH), gx_nop },
         { "ferr", "VMRUN with the FERR_FREEZE intercept", V_I3, B(I3_FERR), gx_nop },
         { "efer-write-trap", "VMRUN with the EFER write trap (vector 4 bit 15)", V_I4, B(I4_EFER_WRITE_TRAP),
           gx_nop },

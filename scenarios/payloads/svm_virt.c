@@ -26,6 +26,27 @@
  *
  * Every group reports what it saw on the console and checks the APM's
  * values with T_CHECK_EQ, so a wrong value fails the payload too.
+ *
+ * The caps-* groups are for capability overrides (scenarios/svm/caps/,
+ * hvsim run --svm-cap, docs/svm.md "Enabling"): each reads CPUID
+ * Fn8000_000A first and checks what the processor it reports must do, so
+ * the same group passes with the feature and without it:
+ *
+ *   caps-nrip     NRIP save (EDX bit 3, 15.7.1): nRIP of a CPUID and a #UD
+ *                 intercept, EXITINFO2 of an IOIO intercept
+ *   caps-decode   decode assists (EDX bit 7, 15.8): EXITINFO1 of MOV CRx,
+ *                 MOV DRx, INVLPG and INTn intercepts, the instruction bytes
+ *                 of a data #PF
+ *   caps-pause    the PAUSE filter and its threshold (EDX bits 10, 12, 15.14.4)
+ *   caps-np       nested paging (EDX bit 0, 15.25): VMRUN with NP_ENABLE
+ *   caps-asid     the number of ASIDs (EBX, 15.16): VMRUN with the largest
+ *                 ASID, then with one beyond it
+ *
+ * Without a feature a field the APM defines only with it is reported as
+ * hvsim writes it (docs/svm.md): nRIP and the instruction-byte count are
+ * left as the VMM wrote them, EXITINFO1 of the decode-assist intercepts is
+ * 0. NP_ENABLE without nested paging, V_GIF_ENABLE without vGIF and an
+ * ASID beyond the number of ASIDs stop the run at VMRUN (unmodelled).
  */
 #include "svm.h"
 
@@ -65,6 +86,7 @@ extern char gv_stgi[], gv_stgi_1[], gv_clgi[], gv_pushf[], gv_popf[], gv_pushf_p
 extern char gv_rdr7[], gv_wdr3[], gv_rdr4[], gv_wdr7[], gv_wdr0[];
 extern char gv_rcr0[], gv_wcr4[], gv_smsw[], gv_clts[], gv_lmsw[], gv_invlpg[], gv_int41[], gv_read[], gv_jmp[];
 extern char gv_pause3[], gv_pause3_1[], gv_pause3_2[], gv_pause3_3[], gv_pause_gaps[];
+extern char gv_cpuid[], gv_ud2[], gv_out80[];
 __asm__(".text\n"
         ".globl gv_nops\ngv_nops: nop\n.globl gv_nops_1\ngv_nops_1: nop\n.globl gv_nops_2\ngv_nops_2: vmmcall\n"
         ".globl gv_sti\ngv_sti: sti\n.globl gv_sti_1\ngv_sti_1: nop\n.globl gv_sti_2\ngv_sti_2: nop\n vmmcall\n"
@@ -96,7 +118,10 @@ __asm__(".text\n"
         ".globl gv_jmp\ngv_jmp: jmp *%rsi\n"
         ".globl gv_pause3\ngv_pause3: pause\n.globl gv_pause3_1\ngv_pause3_1: pause\n"
         ".globl gv_pause3_2\ngv_pause3_2: pause\n.globl gv_pause3_3\ngv_pause3_3: vmmcall\n"
-        ".globl gv_pause_gaps\ngv_pause_gaps: pause\n wbinvd\n pause\n wbinvd\n pause\n vmmcall\n");
+        ".globl gv_pause_gaps\ngv_pause_gaps: pause\n wbinvd\n pause\n wbinvd\n pause\n vmmcall\n"
+        ".globl gv_cpuid\ngv_cpuid: cpuid\n vmmcall\n"
+        ".globl gv_ud2\ngv_ud2: ud2\n vmmcall\n"
+        ".globl gv_out80\ngv_out80: outb %al, $0x80\n vmmcall\n");
 
 #define A(p) ((uint64_t)(uintptr_t)(p))
 #define U(x) ((unsigned long long)(x))
@@ -835,6 +860,190 @@ static void group_pause_filter(void)
     T_CHECK_EQ(code, 0x81);
 }
 
+/* ---- capability overrides (scenarios/svm/caps/): each group checks what
+ * the CPUID it reads promises ---- */
+
+static uint32_t svm_edx(void)
+{
+    uint32_t r[4];
+    hv_cpuid(0x8000000A, 0, r);
+    return r[3];
+}
+
+#define NRIP_MARK 0x1111ull                     /* nRIP before VMRUN: shows whether #VMEXIT wrote it */
+
+/* nRIP as the payload prints it: relative to the guest RIP, 0, or the mark */
+static void print_nrip(const char *what, uint64_t code)
+{
+    uint64_t nrip = r64(V_NRIP), rip = r64(V_RIP);
+    if (nrip == NRIP_MARK)
+        hv_printf("%s: exit %#llx, nRIP %#llx (as written before VMRUN)\n", what, U(code), U(nrip));
+    else if (nrip == 0)
+        hv_printf("%s: exit %#llx, nRIP 0\n", what, U(code));
+    else
+        hv_printf("%s: exit %#llx, nRIP = RIP + %llu\n", what, U(code), U(nrip - rip));
+}
+
+static void group_caps_nrip(void)
+{
+    bool nrips = (svm_edx() >> 3) & 1;
+    hv_printf("CPUID 8000_000AH EDX bit 3 (NRIP save): %u\n", nrips);
+    fresh(gv_cpuid);
+    set32(V_I3, B(I3_CPUID));
+    w64(V_NRIP, NRIP_MARK);
+    uint64_t code = run();
+    print_nrip("CPUID with the CPUID intercept", code);
+    T_CHECK_EQ(code, 0x72);
+    T_CHECK_EQ(r64(V_NRIP), nrips ? A(gv_cpuid) + 2 : NRIP_MARK);
+    fresh(gv_ud2);
+    w32(V_EXC_ICPT, B(6));
+    w64(V_NRIP, NRIP_MARK);
+    code = run();
+    print_nrip("UD2 with the #UD intercept", code);
+    T_CHECK_EQ(code, 0x46);
+    T_CHECK_EQ(r64(V_NRIP), nrips ? 0 : NRIP_MARK);
+    /* 15.10.2: EXITINFO2 of an IOIO intercept is the next RIP, with or
+     * without NRIP save */
+    fresh(gv_out80);
+    set32(V_I3, B(I3_IOIO));
+    iopm[0x80 / 8] |= 1u << (0x80 % 8);
+    w64(V_NRIP, NRIP_MARK);
+    code = run();
+    iopm[0x80 / 8] &= (uint8_t)~(1u << (0x80 % 8));
+    print_nrip("OUT 0x80 with the IOIO intercept", code);
+    hv_printf("  EXITINFO2 = RIP + %llu\n", U(r64(V_EXITINFO2) - r64(V_RIP)));
+    T_CHECK_EQ(code, 0x7B);
+    T_CHECK_EQ(r64(V_EXITINFO2), A(gv_out80) + 2);
+    T_CHECK_EQ(r64(V_NRIP), nrips ? A(gv_out80) + 2 : NRIP_MARK);
+}
+
+/* One intercept of the caps-decode group: EXITINFO1 is written by every
+ * #VMEXIT (the mark before VMRUN shows it); with decode assists it is want,
+ * without them hvsim writes 0. */
+static void caps_da(bool da, const char *what, uint64_t want_code, uint64_t want_info1)
+{
+    w64(V_EXITINFO1, 0x5555);
+    uint64_t code = run();
+    hv_printf("%s: exit %#llx, EXITINFO1 %#llx\n", what, U(code), U(r64(V_EXITINFO1)));
+    T_CHECK_EQ(code, want_code);
+    T_CHECK_EQ(r64(V_EXITINFO1), da ? want_info1 : 0);
+}
+
+static void group_caps_decode(void)
+{
+    bool da = (svm_edx() >> 7) & 1;
+    hv_printf("CPUID 8000_000AH EDX bit 7 (decode assists): %u\n", da);
+    fresh(gv_rcr0);
+    w32(V_CR_ICPT, B(0));
+    caps_da(da, "MOV RAX, CR0 (CR0 read intercept)", 0x00, 1ull << 63);
+    fresh(gv_wcr4);
+    w32(V_CR_ICPT, B(16 + 4));
+    g.rdx = read_cr4();
+    caps_da(da, "MOV CR4, RDX (CR4 write intercept)", 0x14, (1ull << 63) | 2);
+    fresh(gv_rdr7);
+    w32(V_DR_ICPT, B(7));
+    caps_da(da, "MOV RBX, DR7 (DR7 read intercept)", 0x27, 3);
+    fresh(gv_invlpg);
+    set32(V_I3, B(I3_INVLPG));
+    g.rsi = 0x12345000;
+    caps_da(da, "INVLPG 0x10(%rsi), RSI 0x12345000 (INVLPG intercept)", 0x79, 0x12345010);
+    fresh(gv_int41);
+    set32(V_I3, B(I3_INTN));
+    caps_da(da, "INT 0x41 (INTn intercept)", 0x75, 0x41);
+    /* 15.8.4: the instruction bytes of a data #PF; the #PF address is in
+     * EXITINFO2 either way (15.12.15) */
+    fresh(gv_read);
+    w32(V_EXC_ICPT, B(14));
+    vmcb[V_INSN_LEN] = 0xEE;
+    g.rsi = NOTMAPPED;
+    uint64_t code = run();
+    uint8_t n = r8(V_INSN_LEN);
+    hv_printf("a data #PF (MOV RAX, [RSI]) intercepted: exit %#llx, EXITINFO2 the address: %s, instruction-byte "
+              "count field %#x%s\n", U(code), hv_yn(r64(V_EXITINFO2) == NOTMAPPED), n,
+              n == 0xEE ? " (as written before VMRUN)" : "");
+    T_CHECK_EQ(code, 0x4E);
+    T_CHECK_EQ(r64(V_EXITINFO2), NOTMAPPED);
+    T_CHECK_EQ(n, da ? 15 : 0xEE);
+    if (da)
+        T_CHECK_EQ(r8(V_INSN_BYTES), 0x48);
+    fresh(gv_nops);
+    vmcb[V_INSN_LEN] = 0xEE;
+    code = run();
+    hv_printf("another intercept: exit %#llx, instruction-byte count field %#x%s\n", U(code), r8(V_INSN_LEN),
+              r8(V_INSN_LEN) == 0xEE ? " (as written before VMRUN)" : "");
+    T_CHECK_EQ(r8(V_INSN_LEN), da ? 0 : 0xEE);
+}
+
+static void group_caps_pause(void)
+{
+    uint32_t edx = svm_edx();
+    bool filter = (edx >> 10) & 1, thresh = (edx >> 12) & 1;
+    hv_printf("CPUID 8000_000AH EDX bit 10 (PAUSE filter) %u, bit 12 (threshold) %u\n", filter, thresh);
+    fresh(gv_pause3);
+    set32(V_I3, B(I3_PAUSE));
+    w16(V_PAUSE_COUNT, 3);
+    uint64_t code = run();
+    hv_printf("PAUSE filter count 3, three PAUSEs: exit %#llx at the %s\n", U(code), which_pause(r64(V_RIP)));
+    /* without the filter the count is ignored: every PAUSE exits */
+    T_CHECK_EQ(code, 0x77);
+    T_CHECK_EQ(r64(V_RIP), filter ? A(gv_pause3_2) : A(gv_pause3));
+    fresh(gv_pause_gaps);
+    set32(V_I3, B(I3_PAUSE));
+    w16(V_PAUSE_COUNT, 2);
+    w16(V_PAUSE_THRESH, 1000);
+    code = run();
+    if (code == 0x77)
+        hv_printf("count 2, threshold 1000 cycles, a WBINVD between the PAUSEs: exit 0x77 at the PAUSE at +%llu\n",
+                  U(r64(V_RIP) - A(gv_pause_gaps)));
+    else
+        hv_printf("count 2, threshold 1000 cycles, a WBINVD between the PAUSEs: no PAUSE exit (exit %#llx)\n",
+                  U(code));
+    /* with the threshold each PAUSE reloads the count; without it the
+     * second PAUSE (at +4) brings the count to 0; without the filter the
+     * first exits */
+    if (filter && thresh)
+        T_CHECK_EQ(code, 0x81);
+    else
+        T_CHECK_EQ(r64(V_RIP) - A(gv_pause_gaps), filter ? 4 : 0);
+}
+
+static void group_caps_np(void)
+{
+    bool np = svm_edx() & 1;
+    hv_printf("CPUID 8000_000AH EDX bit 0 (nested paging): %u\n", np);
+    uint64_t ncr3 = npt_build();
+    page_a[0] = 0xA;
+    fresh(gv_read);
+    w64(V_NP_ENABLE, 1);
+    w64(V_NCR3, ncr3);
+    w64(V_GPAT, 0x0007040600070406ull);
+    g.rsi = pa(page_a);
+    hv_printf("VMRUN with NP_ENABLE and identity nested tables\n");
+    uint64_t code = run();
+    hv_printf("exit %#llx, the guest read %#llx\n", U(code), U(r64(V_RAX)));
+    T_CHECK_EQ(np, 1);                              /* without nested paging hvsim stops at VMRUN */
+    T_CHECK_EQ(code, 0x81);
+    T_CHECK_EQ(r64(V_RAX), 0xA);
+}
+
+static void group_caps_asid(void)
+{
+    uint32_t r[4];
+    hv_cpuid(0x8000000A, 0, r);
+    uint32_t nasid = r[1];
+    hv_printf("CPUID 8000_000AH EBX: %u ASIDs\n", nasid);
+    fresh(gv_nops);
+    w32(V_ASID, nasid - 1);
+    uint64_t code = run();
+    hv_printf("VMRUN with ASID %u (the largest): exit %#llx\n", nasid - 1, U(code));
+    T_CHECK_EQ(code, 0x81);
+    fresh(gv_nops);
+    w32(V_ASID, nasid);
+    hv_printf("VMRUN with ASID %u (the number of ASIDs)\n", nasid);
+    code = run();
+    hv_printf("VMRUN returned: exit %#llx (hvsim must have stopped)\n", U(code));
+}
+
 /* ---- what stays unmodelled (the run stops at VMRUN, naming it) ---- */
 
 static void group_unmodelled(const char *what)
@@ -871,6 +1080,8 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "pushf-popf", group_pushf_popf }, { "dr-intercepts", group_dr_intercepts },
         { "decode-assists", group_decode_assists }, { "decode-assists-pf", group_decode_assists_pf },
         { "decode-assists-npf", group_decode_assists_npf }, { "pause-filter", group_pause_filter },
+        { "caps-nrip", group_caps_nrip }, { "caps-decode", group_caps_decode }, { "caps-pause", group_caps_pause },
+        { "caps-np", group_caps_np }, { "caps-asid", group_caps_asid },
     };
     const char *c = (const char *)(uintptr_t)bi->cmdline;
     for (unsigned k = 0; k < sizeof(groups) / sizeof(groups[0]); k++)

@@ -19,6 +19,7 @@ expect() {
     fi
 }
 hello=$pd/hello.elf
+src=$(cd "$(dirname "$0")/../.." && pwd)
 expect 64 "expected MSR=VALUE or MSR=absent" run --vmx-cap 0x48b "$hello"
 expect 64 "is not an MSR number" run --vmx-cap zz=1 "$hello"
 expect 64 "is not a number (or 'absent')" run --vmx-cap 0x48b=nope "$hello"
@@ -27,6 +28,19 @@ expect 64 "allowed-0 bits 0x1 (must be 1) are not allowed-1" run --vmx-cap 0x481
 expect 64 "IA32_VMX_PROCBASED_CTLS2 exists exactly when" run --vmx-cap 0x48b=absent "$hello"
 expect 64 "has no VMX" run --cpu amd --vmx-cap 0x48b=absent "$hello"
 expect 64 "cannot be removed" run --vmx-cap 0x480=absent "$hello"
+expect 64 "expected NAME=VALUE" run --cpu amd --svm-cap features "$hello"
+expect 64 "expected NAME=VALUE" run --cpu amd --svm-cap =8 "$hello"
+expect 64 "'zz' is not a number" run --cpu amd --svm-cap features=zz "$hello"
+expect 64 "'nasid' is not an AMD-V capability" run --cpu amd --svm-cap nasid=16 "$hello"
+expect 64 "revision=0x100: the SVM revision is CPUID Fn8000_000A EAX bits 7:0" run --cpu amd --svm-cap revision=256 "$hello"
+expect 64 "asids=1: at least 2 are needed" run --cpu amd --svm-cap asids=1 "$hello"
+expect 64 "asids=65537: at most 65536" run --cpu amd --svm-cap asids=65537 "$hello"
+expect 64 "bit 1 (LBR virtualization) is a feature hvsim does not model" run --cpu amd --svm-cap features=0x2 "$hello"
+expect 64 "bit 32 is beyond it" run --cpu amd --svm-cap features=0x100000000 "$hello"
+expect 64 "CPU profile intel-server has no SVM" run --svm-cap features=0x9 "$hello"
+expect 64 "drop the machine options (such as --svm-cap)" run --svm-cap features=0x9 "$src/scenarios/svm/discovery.xml"
+expect 64 "drop the machine options (such as --vmx-cap)" run --vmx-cap 0x48b=absent "$src/scenarios/vmx/discovery.xml"
+expect 64 "drop the machine options (such as --tlb)" run --tlb flush-always "$src/scenarios/svm/npt-stale-retain.xml"
 expect 64 "unknown or incomplete option" run --no-such-option "$hello"
 expect 64 "--impl" differential --impl nosuch scenarios
 exit $fail

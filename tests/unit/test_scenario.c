@@ -20,6 +20,7 @@
 
 #include "cpu.h"
 #include "harness.h"
+#include "machine.h"
 #include "scenario.h"
 #include "trace.h"
 
@@ -188,6 +189,32 @@ static const struct bad_row bad_rows[] = {
     { "vmx-cap/amd-profile",
       HDR "  <machine cpu=\"amd\">\n    <vmx-cap msr=\"0x48b\" absent=\"true\"/>\n  </machine>\n" PAYLOAD
       "<expect/>\n" TAIL, 4, "has no VMX" },
+    /* AMD-V capability overrides (docs/svm.md "Enabling") */
+    { "svm-cap/intel-profile",
+      HDR "  <machine>\n    <svm-cap name=\"features\" value=\"0x9\"/>\n  </machine>\n" PAYLOAD "<expect/>\n" TAIL, 4,
+      "CPU profile intel-server has no SVM" },
+    { "svm-cap/unknown-name",
+      HDR "  <machine cpu=\"amd\">\n    <svm-cap name=\"nasid\" value=\"16\"/>\n  </machine>\n" PAYLOAD
+      "<expect/>\n" TAIL, 4, "'nasid' is not an AMD-V capability" },
+    { "svm-cap/unmodelled-feature",
+      HDR "  <machine cpu=\"amd\">\n    <svm-cap name=\"features\" value=\"0x2\"/>\n  </machine>\n" PAYLOAD
+      "<expect/>\n" TAIL, 4, "bit 1 (LBR virtualization) is a feature hvsim does not model" },
+    { "svm-cap/too-many-asids",
+      HDR "  <machine cpu=\"amd\">\n    <svm-cap name=\"asids\" value=\"16\"/>\n"
+      "    <svm-cap name=\"asids\" value=\"70000\"/>\n  </machine>\n" PAYLOAD "<expect/>\n" TAIL, 5,
+      "asids=70000: at most 65536" },
+    { "svm-cap/revision-too-wide",
+      HDR "  <machine cpu=\"amd\">\n    <svm-cap name=\"revision\" value=\"0x1ff\"/>\n  </machine>\n" PAYLOAD
+      "<expect/>\n" TAIL, 4, "revision=0x1ff" },
+    { "svm-cap/value-not-a-number",
+      HDR "  <machine cpu=\"amd\">\n    <svm-cap name=\"asids\" value=\"many\"/>\n  </machine>\n" PAYLOAD
+      "<expect/>\n" TAIL, 4, "value" },
+    { "svm-cap/value-missing",
+      HDR "  <machine cpu=\"amd\">\n    <svm-cap name=\"asids\"/>\n  </machine>\n" PAYLOAD "<expect/>\n" TAIL, 4,
+      "value" },
+    { "svm-cap/before-vmx-cap",
+      HDR "  <machine cpu=\"amd\">\n    <svm-cap name=\"asids\" value=\"16\"/>\n"
+      "    <vmx-cap msr=\"0x48b\" absent=\"true\"/>\n  </machine>\n" PAYLOAD "<expect/>\n" TAIL, 5, "vmx-cap" },
     /* Multiboot payloads */
     { "multiboot/module-without-multiboot",
       HDR "  <payload elf=\"hello\">\n    <module path=\"m.bin\"/>\n  </payload>\n<expect/>\n" TAIL, 4,
@@ -968,6 +995,30 @@ START_TEST(defaults)
 }
 END_TEST
 
+/* <svm-cap>: kept in order, with the names and values written */
+START_TEST(svm_caps_loaded)
+{
+    struct scenario *s = load_ok("svm-cap", "dir/caps.xml",
+                                 HDR "  <machine cpu=\"amd\">\n    <svm-cap name=\"features\" value=\"0x9\"/>\n"
+                                 "    <svm-cap name=\"asids\" value=\"16\"/>\n"
+                                 "    <svm-cap name=\"features\" value=\"8\"/>\n  </machine>\n" PAYLOAD
+                                 "  <expect/>\n" TAIL);
+    ck_assert_uint_eq(s->nsvm_caps, 3);
+    ck_assert_str_eq(s->svm_caps[0].name, "features");
+    ck_assert_uint_eq(s->svm_caps[0].value, 9);
+    ck_assert_str_eq(s->svm_caps[1].name, "asids");
+    ck_assert_uint_eq(s->svm_caps[1].value, 16);
+    ck_assert_str_eq(s->svm_caps[2].name, "features");
+    ck_assert_uint_eq(s->svm_caps[2].value, 8);
+    struct machine_config mc;
+    scenario_machine_config(s, &mc);
+    ck_assert_uint_eq(mc.nsvm_caps, 3);
+    ck_assert_str_eq(mc.svm_caps[1].name, "asids");
+    ck_assert_uint_eq(mc.svm_caps[1].value, 16);
+    ck_assert_uint_eq(mc.nvmx_caps, 0);
+}
+END_TEST
+
 /* machine attributes: sizes and numbers */
 struct attr_row { const char *what; const char *attr; uint64_t want; };
 
@@ -1582,6 +1633,7 @@ int main(void)
     tcase_add_test(t, every_field);
     tcase_add_test(t, differential_fields);
     tcase_add_test(t, defaults);
+    tcase_add_test(t, svm_caps_loaded);
     ADD_ROWS(t, memory_sizes, memory_rows);
     ADD_ROWS(t, number_formats, number_rows);
     tcase_add_test(t, range_edges);

@@ -10,7 +10,10 @@
  *   - insn: #UD and #GP(0) of VMRUN, VMLOAD, VMSAVE, STGI, CLGI, VMMCALL,
  *     SKINIT and INVLPGA executed by the host (APM vol. 3);
  *   - msr: VM_CR (LOCK, SVMDIS), VM_HSAVE_PA, EFER.SVME through WRMSR and
- *     RDMSR (APM 15.30); cpuid: Fn8000_0001 ECX.SVM and Fn8000_000A;
+ *     RDMSR (APM 15.30); cpuid: Fn8000_0001 ECX.SVM and Fn8000_000A, also
+ *     under capability overrides;
+ *   - caps_override: svm_caps_override() (docs/svm.md "Enabling"), every
+ *     error and good combinations;
  *   - intercept: the IOPM (APM 15.10) and MSRPM (APM 15.11) decisions and
  *     their EXITINFO1/EXITINFO2, from a guest that runs one I/O or MSR
  *     instruction and then VMMCALL;
@@ -19,7 +22,9 @@
  *     intercept, CR8, physical interrupts under V_INTR_MASKING, vGIF
  *     (15.33.2), the NMI intercept and GIF (15.13.2, 15.17), PUSHF/POPF and
  *     DR intercepts (15.9), decode assists (15.8), the PAUSE filter
- *     (15.14.4), nRIP (15.7.1) and what stays unmodelled; gif_holds_nmi:
+ *     (15.14.4), nRIP (15.7.1) and what stays unmodelled; the same with a
+ *     feature taken away by svm_caps_override (the model honours the
+ *     cleared bit) and ASIDs beyond CPUID Fn8000_000A EBX; gif_holds_nmi:
  *     GIF = 0 holds an NMI in the host.
  *
  * Each row gets a fresh machine (cpu_harness.h): an LP of the amd-server
@@ -123,7 +128,23 @@ static void set_bit_at(struct sv *x, uint64_t base, uint64_t bit)
     put(x, base + bit / 8, &b, 1);
 }
 
-static void sv_create(struct sv *x, const uint8_t *code, size_t n, const char *row, unsigned mods)
+/* A row's AMD-V capability overrides (svm_caps_override), applied in order
+ * to the profile's; name NULL ends them. */
+struct cap_ovr { const char *name; uint64_t value; };
+#define NCAP_OVR 3
+
+static void row_caps(struct svm_caps *out, const struct cap_ovr *o, const char *row)
+{
+    *out = *svm_caps_for_profile(P_AMD);
+    for (unsigned k = 0; k < NCAP_OVR && o && o[k].name; k++) {
+        char why[400];
+        ck_assert_msg(svm_caps_override(out, o[k].name, o[k].value, why, sizeof(why)), "%s: %s", row, why);
+    }
+}
+
+/* caps: the SVM model's capabilities (NULL: the profile's) */
+static void sv_create_caps(struct sv *x, const uint8_t *code, size_t n, const char *row, unsigned mods,
+                           const struct svm_caps *caps)
 {
     x->row = row;
     const struct cpu_profile *p = cpu_profile_find(P_AMD);
@@ -133,7 +154,8 @@ static void sv_create(struct sv *x, const uint8_t *code, size_t n, const char *r
     cpu_t *c = x->t.cpu;
     ck_assert_msg(cpu_maxphyaddr(c) == MAXPA, "%s: MAXPHYADDR %u", row, cpu_maxphyaddr(c));
     if (!(mods & M_BARE)) {
-        const struct svm_caps *caps = svm_caps_for_profile(P_AMD);
+        if (!caps)
+            caps = svm_caps_for_profile(P_AMD);
         ck_assert_msg(caps != NULL, "%s: no SVM capabilities for %s", row, P_AMD);
         x->s = svm_attach(c, caps);
         ck_assert_ptr_nonnull(x->s);
@@ -156,6 +178,11 @@ static void sv_create(struct sv *x, const uint8_t *code, size_t n, const char *r
         ck_assert_msg(cpu_cpl(c) == 3, "%s: CPL %u", row, cpu_cpl(c));
     if (mods & M_COMPAT)
         ck_assert_msg(cpu_mode(c) == CPU_MODE_COMPAT, "%s: %s", row, cpu_mode_name(cpu_mode(c)));
+}
+
+static void sv_create(struct sv *x, const uint8_t *code, size_t n, const char *row, unsigned mods)
+{
+    sv_create_caps(x, code, n, row, mods, NULL);
 }
 
 /* A valid VMCB (APM 15.5.1): a 64-bit guest with the host's CR0, CR3, CR4,
@@ -484,7 +511,9 @@ struct insn_row {
     unsigned fault;            /* 6 #UD, 13 #GP(0); 0: completes */
     bool stop;                 /* the run stops (unmodelled) */
     const char *stop_text;     /* ... with a message containing this */
-    enum { IK_NONE, IK_VMSAVE_STAR, IK_VMLOAD_STAR } chk;
+    enum { IK_NONE, IK_VMSAVE_STAR, IK_VMLOAD_STAR, IK_INVAL, IK_NO_INVAL } chk;
+    bool set_rcx;              /* RCX = rcx (default 1) */
+    uint64_t rcx;
 };
 #define IR(...) { .line = __LINE__, __VA_ARGS__ }
 #define ICODE(...) .code = { __VA_ARGS__ }, .n = sizeof((uint8_t[]){ __VA_ARGS__ })
@@ -539,7 +568,20 @@ static const struct insn_row insn_rows[] = {
     /* completing */
     IR(.name = "ok/stgi", X_STGI),
     IR(.name = "ok/clgi", X_CLGI),
-    IR(.name = "ok/invlpga", X_INVLPGA, .rax = 0x200000),
+    IR(.name = "ok/invlpga", X_INVLPGA, .rax = 0x200000, .chk = IK_INVAL),
+    /* INVLPGA of an ASID at or above the number of ASIDs (CPUID Fn8000_000A
+     * EBX, 32768 on amd-server): no translation carries one (VMRUN refuses
+     * them), so nothing is invalidated; in particular ECX = 0xFFFFFFFF must
+     * not reach the TLB as "every ASID", nor 0x10000 as ASID 0 */
+    IR(.name = "ok/invlpga-largest-asid", X_INVLPGA, .rax = 0x200000, .set_rcx = true, .rcx = 32767,
+       .chk = IK_INVAL),
+    IR(.name = "ok/invlpga-asid-at-nasid-nothing", X_INVLPGA, .rax = 0x200000, .set_rcx = true, .rcx = 32768,
+       .chk = IK_NO_INVAL),
+    IR(.name = "ok/invlpga-asid-10000-nothing", X_INVLPGA, .rax = 0x200000, .set_rcx = true, .rcx = 0x10000,
+       .chk = IK_NO_INVAL),
+    IR(.name = "ok/invlpga-asid-ffffffff-nothing", X_INVLPGA, .rax = 0x200000, .set_rcx = true, .rcx = 0xFFFFFFFF,
+       .chk = IK_NO_INVAL),
+    IR(.name = "ok/invlpga-host-asid-0", X_INVLPGA, .rax = 0x200000, .set_rcx = true, .rcx = 0, .chk = IK_INVAL),
     IR(.name = "ok/vmsave-stores-star", X_VMSAVE, .rax = VMCB2_PA, .chk = IK_VMSAVE_STAR),
     IR(.name = "ok/vmload-loads-star", X_VMLOAD, .rax = VMCB2_PA, .chk = IK_VMLOAD_STAR),
     /* hvsim's rule: VMRUN with VM_HSAVE_PA = 0 stops the run (docs/svm.md) */
@@ -563,7 +605,7 @@ START_TEST(insn)
     if (r->chk == IK_VMLOAD_STAR)
         put64(&x, VMCB2_PA + VMCB_OFF(star), STAR_VALUE);
     cpu_set(c, CPU_RAX, r->rax);
-    cpu_set(c, CPU_RCX, 1);
+    cpu_set(c, CPU_RCX, r->set_rcx ? r->rcx : 1);
     cpu_commit_state(c);
     enum cpu_stop st = cpu_run(c, 100);
     if (r->stop) {
@@ -595,6 +637,11 @@ START_TEST(insn)
     case IK_VMLOAD_STAR:
         ck_assert(cpu_msr_read(c, MSR_STAR, &v));
         ck_assert_msg(v == STAR_VALUE, "%s: STAR %#llx after VMLOAD", row, (unsigned long long)v);
+        break;
+    case IK_INVAL:
+    case IK_NO_INVAL:
+        ck_assert_msg(tm_count(&x.t, CPU_EV_TLB_INVAL, NULL) == (r->chk == IK_INVAL ? 1u : 0u),
+                      "%s: %u TLB invalidations", row, tm_count(&x.t, CPU_EV_TLB_INVAL, NULL));
         break;
     default:
         break;
@@ -750,6 +797,7 @@ struct cpuid_row {
     uint32_t mask, want;
     bool at_least;             /* (value & mask) >= want */
     bool from_caps;            /* want: the profile's svm_caps features (EDX) */
+    struct cap_ovr caps[NCAP_OVR];   /* capability overrides (svm_caps_override) */
 };
 #define CR(...) { .line = __LINE__, __VA_ARGS__ }
 
@@ -780,6 +828,29 @@ static const struct cpuid_row cpuid_rows[] = {
        .mask = (1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 13) | (1u << 15) | (1u << 25),
        .want = 0),
     CR(.name = "8000_000A/edx-is-caps", .leaf = 0x8000000A, .reg = 3, .mask = ~0u, .from_caps = true),
+    CR(.name = "8000_000A/edx-is-modelled-set", .leaf = 0x8000000A, .reg = 3, .mask = ~0u, .want = SVM_FEAT_MODELLED),
+    /* overridden (docs/svm.md "Enabling"): each register says what the
+     * override set, the others keep the profile's values */
+    CR(.name = "override/eax-revision-0x7f", .caps = { { "revision", 0x7F } }, .leaf = 0x8000000A, .reg = 0,
+       .mask = ~0u, .want = 0x7F),
+    CR(.name = "override/eax-revision-0", .caps = { { "revision", 0 } }, .leaf = 0x8000000A, .reg = 0,
+       .mask = ~0u, .want = 0),
+    CR(.name = "override/ebx-16-asids", .caps = { { "asids", 16 } }, .leaf = 0x8000000A, .reg = 1, .mask = ~0u,
+       .want = 16),
+    CR(.name = "override/ebx-65536-asids", .caps = { { "asids", 65536 } }, .leaf = 0x8000000A, .reg = 1,
+       .mask = ~0u, .want = 65536),
+    CR(.name = "override/edx-features-0x9", .caps = { { "features", 0x9 } }, .leaf = 0x8000000A, .reg = 3,
+       .mask = ~0u, .want = 0x9),
+    CR(.name = "override/edx-features-0", .caps = { { "features", 0 } }, .leaf = 0x8000000A, .reg = 3, .mask = ~0u,
+       .want = 0),
+    CR(.name = "override/edx-other-register-kept", .caps = { { "features", 0 } }, .leaf = 0x8000000A, .reg = 1,
+       .mask = ~0u, .want = 32768),
+    CR(.name = "override/ebx-with-all-three", .caps = { { "features", 0x8 }, { "asids", 100 }, { "revision", 3 } },
+       .leaf = 0x8000000A, .reg = 1, .mask = ~0u, .want = 100),
+    CR(.name = "override/eax-with-all-three", .caps = { { "features", 0x8 }, { "asids", 100 }, { "revision", 3 } },
+       .leaf = 0x8000000A, .reg = 0, .mask = ~0u, .want = 3),
+    CR(.name = "override/ecx-svm-with-features-0", .caps = { { "features", 0 } }, .leaf = 0x80000001, .reg = 2,
+       .mask = 1u << 2, .want = 1u << 2),
 };
 
 START_TEST(cpuid)
@@ -788,13 +859,110 @@ START_TEST(cpuid)
     char row[200];
     snprintf(row, sizeof(row), "cpuid %s (test_svm.c:%d)", r->name, r->line);
     struct sv x;
-    sv_create(&x, msr_code, sizeof(msr_code), row, r->mods);
+    struct svm_caps caps;
+    row_caps(&caps, r->caps, row);
+    sv_create_caps(&x, msr_code, sizeof(msr_code), row, r->mods, &caps);
     ck_assert_int_eq(exec_at(&x, AT_CPUID, r->leaf, 0, 0), -1);
     static const enum cpu_reg regs[4] = { CPU_RAX, CPU_RBX, CPU_RCX, CPU_RDX };
     uint32_t v = (uint32_t)cpu_get(x.t.cpu, regs[r->reg]) & r->mask;
     uint32_t want = r->from_caps ? svm_caps_for_profile(P_AMD)->features : r->want;
     ck_assert_msg(r->at_least ? v >= want : v == want, "%s: %#x, expected %s%#x", row, v, r->at_least ? ">= " : "",
                   want);
+}
+END_TEST
+
+/* ---- svm_caps_override (docs/svm.md "Enabling"): revision is CPUID
+ * Fn8000_000A EAX[7:0], asids EBX (ASID 0 is the host's, 16-bit tags),
+ * features EDX (only bits hvsim models may stay set) ---- */
+
+struct ovr_row {
+    const char *name;
+    int line;
+    struct cap_ovr ops[NCAP_OVR];   /* applied in order from amd-server's; all but the last must succeed */
+    const char *err;                /* the last fails with a message containing this; NULL: it succeeds */
+    struct svm_caps want;           /* afterwards (a failed override changes nothing) */
+};
+#define OV(...) { .line = __LINE__, __VA_ARGS__ }
+#define CAPS(rev, nasid, feat) .want = { (rev), (nasid), (feat) }
+#define SRV_CAPS(...) CAPS(1, 32768, SVM_FEAT_MODELLED)
+
+static const struct ovr_row ovr_rows[] = {
+    /* errors: the value and what is wrong with it */
+    OV(.name = "name/unknown", .ops = { { "asid", 16 } }, .err = "'asid' is not an AMD-V capability", SRV_CAPS()),
+    OV(.name = "name/empty", .ops = { { "", 16 } }, .err = "'' is not an AMD-V capability", SRV_CAPS()),
+    OV(.name = "name/case-matters", .ops = { { "Features", 8 } }, .err = "'Features' is not", SRV_CAPS()),
+    OV(.name = "revision/0x100", .ops = { { "revision", 0x100 } }, .err = "revision=0x100: the SVM revision is "
+       "CPUID Fn8000_000A EAX bits 7:0", SRV_CAPS()),
+    OV(.name = "revision/high-bits", .ops = { { "revision", 0x100000001ull } }, .err = "revision=0x100000001",
+       SRV_CAPS()),
+    OV(.name = "asids/0", .ops = { { "asids", 0 } }, .err = "asids=0: at least 2", SRV_CAPS()),
+    OV(.name = "asids/1-host-only", .ops = { { "asids", 1 } }, .err = "asids=1: at least 2 are needed: ASID 0 is "
+       "the host's", SRV_CAPS()),
+    OV(.name = "asids/65537", .ops = { { "asids", 65537 } }, .err = "asids=65537: at most 65536", SRV_CAPS()),
+    OV(.name = "asids/2^32", .ops = { { "asids", 1ull << 32 } }, .err = "asids=4294967296: at most", SRV_CAPS()),
+    OV(.name = "features/lbr-virtualization-bit-1", .ops = { { "features", 0x2 } },
+       .err = "features=0x2: bit 1 (LBR virtualization) is a feature hvsim does not model", SRV_CAPS()),
+    OV(.name = "features/flush-by-asid-bit-6", .ops = { { "features", SVM_FEAT_MODELLED | 0x40 } },
+       .err = "bit 6 (flush by ASID)", SRV_CAPS()),
+    OV(.name = "features/reserved-bit-8", .ops = { { "features", 0x108 } }, .err = "bit 8 (reserved or unnamed)",
+       SRV_CAPS()),
+    OV(.name = "features/avic-bit-13", .ops = { { "features", 0x2000 } }, .err = "bit 13 (AVIC)", SRV_CAPS()),
+    OV(.name = "features/vnmi-bit-25", .ops = { { "features", 1u << 25 } }, .err = "bit 25 (NMI virtualization)",
+       SRV_CAPS()),
+    OV(.name = "features/lowest-unmodelled-bit-named", .ops = { { "features", (1u << 25) | (1u << 2) } },
+       .err = "bit 2 (SVM lock)", SRV_CAPS()),
+    OV(.name = "features/lists-the-modelled-bits", .ops = { { "features", 0x2 } },
+       .err = "may only clear bits of 0x11489 (bits 0 nested paging, 3 NRIP save, 7 decode assists, 10 PAUSE "
+              "filter, 12 PAUSE filter threshold, 16 vGIF)", SRV_CAPS()),
+    OV(.name = "features/bit-32", .ops = { { "features", 1ull << 32 } },
+       .err = "features=0x100000000: CPUID Fn8000_000A EDX has 32 bits; bit 32 is beyond it", SRV_CAPS()),
+    OV(.name = "features/bit-63", .ops = { { "features", (1ull << 63) | 8 } }, .err = "bit 63 is beyond it",
+       SRV_CAPS()),
+    /* a failed override leaves what earlier ones set */
+    OV(.name = "keep/error-after-good", .ops = { { "features", 0x8 }, { "asids", 16 }, { "asids", 1 } },
+       .err = "asids=1", CAPS(1, 16, 0x8)),
+    /* good values, at the edges, and combinations */
+    OV(.name = "good/revision-0", .ops = { { "revision", 0 } }, CAPS(0, 32768, SVM_FEAT_MODELLED)),
+    OV(.name = "good/revision-0xff", .ops = { { "revision", 0xFF } }, CAPS(0xFF, 32768, SVM_FEAT_MODELLED)),
+    OV(.name = "good/asids-2", .ops = { { "asids", 2 } }, CAPS(1, 2, SVM_FEAT_MODELLED)),
+    OV(.name = "good/asids-65536", .ops = { { "asids", 65536 } }, CAPS(1, 65536, SVM_FEAT_MODELLED)),
+    OV(.name = "good/features-0", .ops = { { "features", 0 } }, CAPS(1, 32768, 0)),
+    OV(.name = "good/features-all-modelled", .ops = { { "features", SVM_FEAT_MODELLED } },
+       CAPS(1, 32768, SVM_FEAT_MODELLED)),
+    OV(.name = "good/features-nrips-only", .ops = { { "features", SVM_FEAT_NRIPS } }, CAPS(1, 32768, 0x8)),
+    OV(.name = "good/features-threshold-without-filter", .ops = { { "features", SVM_FEAT_PAUSE_THRESH } },
+       CAPS(1, 32768, 0x1000)),
+    OV(.name = "good/all-three", .ops = { { "features", 0x9 }, { "revision", 3 }, { "asids", 100 } },
+       CAPS(3, 100, 0x9)),
+    OV(.name = "good/later-replaces-earlier", .ops = { { "features", 0x8 }, { "features", 0x80 } },
+       CAPS(1, 32768, 0x80)),
+};
+
+START_TEST(caps_override)
+{
+    const struct ovr_row *r = &ovr_rows[_i];
+    char row[200];
+    snprintf(row, sizeof(row), "caps_override %s (test_svm.c:%d)", r->name, r->line);
+    struct svm_caps c = *svm_caps_for_profile(P_AMD);
+    unsigned last = 0;
+    while (last + 1 < NCAP_OVR && r->ops[last + 1].name)
+        last++;
+    for (unsigned k = 0; k <= last; k++) {
+        char why[400] = "";
+        struct svm_caps before = c;
+        bool ok = svm_caps_override(&c, r->ops[k].name, r->ops[k].value, why, sizeof(why));
+        if (k < last || !r->err) {
+            ck_assert_msg(ok, "%s: override %u (%s=%#llx) failed: %s", row, k, r->ops[k].name,
+                          (unsigned long long)r->ops[k].value, why);
+            continue;
+        }
+        ck_assert_msg(!ok, "%s: override %s=%#llx accepted", row, r->ops[k].name, (unsigned long long)r->ops[k].value);
+        ck_assert_msg_contains(row, why, r->err);
+        ck_assert_msg(!memcmp(&before, &c, sizeof(c)), "%s: a failed override changed the capabilities", row);
+    }
+    ck_assert_msg(c.revision == r->want.revision && c.nasid == r->want.nasid && c.features == r->want.features,
+                  "%s: revision %u, %u ASIDs, features %#x; expected %u, %u, %#x", row, c.revision, c.nasid,
+                  c.features, r->want.revision, r->want.nasid, r->want.features);
 }
 END_TEST
 
@@ -1036,6 +1204,7 @@ struct virt_row {
     unsigned intr;             /* a physical interrupt pending before VMRUN (vector; 0: none) */
     bool nmi;                  /* an NMI pending before VMRUN */
     unsigned tpr_p1;           /* TPR(t): the APIC's TPR[7:4] before (x2APIC mode); 0: untouched */
+    struct cap_ovr caps[NCAP_OVR];   /* capability overrides (svm_caps_override) */
     bool stop;                 /* the run stops at VMRUN or in the guest: unmodelled */
     bool no_exit;              /* the guest halts without a #VMEXIT, at rip (frame_rip: at the LP's RSP) */
     const char *stop_text;
@@ -1350,8 +1519,9 @@ static const struct virt_row virt_rows[] = {
     /* what stays unmodelled stops the run at VMRUN, naming it */
     VR(.name = "stop/smi-intercept", .m = { ICPT3(1u << I3_SMI) }, .stop = true, .stop_text = "SMI"),
     VR(.name = "stop/rsm-intercept", .m = { ICPT3(1u << I3_RSM) }, .stop = true, .stop_text = "RSM"),
-    VR(.name = "stop/task-switch-intercept", .m = { ICPT3(1u << I3_TASK_SWITCH) }, .stop = true,
-       .stop_text = "task-switch"),
+    /* the task-switch intercept is modelled (scenarios/svm/task/): VMRUN enters the guest */
+    VR(.name = "task-switch/intercept-runs", GCODE(0x0F, 0xA2),
+       .m = { ICPT3((1u << I3_TASK_SWITCH) | (1u << I3_CPUID)) }, EXIT(SVM_EXIT_CPUID, G(0))),
     VR(.name = "stop/ferr-intercept", .m = { ICPT3(1u << I3_FERR) }, .stop = true, .stop_text = "FERR_FREEZE"),
     VR(.name = "stop/v-tpr-sbz-bits", .m = { VINTR_SET(0x15) }, .stop = true, .stop_text = "V_TPR bits 7:4"),
     VR(.name = "stop/v-nmi-enable", .m = { VINTR_SET(VINTR_NMI_ENABLE) }, .stop = true, .stop_text = "V_NMI_ENABLE"),
@@ -1361,6 +1531,75 @@ static const struct virt_row virt_rows[] = {
     VR(.name = "stop/lbr-virtualization", .m = { MOD(lbr_virt, 0, 1) }, .stop = true, .stop_text = "LBR"),
     VR(.name = "stop/vmsave-vmload-virtualization", .m = { MOD(lbr_virt, 0, 2) }, .stop = true,
        .stop_text = "VMSAVE/VMLOAD"),
+
+    /* a feature taken away (svm_caps_override, docs/svm.md "Enabling"): the
+     * model behaves as a processor without it. NRIP save (15.7.1): nRIP is
+     * not written, the VMM's value stays */
+    VR(.name = "caps/no-nrips-cpuid-nrip-untouched", GCODE(0x0F, 0xA2), .caps = { { "features", 0x11481 } },
+       .m = { ICPT3(1u << I3_CPUID), MOD(nrip, ~0ull, 0x5678) }, EXIT(SVM_EXIT_CPUID, G(0)),
+       .chk = { CHK(nrip, ~0ull, 0x5678) }),
+    VR(.name = "caps/no-nrips-ud-nrip-untouched", GCODE(0x0F, 0x0B), .caps = { { "features", 0x11481 } },
+       .m = { MOD(exception_intercepts, 0, 1u << 6), MOD(nrip, ~0ull, 0x5678) }, EXIT(SVM_EXIT_EXCP0 + 6, G(0)),
+       .chk = { CHK(nrip, ~0ull, 0x5678) }),
+    VR(.name = "caps/no-nrips-int3-nrip-untouched", GCODE(0xCC), .caps = { { "features", 0 } },
+       .m = { MOD(exception_intercepts, 0, 1u << 3), MOD(nrip, ~0ull, 0x5678) }, EXIT(SVM_EXIT_EXCP0 + 3, G(0)),
+       .chk = { CHK(nrip, ~0ull, 0x5678) }),
+    VR(.name = "caps/nrips-only-cpuid-nrip-next", GCODE(0x0F, 0xA2), .caps = { { "features", SVM_FEAT_NRIPS } },
+       .m = { ICPT3(1u << I3_CPUID), MOD(nrip, ~0ull, 0x5678) }, EXIT(SVM_EXIT_CPUID, G(0)), .nrip = G(2)),
+    /* decode assists (15.8): EXITINFO1 0 for MOV CRx, MOV DRx, INTn and
+     * INVLPG; no instruction bytes, the count not written */
+    VR(.name = "caps/no-da-mov-from-cr0", GCODE(0x0F, 0x20, 0xC0), .caps = { { "features", 0x11409 } },
+       .m = { MOD(cr_intercepts, 0, 1u << 0), MOD(exitinfo1, ~0ull, 0x5555) }, EXIT(SVM_EXIT_READ_CR0, G(0)),
+       .chk = { INFO1(0) }),
+    VR(.name = "caps/no-da-mov-to-cr4", GCODE(0x0F, 0x22, 0xE2), .caps = { { "features", 0x11409 } },
+       .m = { MOD(cr_intercepts, 0, 1u << (16 + 4)) }, EXIT(SVM_EXIT_WRITE_CR0 + 4, G(0)), .chk = { INFO1(0) }),
+    VR(.name = "caps/no-da-read-dr7", GCODE(0x0F, 0x21, 0xFB), .caps = { { "features", 0x11409 } },
+       .m = { MOD(dr_intercepts, 0, 1u << 7) }, EXIT(SVM_EXIT_READ_DR0 + 7, G(0)), .nrip = G(3),
+       .chk = { INFO1(0) }),
+    VR(.name = "caps/no-da-intn", GCODE(0xCD, 0x41), .caps = { { "features", 0x11409 } },
+       .m = { ICPT3(1u << I3_INTN) }, EXIT(SVM_EXIT_SWINT, G(0)), .chk = { INFO1(0) }),
+    VR(.name = "caps/no-da-invlpg", GCODE(0x0F, 0x01, 0x7E, 0x10), .rsi = 0x12345000,
+       .caps = { { "features", 0x11409 } }, .m = { ICPT3(1u << I3_INVLPG) }, EXIT(SVM_EXIT_INVLPG, G(0)),
+       .chk = { INFO1(0) }),
+    VR(.name = "caps/no-da-pf-no-bytes", GCODE(0x48, 0x8B, 0x06), .rsi = PF_NOT_MAPPED,
+       .caps = { { "features", 0x11409 } }, .m = { MOD(exception_intercepts, 0, 1u << 14),
+       MOD(insn_len, 0xFF, 0xEE) }, EXIT(SVM_EXIT_EXCP0 + 14, G(0)),
+       .chk = { INFO1(0), CHK(exitinfo2, ~0ull, PF_NOT_MAPPED), CHK(insn_len, 0xFF, 0xEE),
+                CHK_AT(VMCB_OFF(insn_bytes), 8, ~0ull, 0) }),
+    VR(.name = "caps/no-da-other-exit-count-untouched", .caps = { { "features", 0x11409 } },
+       .m = { MOD(insn_len, 0xFF, 0xEE) }, VMMCALL_AT(0), .chk = { CHK(insn_len, 0xFF, 0xEE) }),
+    VR(.name = "caps/da-only-mov-from-cr0", GCODE(0x0F, 0x20, 0xC0), .caps = { { "features", SVM_FEAT_DECODE } },
+       .m = { MOD(cr_intercepts, 0, 1u << 0) }, EXIT(SVM_EXIT_READ_CR0, G(0)), .chk = { INFO1(DA_CR(0)) }),
+    /* the PAUSE filter (15.14.4): without it the count is ignored, every
+     * intercepted PAUSE exits; without the threshold the count only counts
+     * down (the WBINVD gaps do not reload it) */
+    VR(.name = "caps/no-pause-filter-count-ignored", GCODE(0xF3, 0x90, 0xF3, 0x90, 0xF3, 0x90),
+       .caps = { { "features", 0x10089 } }, .m = { ICPT3(1u << I3_PAUSE), MOD(pause_filter_count, ~0ull, 3) },
+       EXIT(SVM_EXIT_PAUSE, G(0)), .nrip = G(2)),
+    VR(.name = "caps/filter-without-threshold-counts-down", GCODE(0xF3, 0x90, 0x0F, 0x09, 0xF3, 0x90, 0x0F, 0x09,
+       0xF3, 0x90), .caps = { { "features", 0x10489 } }, .m = { ICPT3(1u << I3_PAUSE),
+       MOD(pause_filter_count, ~0ull, 2), MOD(pause_filter_threshold, ~0ull, 1000) }, EXIT(SVM_EXIT_PAUSE, G(4))),
+    VR(.name = "caps/threshold-without-filter-every-pause", GCODE(0xF3, 0x90, 0xF3, 0x90),
+       .caps = { { "features", SVM_FEAT_PAUSE_THRESH } }, .m = { ICPT3(1u << I3_PAUSE),
+       MOD(pause_filter_count, ~0ull, 2), MOD(pause_filter_threshold, ~0ull, 1000) }, EXIT(SVM_EXIT_PAUSE, G(0))),
+    /* vGIF and nested paging: their enables stop the run without the feature */
+    VR(.name = "caps/no-vgif-v-gif-enable-stops", .caps = { { "features", 0x1489 } },
+       .m = { VINTR_SET(VINTR_GIF_ENABLE) }, .stop = true, .stop_text = "V_GIF_ENABLE on a profile without vGIF"),
+    VR(.name = "caps/no-np-np-enable-stops", .caps = { { "features", 0x11488 } }, .m = { MOD(np_enable, 0, 1) },
+       .stop = true, .stop_text = "nested paging (NP_ENABLE) on a profile without it"),
+    /* ASIDs (15.16): 1..EBX-1 for guests; one beyond stops the run (the
+     * APM's illegal states name only ASID 0) */
+    VR(.name = "caps/asid-largest-runs", .caps = { { "asids", 16 } }, .m = { MOD(guest_asid, ~0ull, 15) },
+       VMMCALL_AT(0)),
+    VR(.name = "caps/asid-at-nasid-stops", .caps = { { "asids", 16 } }, .m = { MOD(guest_asid, ~0ull, 16) },
+       .stop = true, .stop_text = "guest ASID 16, but the processor has 16 ASIDs"),
+    VR(.name = "caps/asid-2-asids-1-runs", .caps = { { "asids", 2 } }, VMMCALL_AT(0)),
+    VR(.name = "caps/asid-beyond-profile-stops", .m = { MOD(guest_asid, ~0ull, 0x10001) }, .stop = true,
+       .stop_text = "guest ASID 65537"),
+    VR(.name = "caps/asid-largest-of-profile-runs", .m = { MOD(guest_asid, ~0ull, 32767) }, VMMCALL_AT(0)),
+    /* ASID 0 is a consistency check before the limit (VMEXIT_INVALID) */
+    VR(.name = "caps/asid-zero-still-invalid", .caps = { { "asids", 2 } }, .m = { MOD(guest_asid, ~0ull, 0) },
+       .host = H_PLAIN, EXIT(SVM_EXIT_INVALID, G(0))),
 };
 
 START_TEST(virt)
@@ -1369,7 +1608,9 @@ START_TEST(virt)
     char row[200];
     snprintf(row, sizeof(row), "virt %s (test_svm.c:%d)", r->name, r->line);
     struct sv x;
-    sv_create(&x, host_code[r->host].b, host_code[r->host].n, row, 0);
+    struct svm_caps caps;
+    row_caps(&caps, r->caps, row);
+    sv_create_caps(&x, host_code[r->host].b, host_code[r->host].n, row, 0, &caps);
     cpu_t *c = x.t.cpu;
     uint64_t at = r->at ? r->at : GUEST_PA;
     uint8_t guest[32];
@@ -1528,6 +1769,10 @@ int main(void)
     t = harness_tcase("msr");
     ADD_ROWS(t, msr, msr_rows);
     ADD_ROWS(t, cpuid, cpuid_rows);
+    suite_add_tcase(s, t);
+
+    t = harness_tcase("caps");
+    ADD_ROWS(t, caps_override, ovr_rows);
     suite_add_tcase(s, t);
 
     t = harness_tcase("intercept");
