@@ -617,8 +617,12 @@ static bool op_vmrun(svm_t *s, const struct cpu_virt_insn *in)
     }
     cpu_set_slat(c, s->np);
     /* ASID-tagged translations (APM 15.16): TLB_CONTROL 1 flushes every
-     * ASID, 3 this guest's, 7 this guest's non-global ones */
+     * ASID, 3 this guest's, 7 this guest's non-global ones (3 and 7 only
+     * with flush by ASID, 15.16.2) */
     unsigned tlbc = (unsigned)rd(s, s->vmcb, VMCB_OFF(tlb_control), 1);
+    if ((tlbc == 3 || tlbc == 7) && !(s->caps.features & SVM_FEAT_FLUSH_ASID))
+        return stop(s, "VMRUN with TLB_CONTROL = %u on a profile without flush by ASID (CPUID Fn8000_000A EDX "
+                       "bit 6): the value is reserved there; not modelled", tlbc);
     if (tlbc == 1 || tlbc == 3 || tlbc == 7 || cpu_tlb_flush_always(c)) {
         struct cpu_tlb_inval inv = { .vpid = (tlbc == 1 || cpu_tlb_flush_always(c)) ? -1 : (int)s->asid,
                                      .eptrta = ~0ull, .keep_global = tlbc == 7 };

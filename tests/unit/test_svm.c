@@ -824,8 +824,10 @@ static const struct cpuid_row cpuid_rows[] = {
     CR(.name = "8000_000A/edx-pause-filter-threshold", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 12,
        .want = 1u << 12),
     CR(.name = "8000_000A/edx-vgif", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 16, .want = 1u << 16),
+    CR(.name = "8000_000A/edx-clean-bits", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 5, .want = 1u << 5),
+    CR(.name = "8000_000A/edx-flush-by-asid", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 6, .want = 1u << 6),
     CR(.name = "8000_000A/edx-unmodelled-features-clear", .leaf = 0x8000000A, .reg = 3,
-       .mask = (1u << 1) | (1u << 2) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 13) | (1u << 15) | (1u << 25),
+       .mask = (1u << 1) | (1u << 2) | (1u << 4) | (1u << 13) | (1u << 15) | (1u << 25),
        .want = 0),
     CR(.name = "8000_000A/edx-is-caps", .leaf = 0x8000000A, .reg = 3, .mask = ~0u, .from_caps = true),
     CR(.name = "8000_000A/edx-is-modelled-set", .leaf = 0x8000000A, .reg = 3, .mask = ~0u, .want = SVM_FEAT_MODELLED),
@@ -902,8 +904,8 @@ static const struct ovr_row ovr_rows[] = {
     OV(.name = "asids/2^32", .ops = { { "asids", 1ull << 32 } }, .err = "asids=4294967296: at most", SRV_CAPS()),
     OV(.name = "features/lbr-virtualization-bit-1", .ops = { { "features", 0x2 } },
        .err = "features=0x2: bit 1 (LBR virtualization) is a feature hvsim does not model", SRV_CAPS()),
-    OV(.name = "features/flush-by-asid-bit-6", .ops = { { "features", SVM_FEAT_MODELLED | 0x40 } },
-       .err = "bit 6 (flush by ASID)", SRV_CAPS()),
+    OV(.name = "features/tsc-rate-bit-4", .ops = { { "features", SVM_FEAT_MODELLED | 0x10 } },
+       .err = "bit 4 (TSC rate MSR)", SRV_CAPS()),
     OV(.name = "features/reserved-bit-8", .ops = { { "features", 0x108 } }, .err = "bit 8 (reserved or unnamed)",
        SRV_CAPS()),
     OV(.name = "features/avic-bit-13", .ops = { { "features", 0x2000 } }, .err = "bit 13 (AVIC)", SRV_CAPS()),
@@ -912,8 +914,8 @@ static const struct ovr_row ovr_rows[] = {
     OV(.name = "features/lowest-unmodelled-bit-named", .ops = { { "features", (1u << 25) | (1u << 2) } },
        .err = "bit 2 (SVM lock)", SRV_CAPS()),
     OV(.name = "features/lists-the-modelled-bits", .ops = { { "features", 0x2 } },
-       .err = "may only clear bits of 0x11489 (bits 0 nested paging, 3 NRIP save, 7 decode assists, 10 PAUSE "
-              "filter, 12 PAUSE filter threshold, 16 vGIF)", SRV_CAPS()),
+       .err = "may only clear bits of 0x114e9 (bits 0 nested paging, 3 NRIP save, 5 VMCB clean bits, 6 flush by "
+              "ASID, 7 decode assists, 10 PAUSE filter, 12 PAUSE filter threshold, 16 vGIF)", SRV_CAPS()),
     OV(.name = "features/bit-32", .ops = { { "features", 1ull << 32 } },
        .err = "features=0x100000000: CPUID Fn8000_000A EDX has 32 bits; bit 32 is beyond it", SRV_CAPS()),
     OV(.name = "features/bit-63", .ops = { { "features", (1ull << 63) | 8 } }, .err = "bit 63 is beyond it",
@@ -1587,6 +1589,13 @@ static const struct virt_row virt_rows[] = {
        .m = { VINTR_SET(VINTR_GIF_ENABLE) }, .stop = true, .stop_text = "V_GIF_ENABLE on a profile without vGIF"),
     VR(.name = "caps/no-np-np-enable-stops", .caps = { { "features", 0x11488 } }, .m = { MOD(np_enable, 0, 1) },
        .stop = true, .stop_text = "nested paging (NP_ENABLE) on a profile without it"),
+    /* TLB_CONTROL 3 and 7 need flush by ASID (15.16.2) */
+    VR(.name = "caps/flush-asid-tlb-control-3-runs", .m = { MOD(tlb_control, ~0ull, 3) }, VMMCALL_AT(0)),
+    VR(.name = "caps/flush-asid-tlb-control-7-runs", .m = { MOD(tlb_control, ~0ull, 7) }, VMMCALL_AT(0)),
+    VR(.name = "caps/no-flush-asid-tlb-control-3-stops", .caps = { { "features", 0x11489 } },
+       .m = { MOD(tlb_control, ~0ull, 3) }, .stop = true, .stop_text = "TLB_CONTROL = 3 on a profile without flush"),
+    VR(.name = "caps/no-flush-asid-tlb-control-1-runs", .caps = { { "features", 0x11489 } },
+       .m = { MOD(tlb_control, ~0ull, 1) }, VMMCALL_AT(0)),
     /* ASIDs (15.16): 1..EBX-1 for guests; one beyond stops the run (the
      * APM's illegal states name only ASID 0) */
     VR(.name = "caps/asid-largest-runs", .caps = { { "asids", 16 } }, .m = { MOD(guest_asid, ~0ull, 15) },
