@@ -265,6 +265,27 @@ void *hv_page_alloc(void);
 /* Set/clear U on every level for la (needed for user access). */
 void hv_make_user(uint64_t la);
 
+/* ---- descriptors for the GDT/LDT/IDT a payload builds (SDM 3A 3.4.5,
+ * 7.2.2, 7.2.5, 6.11) ---- */
+/* a code/data or system segment descriptor: type bits 44:40 (S and the
+ * type), flags bits 55:52 (G, D/B, L, AVL); present */
+static inline uint64_t hv_seg_desc(uint64_t base, uint32_t limit, unsigned type, unsigned flags)
+{
+    return (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | ((uint64_t)type << 40) | (1ull << 47) |
+           ((uint64_t)((limit >> 16) & 0xF) << 48) | ((uint64_t)flags << 52) | (((base >> 24) & 0xFF) << 56);
+}
+/* a task gate (type 5) naming TSS selector tss */
+static inline uint64_t hv_task_gate(uint16_t tss, bool present)
+{
+    return ((uint64_t)tss << 16) | (5ull << 40) | ((uint64_t)present << 47);
+}
+/* a 32-bit interrupt gate (type 14, DPL 0) to sel:off */
+static inline uint64_t hv_int_gate32(uint32_t off, uint16_t sel)
+{
+    return (off & 0xFFFF) | ((uint64_t)sel << 16) | (0xEull << 40) | (1ull << 47) | ((uint64_t)(off >> 16) << 48);
+}
+static inline unsigned hv_desc_type(uint64_t d) { return (unsigned)(d >> 40) & 0xF; }
+
 /* ---- tiny libc ---- */
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);

@@ -109,23 +109,9 @@ __asm__(".pushsection .text\n"
 
 /* ---- descriptors (SDM 3A 3.4.5, 7.2.2, 7.2.5, 6.11; APM 2 4.7, 4.8) ---- */
 
-static uint64_t seg_desc(uint64_t base, uint32_t limit, unsigned type, unsigned flags)
-{
-    return (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | ((uint64_t)type << 40) | (1ull << 47) |
-           ((uint64_t)((limit >> 16) & 0xF) << 48) | ((uint64_t)flags << 52) | (((base >> 24) & 0xFF) << 56);
-}
 /* a TSS descriptor: S = 0, type 9 (available 32-bit TSS) or 11 (busy) */
-static uint64_t tss_desc(const void *tss, uint32_t limit, unsigned type) { return seg_desc(A(tss), limit, type, 0); }
-static uint64_t task_gate(uint16_t tss, bool present)
-{
-    return ((uint64_t)tss << 16) | (5ull << 40) | ((uint64_t)present << 47);
-}
-static uint64_t int_gate32(const void *fn)
-{
-    uint64_t o = A(fn);
-    return (o & 0xFFFF) | ((uint64_t)G_CODE << 16) | (0xEull << 40) | (1ull << 47) | (((o >> 16) & 0xFFFF) << 48);
-}
-static unsigned desc_type(uint64_t d) { return (unsigned)(d >> 40) & 0xF; }
+static uint64_t tss_desc(const void *tss, uint32_t limit, unsigned type) { return hv_seg_desc(A(tss), limit, type, 0); }
+static uint64_t int_gate32(const void *fn) { return hv_int_gate32((uint32_t)A(fn), G_CODE); }
 
 /* The guest's tables as every case starts them. TSS B is a whole task
  * (32-bit TSS, SDM 3A 7.2.1): CR3, EIP at g32_task_b, flat segments, its
@@ -134,15 +120,15 @@ static void tables(void)
 {
     for (unsigned i = 0; i < 16; i++)
         ggdt[i] = 0;
-    ggdt[G_CODE >> 3] = seg_desc(0, 0xFFFFF, 0x1B, 0xC);    /* S | execute/read, accessed; G, D */
-    ggdt[G_DATA >> 3] = seg_desc(0, 0xFFFFF, 0x13, 0xC);    /* S | read/write, accessed */
+    ggdt[G_CODE >> 3] = hv_seg_desc(0, 0xFFFFF, 0x1B, 0xC);    /* S | execute/read, accessed; G, D */
+    ggdt[G_DATA >> 3] = hv_seg_desc(0, 0xFFFFF, 0x13, 0xC);    /* S | read/write, accessed */
     ggdt[G_TSS_A >> 3] = tss_desc(tss_a, 0x67, 11);
     ggdt[G_TSS_B >> 3] = tss_desc(tss_b, 0x67, 9);
-    ggdt[G_GATE_B >> 3] = task_gate(G_TSS_B, true);
+    ggdt[G_GATE_B >> 3] = hv_task_gate(G_TSS_B, true);
     ggdt[G_TSS_BUSY >> 3] = tss_desc(tss_c, 0x67, 11);
     ggdt[G_TSS_SHORT >> 3] = tss_desc(tss_d, 0x50, 9);
-    ggdt[G_GATE_NP >> 3] = task_gate(G_TSS_B, false);
-    ggdt[G_GATE_BUSY >> 3] = task_gate(G_TSS_BUSY, true);
+    ggdt[G_GATE_NP >> 3] = hv_task_gate(G_TSS_B, false);
+    ggdt[G_GATE_BUSY >> 3] = hv_task_gate(G_TSS_BUSY, true);
     ggdt[G_TSS_NP >> 3] = tss_desc(tss_d, 0x67, 9) & ~(1ull << 47);
     for (unsigned v = 0; v < 256; v++)
         gidt[v] = int_gate32(g32_handler);
@@ -199,7 +185,7 @@ static bool untouched(unsigned b_type)
 {
     uint16_t tr = *(volatile uint16_t *)(guest_sa + V_TR);
     return tr == G_TSS_A && tss_a[8] == 0 && tss_a[9] == 0 && tss_b[0] == 0 &&
-           desc_type(ggdt[G_TSS_A >> 3]) == 11 && desc_type(ggdt[G_TSS_B >> 3]) == b_type;
+           hv_desc_type(ggdt[G_TSS_A >> 3]) == 11 && hv_desc_type(ggdt[G_TSS_B >> 3]) == b_type;
 }
 
 /* Run the guest at rip with the task-switch intercept; expect #VMEXIT 0x7D
@@ -207,7 +193,7 @@ static bool untouched(unsigned b_type)
 static void expect_switch(const char *what, const char *at, const void *rip, uint64_t rflags, uint16_t sel,
                           uint64_t info2, uint64_t intinfo)
 {
-    unsigned b_type = desc_type(ggdt[G_TSS_B >> 3]);
+    unsigned b_type = hv_desc_type(ggdt[G_TSS_B >> 3]);
     guest32(rip, rflags, B(I3_TASK_SWITCH), 0);
     w64(V_EVENTINJ, expect_switch_inj);
     uint64_t code = run();
@@ -224,7 +210,7 @@ static void expect_switch(const char *what, const char *at, const void *rip, uin
     T_CHECK_EQ(nrip, 0);
     T_CHECK_EQ(r64(V_RIP), A(rip));
     T_CHECK(same, "TR %#x, TSS A EIP %#x, TSS B link %#x, types %u %u", *(volatile uint16_t *)(guest_sa + V_TR),
-            tss_a[8], tss_b[0], desc_type(ggdt[G_TSS_A >> 3]), desc_type(ggdt[G_TSS_B >> 3]));
+            tss_a[8], tss_b[0], hv_desc_type(ggdt[G_TSS_A >> 3]), hv_desc_type(ggdt[G_TSS_B >> 3]));
 }
 
 /* ---- the cases ---- */
@@ -261,17 +247,17 @@ static void iret_nt(void)
 }
 static void int_gate(void)
 {
-    gidt[0x40] = task_gate(G_TSS_B, true);
+    gidt[0x40] = hv_task_gate(G_TSS_B, true);
     expect_switch("INT 0x40 through a task gate naming TSS 0x20", "INT", g32_int40, 0x2, G_TSS_B, 0, 0x80000440);
 }
 static void int3_gate(void)
 {
-    gidt[3] = task_gate(G_TSS_B, true);
+    gidt[3] = hv_task_gate(G_TSS_B, true);
     expect_switch("INT3 through a task gate naming TSS 0x20", "INT3", g32_int3, 0x2, G_TSS_B, 0, 0x80000303);
 }
 static void gp_gate(void)
 {
-    gidt[13] = task_gate(G_TSS_B, true);
+    gidt[13] = hv_task_gate(G_TSS_B, true);
     guest_rax = 0x1238;                                     /* beyond the GDT limit: #GP(0x1238), a fault */
     expect_switch("MOV DS, AX = 0x1238: #GP(0x1238) through a task gate naming TSS 0x20", "MOV", g32_mov_ds, 0x2,
                   G_TSS_B, I2_EV | I2_RF | 0x1238, 0x123880000B0Dull);
@@ -282,7 +268,7 @@ static void gp_gate(void)
  * instruction, #VMEXIT 0x7D with the interrupt in EXITINTINFO. */
 static void eventinj_gate(void)
 {
-    gidt[0x40] = task_gate(G_TSS_B, true);
+    gidt[0x40] = hv_task_gate(G_TSS_B, true);
     expect_switch_inj = (1ull << 31) | 0x40;
     expect_switch("EVENTINJ of external interrupt 0x40 through a task gate naming TSS 0x20", "first instruction",
                   g32_nop, 0x2, G_TSS_B, 0, 0x80000040);
@@ -346,11 +332,11 @@ static void ia32e_gp(void)
     for (unsigned i = 0; i < 2; i++) {
         for (unsigned k = 0; k < 16; k++)
             ggdt[k] = 0;
-        ggdt[G_CODE >> 3] = seg_desc(0, 0xFFFFF, 0x1B, 0xA);    /* S | execute/read, accessed; G, L */
-        ggdt[G_DATA >> 3] = seg_desc(0, 0xFFFFF, 0x13, 0xC);
+        ggdt[G_CODE >> 3] = hv_seg_desc(0, 0xFFFFF, 0x1B, 0xA);    /* S | execute/read, accessed; G, L */
+        ggdt[G_DATA >> 3] = hv_seg_desc(0, 0xFFFFF, 0x13, 0xC);
         ggdt[G_TSS64 >> 3] = tss_desc(tss_a, 0x67, 9);
         ggdt[(G_TSS64 >> 3) + 1] = 0;                       /* base 63:32 */
-        ggdt[G_GATE64 >> 3] = task_gate(G_TSS64, true);
+        ggdt[G_GATE64 >> 3] = hv_task_gate(G_TSS64, true);
         vmcb_guest64(vmcb, g64_ljmp, A(gstack + sizeof(gstack) - 16), iopm, msrpm);
         vmcb_seg(vmcb, V_CS, G_CODE, 0xA9B, 0xFFFFFFFF, 0);
         vmcb_seg(vmcb, V_SS, G_DATA, 0xC93, 0xFFFFFFFF, 0);
@@ -384,15 +370,6 @@ static void no_intercept(void)
     hv_exit(1);
 }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
 {
     (void)lp; (void)nlps;
@@ -406,7 +383,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "checks", checks }, { "ia32e-gp", ia32e_gp }, { "no-intercept", no_intercept },
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (is(bi, cases[i].name)) {
+        if (hv_cmdline_is(bi, cases[i].name)) {
             cases[i].fn();
             T_DONE();
         }

@@ -228,15 +228,6 @@ static void unsupported(void)
     T_CHECK_EQ(r, 0x80000021);
 }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
 {
     if (lp == 1)
@@ -249,7 +240,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "blocks-init", blocks_init }, { "active-discarded", active_discarded }, { "unsupported", unsupported },
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (is(bi, cases[i].name)) {
+        if (hv_cmdline_is(bi, cases[i].name)) {
             cases[i].fn();
             T_ASSERT(vmx_status(vmxoff_flags()) == VMX_OK, "VMXOFF");
             T_DONE();

@@ -83,38 +83,24 @@ __asm__(".pushsection .text\n"
 
 /* ---- descriptors (SDM 3A 3.4.5, 7.2.2, 7.2.5, 6.11) ---- */
 
-static uint64_t seg_desc(uint64_t base, uint32_t limit, unsigned type, unsigned flags)
-{
-    return (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | ((uint64_t)type << 40) | (1ull << 47) |
-           ((uint64_t)((limit >> 16) & 0xF) << 48) | ((uint64_t)flags << 52) | (((base >> 24) & 0xFF) << 56);
-}
 /* a TSS descriptor: S = 0, type 9 (available 32-bit TSS) or 11 (busy) */
-static uint64_t tss_desc(const void *tss, uint32_t limit, unsigned type) { return seg_desc(A(tss), limit, type, 0); }
-static uint64_t task_gate(uint16_t tss, bool present)
-{
-    return ((uint64_t)tss << 16) | (5ull << 40) | ((uint64_t)present << 47);
-}
-static uint64_t int_gate32(const void *fn)
-{
-    uint64_t o = A(fn);
-    return (o & 0xFFFF) | ((uint64_t)G_CODE << 16) | (0xEull << 40) | (1ull << 47) | (((o >> 16) & 0xFFFF) << 48);
-}
-static unsigned desc_type(uint64_t d) { return (unsigned)(d >> 40) & 0xF; }
+static uint64_t tss_desc(const void *tss, uint32_t limit, unsigned type) { return hv_seg_desc(A(tss), limit, type, 0); }
+static uint64_t int_gate32(const void *fn) { return hv_int_gate32((uint32_t)A(fn), G_CODE); }
 
 /* The guest's tables as every case starts them. */
 static void tables(void)
 {
     for (unsigned i = 0; i < 16; i++)
         ggdt[i] = 0;
-    ggdt[G_CODE >> 3] = seg_desc(0, 0xFFFFF, 0x1B, 0xC);    /* S | execute/read, accessed; G, D */
-    ggdt[G_DATA >> 3] = seg_desc(0, 0xFFFFF, 0x13, 0xC);    /* S | read/write, accessed */
+    ggdt[G_CODE >> 3] = hv_seg_desc(0, 0xFFFFF, 0x1B, 0xC);    /* S | execute/read, accessed; G, D */
+    ggdt[G_DATA >> 3] = hv_seg_desc(0, 0xFFFFF, 0x13, 0xC);    /* S | read/write, accessed */
     ggdt[G_TSS_A >> 3] = tss_desc(tss_a, 0x67, 11);
     ggdt[G_TSS_B >> 3] = tss_desc(tss_b, 0x67, 9);
-    ggdt[G_GATE_B >> 3] = task_gate(G_TSS_B, true);
+    ggdt[G_GATE_B >> 3] = hv_task_gate(G_TSS_B, true);
     ggdt[G_TSS_BUSY >> 3] = tss_desc(tss_c, 0x67, 11);
     ggdt[G_TSS_SHORT >> 3] = tss_desc(tss_d, 0x50, 9);
-    ggdt[G_GATE_NP >> 3] = task_gate(G_TSS_B, false);
-    ggdt[G_GATE_BUSY >> 3] = task_gate(G_TSS_BUSY, true);
+    ggdt[G_GATE_NP >> 3] = hv_task_gate(G_TSS_B, false);
+    ggdt[G_GATE_BUSY >> 3] = hv_task_gate(G_TSS_BUSY, true);
     for (unsigned v = 0; v < 256; v++)
         gidt[v] = int_gate32(g32_handler);
     for (unsigned i = 0; i < 26; i++)
@@ -168,7 +154,7 @@ static uint64_t enter(void)
 static bool untouched(unsigned b_type)
 {
     return vmr(F_GUEST_TR_SEL) == G_TSS_A && tss_a[8] == 0 && tss_a[9] == 0 && tss_b[0] == 0 &&
-           desc_type(ggdt[G_TSS_A >> 3]) == 11 && desc_type(ggdt[G_TSS_B >> 3]) == b_type;
+           hv_desc_type(ggdt[G_TSS_A >> 3]) == 11 && hv_desc_type(ggdt[G_TSS_B >> 3]) == b_type;
 }
 
 static const char *const source_name[] = { "CALL", "IRET", "JMP", "task gate in the IDT" };
@@ -179,7 +165,7 @@ static const char *const source_name[] = { "CALL", "IRET", "JMP", "task gate in 
 static void expect_switch(const char *what, const char *at, const void *rip, uint64_t rflags, uint16_t sel,
                           unsigned src, unsigned len, uint32_t idt, uint32_t idt_ec)
 {
-    unsigned b_type = desc_type(ggdt[G_TSS_B >> 3]);
+    unsigned b_type = hv_desc_type(ggdt[G_TSS_B >> 3]);
     guest32(rip, rflags);
     uint64_t r = enter();
     uint64_t q = vmr(F_EXIT_QUALIFICATION) & 0xC000FFFFull, l = vmr(F_EXIT_INSN_LEN);
@@ -208,7 +194,7 @@ static void expect_switch(const char *what, const char *at, const void *rip, uin
         T_CHECK_EQ(iec, idt_ec);
     T_CHECK_EQ(grip, A(rip));
     T_CHECK(same, "TR %#llx, TSS A EIP %#x, TSS B link %#x, types %u %u", (unsigned long long)vmr(F_GUEST_TR_SEL),
-            tss_a[8], tss_b[0], desc_type(ggdt[G_TSS_A >> 3]), desc_type(ggdt[G_TSS_B >> 3]));
+            tss_a[8], tss_b[0], hv_desc_type(ggdt[G_TSS_A >> 3]), hv_desc_type(ggdt[G_TSS_B >> 3]));
 }
 
 /* Run the guest at rip with the exception bitmap bit for vector; expect
@@ -257,22 +243,22 @@ static void iret_nt(void)
 }
 static void int_gate(void)
 {
-    gidt[0x40] = task_gate(G_TSS_B, true);
+    gidt[0x40] = hv_task_gate(G_TSS_B, true);
     expect_switch("INT 0x40 through a task gate naming TSS 0x20", "INT", g32_int40, 0x2, G_TSS_B, 3, 2, 0x80000440, 0);
 }
 static void int3_gate(void)
 {
-    gidt[3] = task_gate(G_TSS_B, true);
+    gidt[3] = hv_task_gate(G_TSS_B, true);
     expect_switch("INT3 through a task gate naming TSS 0x20", "INT3", g32_int3, 0x2, G_TSS_B, 3, 1, 0x80000603, 0);
 }
 static void ud_gate(void)
 {
-    gidt[6] = task_gate(G_TSS_B, true);
+    gidt[6] = hv_task_gate(G_TSS_B, true);
     expect_switch("UD2: #UD through a task gate naming TSS 0x20", "UD2", g32_ud2, 0x2, G_TSS_B, 3, ~0u, 0x80000306, 0);
 }
 static void gp_gate(void)
 {
-    gidt[13] = task_gate(G_TSS_B, true);
+    gidt[13] = hv_task_gate(G_TSS_B, true);
     g.rax = 0x1238;                                         /* beyond the GDT limit: #GP(0x1238) */
     expect_switch("MOV DS, AX = 0x1238: #GP(0x1238) through a task gate naming TSS 0x20", "MOV", g32_mov_ds, 0x2,
                   G_TSS_B, 3, ~0u, 0x80000B0D, 0x1238);
@@ -298,7 +284,7 @@ static void ia32e_gp(void)
             ggdt[k] = 0;
         ggdt[G_TSS64 >> 3] = tss_desc(tss_a, 0x67, 9);
         ggdt[(G_TSS64 >> 3) + 1] = 0;                       /* base 63:32 */
-        ggdt[G_GATE64 >> 3] = task_gate(G_TSS64, true);
+        ggdt[G_GATE64 >> 3] = hv_task_gate(G_TSS64, true);
         vmx_init_controls(0, 0, 0, 0, 0);
         vmx_init_host();
         vmx_init_guest64(A(g64_ljmp), A(gstack + sizeof(gstack) - 16));
@@ -320,15 +306,6 @@ static void ia32e_gp(void)
     }
 }
 
-static bool is(const struct hvsim_boot_info *bi, const char *word)
-{
-    const char *c = (const char *)(uintptr_t)bi->cmdline;
-    if (!c)
-        return false;
-    size_t n = strlen(word);
-    return !memcmp(c, word, n) && (c[n] == 0 || c[n] == ' ');
-}
-
 int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
 {
     (void)lp; (void)nlps;
@@ -341,7 +318,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "gp-gate", gp_gate }, { "checks", checks }, { "ia32e-gp", ia32e_gp },
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (is(bi, cases[i].name)) {
+        if (hv_cmdline_is(bi, cases[i].name)) {
             cases[i].fn();
             T_ASSERT(vmx_status(vmxoff_flags()) == VMX_OK, "VMXOFF");
             T_DONE();
