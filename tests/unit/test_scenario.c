@@ -342,6 +342,12 @@ static const struct bad_row bad_rows[] = {
     { "event/field-of-another-type",
       HDR PAYLOAD "  <expect>\n    <trace>\n      <event type=\"halt\" port=\"1\"/>\n    </trace>\n  </expect>\n" TAIL,
       6, "port" },
+    { "event/svm-exit-vm-exit-field",
+      HDR PAYLOAD "  <expect>\n    <trace>\n      <event type=\"svm-exit\" reason=\"0x81\"/>\n    </trace>\n"
+      "  </expect>\n" TAIL, 6, "reason" },
+    { "event/svm-exit-code-not-a-number",
+      HDR PAYLOAD "  <expect>\n    <trace>\n      <event type=\"svm-exit\" code=\"NPF\"/>\n    </trace>\n"
+      "  </expect>\n" TAIL, 6, "code" },
     { "event/padding-field",
       HDR PAYLOAD "  <expect>\n    <trace>\n      <event type=\"io\" _=\"0\"/>\n    </trace>\n  </expect>\n" TAIL, 6,
       "\"_\"" },
