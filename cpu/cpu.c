@@ -497,7 +497,7 @@ static void cb_intr(uc_engine *uc, uint32_t intno, void *ud)
         }
         cpu->pend.la = la;
         cpu->pend.ec = x.ec;
-        if (x.vector == VEC_SLAT || x.vector == VEC_NORAM) {
+        if (x.vector == VEC_SLAT || x.vector == VEC_NORAM || x.vector == VEC_APIC_ACCESS) {
             /* EPT refused the access (or it reached no RAM): the
              * instruction decides its kind */
             cpu->pend.vector = x.vector;
@@ -787,7 +787,8 @@ static void handle_exception(cpu_t *cpu)
         break;
     }
     case VEC_SLAT:
-    case VEC_NORAM: {
+    case VEC_NORAM:
+    case VEC_APIC_ACCESS: {
         /* The engine's access failed second-level translation (the view
          * asked as a read or write). Redo the access as the instruction
          * makes it: the guest's own #PF comes first, then the EPT fault
@@ -801,6 +802,10 @@ static void handle_exception(cpu_t *cpu)
                 return;
             }
             rip = finsn;
+        }
+        if (v == VEC_APIC_ACCESS && acc != PG_ACC_FETCH) {
+            apic_access_insn(cpu, la, acc, rip);   /* virtualized, or an APIC-access VM exit (SDM 3C 30.4) */
+            return;
         }
         struct mem_acc a = mem_acc_cur(cpu);
         uint64_t pa;

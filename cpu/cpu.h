@@ -474,6 +474,24 @@ struct cpu_slat_fault {
     uint32_t orig_ec;
     uint64_t orig_len;
     bool nmi_unblocked;        /* an access of an IRET that removed (virtual-)NMI blocking (SDM 3C 28.2.3) */
+    /* Not an EPT fault but an APIC-access VM exit (SDM 3C 30.4, cpu_set_apic_access): the access
+     * (acc) reached the APIC-access page. gpa is then the host-physical address reached. */
+    bool apic_access;
+    bool apic_gpa;             /* a guest-physical access (a guest paging-structure entry through EPT,
+                                  SDM 3C 30.4.6.1), not a linear one */
+    unsigned insn_len;         /* a linear data access of an instruction: its length (0: unknown) */
+};
+
+/* An instruction's linear data access to the APIC-access page (SDM 3C 30.4.2, 30.4.3), as
+ * cpu/ hands it to cpu_virt_ops.guest_apic_access. */
+struct cpu_apic_access {
+    unsigned offset;           /* page offset of the access's first byte on the page */
+    unsigned size;             /* bytes accessed on the page */
+    bool write;
+    bool probe;                /* decide only: no effect, no VM exit */
+    uint64_t value;            /* a write: the data; a virtualized read: set by the model */
+    unsigned insn_len;         /* the instruction (a trap-like exit after a virtualized write) */
+    bool virtualized;          /* out: the model virtualized the access (else an APIC-access VM exit is due) */
 };
 
 struct cpu_virt_ops {
@@ -529,7 +547,19 @@ struct cpu_virt_ops {
      * (cpu_enter_wait_for_sipi). True: the model took it (a VM exit); false
      * (or NULL): it starts the LP as outside guest mode. */
     bool (*guest_sipi)(void *ctx, cpu_t *cpu, unsigned vector);
+    /* Guest mode with cpu_set_apic_access(): an instruction's linear data access to the APIC-access
+     * page. The model decides whether it is virtualized (a->virtualized); if so and !a->probe it
+     * carries it out (a read fills a->value) and returns CPU_GUEST_EXECUTE, or CPU_GUEST_EXITED
+     * after a trap-like VM exit that follows the completed instruction (RIP past it). When it is
+     * not virtualized cpu/ raises the APIC-access VM exit through slat_exit. May be NULL (never
+     * virtualized). */
+    enum cpu_guest_action (*guest_apic_access)(void *ctx, cpu_t *cpu, struct cpu_apic_access *a);
 };
+/* "Virtualize APIC accesses" (SDM 3C 30.4): while on and in guest mode, every guest access whose
+ * physical address (after EPT) lies in the 4-KiB page at page_pa is never aliased into the engine:
+ * it reaches guest_apic_access or becomes an APIC-access VM exit (slat_exit with
+ * cpu_slat_fault.apic_access). The view's shadow tables are keyed by it. */
+void cpu_set_apic_access(cpu_t *cpu, bool on, uint64_t page_pa);
 enum { CPU_INIT_DELIVER = 0, CPU_INIT_CONSUMED, CPU_INIT_BLOCKED };
 /* Deliver an INIT that init_signal blocked (e.g. at VMXOFF). */
 void cpu_release_init(cpu_t *cpu);

@@ -94,6 +94,9 @@ enum {
     /* Not a vector: event delivery met a task gate in the protected-mode
      * IDT whose checks passed; xcpt.ec holds the TSS selector (task.c). */
     VEC_TASK = 0x102,
+    /* Not a vector: the engine's access reached the APIC-access page
+     * (cpu_set_apic_access); the instruction's access decides (apic_access.c). */
+    VEC_APIC_ACCESS = 0x103,
 };
 
 /* ---- MSR file (msr.c, msrs.def) ---- */
@@ -249,6 +252,8 @@ struct cpu {
                                                   guest_boundary call at every boundary (MTF) */
     uint64_t cr2_before_pf;                    /* CR2 before cpu_raise() wrote it (VM exits restore it) */
     bool slat_on;                              /* guest-physical addresses go through virt.slat (EPT) */
+    bool apic_acc_on;                          /* "virtualize APIC accesses": the page below is special */
+    uint64_t apic_acc_pa;                      /* ... the APIC-access page (4-KiB aligned, host-physical) */
     bool keep_pdptes;                          /* cpu_set_pdptes: the next reload keeps the PDPTE registers */
     uint64_t db_bits;                          /* DR6 bits of the #DB cpu_deliver is about to deliver */
     struct {
@@ -507,6 +512,21 @@ bool cpu_write_cr(cpu_t *cpu, unsigned n, uint64_t v, uint64_t rip, struct xcpt 
 /* Emulate the instruction at RIP whose data access to linear la reached the
  * xAPIC page at physical pa. False when the run must stop. */
 bool sysinsn_mmio(cpu_t *cpu, uint64_t la, uint64_t pa);
+/* ---- apic_access.c: "virtualize APIC accesses" (SDM 3C 30.4) ---- */
+/* hpa lies in the APIC-access page and the control is in effect (guest mode). */
+static inline bool apic_access_hit(const cpu_t *cpu, uint64_t hpa)
+{
+    return cpu->apic_acc_on && cpu->guest_mode && (hpa & ~0xFFFull) == cpu->apic_acc_pa;
+}
+/* Record an APIC-access VM exit as a second-level fault (slat_fault, VEC_SLAT):
+ * slat_acc is the CPU_SLAT_* access, gpa_access a guest-physical access. */
+void apic_access_fault(cpu_t *cpu, uint64_t la, uint64_t hpa, unsigned slat_acc, bool gpa_access);
+/* The engine's data access at la (acc: read or write as the instruction at
+ * rip makes it) reached the APIC-access page: virtualize it or exit. */
+void apic_access_insn(cpu_t *cpu, uint64_t la, enum pg_access acc, uint64_t rip);
+/* An access cpu/ makes itself (n bytes at la) met the APIC-access page: true
+ * (and the run stopped) when the model would virtualize it. */
+bool apic_access_emulated(cpu_t *cpu, uint64_t la, uint64_t n, bool write);
 
 /* ---- local APIC (apic.c) ---- */
 void apic_reset(cpu_t *cpu);

@@ -112,6 +112,10 @@ static bool pg_read64(void *ctx, uint64_t gpa, uint64_t *v)
     unsigned acc = CPU_SLAT_READ | (w->pdpte_load ? 0 : CPU_SLAT_PAGING) | (w->probe ? CPU_SLAT_PROBE : 0);
     if (slat_translate(w->cpu, gpa, acc, &s) != CPU_SLAT_OK)
         return false;
+    if (w->cpu->slat_on && !w->probe && apic_access_hit(w->cpu, s.hpa)) {   /* SDM 3C 30.4.6.1 */
+        apic_access_fault(w->cpu, 0, s.hpa, CPU_SLAT_READ, true);
+        return false;
+    }
     return phys_read(w->cpu, s.hpa, v, 8);
 }
 
@@ -123,6 +127,10 @@ static bool pg_cmpxchg64(void *ctx, uint64_t gpa, uint64_t old, uint64_t nv)
     struct cpu_slat s;
     if (slat_translate(w->cpu, gpa, CPU_SLAT_WRITE | CPU_SLAT_PAGING | (w->probe ? CPU_SLAT_PROBE : 0), &s) != CPU_SLAT_OK)
         return false;
+    if (w->cpu->slat_on && !w->probe && apic_access_hit(w->cpu, s.hpa)) {   /* SDM 3C 30.4.6.1 */
+        apic_access_fault(w->cpu, 0, s.hpa, CPU_SLAT_WRITE, true);
+        return false;
+    }
     uint64_t cur;
     if (!phys_read(w->cpu, s.hpa, &cur, 8))
         return false;
@@ -325,6 +333,11 @@ enum mem_res mem_translate(cpu_t *cpu, const struct mem_acc *a, uint64_t la, enu
     enum pg_status st = cpu_translate(cpu, &pc, la, acc, true, &r, &s, &cached);
     switch (st) {
     case PG_OK:
+        if (apic_access_hit(cpu, s.hpa)) {             /* SDM 3C 30.4: an APIC-access VM exit */
+            apic_access_fault(cpu, la, s.hpa, slat_acc(acc, &r), false);
+            *x = (struct xcpt){ VEC_SLAT, 0, false, 0 };
+            return MEM_FAULT;
+        }
         *pa = s.hpa;
         return MEM_OK;
     case PG_FAULT:
@@ -367,6 +380,8 @@ static enum mem_res mem_access(cpu_t *cpu, const struct mem_acc *a, uint64_t la,
         if (n > left)
             n = left;
         enum mem_res r = mem_translate(cpu, a, cur, write ? PG_ACC_WRITE : PG_ACC_READ, &pas[np], x);
+        if (r == MEM_FAULT && x->vector == VEC_SLAT && apic_access_emulated(cpu, cur, n, write))
+            return MEM_UNMODELLED;                       /* a virtualized access cpu/ does not model */
         if (r != MEM_OK)
             return r;
         lens[np++] = n;

@@ -73,6 +73,7 @@ struct tree {
     bool used;
     struct tlb_tag tag;   /* the translation-cache tag this tree mirrors (VPID, PCID, EPTRTA) */
     uint64_t key;         /* the control state its shadows' rights were computed under (shadow_key) */
+    uint64_t apic;        /* ... and the APIC-access page then in effect (~0: none; view_set_context) */
     uint32_t root[2];     /* pool page of the PML4 per context, NO_PAGE if none */
     uint64_t last_use;
 };
@@ -730,7 +731,8 @@ static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool wri
         struct cpu_phys_span sp;
         cpu->plat.phys_span(cpu->plat.ctx, pa_base, &sp);
         uint64_t apic = apic_base_page(cpu);
-        bool apic_inside = apic_xapic_page(cpu, apic) && apic - pa_base < span;
+        bool apic_inside = (apic_xapic_page(cpu, apic) && apic - pa_base < span) ||
+                           (apic_access_hit(cpu, cpu->apic_acc_pa) && cpu->apic_acc_pa - pa_base < span);
         if (la_base < w->la || la_base + span > w->la + w->size || sp.kind != CPU_SPAN_RAM ||
             pa_base < sp.base || pa_base + span > sp.base + sp.len || apic_inside) {
             large = false;
@@ -802,7 +804,8 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
             uint64_t e = pt[i], la_i = base + ((uint64_t)i << 12);
             bool ok = (e & PTE_P) && (e & PTE_A) && !(e & pg_rsvd_mask(pc, 1, e)) &&
                       la_i - w->la < w->size && la_i != (la & ~0xFFFull) && !view_is_reserved(la_i) &&
-                      !apic_xapic_page(cpu, e & frame);   /* APIC registers: never aliased */
+                      !apic_xapic_page(cpu, e & frame) &&   /* APIC registers: never aliased */
+                      !apic_access_hit(cpu, e & frame);     /* nor the APIC-access page */
             bool user = r->upper_user && (e & PTE_US);
             bool writable = r->upper_writable && (e & PTE_RW);
             bool nx = r->upper_nx || ((pc->efer & EFER_NXE) && (e & PTE_XD));
@@ -900,6 +903,12 @@ int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
                                (unsigned long long)cpu->cr0, (unsigned long long)cpu->cr4,
                                (unsigned long long)cpu->efer);
             return -1;
+        }
+        if (apic_access_hit(cpu, sl.hpa)) {
+            /* the APIC-access page (SDM 3C 30.4): never aliased either; the
+             * instruction's access decides (apic_access.c) */
+            *x = (struct xcpt){ VEC_APIC_ACCESS, 0, false, 0 };
+            return 0;
         }
         if (apic_xapic_page(cpu, sl.hpa)) {
             /* The xAPIC register page: nothing is installed, so every access
@@ -1119,15 +1128,20 @@ void view_set_context(struct view *v)
                 lru = i;
     }
     uint64_t key = shadow_key(cpu);
+    /* a page that must not be aliased now may be present in shadows made
+     * without "virtualize APIC accesses" (or with another page) */
+    uint64_t apic = cpu->apic_acc_on && cpu->guest_mode ? cpu->apic_acc_pa : ~0ull;
     if (found < 0) {
         found = lru;
         tree_reset(v, &v->tree[found]);
         v->tree[found].used = true;
         v->tree[found].tag = tag;
         v->tree[found].key = key;
-    } else if (v->tree[found].key != key) {
+        v->tree[found].apic = apic;
+    } else if (v->tree[found].key != key || v->tree[found].apic != apic) {
         tree_reset(v, &v->tree[found]);
         v->tree[found].key = key;
+        v->tree[found].apic = apic;
         v->gen++;
     }
     v->cur = (unsigned)found;

@@ -148,6 +148,8 @@ int vmx_slat(void *ctx, cpu_t *cpu, uint64_t gpa, unsigned acc, struct cpu_slat 
 enum cpu_guest_action vmx_slat_exit(void *ctx, cpu_t *cpu, const struct cpu_slat_fault *f)
 {
     vmx_t *v = ctx;
+    if (f->apic_access)
+        return vmx_apic_access_exit(v, cpu, f);     /* not an EPT fault: SDM 3C 30.4 (apic_access.c) */
     if (!v->nonroot)
         return nonroot_stop(v, "an EPT fault outside VMX non-root operation (guest-physical %#llx)",
                             (unsigned long long)f->gpa);

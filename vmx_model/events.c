@@ -186,6 +186,8 @@ enum cpu_guest_action nonroot_boundary(void *ctx, cpu_t *cpu)
         v->boundary_due = false;
         cpu_set_guest_deadline(cpu, v->timer_deadline);
     }
+    if (v->tpr_entry_due)
+        return vmx_tpr_entry_exit(v, cpu);         /* SDM 3C 27.7.7: right after VM entry (apic_access.c) */
     if (v->pdbg_held) {
         /* the #DB VM entry's blocking by MOV SS held: due once the first
          * guest instruction completed (a trap on that instruction) */

@@ -187,6 +187,7 @@ static void load_host_state(vmx_t *v)
     cpu_set(c, CPU_RFLAGS, 0x2);
     v->nonroot = false;
     cpu_set_guest_mode(c, false);
+    cpu_set_apic_access(c, false, 0);
     cpu_set_slat(c, false);
     vmx_tlb_transition(v, false);
     cpu_reload_context(c);
@@ -352,7 +353,6 @@ static void load_seg(vmx_t *v, int s)
 static const char *unmodelled_control(const vmx_t *v)
 {
     if (v->pin & PIN_POSTED_INTR) return "pin-based 'process posted interrupts'";
-    if (v->proc2 & PROC2_VIRT_APIC_ACCESS) return "secondary 'virtualize APIC accesses'";
     if (v->proc2 & PROC2_VIRT_X2APIC) return "secondary 'virtualize x2APIC mode'";
     if (v->proc2 & PROC2_APIC_REG_VIRT) return "secondary 'APIC-register virtualization'";
     if (v->proc2 & PROC2_VIRT_INTR) return "secondary 'virtual-interrupt delivery'";
@@ -402,6 +402,7 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     const char *um = unmodelled_control(v);
     if (um)
         return res(VMX_UNMODELLED, 0, "VM entry with %s = 1: hvsim does not model that control yet", um);
+
     /* Pending debug exceptions (SDM 3C 27.7.3 "Delivery of Pending Debug
      * Exceptions after VM Entry"): valid when BS (bit 14) or the enabled-
      * breakpoint bit (12) is set. Ignored when the entry injects an external
@@ -474,6 +475,12 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
      * Entries"). */
     v->eptp = (v->proc2 & PROC2_EPT) ? F(v, VMCS_EPT_POINTER) : 0;
     cpu_set_slat(c, (v->proc2 & PROC2_EPT) != 0);
+    v->tpr_entry_due = vmx_apic_access_entry(v);   /* SDM 3C 30.4, 27.7.7 (apic_access.c) */
+    if (v->tpr_entry_due && ((v->proc & PROC_MTF) || F(v, VMCS_GUEST_ACTIVITY_STATE) != 0 ||
+                             ((F(v, VMCS_VM_ENTRY_INTR_INFO) >> 31) && ((F(v, VMCS_VM_ENTRY_INTR_INFO) >> 8) & 7) == 7)))
+        return res(VMX_UNMODELLED, 0, "VM entry with a VM exit induced by the TPR threshold (SDM 3C 27.7.7) due together "
+                   "with the monitor trap flag, a pending MTF VM exit or a non-active activity state: their order is "
+                   "not modelled");
     vmx_tlb_transition(v, true);
     if ((v->proc2 & PROC2_EPT) && (F(v, VMCS_GUEST_CR0) & CR0_PG) && (F(v, VMCS_GUEST_CR4) & CR4_PAE) &&
         !(v->entry_ctls & ENTRY_IA32E_GUEST)) {
@@ -519,7 +526,7 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
     v->mtf = v->proc & PROC_MTF;
     v->mtf_pending = v->mtf_armed = v->boundary_due = false;
     v->ple_seen = false;
-    cpu_set_guest_step(c, v->mtf);
+    cpu_set_guest_step(c, v->mtf || v->tpr_entry_due);
 
     /* Interruptibility and activity state, then event injection (SDM 3C
      * "Event Injection": injection happens after guest state is loaded; an

@@ -773,7 +773,7 @@ vmx_t *vmx_attach(cpu_t *cpu, const struct vmx_caps *caps)
         .cr_write = vmx_cr_write, .guest_insn = nonroot_insn, .guest_event = nonroot_event,
         .guest_shutdown = nonroot_shutdown, .init_signal = vmx_init_signal, .guest_boundary = nonroot_boundary,
         .slat = vmx_slat, .slat_exit = vmx_slat_exit, .guest_task_switch = nonroot_task_switch,
-        .guest_sipi = nonroot_sipi,
+        .guest_sipi = nonroot_sipi, .guest_apic_access = nonroot_apic_access,
     };
     cpu_set_virt_ops(cpu, &ops);
     return v;

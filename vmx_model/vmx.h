@@ -147,6 +147,15 @@ struct vmx_result vmx_vmcall(vmx_t *v);
 struct vmx_result vmx_invept(vmx_t *v, uint64_t type, const uint64_t desc[2]);
 struct vmx_result vmx_invvpid(vmx_t *v, uint64_t type, const uint64_t desc[2]);
 
+/* "Virtualize APIC accesses" (apic_access.c; SDM 3C 30.4, 28.2.1), pure:
+ * whether a linear data access of size bytes at page offset offset is
+ * virtualized ("APIC-register virtualization" and "virtual-interrupt
+ * delivery" 0); the access type of exit-qualification bits 15:12 (acc:
+ * CPU_SLAT_* bits); the exit qualification. */
+bool vmx_apic_access_virtualized(bool tpr_shadow, unsigned offset, unsigned size, bool write);
+unsigned vmx_apic_access_type(bool guest_physical, bool event_delivery, unsigned acc);
+uint64_t vmx_apic_access_qual(unsigned type, unsigned offset);
+
 /* State queries (tests, traces, the scenario engine). */
 bool vmx_in_operation(const vmx_t *v);             /* after VMXON, before VMXOFF */
 uint64_t vmx_vmxon_pointer(const vmx_t *v);

@@ -64,6 +64,8 @@ struct vmx {
     bool pdbg_armed;
     uint64_t pdbg_progress;
     struct tlb *gpa_cache;       /* guest-physical mappings, tagged by EPTRTA (ept_exits.c) */
+    bool tpr_entry_due;          /* a VM exit induced by the TPR threshold is due at the first boundary
+                                    after VM entry (apic_access.c) */
     const struct cpu_virt_insn *in_insn;   /* the instruction being executed (NULL: an API call) */
 };
 /* Report the VMLAUNCH/VMRESUME outcome before the transition it causes, so
@@ -113,6 +115,14 @@ void nonroot_init(vmx_t *v);       /* an INIT signal: exit reason 3 */
 bool nonroot_sipi(void *ctx, cpu_t *cpu, unsigned vector);   /* a SIPI in wait-for-SIPI: exit reason 4 */
 /* A task switch (cpu/task.c): exit reason 9. */
 enum cpu_guest_action nonroot_task_switch(void *ctx, cpu_t *cpu, const struct cpu_task_switch *t);
+/* ---- apic_access.c: "virtualize APIC accesses" (SDM 3C 30.4) ---- */
+enum cpu_guest_action nonroot_apic_access(void *ctx, cpu_t *cpu, struct cpu_apic_access *a);
+/* The APIC-access VM exit (reason 44) of a fault cpu/ recorded with apic_access. */
+enum cpu_guest_action vmx_apic_access_exit(vmx_t *v, cpu_t *cpu, const struct cpu_slat_fault *f);
+/* VM entry: set cpu/'s APIC-access page; true when the TPR threshold
+ * induces a VM exit right after the entry. */
+bool vmx_apic_access_entry(vmx_t *v);
+enum cpu_guest_action vmx_tpr_entry_exit(vmx_t *v, cpu_t *cpu);
 /* VMCALL and the other VMX instructions in VMX non-root operation. */
 bool nonroot_vmx_insn(vmx_t *v, const struct cpu_virt_insn *in);
 

@@ -5,7 +5,8 @@
  * memory) tries one kind of task switch per run (`--cmdline NAME`, the
  * table at the end): JMP and CALL to a TSS descriptor and through a task
  * gate, IRET with EFLAGS.NT = 1, INT n, INT3 and exceptions through a task
- * gate in the IDT. Every attempt that passes the checks before it is a VM
+ * gate in the IDT, an NMI and an external interrupt through a task gate
+ * (nmi-gate, ext-gate). Every attempt that passes the checks before it is a VM
  * exit with reason 9 and nothing of the switch happens: the host finds TR,
  * the TSS descriptors' busy bits and both TSSs as they were.
  *
@@ -25,6 +26,7 @@
  * 1.c).
  */
 #include "hvsim.h"
+#include "apic.h"
 #include "vmx.h"
 
 #define F_IDT_VECTORING_EC 0x440Au
@@ -53,6 +55,7 @@ static uint32_t gpd[1024] __attribute__((aligned(4096)));
 static uint8_t gstack[4096] __attribute__((aligned(16)));
 static struct vmx_regs g;
 static bool launched;
+static uint32_t inject;      /* VM-entry interruption information of the next guest32() */
 
 static uint64_t A(const void *p) { return (uint64_t)(uintptr_t)p; }
 
@@ -137,6 +140,7 @@ static void guest32(const void *rip, uint64_t rflags)
     vmw(F_GUEST_IDTR_BASE, A(gidt));
     vmw(F_GUEST_IDTR_LIMIT, sizeof(gidt) - 1);
     vmw(F_GUEST_RFLAGS, rflags);
+    vmw(F_ENTRY_INTR_INFO, inject);
 }
 
 static uint64_t enter(void)
@@ -263,6 +267,29 @@ static void gp_gate(void)
     expect_switch("MOV DS, AX = 0x1238: #GP(0x1238) through a task gate naming TSS 0x20", "MOV", g32_mov_ds, 0x2,
                   G_TSS_B, 3, ~0u, 0x80000B0D, 0x1238);
 }
+/* An NMI ("NMI exiting" 0; injected by VM entry, type 2) and an external
+ * interrupt ("external-interrupt exiting" 0; a self IPI pending at VM
+ * entry, RFLAGS.IF = 1) whose IDT entries are task gates: exit 9 from
+ * source 3 with the event in the IDT-vectoring information, the guest RIP
+ * where the event arrived (the instruction boundary before g32_handler). */
+static void nmi_gate(void)
+{
+    gidt[2] = hv_task_gate(G_TSS_B, true);
+    inject = 0x80000202u;                                   /* valid, NMI (type 2), vector 2 */
+    expect_switch("an injected NMI through a task gate naming TSS 0x20", "boundary", g32_handler, 0x2, G_TSS_B, 3, ~0u,
+                  0x80000202, 0);
+    inject = 0;
+}
+static void ext_gate(void)
+{
+    gidt[0x50] = hv_task_gate(G_TSS_B, true);
+    __asm__ volatile("cli");
+    apic_sw_enable(0xFF);
+    apic_write(APIC_ICR_LO, (1u << 18) | 0x50);             /* fixed, shorthand self, vector 0x50 */
+    hv_printf("self IPI 0x50 pending in the IRR: %s\n", hv_yn((apic_read(APIC_IRR + 0x20) >> 16) & 1));
+    expect_switch("external interrupt 0x50 (self IPI) through a task gate naming TSS 0x20", "boundary", g32_handler,
+                  0x202, G_TSS_B, 3, ~0u, 0x80000050, 0);
+}
 static void checks(void)
 {
     expect_fault_first("JMP 0x30:0 (a busy TSS): #GP(0x30) before any task switch", g32_jmp_busy, 13, G_TSS_BUSY);
@@ -315,7 +342,8 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     static const struct { const char *name; void (*fn)(void); } cases[] = {
         { "jmp-tss", jmp_tss }, { "call-tss", call_tss }, { "jmp-gate", jmp_gate }, { "call-gate", call_gate },
         { "iret-nt", iret_nt }, { "int-gate", int_gate }, { "int3-gate", int3_gate }, { "ud-gate", ud_gate },
-        { "gp-gate", gp_gate }, { "checks", checks }, { "ia32e-gp", ia32e_gp },
+        { "gp-gate", gp_gate }, { "checks", checks }, { "ia32e-gp", ia32e_gp }, { "nmi-gate", nmi_gate },
+        { "ext-gate", ext_gate },
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         if (hv_cmdline_is(bi, cases[i].name)) {

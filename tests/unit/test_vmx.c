@@ -1358,6 +1358,61 @@ START_TEST(insn)
 }
 END_TEST
 
+/* ---- "virtualize APIC accesses" (vmx_model/apic_access.c), pure ----
+ * SDM 3C 30.4.2 / 30.4.3.1 with APIC-register virtualization and
+ * virtual-interrupt delivery 0: only a read or write of at most 32 bits at
+ * page offset 080H with "use TPR shadow" is virtualized; 28.2.1: the
+ * access types of the exit qualification. */
+struct apic_virt_row {
+    bool tpr_shadow;
+    unsigned offset, size;
+    bool write, want;
+    int line;
+};
+static const struct apic_virt_row apic_virt_rows[] = {
+    { true, 0x80, 4, false, true, __LINE__ },   { true, 0x80, 4, true, true, __LINE__ },
+    { true, 0x80, 1, false, true, __LINE__ },   { true, 0x80, 2, true, true, __LINE__ },
+    { false, 0x80, 4, false, false, __LINE__ }, { false, 0x80, 4, true, false, __LINE__ },
+    { true, 0x80, 8, false, false, __LINE__ },  { true, 0x80, 8, true, false, __LINE__ },
+    { true, 0x81, 1, false, false, __LINE__ },  { true, 0x84, 4, true, false, __LINE__ },
+    { true, 0x7C, 8, false, false, __LINE__ },  { true, 0x30, 4, false, false, __LINE__ },
+    { true, 0xB0, 4, true, false, __LINE__ },   { true, 0x300, 4, true, false, __LINE__ },
+    { true, 0x80, 0, false, false, __LINE__ },
+};
+
+START_TEST(apic_virtualized)
+{
+    const struct apic_virt_row *r = &apic_virt_rows[_i];
+    bool got = vmx_apic_access_virtualized(r->tpr_shadow, r->offset, r->size, r->write);
+    ck_assert_msg(got == r->want, "test_vmx.c:%d: TPR shadow %d, offset %#x, %u bytes, %s: virtualized %d, want %d",
+                  r->line, r->tpr_shadow, r->offset, r->size, r->write ? "write" : "read", got, r->want);
+}
+END_TEST
+
+struct apic_type_row {
+    bool gpa, event;
+    unsigned acc, want;
+    int line;
+};
+static const struct apic_type_row apic_type_rows[] = {
+    { false, false, CPU_SLAT_READ, 0, __LINE__ },  { false, false, CPU_SLAT_WRITE, 1, __LINE__ },
+    { false, false, CPU_SLAT_FETCH, 2, __LINE__ }, { false, false, CPU_SLAT_FETCH | CPU_SLAT_USER, 2, __LINE__ },
+    { false, true, CPU_SLAT_READ, 3, __LINE__ },   { false, true, CPU_SLAT_WRITE, 3, __LINE__ },
+    { true, true, CPU_SLAT_READ, 10, __LINE__ },   { true, false, CPU_SLAT_READ, 15, __LINE__ },
+    { true, false, CPU_SLAT_WRITE, 15, __LINE__ },
+};
+
+START_TEST(apic_type)
+{
+    const struct apic_type_row *r = &apic_type_rows[_i];
+    unsigned got = vmx_apic_access_type(r->gpa, r->event, r->acc);
+    ck_assert_msg(got == r->want, "test_vmx.c:%d: access type %u, want %u", r->line, got, r->want);
+    uint64_t q = vmx_apic_access_qual(got, 0x1234);
+    ck_assert_msg(q == (((uint64_t)r->want << 12) | 0x234), "test_vmx.c:%d: qualification %#llx", r->line,
+                  (unsigned long long)q);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("vmx");
@@ -1380,6 +1435,11 @@ int main(void)
     ADD_ROWS(t, mov_cr_fixed_bits, movcr_rows);
     tcase_add_loop_test(t, vmlaunch_after_mov_ss, 0, 2);
     ADD_ROWS(t, insn, insn_rows);
+    suite_add_tcase(s, t);
+
+    t = harness_tcase("apic_access");
+    ADD_ROWS(t, apic_virtualized, apic_virt_rows);
+    ADD_ROWS(t, apic_type, apic_type_rows);
     suite_add_tcase(s, t);
     return harness_run(s);
 }
