@@ -13,9 +13,11 @@
  * The platform routes IPIs between LPs (struct cpu_platform.ipi).
  *
  * NMI IPIs make an NMI pending on the target (cpu->nmi_pending; cpu.c
- * delivers it). Not modelled (fail loudly, naming the request): SMI
- * delivery, NMI with the "self" or "all including self" shorthand (an
- * invalid combination). The LINT0/LINT1 pins, thermal, performance and
+ * delivers it). SMI IPIs make an SMI pending on the target, offered at
+ * each boundary to the virtualization model (AMD-V: the SMI intercept, GIF);
+ * an SMI that would enter SMM stops the run (SMM is not modelled). Not
+ * modelled (fail loudly, naming the request): NMI or SMI with the "self" or
+ * "all including self" shorthand (invalid combinations). The LINT0/LINT1 pins, thermal, performance and
  * CMCI sources never fire; EOI-broadcast suppression is not offered
  * (docs/apic.md).
  */
@@ -209,10 +211,35 @@ static void timer_fire(cpu_t *cpu)
         accept(cpu, l & 0xFF, false);
 }
 
+bool cpu_smi_pending(const cpu_t *cpu) { return cpu->apic.smi_pending; }
+
+/* A pending SMI at an instruction boundary (SMIs come before INIT and NMI,
+ * SDM 3A table 6-2): the virtualization model may take it (AMD-V: the SMI
+ * intercept, APM 2 15.13.3) or hold it (GIF = 0, 15.17); otherwise the LP
+ * would enter SMM, which hvsim does not model. */
+static void smi_recognize(cpu_t *cpu)
+{
+    int r = cpu->has_virt && cpu->virt.smi_signal ? cpu->virt.smi_signal(cpu->virt.ctx, cpu) : CPU_SMI_SMM;
+    if (r != CPU_SMI_SMM)
+        return;                                    /* a VM exit or held: it stays pending */
+    cpu_unmodelled(cpu, "an SMI reached LP %u at RIP %#llx: it would enter system-management mode, which hvsim "
+                   "does not model", cpu->cfg.lp_index, (unsigned long long)cpu_rip(cpu));
+}
+
 void apic_poll(cpu_t *cpu)
 {
     struct apic *a = A(cpu);
     uint64_t now = cpu->cycles;
+    /* an SMI IPI whose time has come (SDM 3A 10.6.1 delivery mode 010b) */
+    if (a->smi_time <= now) {
+        a->smi_time = ~0ull;
+        a->smi_pending = true;
+    }
+    if (a->smi_pending) {
+        smi_recognize(cpu);
+        if (cpu->pend.kind == PEND_UNMODELLED)
+            return;
+    }
     /* INIT, then a start-up IPI that came after it (SDM 3A 9.4.4, 10.4.7.3) */
     if (a->init_time <= now) {
         uint64_t sipi = a->sipi_time;
@@ -288,6 +315,8 @@ static uint64_t next_event(const cpu_t *cpu)
         t = a->sipi_time;
     if (a->nmi_time < t)
         t = a->nmi_time;
+    if (a->smi_time < t)
+        t = a->smi_time;
     if (TIMER_MODE(a->lvt[APIC_LVT_TIMER]) == TIMER_TSC_DL) {
         if (a->tsc_deadline) {
             uint64_t c = a->tsc_deadline > cpu->tsc_offset ? a->tsc_deadline - cpu->tsc_offset : 0;
@@ -348,7 +377,7 @@ static void regs_reset(cpu_t *cpu)
     uint64_t tpc = a->ticks_per_count;
     memset(a, 0, sizeof(*a));
     a->ticks_per_count = tpc;
-    a->init_time = a->sipi_time = a->nmi_time = ~0ull;
+    a->init_time = a->sipi_time = a->nmi_time = a->smi_time = ~0ull;
     a->id = cpu->cfg.lp_index;
     a->dfr = 0xFFFFFFFFu;
     a->svr = 0xFF;
@@ -474,6 +503,16 @@ void cpu_apic_ipi_deliver(cpu_t *cpu, const struct cpu_ipi *m)
         apic_update(cpu);
         return;
     }
+    if (m->mode == 2) {
+        /* SMI: the vector is ignored (SDM 3A 10.6.1: "should be 00H"), a
+         * software-disabled APIC still takes it (10.4.7.2); it becomes
+         * pending when this LP's clock reaches the send time (apic_poll) */
+        uint64_t t = m->time > cpu->cycles ? m->time : cpu->cycles;
+        if (t < a->smi_time)
+            a->smi_time = t;
+        apic_update(cpu);
+        return;
+    }
     if (m->mode == 4) {
         /* NMI: the vector is ignored, a software-disabled APIC still takes
          * it (10.4.7.2, 10.6.1); it becomes pending when this LP's clock
@@ -517,24 +556,24 @@ static bool send_ipi(cpu_t *cpu, uint32_t lo, uint32_t dest)
     };
     static const char *const names[8] = { "fixed", "lowest priority", "SMI", "reserved (3)", "NMI", "INIT",
                                           "start-up", "reserved (7)" };
-    if (mode != 0 && mode != 1 && mode != 4 && mode != 5 && mode != 6) {
-        cpu_unmodelled(cpu, "IPI with delivery mode %s (ICR %#x): SMI delivery and the reserved modes are not "
-                       "modelled", names[mode], lo);
+    if (mode == 3 || mode == 7) {
+        cpu_unmodelled(cpu, "IPI with delivery mode %s (ICR %#x): the reserved modes are not modelled",
+                       names[mode], lo);
         return false;
     }
-    if (mode == 4 && (shorthand == 1 || shorthand == 2)) {
+    if ((mode == 2 || mode == 4) && (shorthand == 1 || shorthand == 2)) {
         /* SDM 3A 10.6.1, table "Valid Combinations for the ... Local xAPIC
-         * Interrupt Command Register": NMI with the "self" or "all
+         * Interrupt Command Register": NMI or SMI with the "self" or "all
          * including self" shorthand is invalid; what it does is not said */
-        cpu_unmodelled(cpu, "IPI with delivery mode NMI and the '%s' shorthand (ICR %#x): an invalid combination "
-                       "(SDM 3A 10.6.1); use no shorthand with this LP's APIC ID", shorthand == 1 ? "self" :
-                       "all including self", lo);
+        cpu_unmodelled(cpu, "IPI with delivery mode %s and the '%s' shorthand (ICR %#x): an invalid combination "
+                       "(SDM 3A 10.6.1); use no shorthand with this LP's APIC ID", names[mode],
+                       shorthand == 1 ? "self" : "all including self", lo);
         return false;
     }
     cpu_emit(cpu, CPU_EV_APIC, cpu_rip(cpu), CPU_APIC_IPI, dest, lo, 0);
     if (mode == 5 && !((lo >> 14) & 1) && ((lo >> 15) & 1))
         return true;                                /* INIT level de-assert: no effect (SDM 3A 10.6.1) */
-    if (mode == 4 || mode == 5 || mode == 6) {
+    if (mode == 2 || mode == 4 || mode == 5 || mode == 6) {
         m.level_trigger = false;
         if (!cpu->plat.ipi) {
             if (shorthand == 1 || shorthand == 2 || (shorthand == 0 && cpu_apic_ipi_matches(cpu, &m)))

@@ -1026,6 +1026,8 @@ uint64_t cpu_next_wake(cpu_t *cpu)
         return cpu->cycles;
     if (cpu->irq_held)
         return t;                                  /* GIF = 0 holds NMIs and interrupts (APM 2 15.17) */
+    if (cpu->apic.smi_time < t)
+        t = cpu->apic.smi_time;                    /* an SMI ends HLT whatever RFLAGS.IF says (apic.c) */
     if (!cpu->nmi_blocked) {
         if (cpu->nmi_pending)
             return cpu->cycles;

@@ -527,6 +527,12 @@ struct cpu_virt_ops {
      * CPU_INIT_BLOCKED holds it until cpu_release_init() (VMX root
      * operation blocks INIT, SDM 3C "VMXON"). May be NULL. */
     int (*init_signal)(void *ctx, cpu_t *cpu);
+    /* An SMI is pending (an IPI with delivery mode SMI reached the LP; at an
+     * instruction boundary, any mode): CPU_SMI_EXITED the model made a VM
+     * exit (the SMI stays pending), CPU_SMI_HELD it stays pending (AMD-V:
+     * GIF = 0), CPU_SMI_SMM it would enter system-management mode, which
+     * hvsim does not model: the run stops. May be NULL (CPU_SMI_SMM). */
+    int (*smi_signal)(void *ctx, cpu_t *cpu);
     /* Second-level address translation (EPT) while cpu_set_slat(cpu, true):
      * translate guest-physical gpa for an access (CPU_SLAT_* bits below).
      * CPU_SLAT_OK fills *out; CPU_SLAT_FAULT: an EPT violation or
@@ -561,6 +567,9 @@ struct cpu_virt_ops {
  * cpu_slat_fault.apic_access). The view's shadow tables are keyed by it. */
 void cpu_set_apic_access(cpu_t *cpu, bool on, uint64_t page_pa);
 enum { CPU_INIT_DELIVER = 0, CPU_INIT_CONSUMED, CPU_INIT_BLOCKED };
+enum { CPU_SMI_SMM = 0, CPU_SMI_EXITED, CPU_SMI_HELD };
+/* An SMI arrived and is held or was taken by a VM exit (smi_signal). */
+bool cpu_smi_pending(const cpu_t *cpu);
 /* Deliver an INIT that init_signal blocked (e.g. at VMXOFF). */
 void cpu_release_init(cpu_t *cpu);
 void cpu_set_virt_ops(cpu_t *cpu, const struct cpu_virt_ops *ops);

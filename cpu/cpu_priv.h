@@ -154,6 +154,8 @@ struct apic {
     uint64_t init_time, sipi_time;             /* INIT / start-up IPI on its way (~0: none) */
     uint8_t sipi_vector;
     uint64_t nmi_time;                         /* an NMI IPI on its way (~0: none); then cpu->nmi_pending */
+    uint64_t smi_time;                         /* an SMI IPI on its way (~0: none); then smi_pending */
+    bool smi_pending;                          /* an SMI that arrived and is held (AMD-V: GIF = 0) */
 };
 
 /* ---- translation cache: the engine's linear view (view.c) ---- */

@@ -202,8 +202,9 @@ static enum insn_class classify(const cs_insn *ci)
     case X86_INS_VMRUN: case X86_INS_VMMCALL: case X86_INS_VMLOAD: case X86_INS_VMSAVE:
     case X86_INS_STGI: case X86_INS_CLGI: case X86_INS_SKINIT: case X86_INS_INVLPGA:
         return IC_SVM;
+    case X86_INS_RSM: return IC_RSM;
     case X86_INS_XSAVES: case X86_INS_XSAVES64: case X86_INS_XRSTORS: case X86_INS_XRSTORS64:
-    case X86_INS_RSM: case X86_INS_GETSEC: case X86_INS_ENCLS: case X86_INS_ENCLU:
+    case X86_INS_GETSEC: case X86_INS_ENCLS: case X86_INS_ENCLU:
         return IC_NOT_IN_PROFILE;
     default:
         return IC_NONE;

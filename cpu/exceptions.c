@@ -344,6 +344,15 @@ void cpu_raise(cpu_t *cpu, const struct xcpt *x, uint64_t rip)
         slat_exit(cpu, rip, NULL);
         return;
     }
+    if (x->vector == VEC_MF && !(cpu->cr0 & CR0_NE) && !cpu->guest_mode) {
+        /* The engine runs with CR0.NE = 1 and raises #MF; with CR0.NE = 0
+         * x87 errors are reported through FERR# and IGNNE# (SDM 1 8.7), which
+         * hvsim does not model. A guest's model decides (AMD-V: the
+         * FERR_FREEZE intercept); VT-x keeps CR0.NE = 1 (fixed bit). */
+        cpu_unmodelled(cpu, "an unmasked x87 exception at RIP %#llx with CR0.NE = 0: legacy x87 error reporting "
+                       "(FERR#, IGNNE#) is not modelled", (unsigned long long)rip);
+        return;
+    }
     cpu->cr2_before_pf = cpu->cr2;
     if (x->vector == VEC_PF)
         cpu->cr2 = x->cr2;

@@ -2051,6 +2051,14 @@ static bool h_not_in_profile(cpu_t *cpu, const struct dec_insn *d)
     return ud(cpu, d);
 }
 
+/* RSM outside SMM is #UD (SDM 2B RSM, APM 3 RSM), and hvsim has no SMM,
+ * so an RSM that gets here is #UD. In an AMD-V guest the RSM intercept
+ * came first (the model's guest_insn; APM 2 15.9, docs/svm.md). */
+static bool h_rsm(cpu_t *cpu, const struct dec_insn *d)
+{
+    return ud(cpu, d);
+}
+
 /* Bytes the decoder (Capstone 4.0.2) rejects: invalid encodings (LOCK on
  * a non-lockable instruction, undefined opcodes) and extensions newer than
  * it, none of which any profile advertises. Both are #UD on the modelled
@@ -2083,7 +2091,7 @@ static const insn_fn insn_handlers[IC_COUNT] = {
     [IC_XSETBV] = h_xsetbv_xgetbv, [IC_XGETBV] = h_xsetbv_xgetbv,
     [IC_SWAPGS] = h_swapgs, [IC_FSGSBASE] = h_fsgsbase,
     [IC_VMX] = h_virt, [IC_SVM] = h_virt,
-    [IC_NOT_IN_PROFILE] = h_not_in_profile, [IC_UNDECODABLE] = h_undecodable,
+    [IC_RSM] = h_rsm, [IC_NOT_IN_PROFILE] = h_not_in_profile, [IC_UNDECODABLE] = h_undecodable,
 };
 
 bool sysinsn_has_handler(enum insn_class c);
@@ -2107,7 +2115,7 @@ static bool legacy_ready(enum insn_class c)
     case IC_MOV_FROM_CR: case IC_MOV_TO_CR: case IC_CLTS: case IC_RDMSR: case IC_WRMSR: case IC_CPUID:
     case IC_RDTSC: case IC_RDTSCP: case IC_RDRAND: case IC_RDSEED: case IC_HLT: case IC_PAUSE: case IC_IN:
     case IC_OUT: case IC_CLI: case IC_STI: case IC_LGDT: case IC_LIDT: case IC_FAR_JMP: case IC_MOV_TO_SREG:
-    case IC_INVLPG: case IC_INVD: case IC_WBINVD: case IC_UNDECODABLE: case IC_NOT_IN_PROFILE:
+    case IC_INVLPG: case IC_INVD: case IC_WBINVD: case IC_UNDECODABLE: case IC_NOT_IN_PROFILE: case IC_RSM:
         return true;
     default:
         return false;

@@ -57,6 +57,10 @@
 #define MSR_PAT         0x277u
 #define MSR_VM_CR       0xC0010114u
 #define MSR_VM_HSAVE_PA 0xC0010117u
+#define MSR_TSC_RATIO   0xC0000104u
+#define TSC_RATIO_RESET 0x0100000000ull    /* 1.0 in 8.32 fixed point */
+#define TSC_RATIO_MBZ   (~0ull << 40)      /* bits 63:40 reserved (APM 15.30.5) */
+#define CR0_NE     (1ull << 5)
 #define VM_CR_LOCK      (1ull << 3)
 #define VM_CR_SVMDIS    (1ull << 4)
 
@@ -75,6 +79,7 @@ struct svm {
     cpu_t *cpu;
     struct svm_caps caps;
     uint64_t vm_cr, hsave_pa;
+    uint64_t tsc_ratio;                /* TSC_RATIO (C000_0104): 8.32 fixed point, bits 63:40 0 */
     bool gif;                          /* global interrupt flag (APM 15.17) */
     bool guest;                        /* a guest runs (between VMRUN and #VMEXIT) */
     uint64_t vmcb;                     /* its VMCB (physical) */
@@ -455,15 +460,10 @@ static int check_guest(svm_t *s)
 }
 
 /* Intercepts and controls whose behaviour hvsim does not model (the run
- * stops at VMRUN naming them). */
+ * stops at VMRUN naming them). Every bit of intercept vector 3 is modelled:
+ * SMI (smi_signal), RSM (guest_insn), FERR_FREEZE (guest_event). */
 static const char *unmodelled_intercept(svm_t *s)
 {
-    static const struct { int bit; const char *name; } um[] = {
-        { I3_SMI, "the SMI intercept" }, { I3_RSM, "the RSM intercept" }, { I3_FERR, "the FERR_FREEZE intercept" },
-    };
-    for (unsigned k = 0; k < sizeof(um) / sizeof(um[0]); k++)
-        if ((s->i3 >> um[k].bit) & 1)
-            return um[k].name;
     if (s->i4 >> 14)
         return "intercept vector 4 bits 31:14 (RDPRU, EFER and CR write traps)";
     if (R32(s, intercept5))
@@ -932,6 +932,22 @@ static void want_insn_bytes(const svm_t *s, struct exit_info *x, uint64_t pf_cod
     }
 }
 
+/* RDTSC, RDTSCP and RDMSR of the TSC in the guest, not intercepted: the
+ * guest's TSC is (host TSC * TSC_RATIO) + TSC_OFFSET (APM 15.30.5 "TSC
+ * Ratio MSR": the ratio scales the host's TSC, including the value last
+ * written to it, and TSC_OFFSET is added unscaled). TSC_RATIO is 8.32 fixed
+ * point; cpu/'s scaling is VT-x's 16.48 (SDM 3C 26.3), so the ratio shifted
+ * left by 16 gives the same product: (tsc * (ratio << 16)) >> 48 =
+ * (tsc * ratio) >> 32, exact (the ratio has 40 bits). */
+static enum cpu_guest_action guest_tsc(const svm_t *s, struct cpu_guest_insn *gi)
+{
+    if (s->tsc_ratio != TSC_RATIO_RESET) {
+        gi->out.tsc_scale = true;
+        gi->out.tsc_multiplier = s->tsc_ratio << 16;
+    }
+    return execute_with(gi, s->tsc_offset);
+}
+
 static enum cpu_guest_action guest_insn(void *ctx, cpu_t *c, struct cpu_guest_insn *gi)
 {
     svm_t *s = ctx;
@@ -948,6 +964,12 @@ static enum cpu_guest_action guest_insn(void *ctx, cpu_t *c, struct cpu_guest_in
         { IC_MWAIT, 4, I4_MWAIT, SVM_EXIT_MWAIT }, { IC_XSETBV, 4, I4_XSETBV, SVM_EXIT_XSETBV },
         { IC_INT1, 4, I4_ICEBP, SVM_EXIT_ICEBP }, { IC_RDTSC, 3, I3_RDTSC, SVM_EXIT_RDTSC },
         { IC_RDTSCP, 4, I4_RDTSCP, SVM_EXIT_RDTSCP },
+        /* RSM: the intercept comes before RSM's #UD outside SMM (hvsim has
+         * no SMM, so every RSM would be #UD): a VMM that emulates SMM for its
+         * guest (KVM's rsm_interception) relies on the exit for a guest the
+         * processor does not run in SMM; QEMU TCG checks the intercept first
+         * too; Bochs 2.7 raises the #UD first (docs/differential.md) */
+        { IC_RSM, 3, I3_RSM, SVM_EXIT_RSM },
         { IC_SIDT, 3, I3_IDTR_READ, 0x66 }, { IC_SGDT, 3, I3_GDTR_READ, 0x67 }, { IC_SLDT, 3, I3_LDTR_READ, 0x68 },
         { IC_STR, 3, I3_TR_READ, 0x69 }, { IC_LIDT, 3, I3_IDTR_WRITE, 0x6A }, { IC_LGDT, 3, I3_GDTR_WRITE, 0x6B },
         { IC_LLDT, 3, I3_LDTR_WRITE, 0x6C }, { IC_LTR, 3, I3_TR_WRITE, 0x6D },
@@ -984,9 +1006,7 @@ static enum cpu_guest_action guest_insn(void *ctx, cpu_t *c, struct cpu_guest_in
         return CPU_GUEST_EXECUTE;
     case IC_RDTSC:
     case IC_RDTSCP:
-        gi->out.use_value = true;                  /* TSC_OFFSET applies (APM 15.30.4) */
-        gi->out.value = s->tsc_offset;
-        return CPU_GUEST_EXECUTE;
+        return guest_tsc(s, gi);
     case IC_IN: case IC_OUT: case IC_INS: case IC_OUTS: {
         if (!((s->i3 >> I3_IOIO) & 1))
             return CPU_GUEST_EXECUTE;
@@ -1054,11 +1074,8 @@ static enum cpu_guest_action guest_insn(void *ctx, cpu_t *c, struct cpu_guest_in
     default:
         break;
     }
-    if (gi->cls == IC_RDMSR && (uint32_t)cpu_get(c, CPU_RCX) == MSR_TSC) {
-        /* RDMSR of IA32_TSC: TSC_OFFSET applies */
-        gi->out.use_value = true;
-        gi->out.value = s->tsc_offset;
-    }
+    if (gi->cls == IC_RDMSR && (uint32_t)cpu_get(c, CPU_RCX) == MSR_TSC)
+        return guest_tsc(s, gi);                   /* RDMSR of IA32_TSC: as RDTSC */
     return CPU_GUEST_EXECUTE;
 }
 
@@ -1079,6 +1096,35 @@ static enum cpu_guest_action pause_decision(svm_t *s, uint64_t nrip)
         s->pause_last = now;
     }
     return exits ? exit_now(s, SVM_EXIT_PAUSE, 0, 0, nrip) : CPU_GUEST_EXECUTE;
+}
+
+/* An unmasked x87 exception with CR0.NE = 0 in the guest. The engine
+ * raises #MF where an x87 instruction meets the pending error (the next
+ * waiting x87 instruction); with CR0.NE = 0 the processor reports it the
+ * legacy way instead (SDM 1 8.7, "Handling x87 FPU Exceptions in
+ * Software"; APM 2 8.2.15 "x87 Floating-Point Exception-Pending"): it
+ * asserts FERR# and, IGNNE# being deasserted (hvsim models no chipset that
+ * asserts it, and no IRQ 13), freezes at that instruction until an
+ * interrupt. The FERR_FREEZE intercept (vector 3 bit 30, exit code 0x7E,
+ * APM 2 table B-1 "intercept processor 'freezing' during legacy FERR
+ * handling") exits instead: the guest RIP is the instruction that froze,
+ * EXITINFO1/2 are 0, nRIP 0 (not an instruction intercept, 15.7.1).
+ * Without the intercept the freeze and FERR# are not modelled: the run
+ * stops. */
+static enum cpu_guest_action ferr_freeze(svm_t *s, const struct cpu_guest_event *e)
+{
+    cpu_t *c = s->cpu;
+    if (!((s->i3 >> I3_FERR) & 1)) {
+        stop(s, "an unmasked x87 exception at RIP %#llx in a guest with CR0.NE = 0 and no FERR_FREEZE intercept: "
+             "legacy x87 error reporting (FERR#, IGNNE#, the freeze) is not modelled",
+             (unsigned long long)e->fault_rip);
+        return CPU_GUEST_STOP;
+    }
+    struct exit_info x = { .code = SVM_EXIT_FERR_FREEZE };
+    cpu_set_rip_linear(c, e->fault_rip);
+    vmexit(s, &x, 0);
+    cpu_account_exit(c, false);
+    return CPU_GUEST_EXITED;
 }
 
 static enum cpu_guest_action guest_event(void *ctx, cpu_t *c, const struct cpu_guest_event *e)
@@ -1113,6 +1159,8 @@ static enum cpu_guest_action guest_event(void *ctx, cpu_t *c, const struct cpu_g
     }
     if (e->type == 4)
         return CPU_GUEST_EXECUTE;                  /* INT n: the INTn intercept decided before delivery */
+    if (e->type == 3 && e->vector == 16 && !e->vectoring && !(cpu_get(c, CPU_CR0) & CR0_NE))
+        return ferr_freeze(s, e);
     if (!((s->exc_icpt >> (e->vector & 31)) & 1))
         return CPU_GUEST_EXECUTE;
     /* exception intercept: EXITINFO1 the error code, EXITINFO2 the #PF
@@ -1159,6 +1207,8 @@ static enum cpu_guest_action guest_boundary(void *ctx, cpu_t *c)
         return CPU_GUEST_EXECUTE;
     if (cpu_nmi_ready(c) || cpu_intr_ready(c))
         return CPU_GUEST_EXECUTE;                  /* "Physical interrupts take priority over virtual interrupts" */
+    if (!s->guest)
+        return CPU_GUEST_EXITED;                   /* the APIC poll behind them took an SMI or INIT intercept */
     if ((s->i3 >> I3_VINTR) & 1) {
         struct exit_info x = { .code = SVM_EXIT_VINTR };
         vmexit(s, &x, 0);                          /* nRIP 0: not an instruction intercept (15.7.1) */
@@ -1239,6 +1289,33 @@ static bool guest_shutdown(void *ctx, cpu_t *c)
     return true;
 }
 
+/* An SMI at an instruction boundary (cpu_virt_ops.smi_signal; it comes
+ * from a local-APIC IPI with delivery mode SMI, apic.c). GIF = 0 holds it
+ * pending (APM 2 15.17, table 15-10). In a guest with the SMI intercept
+ * (vector 3 bit 2, 15.13.3) it is #VMEXIT(SMI), exit code 0x62, and stays
+ * pending: GIF = 0 after the exit holds it until the host's STGI, which
+ * lets it into SMM (as KVM's smi_interception expects: it does nothing,
+ * and the host's STGI takes the SMI). EXITINFO1 (15.13.3): bit 0, the SMI
+ * source, 1 for an SMI from outside the core (an APIC message is one);
+ * bits 63:32 describe an I/O-trap SMI (none: the core raises no SMIs of
+ * its own here), so 0; EXITINFO2 0; nRIP 0 (not an instruction intercept,
+ * 15.7.1); the guest RIP is the next instruction (a HLT is left).
+ * Anywhere else the SMI would enter SMM, which hvsim does not model: the
+ * run stops (apic.c). */
+#define SMI_INFO1_EXTERNAL 1ull
+static int smi_signal(void *ctx, cpu_t *c)
+{
+    svm_t *s = ctx;
+    if (!s->gif)
+        return CPU_SMI_HELD;
+    if (!s->guest || !((s->i3 >> I3_SMI) & 1))
+        return CPU_SMI_SMM;
+    struct exit_info x = { .code = SVM_EXIT_SMI, .info1 = SMI_INFO1_EXTERNAL };
+    vmexit(s, &x, 0);
+    cpu_account_exit(c, false);
+    return CPU_SMI_EXITED;
+}
+
 static int init_signal(void *ctx, cpu_t *c)
 {
     svm_t *s = ctx;
@@ -1308,6 +1385,21 @@ static int svm_msr(void *ctx, cpu_t *c, uint32_t index, bool write, uint64_t *va
             return 0;                          /* must be 4-KiB aligned and inside the physical space */
         s->hsave_pa = *val;
         return 1;
+    case MSR_TSC_RATIO:
+        /* APM 15.30.5: the guest's TSC rate, 8.32 fixed point (integer part
+         * 39:32, fraction 31:0), reset 1.0; bits 63:40 are reserved (#GP).
+         * Without CPUID Fn8000_000A EDX bit 4 (TscRateMsr) the MSR does not
+         * exist: #GP. It applies only in guest mode (guest_tsc). */
+        if (!(s->caps.features & SVM_FEAT_TSC_RATE))
+            return 0;
+        if (!write) {
+            *val = s->tsc_ratio;
+            return 1;
+        }
+        if (*val & TSC_RATIO_MBZ)
+            return 0;
+        s->tsc_ratio = *val;
+        return 1;
     case MSR_EFER:
         if (write && (*val & EFER_SVME) && (s->vm_cr & VM_CR_SVMDIS))
             return 0;                          /* SVM disabled by VM_CR.SVMDIS (APM 15.4) */
@@ -1341,9 +1433,11 @@ svm_t *svm_attach(cpu_t *cpu, const struct svm_caps *caps)
     s->cpu = cpu;
     s->caps = *caps;
     s->gif = true;
+    s->tsc_ratio = TSC_RATIO_RESET;
     static const struct cpu_virt_ops proto = {
         .insn = svm_insn, .msr = svm_msr, .cpuid = svm_cpuid, .guest_insn = guest_insn, .guest_event = guest_event,
         .guest_boundary = guest_boundary, .guest_shutdown = guest_shutdown, .init_signal = init_signal,
+        .smi_signal = smi_signal,
         .slat = svm_slat, .slat_exit = svm_slat_exit, .guest_task_switch = guest_task_switch,
     };
     struct cpu_virt_ops ops = proto;

@@ -28,6 +28,7 @@ struct svm_caps {
 };
 #define SVM_FEAT_NP           (1u << 0)    /* nested paging */
 #define SVM_FEAT_NRIPS        (1u << 3)    /* next sequential instruction pointer saved */
+#define SVM_FEAT_TSC_RATE     (1u << 4)    /* the TSC ratio MSR C000_0104 (15.30.5) */
 #define SVM_FEAT_CLEAN        (1u << 5)    /* VMCB clean bits (15.15): hvsim treats every field as dirty,
                                               reloading it at each VMRUN, which the clean bits allow */
 #define SVM_FEAT_FLUSH_ASID   (1u << 6)    /* TLB_CONTROL 3 and 7 (15.16.2) */
@@ -36,8 +37,8 @@ struct svm_caps {
 #define SVM_FEAT_PAUSE_THRESH (1u << 12)   /* PAUSE filter threshold (15.14.4) */
 #define SVM_FEAT_VGIF         (1u << 16)   /* virtual GIF (15.33.2) */
 /* every feature bit whose behaviour svm.c models (and amd-server offers) */
-#define SVM_FEAT_MODELLED (SVM_FEAT_NP | SVM_FEAT_NRIPS | SVM_FEAT_CLEAN | SVM_FEAT_FLUSH_ASID | SVM_FEAT_DECODE | \
-                           SVM_FEAT_PAUSE_FILTER | SVM_FEAT_PAUSE_THRESH | SVM_FEAT_VGIF)
+#define SVM_FEAT_MODELLED (SVM_FEAT_NP | SVM_FEAT_NRIPS | SVM_FEAT_TSC_RATE | SVM_FEAT_CLEAN | SVM_FEAT_FLUSH_ASID | \
+                           SVM_FEAT_DECODE | SVM_FEAT_PAUSE_FILTER | SVM_FEAT_PAUSE_THRESH | SVM_FEAT_VGIF)
 #define SVM_MAX_NASID 65536u
 
 /* NULL when the profile has no SVM. */

@@ -1638,12 +1638,9 @@ static void group_unmodelled(const char *name)
 {
     static const struct { const char *name, *what; unsigned off; uint64_t bits; const void *rip; } t[] = {
         { "nmi", "VMRUN with the NMI intercept", V_I3, B(I3_NMI), gx_nop },
-        { "smi", "VMRUN with the SMI intercept", V_I3, B(I3_SMI), gx_nop },
         { "vintr", "VMRUN with the VINTR intercept", V_I3, B(I3_VINTR), gx_nop },
         { "pushf", "VMRUN with the PUSHF intercept", V_I3, B(I3_PUSHF), gx_nop },
         { "popf", "VMRUN with the POPF intercept", V_I3, B(I3_POPF), gx_nop },
-        { "rsm", "VMRUN with the RSM intercept", V_I3, B(I3_RSM), gx_nop },
-        { "ferr", "VMRUN with the FERR_FREEZE intercept", V_I3, B(I3_FERR), gx_nop },
         { "efer-write-trap", "VMRUN with the EFER write trap (vector 4 bit 15)", V_I4, B(I4_EFER_WRITE_TRAP),
           gx_nop },
         { "invpcid", "VMRUN with the INVPCID intercept (vector 5 bit 2)", V_I5, B(2), gx_nop },

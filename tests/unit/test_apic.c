@@ -2200,14 +2200,15 @@ START_TEST(ipi_without_router)
 }
 END_TEST
 
-/* SMI delivery is not modelled (apic.c header), nor are the combinations
- * SDM 3A 10.6.1 calls invalid (NMI with the "self" or "all including self"
- * shorthand): an ICR write with one of them (or a reserved mode, 011b and
+/* The combinations SDM 3A 10.6.1 calls invalid (NMI or SMI with the "self"
+ * or "all including self" shorthand) are not modelled (apic.c header): an
+ * ICR write with one of them (or a reserved mode, 011b and
  * 111b) stops the run as unmodelled, naming the mode, and the instruction
  * does not complete. */
 struct dm_row { const char *name; bool x2; uint32_t lo; const char *mode; };
 static const struct dm_row dm_rows[] = {
-    { "ipi/unmodelled-smi",          false, 0x00200, "SMI" },
+    { "ipi/unmodelled-smi-self",     false, 0x44200, "SMI" },
+    { "ipi/unmodelled-smi-all-incl", false, 0x84200, "SMI" },
     { "ipi/unmodelled-nmi-self",     false, 0x44400, "NMI" },
     { "ipi/unmodelled-nmi-all-incl", false, 0x84400, "NMI" },
     { "ipi/unmodelled-reserved-3",   false, 0x00340, "reserved" },

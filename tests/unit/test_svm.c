@@ -652,14 +652,17 @@ END_TEST
 /* ---- MSRs through RDMSR/WRMSR at CPL 0 (APM 15.30.1 VM_CR, 15.30.4
  * VM_HSAVE_PA, 15.4 EFER.SVME) ---- */
 
-enum { RD = 1, WR, WR_GP, WR_OR, WR_OR_GP };   /* WR_OR: write the current value | val */
+enum { RD = 1, RD_GP, WR, WR_GP, WR_OR, WR_OR_GP };   /* WR_OR: write the current value | val */
 struct msr_step { int op; uint32_t msr; uint64_t val, mask; };     /* RD: (value & mask) == val; mask 0: all */
 struct msr_row {
     const char *name;
     int line;
     unsigned mods;
     struct msr_step st[4];
+    struct cap_ovr caps[NCAP_OVR];   /* capability overrides (svm_caps_override) */
 };
+#define MSR_TSC_RATIO   0xC0000104u
+#define TSC_RATIO_1     0x0100000000ull
 #define MR(...) { .line = __LINE__, __VA_ARGS__ }
 
 static const struct msr_row msr_rows[] = {
@@ -721,6 +724,21 @@ static const struct msr_row msr_rows[] = {
     MR(.name = "hsave/at-maxphyaddr-gp",
        .st = { { WR_GP, MSR_VM_HSAVE_PA, BIT(MAXPA), 0 }, { RD, MSR_VM_HSAVE_PA, HSAVE_PA, 0 } }),
     MR(.name = "hsave/bit63-gp", .st = { { WR_GP, MSR_VM_HSAVE_PA, BIT(63) | HSAVE_PA, 0 } }),
+    /* TSC_RATIO (APM 15.30.5): 8.32 fixed point, reset 1.0, bits 63:40
+     * reserved (#GP); without CPUID Fn8000_000A EDX bit 4 the MSR is #GP */
+    MR(.name = "tsc-ratio/reset-1.0", .st = { { RD, MSR_TSC_RATIO, TSC_RATIO_1, 0 } }),
+    MR(.name = "tsc-ratio/largest", .st = { { WR, MSR_TSC_RATIO, 0xFFFFFFFFFFull, 0 },
+                                            { RD, MSR_TSC_RATIO, 0xFFFFFFFFFFull, 0 } }),
+    MR(.name = "tsc-ratio/zero", .st = { { WR, MSR_TSC_RATIO, 0, 0 }, { RD, MSR_TSC_RATIO, 0, 0 } }),
+    MR(.name = "tsc-ratio/bit40-gp-keeps-old", .st = { { WR, MSR_TSC_RATIO, 0x80000000ull, 0 },
+                                                       { WR_GP, MSR_TSC_RATIO, BIT(40), 0 },
+                                                       { RD, MSR_TSC_RATIO, 0x80000000ull, 0 } }),
+    MR(.name = "tsc-ratio/bit63-gp", .st = { { WR_GP, MSR_TSC_RATIO, BIT(63) | TSC_RATIO_1, 0 },
+                                             { RD, MSR_TSC_RATIO, TSC_RATIO_1, 0 } }),
+    MR(.name = "tsc-ratio/feature-off-read-gp", .caps = { { "features", SVM_FEAT_MODELLED & ~SVM_FEAT_TSC_RATE } },
+       .st = { { RD_GP, MSR_TSC_RATIO, 0, 0 } }),
+    MR(.name = "tsc-ratio/feature-off-write-gp", .caps = { { "features", SVM_FEAT_MODELLED & ~SVM_FEAT_TSC_RATE } },
+       .st = { { WR_GP, MSR_TSC_RATIO, TSC_RATIO_1, 0 } }),
 };
 
 /* Execute one instruction at `at` (its HLT follows) with the given
@@ -756,10 +774,17 @@ START_TEST(msr)
     char row[200];
     snprintf(row, sizeof(row), "msr %s (test_svm.c:%d)", r->name, r->line);
     struct sv x;
-    sv_create(&x, msr_code, sizeof(msr_code), row, r->mods);
+    struct svm_caps caps;
+    row_caps(&caps, r->caps, row);
+    sv_create_caps(&x, msr_code, sizeof(msr_code), row, r->mods, &caps);
     cpu_t *c = x.t.cpu;
     for (unsigned k = 0; k < 4 && r->st[k].op; k++) {
         const struct msr_step *s = &r->st[k];
+        if (s->op == RD_GP) {
+            int vec = exec_at(&x, AT_RDMSR, 0, s->msr, 0);
+            ck_assert_msg(vec == 13, "%s: step %u: RDMSR %#x raised vector %d, expected #GP", row, k, s->msr, vec);
+            continue;
+        }
         if (s->op == RD) {
             int vec = exec_at(&x, AT_RDMSR, 0, s->msr, 0);
             ck_assert_msg(vec == -1, "%s: step %u: RDMSR %#x raised vector %d", row, k, s->msr, vec);
@@ -826,8 +851,9 @@ static const struct cpuid_row cpuid_rows[] = {
     CR(.name = "8000_000A/edx-vgif", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 16, .want = 1u << 16),
     CR(.name = "8000_000A/edx-clean-bits", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 5, .want = 1u << 5),
     CR(.name = "8000_000A/edx-flush-by-asid", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 6, .want = 1u << 6),
+    CR(.name = "8000_000A/edx-tsc-rate-msr", .leaf = 0x8000000A, .reg = 3, .mask = 1u << 4, .want = 1u << 4),
     CR(.name = "8000_000A/edx-unmodelled-features-clear", .leaf = 0x8000000A, .reg = 3,
-       .mask = (1u << 1) | (1u << 2) | (1u << 4) | (1u << 13) | (1u << 15) | (1u << 25),
+       .mask = (1u << 1) | (1u << 2) | (1u << 13) | (1u << 15) | (1u << 25),
        .want = 0),
     CR(.name = "8000_000A/edx-is-caps", .leaf = 0x8000000A, .reg = 3, .mask = ~0u, .from_caps = true),
     CR(.name = "8000_000A/edx-is-modelled-set", .leaf = 0x8000000A, .reg = 3, .mask = ~0u, .want = SVM_FEAT_MODELLED),
@@ -904,8 +930,8 @@ static const struct ovr_row ovr_rows[] = {
     OV(.name = "asids/2^32", .ops = { { "asids", 1ull << 32 } }, .err = "asids=4294967296: at most", SRV_CAPS()),
     OV(.name = "features/lbr-virtualization-bit-1", .ops = { { "features", 0x2 } },
        .err = "features=0x2: bit 1 (LBR virtualization) is a feature hvsim does not model", SRV_CAPS()),
-    OV(.name = "features/tsc-rate-bit-4", .ops = { { "features", SVM_FEAT_MODELLED | 0x10 } },
-       .err = "bit 4 (TSC rate MSR)", SRV_CAPS()),
+    OV(.name = "features/spec-ctrl-bit-20", .ops = { { "features", SVM_FEAT_MODELLED | (1u << 20) } },
+       .err = "bit 20 (SPEC_CTRL virtualization)", SRV_CAPS()),
     OV(.name = "features/reserved-bit-8", .ops = { { "features", 0x108 } }, .err = "bit 8 (reserved or unnamed)",
        SRV_CAPS()),
     OV(.name = "features/avic-bit-13", .ops = { { "features", 0x2000 } }, .err = "bit 13 (AVIC)", SRV_CAPS()),
@@ -914,8 +940,9 @@ static const struct ovr_row ovr_rows[] = {
     OV(.name = "features/lowest-unmodelled-bit-named", .ops = { { "features", (1u << 25) | (1u << 2) } },
        .err = "bit 2 (SVM lock)", SRV_CAPS()),
     OV(.name = "features/lists-the-modelled-bits", .ops = { { "features", 0x2 } },
-       .err = "may only clear bits of 0x114e9 (bits 0 nested paging, 3 NRIP save, 5 VMCB clean bits, 6 flush by "
-              "ASID, 7 decode assists, 10 PAUSE filter, 12 PAUSE filter threshold, 16 vGIF)", SRV_CAPS()),
+       .err = "may only clear bits of 0x114f9 (bits 0 nested paging, 3 NRIP save, 4 TSC rate MSR, 5 VMCB clean "
+              "bits, 6 flush by ASID, 7 decode assists, 10 PAUSE filter, 12 PAUSE filter threshold, 16 vGIF)",
+       SRV_CAPS()),
     OV(.name = "features/bit-32", .ops = { { "features", 1ull << 32 } },
        .err = "features=0x100000000: CPUID Fn8000_000A EDX has 32 bits; bit 32 is beyond it", SRV_CAPS()),
     OV(.name = "features/bit-63", .ops = { { "features", (1ull << 63) | 8 } }, .err = "bit 63 is beyond it",
@@ -1205,6 +1232,7 @@ struct virt_row {
     int rax_from;              /* RV_*: RAX from the host's CR0 */
     unsigned intr;             /* a physical interrupt pending before VMRUN (vector; 0: none) */
     bool nmi;                  /* an NMI pending before VMRUN */
+    bool smi;                  /* an SMI IPI (delivery mode SMI) pending before VMRUN */
     unsigned tpr_p1;           /* TPR(t): the APIC's TPR[7:4] before (x2APIC mode); 0: untouched */
     struct cap_ovr caps[NCAP_OVR];   /* capability overrides (svm_caps_override) */
     bool stop;                 /* the run stops at VMRUN or in the guest: unmodelled */
@@ -1219,6 +1247,7 @@ struct virt_row {
     int host_vec;              /* the host ends in this vector's handler; 0: after its last HLT */
     unsigned cr8_after_p1;     /* CR8_AFTER(t): the APIC's TPR[7:4] afterwards; 0: not checked */
     bool nmi_after;            /* an NMI is still pending afterwards */
+    bool smi_after;            /* an SMI is still pending afterwards */
     uint64_t mem_at, mem_want; /* mem_at != 0: the qword there afterwards */
 };
 #define VR(...) { .line = __LINE__, __VA_ARGS__ }
@@ -1242,6 +1271,9 @@ struct virt_row {
 #define INTINFO(v) CHK(exitintinfo, ~0ull, (v))
 #define PF_NOT_MAPPED 0x7FFF00000000ull
 #define DA_CR(gpr) (EXITINFO1_MOV_CR | (gpr))
+#define CR0_NE_ (1ull << 5)
+/* push 0x37B; fldcw [rsp]; fld1; fldz; fdivp st(1), st; fwait (at 14): #Z unmasked */
+#define X87_ZDIV GCODE(0x68, 0x7B, 0x03, 0x00, 0x00, 0xD9, 0x2C, 0x24, 0xD9, 0xE8, 0xD9, 0xEE, 0xDE, 0xF9, 0x9B)
 
 static const struct virt_row virt_rows[] = {
     /* 15.21.4: "The processor takes a virtual INTR interrupt if: V_IRQ and
@@ -1518,13 +1550,48 @@ static const struct virt_row virt_rows[] = {
     VR(.name = "nrip/intr-zero", .host = H_GIF0, .intr = 0x61, .m = { GUEST_IF, ICPT3(1u << I3_INTR),
        MOD(nrip, ~0ull, 0x5678) }, EXIT(SVM_EXIT_INTR, G(0)), .nrip = NRIP0),
 
-    /* what stays unmodelled stops the run at VMRUN, naming it */
-    VR(.name = "stop/smi-intercept", .m = { ICPT3(1u << I3_SMI) }, .stop = true, .stop_text = "SMI"),
-    VR(.name = "stop/rsm-intercept", .m = { ICPT3(1u << I3_RSM) }, .stop = true, .stop_text = "RSM"),
+    /* the SMI intercept (15.13.3): an SMI (an IPI with delivery mode SMI)
+     * in a guest is #VMEXIT(SMI) 0x62, EXITINFO1 bit 0 (an external SMI),
+     * nRIP 0, and stays pending: GIF = 0 holds it (15.17), the host's STGI
+     * lets it into SMM, which hvsim does not model; without the intercept
+     * the guest would enter SMM */
+    VR(.name = "smi/intercept-exit-still-pending", .host = H_GIF0, .smi = true, .m = { ICPT3(1u << I3_SMI),
+       MOD(nrip, ~0ull, 0x5678) }, EXIT(SVM_EXIT_SMI, G(0)), .nrip = NRIP0,
+       .chk = { INFO1(1), CHK(exitinfo2, ~0ull, 0), INTINFO(0) }, .smi_after = true),
+    VR(.name = "smi/intercept-before-nmi", .host = H_GIF0, .smi = true, .nmi = true,
+       .m = { ICPT3((1u << I3_SMI) | (1u << I3_NMI)) }, EXIT(SVM_EXIT_SMI, G(0)), .smi_after = true,
+       .nmi_after = true),
+    VR(.name = "smi/no-intercept-smm-stops", .host = H_GIF0, .smi = true, .stop = true,
+       .stop_text = "system-management mode"),
+    VR(.name = "smi/intercept-then-stgi-smm-stops", .host = H_GIF0_STGI, .smi = true, .m = { ICPT3(1u << I3_SMI) },
+       .stop = true, .stop_text = "it would enter system-management mode"),
+    VR(.name = "smi/intercept-nothing-pending-runs", .m = { ICPT3(1u << I3_SMI) }, VMMCALL_AT(0)),
+    /* the RSM intercept (15.9, exit 0x73): before RSM's #UD outside SMM
+     * (there is no SMM): nRIP the next instruction; without it #UD */
+    VR(.name = "rsm/intercept-exit", GCODE(0x0F, 0xAA), .m = { ICPT3(1u << I3_RSM) }, EXIT(SVM_EXIT_RSM, G(0)),
+       .nrip = G(2), .chk = { INFO1(0), INTINFO(0) }),
+    VR(.name = "rsm/intercept-before-ud-intercept", GCODE(0x0F, 0xAA), .m = { ICPT3(1u << I3_RSM),
+       MOD(exception_intercepts, 0, 1u << 6) }, EXIT(SVM_EXIT_RSM, G(0))),
+    VR(.name = "rsm/no-intercept-ud", GCODE(0x0F, 0xAA), HLT_AT(6), .frame_rip = G(0)),
+    VR(.name = "rsm/no-intercept-ud-intercept", GCODE(0x0F, 0xAA), .m = { MOD(exception_intercepts, 0, 1u << 6) },
+       EXIT(SVM_EXIT_EXCP0 + 6, G(0)), .nrip = NRIP0),
+    /* the FERR_FREEZE intercept (vector 3 bit 30, exit 0x7E): with guest
+     * CR0.NE = 0 an unmasked x87 exception (here #Z of FDIVP, control word
+     * 0x37B) freezes the processor at the next waiting x87 instruction
+     * (FWAIT), IGNNE# being deasserted: #VMEXIT(FERR_FREEZE) there, nRIP
+     * 0; with CR0.NE = 1 the same is #MF and the intercept plays no part;
+     * without the intercept the legacy reporting is not modelled */
+    VR(.name = "ferr/intercept-nothing-frozen-runs", .m = { ICPT3(1u << I3_FERR) }, VMMCALL_AT(0)),
+    VR(.name = "ferr/freeze-exit", X87_ZDIV, .m = { ICPT3(1u << I3_FERR), MOD(cr0, CR0_NE_, 0),
+       MOD(exception_intercepts, 0, 1u << 16), MOD(nrip, ~0ull, 0x5678) }, EXIT(SVM_EXIT_FERR_FREEZE, G(14)),
+       .nrip = NRIP0, .chk = { INFO1(0), CHK(exitinfo2, ~0ull, 0), INTINFO(0) }),
+    VR(.name = "ferr/ne1-mf-not-freeze", X87_ZDIV, .m = { ICPT3(1u << I3_FERR),
+       MOD(exception_intercepts, 0, 1u << 16) }, EXIT(SVM_EXIT_EXCP0 + 16, G(14))),
+    VR(.name = "ferr/no-intercept-stops", X87_ZDIV, .m = { MOD(cr0, CR0_NE_, 0) }, .stop = true,
+       .stop_text = "legacy x87 error reporting"),
     /* the task-switch intercept is modelled (scenarios/svm/task/): VMRUN enters the guest */
     VR(.name = "task-switch/intercept-runs", GCODE(0x0F, 0xA2),
        .m = { ICPT3((1u << I3_TASK_SWITCH) | (1u << I3_CPUID)) }, EXIT(SVM_EXIT_CPUID, G(0))),
-    VR(.name = "stop/ferr-intercept", .m = { ICPT3(1u << I3_FERR) }, .stop = true, .stop_text = "FERR_FREEZE"),
     VR(.name = "stop/v-tpr-sbz-bits", .m = { VINTR_SET(0x15) }, .stop = true, .stop_text = "V_TPR bits 7:4"),
     VR(.name = "stop/v-nmi-enable", .m = { VINTR_SET(VINTR_NMI_ENABLE) }, .stop = true, .stop_text = "V_NMI_ENABLE"),
     VR(.name = "stop/avic", .m = { VINTR_SET(VINTR_AVIC) }, .stop = true, .stop_text = "AVIC"),
@@ -1672,6 +1739,8 @@ START_TEST(virt)
                                                        .time = cpu_cycles(c) });
         if (r->nmi)
             cpu_raise_nmi(c);
+        if (r->smi)
+            cpu_apic_ipi_deliver(c, &(struct cpu_ipi){ .mode = 2, .time = cpu_cycles(c) });
         cpu_leave_halt(c);
     }
     enum cpu_stop st = cpu_run(c, 10000);
@@ -1731,6 +1800,7 @@ START_TEST(virt)
                       (unsigned long long)tpr, (r->cr8_after_p1 - 1) << 4);
     }
     ck_assert_msg(cpu_nmi_pending(c) == r->nmi_after, "%s: NMI pending %d afterwards", row, cpu_nmi_pending(c));
+    ck_assert_msg(cpu_smi_pending(c) == r->smi_after, "%s: SMI pending %d afterwards", row, cpu_smi_pending(c));
     if (r->mem_at)
         ck_assert_msg(get64(&x, r->mem_at) == r->mem_want, "%s: [%#llx] = %#llx, expected %#llx", row,
                       (unsigned long long)r->mem_at, (unsigned long long)get64(&x, r->mem_at),
@@ -1763,6 +1833,51 @@ START_TEST(gif_holds_nmi)
 }
 END_TEST
 
+/* TSC_RATIO (APM 15.30.5): in the guest, RDTSC and RDMSR of the TSC read
+ * (host TSC * ratio) + TSC_OFFSET, the offset not scaled; the host's TSC
+ * is not scaled. Each row: the ratio, the guest instruction (then VMMCALL). */
+static const struct { const char *name; uint64_t ratio; uint8_t code[2]; } tsc_rows[] = {
+    { "rdtsc-ratio-2.0", 0x0200000000ull, { 0x0F, 0x31 } },
+    { "rdtsc-ratio-0.5", 0x0080000000ull, { 0x0F, 0x31 } },
+    { "rdtsc-ratio-1.0", 0x0100000000ull, { 0x0F, 0x31 } },
+    { "rdtsc-ratio-3.25", 0x0340000000ull, { 0x0F, 0x31 } },
+    { "rdmsr-tsc-ratio-2.0", 0x0200000000ull, { 0x0F, 0x32 } },
+};
+
+START_TEST(tsc_ratio)
+{
+    char row[200];
+    snprintf(row, sizeof(row), "tsc-ratio %s (test_svm.c)", tsc_rows[_i].name);
+    const uint64_t off = 1ull << 40;
+    struct sv x;
+    sv_create(&x, host_code[H_PLAIN].b, host_code[H_PLAIN].n, row, 0);
+    cpu_t *c = x.t.cpu;
+    uint8_t guest[5] = { tsc_rows[_i].code[0], tsc_rows[_i].code[1], 0x0F, 0x01, 0xD9 };
+    put(&x, GUEST_PA, guest, sizeof(guest));
+    struct vmcb v;
+    vmcb_base(&x, &v, false);
+    v.tsc_offset = off;
+    put(&x, VMCB_PA, &v, sizeof(v));
+    ck_assert(cpu_msr_write(c, 0xC0000104u, tsc_rows[_i].ratio));
+    cpu_set(c, CPU_RAX, VMCB_PA);
+    cpu_set(c, CPU_RCX, 0x10);
+    cpu_commit_state(c);
+    uint64_t t0 = 0, t1 = 0;
+    ck_assert(cpu_msr_read(c, 0x10, &t0));
+    sv_run(&x);
+    ck_assert(cpu_msr_read(c, 0x10, &t1));
+    ck_assert_msg(vmcb64(&x, VMCB_OFF(exitcode)) == SVM_EXIT_VMMCALL, "%s: exit %#llx", row,
+                  (unsigned long long)vmcb64(&x, VMCB_OFF(exitcode)));
+    uint64_t g = (vmcb64(&x, VMCB_OFF(rax)) & 0xFFFFFFFFull) | (cpu_get(c, CPU_RDX) << 32);
+    uint64_t lo = (uint64_t)(((unsigned __int128)t0 * tsc_rows[_i].ratio) >> 32) + off;
+    uint64_t hi = (uint64_t)(((unsigned __int128)t1 * tsc_rows[_i].ratio) >> 32) + off;
+    ck_assert_msg(g >= lo && g <= hi, "%s: the guest read %#llx, expected host TSC * ratio + offset in %#llx..%#llx",
+                  row, (unsigned long long)g, (unsigned long long)lo, (unsigned long long)hi);
+    ck_assert_msg(t1 - t0 < 100000, "%s: the host's TSC went from %llu to %llu", row, (unsigned long long)t0,
+                  (unsigned long long)t1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("svm");
@@ -1791,6 +1906,7 @@ int main(void)
     t = harness_tcase("virt");
     ADD_ROWS(t, virt, virt_rows);
     tcase_add_test(t, gif_holds_nmi);
+    tcase_add_loop_test(t, tsc_ratio, 0, sizeof(tsc_rows) / sizeof(tsc_rows[0]));
     suite_add_tcase(s, t);
     return harness_run(s);
 }
