@@ -447,6 +447,7 @@ static void cb_site(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
         if (tb->off[k] == off) {
             if (tb->cls[k] == IC_NONE)
                 return;                        /* the site holds other code now */
+            cpu->site_tb = tb;
             account_tb(cpu, la);
             stop_with(cpu, PEND_SITE, la);
             return;
@@ -1122,6 +1123,25 @@ void cpu_apic_sipi_received(cpu_t *cpu, uint8_t vector)
     cpu_emit(cpu, CPU_EV_APIC, cpu_rip(cpu), CPU_APIC_SIPI, vector, (uint64_t)vector << 12, 0);
 }
 
+/* Decode the sensitive instruction at la inside block record tb from the
+ * engine's live alias of the code, the bytes the engine itself executes
+ * (the block hook and tb_revalidate read them the same way): no page walk
+ * (mem_peek_code) is needed. The instruction starts within the block. */
+static bool dec_in_tb(cpu_t *cpu, const struct tb_info *tb, uint64_t la, struct dec_insn *d)
+{
+    if (!tb || la - tb->la >= tb->size)
+        return dec_at(cpu, la, d);
+    /* up to 15 bytes, within la's page (the engine's reported block size
+     * may end inside an instruction it cannot decode itself) */
+    uint32_t n = 4096 - (uint32_t)(la & 4095);
+    if (n > 15)
+        n = 15;
+    const uint8_t *now = view_code_ptr(cpu->view, la, n);
+    if (!now || !dec_bytes(cpu, now, n, la, d))
+        return dec_at(cpu, la, d);             /* (also an instruction that continues on the next page) */
+    return true;
+}
+
 /* The instruction at RIP is a sensitive one whose block starts there, right
  * after another was emulated (e.g. POPF; VMREAD): an engine run would only
  * enter the block and stop at its site hook. When nothing that run could do
@@ -1142,7 +1162,7 @@ static bool chain_site(cpu_t *cpu, struct dec_insn *d)
     if (!tb || tb->la != rip || !tb->ninsn || tb->cls[0] == IC_NONE || tb->user != (cpu->cpl == 3) ||
         tb->bits != cpu->eng_bits || (tb->gen != view_generation(cpu->view) && !tb_revalidate(cpu, tb)))
         return false;                           /* (the block hook would revalidate the record the same way) */
-    if (!dec_at(cpu, rip, d) || d->cls == IC_NONE || d->len == 0 || memcmp(d->bytes, tb->bytes, d->len) != 0)
+    if (!dec_in_tb(cpu, tb, rip, d) || d->cls == IC_NONE || d->len == 0)
         return false;
     return mem_code_cached(cpu, rip) && mem_code_cached(cpu, rip + d->len - 1);
 }
@@ -1254,6 +1274,7 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         }
         if (cpu->eng_mode_dirty)
             eng_load_mode(cpu);
+        cpu->site_tb = NULL;
         uc_err e = uc_emu_start(cpu->uc, cpu_ip(cpu), until, 0, 0);
         cpu->stats.engine_entries++;
         switch (cpu->pend.kind) {
@@ -1275,7 +1296,7 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         case PEND_SITE: {
             struct dec_insn d;
             cpu_set_rip(cpu, cpu->pend.rip);
-            if (!dec_at(cpu, cpu->pend.rip, &d))
+            if (!dec_in_tb(cpu, cpu->site_tb, cpu->pend.rip, &d))
                 d.cls = IC_UNDECODABLE;
             if (d.cls == IC_NONE)
                 break;                          /* code changed under the site */

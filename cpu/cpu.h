@@ -135,7 +135,8 @@ struct cpu_ipi {
 
 struct cpu_platform {
     void *ctx;
-    /* Find the span containing guest-physical address pa. */
+    /* Find the span containing guest-physical address pa. The map must not
+     * change while the CPU exists (cpu/ caches the last RAM span). */
     void (*phys_span)(void *ctx, uint64_t pa, struct cpu_phys_span *out);
     enum cpu_io_result (*io_in)(void *ctx, cpu_t *cpu, uint16_t port, unsigned size, uint32_t *val);
     enum cpu_io_result (*io_out)(void *ctx, cpu_t *cpu, uint16_t port, unsigned size, uint32_t val);

@@ -234,6 +234,7 @@ struct cpu {
     struct cpu_config cfg;
     const struct cpu_profile *prof;
     struct cpu_platform plat;
+    struct cpu_phys_span ram_span;             /* the last RAM span phys_access used (mem.c) */
     struct cpu_virt_ops virt;
     bool has_virt;
     const struct dec_insn *virt_cur;           /* the VMX/SVM instruction being executed (sysinsn.c) */
@@ -299,6 +300,7 @@ struct cpu {
     uint64_t cycles, insns;
     uint64_t budget_end;                       /* stop when insns reaches this */
     const struct tb_info *cur_tb;              /* TB whose cost is not yet accounted */
+    const struct tb_info *site_tb;             /* the block of the site hook that stopped the engine */
 
     /* mechanism */
     struct view *view;

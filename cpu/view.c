@@ -100,6 +100,11 @@ struct view {
     unsigned max_aliases;
     uint64_t *code_pages;         /* linear pages marked AL_CODE (may hold cleared ones) */
     unsigned ncode, capcode;
+    /* A filter over the physical pages of code_pages: bit (pfn % 4096) is
+     * set when a page with that frame was marked; cleared only with the
+     * list (alias_clear). view_phys_written scans the list only when a
+     * written frame's bit is set. */
+    uint64_t code_pfn_bits[4096 / 64];
     bool any_stale;                              /* some present page may hold stale code */
     uint64_t pending_inval[MAX_PENDING_INVAL];   /* linear pages whose code must be dropped */
     unsigned npending;
@@ -298,6 +303,7 @@ static void alias_clear(struct view *v)
             memset(v->win[i].alias, 0, sizeof(uint32_t) * (v->win[i].size >> 12));
     v->naliases = 0;
     v->ncode = 0;
+    memset(v->code_pfn_bits, 0, sizeof(v->code_pfn_bits));
 }
 
 /* Drop all translated code. Expensive (the engine's first full flush
@@ -641,6 +647,8 @@ void view_note_code(struct view *v, uint64_t la)
     }
     *e |= AL_CODE;
     v->code_pages[v->ncode++] = la >> 12;
+    unsigned b = (*e & AL_PAGE) % 4096;
+    v->code_pfn_bits[b / 64] |= 1ull << (b % 64);
 }
 
 /* Drop code-list entries whose flag was cleared (keeps the list short). */
@@ -664,6 +672,16 @@ void view_phys_written(struct view *v, uint64_t pa, uint64_t len)
     if (!v || !v->ncode || !len)
         return;
     uint64_t first = pa >> 12, last = (pa + len - 1) >> 12;
+    if (last - first < 4096) {
+        bool maybe = false;
+        for (uint64_t f = first; f <= last && !maybe; f++) {
+            unsigned b = (uint32_t)f & AL_PAGE;
+            b %= 4096;
+            maybe = (v->code_pfn_bits[b / 64] >> (b % 64)) & 1;
+        }
+        if (!maybe)
+            return;
+    }
     for (unsigned i = 0; i < v->ncode; i++) {
         uint32_t *e = alias_entry(v, v->code_pages[i] << 12);
         if (e && (*e & AL_VALID) && (*e & AL_CODE) && (*e & AL_PAGE) >= first && (*e & AL_PAGE) <= last) {
