@@ -268,6 +268,7 @@ struct cpu_stats {
     uint64_t tb_scans;          /* translation blocks decoded */
     uint64_t engine_entries;    /* uc_emu_start calls */
     uint64_t chained_sites;     /* sensitive instructions emulated right after another one, without an engine run */
+    uint64_t site_reorders;     /* times the site hooks were re-added, most-hit first (engine speed only) */
     uint64_t mode_loads;        /* engine code-mode / segment-cache reloads */
 };
 void cpu_get_stats(const cpu_t *cpu, struct cpu_stats *out);

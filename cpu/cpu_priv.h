@@ -176,7 +176,7 @@ struct dec_insn {
     unsigned id;                               /* Capstone x86_insn */
     enum insn_class cls;
     unsigned cost;                             /* cycles, from cost.def */
-    cs_insn *ci;                               /* Capstone detail (valid until next decode) */
+    cs_insn *ci;                               /* Capstone detail (a decode cache entry: valid until the next decode) */
     unsigned nmem;
     struct dec_memop mem[DEC_MAX_MEMOPS];      /* filled by dec_memops() */
 };
@@ -222,6 +222,12 @@ struct pending {
 };
 
 #define CPU_MAX_SITES 4096
+struct cpu_site {
+    cpu_t *cpu;
+    uint64_t la;
+    uc_hook h;
+    uint32_t hits;                             /* stops here, halved at each reordering */
+};
 
 /* Where QEMU keeps hidden state in a uc_context image (engmode.c). */
 struct eng_layout {
@@ -315,9 +321,15 @@ struct cpu {
     struct dcache_ent *dcache;                 /* decoded-instruction cache (decode.c) */
     struct pending pend;
     uc_hook h_block, h_intr, h_unmapped, h_insn_invalid, h_trace;
-    uc_hook site_hooks[CPU_MAX_SITES];
-    uint64_t site_la[CPU_MAX_SITES];
+    /* Sensitive-instruction sites, each with its own code hook (user data:
+     * its struct cpu_site). Unicorn 2.0.1 walks the list of code hooks in
+     * order at every hooked instruction, so the most-hit sites are kept at
+     * its front (reorder_sites in cpu.c). */
+    struct cpu_site sites[CPU_MAX_SITES];
+    uint16_t site_order[CPU_MAX_SITES];        /* indices into sites[], in the engine's hook-list order */
+    uint16_t site_hash[2 * CPU_MAX_SITES];     /* index + 1 into sites[], by linear address; 0: empty */
     unsigned nsites;
+    unsigned site_stops;                       /* site stops since the list was last ordered */
     bool last_was_site;                        /* the last loop turn emulated a sensitive instruction */
     uint64_t fetch_stop;                       /* instruction to stop before (fetch fault), 0: none */
     uint64_t fetch_stop_la;                    /* its faulting fetch address */

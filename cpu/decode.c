@@ -26,15 +26,15 @@ const char *insn_class_name(enum insn_class c)
  * Capstone's result depends only on the code size, the address (relative
  * targets) and the instruction's bytes. Sensitive instructions are decoded
  * again every time they are emulated (a VMREAD in a hypervisor's exit loop,
- * a guest's CPUID), at about 7,000 host instructions each; a hit here is a
- * copy of the saved result (about 2 KB). Direct-mapped by linear address;
- * an entry is used only if its bytes equal the bytes at hand. */
+ * a guest's CPUID), at about 7,000 host instructions each; a hit here
+ * returns the saved result itself (no copy). Direct-mapped by linear
+ * address; an entry is used only if its bytes equal the bytes at hand. */
 #define DCACHE_SLOTS 128u
 
 struct dcache_ent {
     uint64_t la;
     uint8_t bits;                 /* 0: empty */
-    cs_insn insn;                 /* detail pointer not kept */
+    cs_insn insn;                 /* its detail pointer is &detail */
     cs_detail detail;
 };
 
@@ -238,14 +238,9 @@ bool dec_bytes(cpu_t *cpu, const uint8_t *bytes, size_t n, uint64_t la, struct d
     memset(out, 0, sizeof(*out));
     out->la = la;
     unsigned bits = cpu_code_bits(cpu);
-    cs_insn *ci = cpu->csi;
     struct dcache_ent *ce = &cpu->dcache[dcache_slot(la, bits)];
-    if (ce->bits == bits && ce->la == la && ce->insn.size <= n && memcmp(ce->insn.bytes, bytes, ce->insn.size) == 0) {
-        cs_detail *det = ci->detail;
-        *ci = ce->insn;
-        ci->detail = det;
-        *det = ce->detail;
-    } else {
+    if (!(ce->bits == bits && ce->la == la && ce->insn.size <= n && memcmp(ce->insn.bytes, bytes, ce->insn.size) == 0)) {
+        cs_insn *ci = cpu->csi;
         csh h = bits == 64 ? cpu->cs : bits == 32 ? cpu->cs32 : cpu->cs16;
         if (!cs_disasm_iter(h, &p, &avail, &addr, ci)) {
             out->cls = IC_UNDECODABLE;
@@ -254,10 +249,13 @@ bool dec_bytes(cpu_t *cpu, const uint8_t *bytes, size_t n, uint64_t la, struct d
         ce->la = la;
         ce->bits = (uint8_t)bits;
         ce->insn = *ci;
-        ce->insn.detail = NULL;
         ce->detail = *ci->detail;
+        ce->insn.detail = &ce->detail;
+        fix_string_io_size(&ce->insn, bits);
     }
-    fix_string_io_size(ci, bits);
+    /* the result is the cache entry itself: valid until the slot is
+     * decoded into again (callers use it before their next decode) */
+    cs_insn *ci = &ce->insn;
     out->len = ci->size;
     memcpy(out->bytes, ci->bytes, ci->size < 16 ? ci->size : 16);
     out->id = ci->id;
