@@ -44,10 +44,15 @@ static bool phys_access(cpu_t *cpu, uint64_t pa, void *buf, size_t len, bool wri
     if (cpu->ram_span.host && pa - cpu->ram_span.base < cpu->ram_span.len &&
         len <= cpu->ram_span.len - (pa - cpu->ram_span.base)) {
         uint8_t *h = cpu->ram_span.host + (pa - cpu->ram_span.base);
-        if (write)
-            memcpy(h, b, len);
-        else
-            memcpy(b, h, len);
+        uint8_t *dst = write ? h : b;
+        const uint8_t *src = write ? b : h;
+        switch (len) {                      /* VMCS/VMCB fields: inline copies */
+        case 8: memcpy(dst, src, 8); break;
+        case 4: memcpy(dst, src, 4); break;
+        case 2: memcpy(dst, src, 2); break;
+        case 1: *dst = *src; break;
+        default: memcpy(dst, src, len); break;
+        }
         return true;
     }
     while (len) {

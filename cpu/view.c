@@ -575,6 +575,15 @@ static bool install_alias(struct view *v, struct window *w, uint64_t la, uint64_
     bool need = false;
     uint32_t *al = &w->alias[(la - w->la) >> 12];
     unsigned fresh = 0;
+    /* The common case after a flush: every page already aliased to the
+     * right frame and none holding stale code (a read-only pass) */
+    uint32_t pfn0 = (uint32_t)(pa >> 12);
+    uint64_t k0 = 0;
+    while (k0 < len >> 12 &&
+           (al[k0] & (AL_VALID | AL_STALE | AL_PAGE)) == (AL_VALID | ((pfn0 + (uint32_t)k0) & AL_PAGE)))
+        k0++;
+    if (k0 == len >> 12)
+        return true;
     for (uint64_t k = 0; k < len >> 12; k++) {
         uint32_t e = al[k];
         uint32_t want = (uint32_t)((pa >> 12) + k) & AL_PAGE;
