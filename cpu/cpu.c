@@ -53,16 +53,69 @@ static const int gpr_uc[16] = {
     UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
 };
 
+/* Engine registers read between engine runs are kept (a VM exit reads RIP,
+ * RFLAGS and the operands dozens of times, each uc_reg_read a large switch
+ * in the engine). The cache holds values the engine returned, and values
+ * written to the general registers and RIP; a write of any other register
+ * (the engine may normalize it, or it aliases others), an engine run or a
+ * context restore drops it all. Inside hooks (cpu->in_engine) it is not
+ * used. */
+_Static_assert(UC_X86_REG_ENDING <= 64 * sizeof(((cpu_t *)0)->regc_valid) / sizeof(uint64_t) &&
+                   UC_X86_REG_ENDING <= sizeof(((cpu_t *)0)->regc_val) / sizeof(uint64_t),
+               "the register cache covers every engine register id");
+
+void eng_cache_drop(cpu_t *cpu)
+{
+    memset(cpu->regc_valid, 0, sizeof(cpu->regc_valid));
+}
+
 uint64_t eng_get(cpu_t *cpu, int ucreg)
 {
+    unsigned r = (unsigned)ucreg;
+    if (!cpu->in_engine && r < UC_X86_REG_ENDING && (cpu->regc_valid[r / 64] >> (r % 64) & 1))
+        return cpu->regc_val[r];
     uint64_t v = 0;
     uc_reg_read(cpu->uc, ucreg, &v);
+    if (!cpu->in_engine && r < UC_X86_REG_ENDING) {
+        cpu->regc_val[r] = v;
+        cpu->regc_valid[r / 64] |= 1ull << (r % 64);
+    }
     return v;
+}
+
+/* Registers that read back exactly as written and alias no other register
+ * hvsim reads: the 64-bit general registers and RIP. */
+static bool eng_plain_reg(int ucreg)
+{
+    if (ucreg == UC_X86_REG_RIP)
+        return true;
+    for (unsigned i = 0; i < 16; i++)
+        if (gpr_uc[i] == ucreg)
+            return true;
+    return false;
 }
 
 void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
 {
     uc_reg_write(cpu->uc, ucreg, &v);
+    if (cpu->in_engine || !eng_plain_reg(ucreg)) {
+        eng_cache_drop(cpu);
+        return;
+    }
+    unsigned r = (unsigned)ucreg;
+    cpu->regc_val[r] = v;
+    cpu->regc_valid[r / 64] |= 1ull << (r % 64);
+}
+
+/* Every engine run goes through here (the register cache is dropped). */
+uc_err eng_run(cpu_t *cpu, uint64_t begin, uint64_t until)
+{
+    eng_cache_drop(cpu);
+    cpu->in_engine = true;
+    uc_err e = uc_emu_start(cpu->uc, begin, until, 0, 0);
+    cpu->in_engine = false;
+    eng_cache_drop(cpu);
+    return e;
 }
 
 uint64_t cpu_gpr(cpu_t *cpu, unsigned idx) { return eng_get(cpu, gpr_uc[idx & 15]); }
@@ -167,6 +220,7 @@ static void reset_engine_df(cpu_t *cpu)
     int32_t none = -1;
     memcpy((char *)cpu->ctx_scratch + cpu->oe_off, &none, 4);
     uc_context_restore(cpu->uc, cpu->ctx_scratch);
+    eng_cache_drop(cpu);
 }
 
 static void probe_intr(uc_engine *uc, uint32_t intno, void *ud)
@@ -613,6 +667,7 @@ cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat
     uc_x86_mmr empty = { 0, 0, 0, 0 };
     uc_reg_write(cpu->uc, UC_X86_REG_GDTR, &empty);
     uc_reg_write(cpu->uc, UC_X86_REG_IDTR, &empty);
+    eng_cache_drop(cpu);
     if (!eng_layout_find(cpu)) {
         err = CPU_ERR_QUIRK;
         snprintf(cpu->msg, sizeof(cpu->msg), "could not locate the engine's segment caches and mode flags in its "
@@ -831,7 +886,7 @@ static bool run_until(cpu_t *cpu, uint64_t until)
     view_sync_engine(cpu->view);
     if (cpu->eng_mode_dirty)
         eng_load_mode(cpu);
-    uc_err e = uc_emu_start(cpu->uc, cpu_ip(cpu), until, 0, 0);
+    uc_err e = eng_run(cpu, cpu_ip(cpu), until);
     cpu->stats.engine_entries++;
     account_tb(cpu, cpu_rip(cpu));
     if (e != UC_ERR_OK || cpu->pend.kind != PEND_NONE || cpu_rip(cpu) != until)
@@ -1354,7 +1409,7 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         if (cpu->eng_mode_dirty)
             eng_load_mode(cpu);
         cpu->site_tb = NULL;
-        uc_err e = uc_emu_start(cpu->uc, cpu_ip(cpu), until, 0, 0);
+        uc_err e = eng_run(cpu, cpu_ip(cpu), until);
         cpu->stats.engine_entries++;
         switch (cpu->pend.kind) {
         case PEND_NONE:
@@ -1477,7 +1532,7 @@ void eng_write_cr_native(cpu_t *cpu, unsigned cr, uint64_t v)
     const struct tb_info *keep = cpu->cur_tb;
     cpu->cur_tb = NULL;
     cpu->tramp_stop_la = at + 3;                              /* the instruction after the MOV */
-    uc_err e = uc_emu_start(cpu->uc, at, view_until_address(cpu->view), 0, 0);
+    uc_err e = eng_run(cpu, at, view_until_address(cpu->view));
     uint64_t end = eng_get(cpu, UC_X86_REG_RIP);
     cpu->tramp_stop_la = 0;
     cpu->cur_tb = keep;

@@ -241,6 +241,9 @@ struct cpu {
     const struct cpu_profile *prof;
     struct cpu_platform plat;
     struct cpu_phys_span ram_span;             /* the last RAM span phys_access used (mem.c) */
+    bool in_engine;                            /* inside uc_emu_start (hooks): no register cache */
+    uint64_t regc_valid[5];                    /* engine registers cached between runs (eng_get) */
+    uint64_t regc_val[320];
     struct cpu_virt_ops virt;
     bool has_virt;
     const struct dec_insn *virt_cur;           /* the VMX/SVM instruction being executed (sysinsn.c) */
@@ -365,6 +368,8 @@ uint64_t cpu_cs_base(const cpu_t *cpu);       /* linear = CS base + instruction 
 /* ---- engine register helpers (cpu.c) ---- */
 uint64_t eng_get(cpu_t *cpu, int ucreg);
 void eng_set(cpu_t *cpu, int ucreg, uint64_t v);
+void eng_cache_drop(cpu_t *cpu);               /* after changing engine state other than through eng_set */
+uc_err eng_run(cpu_t *cpu, uint64_t begin, uint64_t until);   /* uc_emu_start, with the register cache dropped */
 uint64_t cpu_gpr(cpu_t *cpu, unsigned idx);    /* idx 0..15 in encoding order */
 void cpu_set_gpr(cpu_t *cpu, unsigned idx, uint64_t v);
 uint64_t cpu_rflags(cpu_t *cpu);

@@ -92,6 +92,7 @@ bool eng_layout_find(cpu_t *cpu)
     eng_set(cpu, UC_X86_REG_ES, 0x1238);
     uc_context_save(uc, b);
     uc_context_restore(uc, a);
+    eng_cache_drop(cpu);
     long rax = find_changed64(a, b, n, m_rax), fsb = find_changed64(a, b, n, m_fs);
     if (rax < 0 || fsb < 0)
         goto out;
@@ -204,6 +205,7 @@ void eng_load_mode(cpu_t *cpu)
     int32_t none = -1;
     memcpy((char *)c + cpu->oe_off, &none, 4);         /* #DF tracker reset, as after an exception */
     uc_context_restore(cpu->uc, c);
+    eng_cache_drop(cpu);
     cpu->eng_cs_base = long64 ? 0 : cpu->seg[CPU_CS].base & 0xFFFFFFFFull;
     cpu->eng_bits = cpu_code_bits(cpu);
     cpu->eng_mode_dirty = false;

@@ -178,6 +178,7 @@ static void engine_load_root(struct view *v)
     unsigned ctx = cpu->cpl == 3 ? CTX_USER : CTX_SV;
     uint32_t r = ensure_root(v, t, ctx);
     uint64_t root = pool_pa(r == NO_PAGE ? 0 : r);
+    eng_cache_drop(cpu);
     uc_reg_write(cpu->uc, UC_X86_REG_CR3, &root);
     cpu->shadow_root_written = root;
 }
