@@ -29,11 +29,12 @@ const char *insn_class_name(enum insn_class c)
  * a guest's CPUID), at about 7,000 host instructions each; a hit here
  * returns the saved result itself (no copy). Direct-mapped by linear
  * address; an entry is used only if its bytes equal the bytes at hand. */
-#define DCACHE_SLOTS 128u
+#define DCACHE_SLOTS 256u                 /* 128 sets of two ways */
 
 struct dcache_ent {
     uint64_t la;
     uint8_t bits;                 /* 0: empty */
+    bool mru;                     /* (way 0 of a set) way 0 was used last */
     cs_insn insn;                 /* its detail pointer is &detail */
     cs_detail detail;
 };
@@ -238,8 +239,17 @@ bool dec_bytes(cpu_t *cpu, const uint8_t *bytes, size_t n, uint64_t la, struct d
     memset(out, 0, sizeof(*out));
     out->la = la;
     unsigned bits = cpu_code_bits(cpu);
-    struct dcache_ent *ce = &cpu->dcache[dcache_slot(la, bits)];
-    if (!(ce->bits == bits && ce->la == la && ce->insn.size <= n && memcmp(ce->insn.bytes, bytes, ce->insn.size) == 0)) {
+    /* two ways per set; a miss replaces the way not used last */
+    struct dcache_ent *set = &cpu->dcache[dcache_slot(la, bits) & ~1u], *ce = NULL;
+    for (unsigned w = 0; w < 2 && !ce; w++)
+        if (set[w].bits == bits && set[w].la == la && set[w].insn.size <= n &&
+            memcmp(set[w].insn.bytes, bytes, set[w].insn.size) == 0)
+            ce = &set[w];
+    if (ce) {
+        set[0].mru = ce == &set[0];
+    } else {
+        ce = set[0].mru ? &set[1] : &set[0];
+        set[0].mru = ce == &set[0];
         cs_insn *ci = cpu->csi;
         csh h = bits == 64 ? cpu->cs : bits == 32 ? cpu->cs32 : cpu->cs16;
         if (!cs_disasm_iter(h, &p, &avail, &addr, ci)) {
