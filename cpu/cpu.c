@@ -1359,11 +1359,15 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
             }
         }
         cpu->last_was_site = false;
-        view_prepare_run(cpu->view);
+        bool step = (cpu->guest_mode && cpu->guest_step) || ac;
+        /* Single steps need the engine's TLB flushed before they look at
+         * it (below); otherwise a pending flush may be folded into the run
+         * (view_flush_in_run), decided once the engine's mode is loaded */
+        if (held || step)
+            view_prepare_run(cpu->view);
         uint64_t rip = cpu_rip(cpu);
         uint64_t until = view_until_address(cpu->view);
         cpu->irq_insns = ~0ull;
-        bool step = (cpu->guest_mode && cpu->guest_step) || ac;
         uint64_t rep_next = 0, rep_mask = 0, insns0 = cpu->insns;
         if (held || step) {
             /* Run exactly the shadowed instruction, then take the interrupt:
@@ -1408,9 +1412,25 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         }
         if (cpu->eng_mode_dirty)
             eng_load_mode(cpu);
+        bool flush_in_run = false;
+        if (!held && !step) {
+            flush_in_run = view_flush_in_run_ok(cpu->view);
+            if (!flush_in_run)
+                view_prepare_run(cpu->view);
+        }
         cpu->site_tb = NULL;
-        uc_err e = eng_run(cpu, cpu_ip(cpu), until);
+        uint64_t start = cpu_ip(cpu);
+        if (flush_in_run) {
+            start = view_flush_in_run(cpu->view, start);
+            cpu->stats.flushes_in_run++;
+        }
+        uc_err e = eng_run(cpu, start, until);
         cpu->stats.engine_entries++;
+        if (flush_in_run && view_is_reserved(cpu_rip(cpu))) {
+            cpu_internal(cpu, "the run stopped inside the flush trampoline at %#llx",
+                         (unsigned long long)cpu_rip(cpu));
+            return CPU_STOP_INTERNAL;
+        }
         switch (cpu->pend.kind) {
         case PEND_NONE:
             account_tb(cpu, cpu_rip(cpu));

@@ -631,6 +631,8 @@ void view_set_context(struct view *v);       /* CPL / PCID / paging bits changed
 uint64_t view_generation(const struct view *v);
 uint64_t view_until_address(const struct view *v);
 uint64_t view_trampoline_addr(const struct view *v, unsigned which);   /* 0: mov cr0,rax 1: mov cr4,rax 2: mov cr3,rax */
+bool view_flush_in_run_ok(struct view *v);
+uint64_t view_flush_in_run(struct view *v, uint64_t target);   /* the run's start address */
 bool view_is_reserved(uint64_t la);
 void view_note_code(struct view *v, uint64_t la);
 const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len);

@@ -44,6 +44,9 @@
 #define RESERVED_END  0x0000010000000000ull
 #define UNTIL_LA      (RESERVED_END - 0x1000)   /* `until` and the trampolines (present, RX) */
 #define FLUSH_LA      (UNTIL_LA - 0x1000)       /* never present: its protection flips flush the engine TLB */
+#define FLUSH_TRAMP       (UNTIL_LA + 0x40)     /* the flush that starts a run (view_flush_in_run) */
+#define FLUSH_SLOT_RAX    (UNTIL_LA + 0x100)    /* ... its data: the RAX to restore */
+#define FLUSH_SLOT_TARGET (UNTIL_LA + 0x108)    /* ... and where the run goes on */
 #define POOL_PAGES    ((unsigned)((FLUSH_LA - RESERVED_BASE) / 4096))
 #define SH_1G         (1ull << 10)              /* software bit: cached from a 1-GiB guest page */
 #define WIN_SHIFT     30
@@ -432,6 +435,19 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
         t[3] = 0xe9;                                    /* jmp rel32 to `until` */
         memcpy(t + 4, &rel, 4);
     }
+    /* The flush that starts a run (view_flush_in_run), at FLUSH_TRAMP:
+     *   mov cr3, rax ; mov rax, [rip + RAX slot] ; jmp [rip + target slot] */
+    {
+        uint8_t *t = v->until_host + (FLUSH_TRAMP - UNTIL_LA);
+        int32_t d1 = (int32_t)(FLUSH_SLOT_RAX - (FLUSH_TRAMP + 3 + 7));
+        int32_t d2 = (int32_t)(FLUSH_SLOT_TARGET - (FLUSH_TRAMP + 3 + 7 + 6));
+        static const uint8_t head[3] = { 0x0f, 0x22, 0xd8 };
+        memcpy(t, head, 3);
+        t[3] = 0x48; t[4] = 0x8b; t[5] = 0x05;          /* mov rax, [rip + d1] */
+        memcpy(t + 6, &d1, 4);
+        t[10] = 0xff; t[11] = 0x25;                     /* jmp [rip + d2] */
+        memcpy(t + 12, &d2, 4);
+    }
     if (e == UC_ERR_OK)
         e = uc_mem_map_ptr(cpu->uc, UNTIL_LA, 4096, UC_PROT_READ | UC_PROT_EXEC, v->until_host);
     if (e == UC_ERR_OK)
@@ -709,6 +725,34 @@ bool view_engine_maps(struct view *v, uint64_t la)
     unsigned ctx = v->cpu->cpl == 3 ? 1 : 0;
     uint64_t *s1 = t->root[ctx] == NO_PAGE ? NULL : shadow_slot(v, t->root[ctx], la, 1, false);
     return s1 && (*s1 & PTE_P);
+}
+
+/* The pending flush can be folded into the next run: a 64-bit engine, no
+ * stale code to drop first (that needs the engine's TLB already flushed),
+ * no single-stepping (TF). */
+bool view_flush_in_run_ok(struct view *v)
+{
+    cpu_t *cpu = v->cpu;
+    return v->flush_pending && cpu->eng_bits == 64 && !v->any_stale && !v->npending &&
+           !(eng_get(cpu, UC_X86_REG_RFLAGS) & RF_TF);
+}
+
+/* Fold the pending flush into the run that starts at target: the run
+ * starts at FLUSH_TRAMP with RAX = the shadow root; the trampoline executes
+ * MOV CR3 (the engine's TLB flush, as view_sync_engine's), restores RAX and
+ * jumps to target, which the engine then runs without another entry. The
+ * block hook ignores hvsim's reserved range (no accounting, no stop), so
+ * the run is what it would have been. Returns where to start the run. */
+uint64_t view_flush_in_run(struct view *v, uint64_t target)
+{
+    cpu_t *cpu = v->cpu;
+    engine_load_root(v);
+    uint64_t rax = eng_get(cpu, UC_X86_REG_RAX);
+    memcpy(v->until_host + (FLUSH_SLOT_RAX - UNTIL_LA), &rax, 8);
+    memcpy(v->until_host + (FLUSH_SLOT_TARGET - UNTIL_LA), &target, 8);
+    eng_set(cpu, UC_X86_REG_RAX, cpu->shadow_root_written);
+    v->flush_pending = false;
+    return FLUSH_TRAMP;
 }
 
 void view_prepare_run(struct view *v)
