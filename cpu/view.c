@@ -69,6 +69,9 @@ struct window {
     uint64_t size;
     uint8_t *host;        /* host reservation */
     uint32_t *alias;      /* one entry per 4-KiB page: the installed host alias */
+    uint32_t *big;        /* one per 2 MiB (after alias[], same allocation): first frame + 1 when all
+                             512 entries are known valid, contiguous from it and free of stale code;
+                             0: unknown (install_alias) */
     bool used;
 };
 
@@ -304,7 +307,7 @@ static void alias_clear(struct view *v)
 {
     for (int i = 0; i < MAX_WIN; i++)
         if (v->win[i].used && v->win[i].alias)
-            memset(v->win[i].alias, 0, sizeof(uint32_t) * (v->win[i].size >> 12));
+            memset(v->win[i].alias, 0, sizeof(uint32_t) * ((v->win[i].size >> 12) + (v->win[i].size >> 21)));
     v->naliases = 0;
     v->ncode = 0;
     memset(v->code_pfn_bits, 0, sizeof(v->code_pfn_bits));
@@ -542,7 +545,7 @@ bool view_cover(struct view *v, uint64_t la)
                      (unsigned long long)size);
         return false;
     }
-    uint32_t *al = calloc(size >> 12, sizeof(uint32_t));     /* zero pages until touched */
+    uint32_t *al = calloc((size >> 12) + (size >> 21), sizeof(uint32_t));     /* zero pages until touched */
     uc_err e = al ? uc_mem_map_ptr(v->cpu->uc, base, size, UC_PROT_ALL, h) : UC_ERR_NOMEM;
     if (e != UC_ERR_OK) {
         munmap(h, size);
@@ -551,7 +554,7 @@ bool view_cover(struct view *v, uint64_t la)
                      uc_strerror(e));
         return false;
     }
-    *w = (struct window){ .la = base, .size = size, .host = h, .alias = al, .used = true };
+    *w = (struct window){ .la = base, .size = size, .host = h, .alias = al, .big = al + (size >> 12), .used = true };
     return true;
 }
 
@@ -593,14 +596,23 @@ static bool install_alias(struct view *v, struct window *w, uint64_t la, uint64_
     uint32_t *al = &w->alias[(la - w->la) >> 12];
     unsigned fresh = 0;
     /* The common case after a flush: every page already aliased to the
-     * right frame and none holding stale code (a read-only pass) */
+     * right frame and none holding stale code (a read-only pass; for a
+     * 2-MiB page, known from an earlier pass until an entry changes) */
     uint32_t pfn0 = (uint32_t)(pa >> 12);
+    uint32_t *big = len == (1ull << 21) && !((la - w->la) & ((1ull << 21) - 1)) ? &w->big[(la - w->la) >> 21] : NULL;
+    if (big && *big == ((pfn0 & AL_PAGE) + 1))
+        return true;
     uint64_t k0 = 0;
     while (k0 < len >> 12 &&
            (al[k0] & (AL_VALID | AL_STALE | AL_PAGE)) == (AL_VALID | ((pfn0 + (uint32_t)k0) & AL_PAGE)))
         k0++;
-    if (k0 == len >> 12)
+    if (k0 == len >> 12) {
+        if (big)
+            *big = (pfn0 & AL_PAGE) + 1;
         return true;
+    }
+    for (uint64_t b = (la - w->la) >> 21; b <= (la - w->la + len - 1) >> 21; b++)
+        w->big[b] = 0;                   /* entries of these 2-MiB ranges change below */
     for (uint64_t k = 0; k < len >> 12; k++) {
         uint32_t e = al[k];
         uint32_t want = (uint32_t)((pa >> 12) + k) & AL_PAGE;
@@ -712,6 +724,9 @@ void view_phys_written(struct view *v, uint64_t pa, uint64_t len)
         uint32_t *e = alias_entry(v, v->code_pages[i] << 12);
         if (e && (*e & AL_VALID) && (*e & AL_CODE) && (*e & AL_PAGE) >= first && (*e & AL_PAGE) <= last) {
             *e |= AL_STALE;
+            struct window *w = find_window(v, v->code_pages[i] << 12);
+            if (w)
+                w->big[((v->code_pages[i] << 12) - w->la) >> 21] = 0;
             v->any_stale = true;
         }
     }
