@@ -1748,6 +1748,10 @@ uint64_t cpu_cr4_supported(const cpu_t *cpu)
 
 bool cpu_phys_read(cpu_t *cpu, uint64_t pa, void *buf, size_t len) { return phys_read(cpu, pa, buf, len); }
 
+uint8_t *cpu_phys_host(cpu_t *cpu, uint64_t pa, size_t len) { return phys_host(cpu, pa, len); }
+
+void cpu_phys_written(cpu_t *cpu, uint64_t pa, size_t len) { view_phys_written(cpu->view, pa, len); }
+
 bool cpu_phys_write(cpu_t *cpu, uint64_t pa, const void *buf, size_t len)
 {
     return phys_write(cpu, pa, buf, len);

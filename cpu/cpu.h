@@ -757,5 +757,11 @@ void cpu_insn_unmodelled(cpu_t *cpu, const char *fmt, ...) __attribute__((format
 /* Guest-physical memory (bounds-checked; false: nothing is there). */
 bool cpu_phys_read(cpu_t *cpu, uint64_t pa, void *buf, size_t len);
 bool cpu_phys_write(cpu_t *cpu, uint64_t pa, const void *buf, size_t len);
+/* Host address of guest-physical RAM [pa, pa + len) (one span), NULL when it
+ * is not RAM: for a model's own structures (the current VMCS). A write
+ * through it must be followed by cpu_phys_written (translated code of the
+ * page is then dropped, as cpu_phys_write does). */
+uint8_t *cpu_phys_host(cpu_t *cpu, uint64_t pa, size_t len);
+void cpu_phys_written(cpu_t *cpu, uint64_t pa, size_t len);
 
 #endif

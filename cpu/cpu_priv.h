@@ -451,6 +451,7 @@ int slat_translate(cpu_t *cpu, uint64_t gpa, unsigned acc, struct cpu_slat *s);
 void slat_raise(cpu_t *cpu, uint64_t rip);
 /* Physical access (bounds-checked through the platform). */
 bool phys_read(cpu_t *cpu, uint64_t pa, void *buf, size_t len);
+uint8_t *phys_host(cpu_t *cpu, uint64_t pa, size_t len);
 bool phys_write(cpu_t *cpu, uint64_t pa, const void *buf, size_t len);
 /* Read instruction bytes at la without side effects (no A/D, no faults). */
 size_t mem_peek_code(cpu_t *cpu, uint64_t la, uint8_t *buf, size_t len);

@@ -76,6 +76,21 @@ static bool phys_access(cpu_t *cpu, uint64_t pa, void *buf, size_t len, bool wri
     return true;
 }
 
+/* Host address of guest-physical [pa, pa + len) when it lies in one RAM
+ * span, else NULL. Writes through it must be reported (cpu_phys_written). */
+uint8_t *phys_host(cpu_t *cpu, uint64_t pa, size_t len)
+{
+    if (!(cpu->ram_span.host && pa - cpu->ram_span.base < cpu->ram_span.len &&
+          len <= cpu->ram_span.len - (pa - cpu->ram_span.base))) {
+        struct cpu_phys_span sp;
+        cpu->plat.phys_span(cpu->plat.ctx, pa, &sp);
+        if (sp.kind != CPU_SPAN_RAM || pa < sp.base || pa - sp.base >= sp.len || len > sp.len - (pa - sp.base))
+            return NULL;
+        cpu->ram_span = sp;
+    }
+    return cpu->ram_span.host + (pa - cpu->ram_span.base);
+}
+
 bool phys_read(cpu_t *cpu, uint64_t pa, void *buf, size_t len)
 {
     return phys_access(cpu, pa, buf, len, false);

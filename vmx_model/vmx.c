@@ -112,8 +112,26 @@ static bool region_write32(vmx_t *v, uint64_t pa, unsigned off, uint32_t val)
     return cpu_phys_write(v->cpu, pa + off, &val, 4);
 }
 
+/* The current VMCS region's host address (RAM; the platform's map is
+ * fixed), looked up again when the current-VMCS pointer changes. Field
+ * accesses read and write the region itself, as before, without the
+ * general physical-access path. */
+static uint8_t *cur_host(vmx_t *v)
+{
+    if (v->cur_host_pa != v->current) {
+        v->cur_host_pa = v->current;
+        v->cur_host = v->current == VMCS_INVALID ? NULL : cpu_phys_host(v->cpu, v->current, 4096);
+    }
+    return v->cur_host;
+}
+
 bool field_read(vmx_t *v, int id, uint64_t *val)
 {
+    uint8_t *h = cur_host(v);
+    if (h) {
+        memcpy(val, h + vmcs_field_offset(id), 8);
+        return true;
+    }
     *val = 0;
     return cpu_phys_read(v->cpu, v->current + vmcs_field_offset(id), val, 8);
 }
@@ -138,6 +156,12 @@ enum cpu_guest_action nonroot_stop(vmx_t *v, const char *fmt, ...)
 
 bool field_write(vmx_t *v, int id, uint64_t val)
 {
+    uint8_t *h = cur_host(v);
+    if (h) {
+        memcpy(h + vmcs_field_offset(id), &val, 8);
+        cpu_phys_written(v->cpu, v->current + vmcs_field_offset(id), 8);
+        return true;
+    }
     return cpu_phys_write(v->cpu, v->current + vmcs_field_offset(id), &val, 8);
 }
 
@@ -747,6 +771,7 @@ vmx_t *vmx_attach(cpu_t *cpu, const struct vmx_caps *caps)
         return NULL;
     }
     v->cpu = cpu;
+    v->cur_host_pa = VMCS_INVALID;
     memcpy(v->msr, caps->msr, sizeof(v->msr));
     memcpy(v->present, caps->present, sizeof(v->present));
     /* IA32_VMX_CR4_FIXED1: the CR4 bits this CPU supports, VMXE included

@@ -38,6 +38,8 @@ struct vmx {
     bool nonroot;                /* VMX non-root operation (a guest runs) */
     uint64_t vmxon_ptr;
     uint64_t current;            /* current-VMCS pointer, VMCS_INVALID when none */
+    uint64_t cur_host_pa;        /* the pointer cur_host was looked up for (vmx.c) */
+    uint8_t *cur_host;           /* ... the region's host address, NULL: not RAM */
     uint64_t features;           /* enum vmcs_feature set of the profile */
     /* the controls of the VM entry in effect (read once at entry) */
     uint32_t pin, proc, proc2, exit_ctls, entry_ctls;
