@@ -89,13 +89,8 @@ void apic_access_insn(cpu_t *cpu, uint64_t la, enum pg_access acc, uint64_t rip)
     cpu->slat_fault.active = false;
     /* Virtualized (SDM 3C 30.4.2, 30.4.3): hvsim carries out 32-bit MOV
      * loads and stores of a general register (or an immediate) only. */
-    int memi = -1, other = -1;
-    for (int i = 0; i < x->op_count; i++) {
-        if (x->operands[i].type == X86_OP_MEM)
-            memi = i;
-        else
-            other = i;
-    }
+    int memi, other;
+    dec_mem_other(x, &memi, &other);
     unsigned width = 0, idx = ~0u;
     if (other >= 0 && x->operands[other].type == X86_OP_REG)
         idx = dec_reg_index(x->operands[other].reg, &width);

@@ -181,6 +181,20 @@ struct dec_insn {
     struct dec_memop mem[DEC_MAX_MEMOPS];      /* filled by dec_memops() */
 };
 
+/* The index of the (last) memory operand and of the (last) other operand
+ * of a decoded instruction (-1: none): a MOV to or from emulated memory. */
+static inline void dec_mem_other(const cs_x86 *x, int *memi, int *other)
+{
+    *memi = -1;
+    *other = -1;
+    for (int i = 0; i < x->op_count; i++) {
+        if (x->operands[i].type == X86_OP_MEM)
+            *memi = i;
+        else
+            *other = i;
+    }
+}
+
 /* Per-translation-block record kept by the block hook (decode.c). */
 struct tb_info {
     uint64_t la;                               /* first instruction (linear) */

@@ -769,13 +769,8 @@ bool sysinsn_mmio(cpu_t *cpu, uint64_t la, uint64_t pa)
     }
     const cs_x86 *x = X(&d);
     dec_memops(cpu, &d);
-    int memi = -1, other = -1;
-    for (int i = 0; i < x->op_count; i++) {
-        if (x->operands[i].type == X86_OP_MEM)
-            memi = i;
-        else
-            other = i;
-    }
+    int memi, other;
+    dec_mem_other(x, &memi, &other);
     if (d.id != X86_INS_MOV || x->op_count != 2 || memi < 0 || d.nmem != 1 || d.mem[0].ea != la) {
         cpu_unmodelled(cpu, "'%s %s' at %#llx accesses the xAPIC register page (physical %#llx): only 32-bit MOV "
                        "loads and stores to APIC registers are modelled", d.ci->mnemonic, d.ci->op_str,

@@ -361,11 +361,7 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
      * the control is guaranteed only through 4-KiB translations) */
     hv_map(A(apic_page), A(apic_page), PTE_P | PTE_W | PTE_A | PTE_D);
     hv_map(A(alias_page), A(alias_page), PTE_P | PTE_W | PTE_A | PTE_D);
-    vmx_enable();
-    uint64_t vmxon_region = vmx_region(), vmcs = vmx_region();
-    T_ASSERT(vmx_status(vmxon_flags(vmxon_region)) == VMX_OK, "VMXON");
-    T_ASSERT(vmx_status(vmclear_flags(vmcs)) == VMX_OK, "VMCLEAR");
-    T_ASSERT(vmx_status(vmptrld_flags(vmcs)) == VMX_OK, "VMPTRLD");
+    vmx_on_with_vmcs();
     vmx_init_controls(0, 0, 0, 0, 0);
     vmx_init_host();
     vmx_init_guest64(A(g_nop), A(guest_stack + sizeof(guest_stack) - 64));
