@@ -87,12 +87,16 @@ uint64_t eng_get(cpu_t *cpu, int ucreg)
  * hvsim reads: the 64-bit general registers and RIP. */
 static bool eng_plain_reg(int ucreg)
 {
-    if (ucreg == UC_X86_REG_RIP)
+    switch (ucreg) {
+    case UC_X86_REG_RIP:
+    case UC_X86_REG_RAX: case UC_X86_REG_RCX: case UC_X86_REG_RDX: case UC_X86_REG_RBX:
+    case UC_X86_REG_RSP: case UC_X86_REG_RBP: case UC_X86_REG_RSI: case UC_X86_REG_RDI:
+    case UC_X86_REG_R8: case UC_X86_REG_R9: case UC_X86_REG_R10: case UC_X86_REG_R11:
+    case UC_X86_REG_R12: case UC_X86_REG_R13: case UC_X86_REG_R14: case UC_X86_REG_R15:
         return true;
-    for (unsigned i = 0; i < 16; i++)
-        if (gpr_uc[i] == ucreg)
-            return true;
-    return false;
+    default:
+        return false;
+    }
 }
 
 void eng_set(cpu_t *cpu, int ucreg, uint64_t v)

@@ -47,6 +47,7 @@ static bool phys_access(cpu_t *cpu, uint64_t pa, void *buf, size_t len, bool wri
         uint8_t *dst = write ? h : b;
         const uint8_t *src = write ? b : h;
         switch (len) {                      /* VMCS/VMCB fields: inline copies */
+        case 16: memcpy(dst, src, 16); break;
         case 8: memcpy(dst, src, 8); break;
         case 4: memcpy(dst, src, 4); break;
         case 2: memcpy(dst, src, 2); break;
