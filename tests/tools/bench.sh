@@ -357,6 +357,20 @@ rt_bochs() {
     fi
     return 0
 }
+# hvsim_pair WORKLOAD RUNNER I: one pair of hvsim runs (VXB_S and VXB_L round
+# trips, RUNNER sets $elapsed); prints the run and sets $r (round trips per
+# second); status 1 (after `fail`) when a run failed or the large one was not slower
+hvsim_pair() {
+    local wl=$1 runner=$2 i=$3 tS tL
+    "$runner" "$VXB_S" || { fail "hvsim $wl ($VXB_S round trips) run $i"; return 1; }
+    tS=$elapsed
+    "$runner" "$VXB_L" || { fail "hvsim $wl ($VXB_L round trips) run $i"; return 1; }
+    tL=$elapsed
+    r=$(awk -v n=$((VXB_L - VXB_S)) -v a="$tS" -v b="$tL" 'BEGIN { if (b > a) printf "%.0f", n / (b - a); else print "x" }')
+    [ "$r" = x ] && { fail "hvsim $wl run $i: the large run was not slower"; return 1; }
+    printf '  %-20s %-13s run %d/%d: %d trips %.3f s, %d trips %.3f s -> %8d round trips/s\n' \
+        hvsim "$wl" "$i" "$RUNS" "$VXB_S" "$tS" "$VXB_L" "$tL" "$r"
+}
 VX_S=$(( 2000 * SCALE / 100 )); [ "$VX_S" -lt 100 ] && VX_S=100
 VX_L=$(( VX_S * 10 ))
 VXB_S=$(( VX_S * 10 )) VXB_L=$(( VX_L * 10 ))   # every engine: 10x, for Bochs's and QEMU's 0.1-s timing
@@ -371,14 +385,7 @@ fi
 # hvsim and Bochs take turns with the same round-trip counts, so that a busy
 # stretch of a shared host weighs on both alike
 for i in $(seq 1 "$RUNS"); do
-    rt_hvsim "$VXB_S" || { fail "hvsim vmexit ($VXB_S round trips) run $i"; break; }
-    tS=$elapsed
-    rt_hvsim "$VXB_L" || { fail "hvsim vmexit ($VXB_L round trips) run $i"; break; }
-    tL=$elapsed
-    r=$(awk -v n=$((VXB_L - VXB_S)) -v a="$tS" -v b="$tL" 'BEGIN { if (b > a) printf "%.0f", n / (b - a); else print "x" }')
-    [ "$r" = x ] && { fail "hvsim vmexit run $i: the large run was not slower"; break; }
-    printf '  %-20s %-13s run %d/%d: %d trips %.3f s, %d trips %.3f s -> %8d round trips/s\n' \
-        hvsim vmexit "$i" "$RUNS" "$VXB_S" "$tS" "$VXB_L" "$tL" "$r"
+    hvsim_pair vmexit rt_hvsim "$i" || break
     VX_LIST="$VX_LIST $r"
     [ $vx_bochs = 1 ] || continue
     rt_bochs "$VXB_S" "$VXB_L" || { vx_note="no Bochs figure: 'hvsim differential --impl bochs' did not run vmx_bench (above)"; vx_bochs=0; continue; }
@@ -462,14 +469,7 @@ for e in qemu bochs; do
     sv_impls="$sv_impls${sv_impls:+,}$e"
 done
 for i in $(seq 1 "$RUNS"); do
-    svm_hvsim "$VXB_S" || { fail "hvsim svmexit ($VXB_S round trips) run $i"; break; }
-    tS=$elapsed
-    svm_hvsim "$VXB_L" || { fail "hvsim svmexit ($VXB_L round trips) run $i"; break; }
-    tL=$elapsed
-    r=$(awk -v n=$((VXB_L - VXB_S)) -v a="$tS" -v b="$tL" 'BEGIN { if (b > a) printf "%.0f", n / (b - a); else print "x" }')
-    [ "$r" = x ] && { fail "hvsim svmexit run $i: the large run was not slower"; break; }
-    printf '  %-20s %-13s run %d/%d: %d trips %.3f s, %d trips %.3f s -> %8d round trips/s\n' \
-        hvsim svmexit "$i" "$RUNS" "$VXB_S" "$tS" "$VXB_L" "$tL" "$r"
+    hvsim_pair svmexit svm_hvsim "$i" || break
     SV_LIST="$SV_LIST $r"
     [ -n "$sv_impls" ] || continue
     svm_other "$sv_impls" "$VXB_S" "$VXB_L"
