@@ -90,7 +90,7 @@ struct view {
     cpu_t *cpu;
     uint64_t *pool;               /* POOL_PAGES pages of shadow tables */
     uint32_t *free_list;
-    uint16_t *child_lo, *child_hi; /* per pool page: slots [lo, hi) may point to tables */
+    uint16_t *child_lo, *child_hi; /* per pool page: slots [lo, hi) may hold entries (tables or leaves) */
     unsigned nfree;
     uint8_t *until_host;
     uint8_t *flush_host;
@@ -101,6 +101,8 @@ struct view {
     unsigned cur;                 /* current tree */
     uint64_t tick;
     uint64_t gen;                 /* bumped whenever a translation is removed */
+    bool shadow_lost;             /* a present shadow entry was removed or changed since the last
+                                     engine flush was asked for (view_set_context then flushes) */
     uint64_t mmio_pa;             /* physical address of the last access routed to the APIC */
     unsigned naliases;            /* valid alias entries over all windows */
     unsigned max_aliases;
@@ -144,6 +146,18 @@ static uint64_t pool_pa(uint32_t idx)
     return RESERVED_BASE + (uint64_t)idx * 4096;
 }
 
+/* A slot of a pool table is about to hold an entry: widen its table's range. */
+static void note_slot(struct view *v, const uint64_t *slot)
+{
+    size_t off = (size_t)(slot - v->pool);
+    uint32_t idx = (uint32_t)(off / 512);
+    unsigned i = (unsigned)(off % 512);
+    if (i < v->child_lo[idx])
+        v->child_lo[idx] = (uint16_t)i;
+    if (i + 1 > v->child_hi[idx])
+        v->child_hi[idx] = (uint16_t)(i + 1);
+}
+
 static uint32_t pool_alloc(struct view *v)
 {
     if (v->nfree == 0)
@@ -161,6 +175,7 @@ static uint32_t pool_alloc(struct view *v)
 static void tree_free_level(struct view *v, uint32_t idx, int level)
 {
     uint64_t *t = pool_page(v, idx);
+    v->shadow_lost = true;
     if (level > 1) {
         for (int i = v->child_lo[idx]; i < v->child_hi[idx]; i++) {
             uint64_t e = t[i];
@@ -172,6 +187,78 @@ static void tree_free_level(struct view *v, uint32_t idx, int level)
 }
 
 static uint32_t ensure_root(struct view *v, struct tree *t, unsigned ctx);
+
+/* ---- what the engine's TLB may hold ----
+ * Shadow entries are made with the accessed flag clear; the engine's page
+ * walker sets it in every entry it walks (as on hardware), so the entries
+ * with A = 1 are exactly those the engine may have cached since the flags
+ * were last cleared, which is whenever an engine flush is asked for. When
+ * the view switches to another tree (a VM entry or exit with VPIDs or
+ * ASIDs), the flush can be skipped if nothing was removed from any tree
+ * since (shadow_lost) and every accessed leaf of every tree is present,
+ * identical, in the new root: then whatever the engine cached is what it
+ * would cache from the new root (docs/cpu-mmu.md, "Switching trees without
+ * a flush"). */
+static uint64_t *shadow_slot(struct view *v, uint32_t root, uint64_t la, int leaf_level, bool create);
+static uint32_t pool_idx_of(uint64_t e) { return (uint32_t)(((e & ~0xFFFull & ((1ull << 52) - 1)) - RESERVED_BASE) / 4096); }
+
+static void accessed_clear(struct view *v, uint32_t idx, int level)
+{
+    uint64_t *t = pool_page(v, idx);
+    for (int i = v->child_lo[idx]; i < v->child_hi[idx]; i++) {
+        uint64_t e = t[i];
+        if (!(e & PTE_P) || !(e & PTE_A))
+            continue;
+        t[i] = e & ~PTE_A;
+        if (level > 1 && !(e & PTE_PS) && e >= RESERVED_BASE)
+            accessed_clear(v, pool_idx_of(e), level - 1);
+    }
+}
+
+/* Every accessed leaf below table idx (level, covering linear base) is
+ * present and identical (but for A) in root to. */
+static bool accessed_in(struct view *v, uint32_t idx, int level, uint64_t base, uint32_t to)
+{
+    uint64_t *t = pool_page(v, idx);
+    for (int i = v->child_lo[idx]; i < v->child_hi[idx]; i++) {
+        uint64_t e = t[i];
+        if (!(e & PTE_P) || !(e & PTE_A))
+            continue;
+        uint64_t la = base + ((uint64_t)i << (12 + 9 * (level - 1)));
+        if (level > 1 && !(e & PTE_PS)) {
+            if (e < RESERVED_BASE || !accessed_in(v, pool_idx_of(e), level - 1, la, to))
+                return false;
+            continue;
+        }
+        uint64_t *o = shadow_slot(v, to, la, level, false);
+        if (!o || ((*o ^ e) & ~PTE_A))
+            return false;
+    }
+    return true;
+}
+
+static void engine_flush_asked(struct view *v)
+{
+    for (int i = 0; i < NTREES; i++)
+        for (int c = 0; c < 2; c++)
+            if (v->tree[i].root[c] != NO_PAGE)
+                accessed_clear(v, v->tree[i].root[c], 4);
+    v->shadow_lost = false;
+}
+
+/* May the engine go on with its TLB as it is after loading root `to`? */
+static bool engine_tlb_fits(struct view *v, uint32_t to)
+{
+    if (v->flush_pending || v->shadow_lost || to == NO_PAGE)
+        return false;
+    for (int i = 0; i < NTREES; i++)
+        for (int c = 0; c < 2; c++) {
+            uint32_t r = v->tree[i].root[c];
+            if (r != NO_PAGE && r != to && !accessed_in(v, r, 4, 0, to))
+                return false;
+        }
+    return true;
+}
 
 /* Load the engine's CR3 with the current context's root. A register write
  * of CR3 does not flush the engine's TLB in Unicorn 2.0.1 (64-bit mode
@@ -197,6 +284,7 @@ static void engine_load_root(struct view *v)
 static void engine_tlb_flush_now(struct view *v)
 {
     cpu_t *cpu = v->cpu;
+    engine_flush_asked(v);
     engine_load_root(v);
     v->flush_toggle = !v->flush_toggle;
     uc_mem_protect(cpu->uc, FLUSH_LA, 4096, v->flush_toggle ? (UC_PROT_READ | UC_PROT_WRITE) : UC_PROT_READ);
@@ -209,6 +297,7 @@ static void engine_tlb_flush_now(struct view *v)
  * a row (a VM exit flushes, then selects the context twice) cost one. */
 static void engine_tlb_flush(struct view *v)
 {
+    engine_flush_asked(v);
     engine_load_root(v);
     v->flush_pending = true;
 }
@@ -263,6 +352,7 @@ static uint64_t *shadow_slot(struct view *v, uint32_t root, uint64_t la, int lea
             if (!create)
                 return &t[i];       /* a large leaf above the requested level */
             t[i] = 0;               /* replace a large leaf by a table */
+            v->shadow_lost = true;
             e = 0;
         }
         if (!(e & PTE_P)) {
@@ -271,7 +361,7 @@ static uint64_t *shadow_slot(struct view *v, uint32_t root, uint64_t la, int lea
             uint32_t n = pool_alloc(v);
             if (n == NO_PAGE)
                 return NULL;
-            t[i] = pool_pa(n) | PTE_P | PTE_RW | PTE_US | PTE_A;
+            t[i] = pool_pa(n) | PTE_P | PTE_RW | PTE_US;     /* A: set by the engine's walker */
             if (i < v->child_lo[idx])
                 v->child_lo[idx] = (uint16_t)i;
             if (i + 1 > v->child_hi[idx])
@@ -282,7 +372,10 @@ static uint64_t *shadow_slot(struct view *v, uint32_t root, uint64_t la, int lea
         }
     }
     uint64_t *t = pool_page(v, idx);
-    return &t[(la >> (12 + 9 * (leaf_level - 1))) & 511];
+    uint64_t *slot = &t[(la >> (12 + 9 * (leaf_level - 1))) & 511];
+    if (create)
+        note_slot(v, slot);
+    return slot;
 }
 
 static bool map_until(struct view *v, uint32_t root)
@@ -579,11 +672,15 @@ static void drop_other_trees(struct view *v, uint64_t la)
             if (t->root[c] == NO_PAGE)
                 continue;
             uint64_t *s1 = shadow_slot(v, t->root[c], la, 1, false);
-            if (s1 && (*s1 & PTE_P))
+            if (s1 && (*s1 & PTE_P)) {
                 *s1 = 0;                /* a 4-KiB leaf, or a 2-MiB leaf returned early */
+                v->shadow_lost = true;
+            }
             uint64_t *s2 = shadow_slot(v, t->root[c], la, 2, false);
-            if (s2 && (*s2 & PTE_P) && (*s2 & PTE_PS))
+            if (s2 && (*s2 & PTE_P) && (*s2 & PTE_PS)) {
                 *s2 = 0;
+                v->shadow_lost = true;
+            }
         }
     }
 }
@@ -838,10 +935,12 @@ static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool wri
         flush_trees(v, false, true);
         return 0;
     }
-    uint64_t e = PTE_P | PTE_US | PTE_A | PTE_D | (writable ? PTE_RW : 0) |
+    uint64_t e = PTE_P | PTE_US | PTE_D | (writable ? PTE_RW : 0) |
                  (r->global ? SH_GLOBAL : 0) | (large ? PTE_PS : 0) |
                  (r->page_size > (2ull << 20) ? SH_1G : 0);
     bool had = (*slot & PTE_P) != 0;
+    if (had)
+        v->shadow_lost = true;
     *slot = e;
     if (had)
         engine_tlb_flush_now(v);     /* an upgrade (read-only -> writable) */
@@ -924,8 +1023,10 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
                 continue;                                /* not (all) RAM: left to demand */
             if (!install_alias(v, w, la0, pa0, (uint64_t)n << 12))
                 return;                                  /* the view was reset */
+            note_slot(v, &sh[start]);
+            note_slot(v, &sh[start + n - 1]);
             for (unsigned k = 0; k < n; k++) {
-                sh[start + k] = PTE_P | PTE_US | PTE_A | PTE_D | (wr ? PTE_RW : 0) | (glob ? SH_GLOBAL : 0);
+                sh[start + k] = PTE_P | PTE_US | PTE_D | (wr ? PTE_RW : 0) | (glob ? SH_GLOBAL : 0);
                 uint64_t lak = la0 + ((uint64_t)k << 12), pak = pa0 + ((uint64_t)k << 12);
                 struct tlb_entry te = { .la = lak, .pa = pak, .gpa = pak, .guest_la = lak, .size_log2 = 12,
                                         .guest_size_log2 = 12, .flags = fl[start + k] };
@@ -1037,8 +1138,10 @@ static void clear_level(struct view *v, uint32_t idx, int level, bool keep_globa
             continue;
         bool leaf = level == 1 || (e & PTE_PS);
         if (leaf) {
-            if (!(keep_global && (e & SH_GLOBAL)))
+            if (!(keep_global && (e & SH_GLOBAL))) {
                 t[i] = 0;
+                v->shadow_lost = true;
+            }
         } else if (e >= RESERVED_BASE) {
             clear_level(v, (uint32_t)(((e & ~0xFFFull & ((1ull << 52) - 1)) - RESERVED_BASE) / 4096),
                         level - 1, keep_global);
@@ -1133,6 +1236,7 @@ static void drop_entry(struct view *v, uint32_t root, uint64_t la, int which)
         if (*s & SH_1G)
             from_1g = true;
         *s = 0;
+        v->shadow_lost = true;
     }
     if (from_1g) {
         /* The guest's page was 1 GiB: all of it goes (SDM 3A 4.10.4.1).
@@ -1238,7 +1342,12 @@ void view_set_context(struct view *v)
         flush_trees(v, false, false);
         ensure_root(v, t, cur_ctx(v));
     }
-    engine_tlb_flush(v);
+    if (engine_tlb_fits(v, t->root[cur_ctx(v)])) {
+        engine_load_root(v);      /* a plain CR3 load: the engine keeps its TLB (see above) */
+        cpu->stats.flushes_skipped++;
+    } else {
+        engine_tlb_flush(v);
+    }
 }
 
 /* Drop the translations tagged with one PCID (INVPCID types 0/1 and MOV CR3). */
