@@ -271,6 +271,7 @@ struct cpu_stats {
     uint64_t site_reorders;     /* times the site hooks were re-added, most-hit first (engine speed only) */
     uint64_t flushes_in_run;    /* engine TLB flushes folded into the next run (view_flush_in_run) */
     uint64_t flushes_skipped;   /* tree switches without an engine TLB flush (view.c, accessed flags) */
+    uint64_t flushes_by_page;   /* tree switches with a few engine INVLPGs instead of a flush */
     uint64_t mode_loads;        /* engine code-mode / segment-cache reloads */
 };
 void cpu_get_stats(const cpu_t *cpu, struct cpu_stats *out);

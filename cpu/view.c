@@ -47,6 +47,12 @@
 #define FLUSH_TRAMP       (UNTIL_LA + 0x40)     /* the flush that starts a run (view_flush_in_run) */
 #define FLUSH_SLOT_RAX    (UNTIL_LA + 0x100)    /* ... its data: the RAX to restore */
 #define FLUSH_SLOT_TARGET (UNTIL_LA + 0x108)    /* ... and where the run goes on */
+#define INVL_TRAMP        (UNTIL_LA + 0x200)    /* INVLPGs that start a run (view_flush_in_run) */
+#define INVL_SLOT_RCX     (UNTIL_LA + 0x110)    /* ... its data: RCX and RDX to restore, */
+#define INVL_SLOT_RDX     (UNTIL_LA + 0x118)
+#define INVL_SLOT_COUNT   (UNTIL_LA + 0x120)    /* ... how many pages, */
+#define INVL_SLOT_LIST    (UNTIL_LA + 0x128)    /* ... and their linear addresses */
+#define INVL_MAX          8
 #define POOL_PAGES    ((unsigned)((FLUSH_LA - RESERVED_BASE) / 4096))
 #define SH_1G         (1ull << 10)              /* software bit: cached from a 1-GiB guest page */
 #define WIN_SHIFT     30
@@ -103,6 +109,8 @@ struct view {
     uint64_t gen;                 /* bumped whenever a translation is removed */
     bool shadow_lost;             /* a present shadow entry was removed or changed since the last
                                      engine flush was asked for (view_set_context then flushes) */
+    uint64_t inval_la[INVL_MAX];  /* pages the engine must drop before guest code runs again */
+    unsigned ninval;              /* (a tree switch, instead of a whole flush; 0: none) */
     uint64_t mmio_pa;             /* physical address of the last access routed to the APIC */
     unsigned naliases;            /* valid alias entries over all windows */
     unsigned max_aliases;
@@ -215,9 +223,11 @@ static void accessed_clear(struct view *v, uint32_t idx, int level)
     }
 }
 
-/* Every accessed leaf below table idx (level, covering linear base) is
- * present and identical (but for A) in root to. */
-static bool accessed_in(struct view *v, uint32_t idx, int level, uint64_t base, uint32_t to)
+/* Collect into list the accessed leaves below table idx (level, covering
+ * linear base) that are not present and identical (but for A) in root to;
+ * false when there are more than INVL_MAX of them. */
+static bool accessed_diff(struct view *v, uint32_t idx, int level, uint64_t base, uint32_t to, uint64_t *list,
+                          unsigned *n)
 {
     uint64_t *t = pool_page(v, idx);
     for (int i = v->child_lo[idx]; i < v->child_hi[idx]; i++) {
@@ -226,19 +236,28 @@ static bool accessed_in(struct view *v, uint32_t idx, int level, uint64_t base, 
             continue;
         uint64_t la = base + ((uint64_t)i << (12 + 9 * (level - 1)));
         if (level > 1 && !(e & PTE_PS)) {
-            if (e < RESERVED_BASE || !accessed_in(v, pool_idx_of(e), level - 1, la, to))
+            if (e < RESERVED_BASE || !accessed_diff(v, pool_idx_of(e), level - 1, la, to, list, n))
                 return false;
             continue;
         }
         uint64_t *o = shadow_slot(v, to, la, level, false);
-        if (!o || ((*o ^ e) & ~PTE_A))
+        if (o && !((*o ^ e) & ~PTE_A))
+            continue;
+        bool seen = false;
+        for (unsigned j = 0; j < *n && !seen; j++)
+            seen = list[j] == la;
+        if (seen)
+            continue;
+        if (*n == INVL_MAX)
             return false;
+        list[(*n)++] = la;
     }
     return true;
 }
 
 static void engine_flush_asked(struct view *v)
 {
+    v->ninval = 0;                         /* the flush drops those pages too */
     for (int i = 0; i < NTREES; i++)
         for (int c = 0; c < 2; c++)
             if (v->tree[i].root[c] != NO_PAGE)
@@ -246,18 +265,40 @@ static void engine_flush_asked(struct view *v)
     v->shadow_lost = false;
 }
 
-/* May the engine go on with its TLB as it is after loading root `to`? */
-static bool engine_tlb_fits(struct view *v, uint32_t to)
+/* May the engine go on with its TLB as it is after loading root `to`? 1:
+ * yes; 2: once it has dropped the pages in v->inval_la (each an accessed
+ * leaf of another root that `to` lacks or maps differently; the engine's
+ * INVLPG of a page inside one of its large pages empties its TLB tables,
+ * but keeps its jump cache); 0: it must flush. */
+static int engine_tlb_fits(struct view *v, uint32_t to)
 {
     if (v->flush_pending || v->shadow_lost || to == NO_PAGE)
-        return false;
+        return 0;
+    uint64_t list[INVL_MAX];
+    unsigned n = v->ninval;                /* pages already to be dropped (their A flags are clear) */
+    memcpy(list, v->inval_la, sizeof(uint64_t) * n);
     for (int i = 0; i < NTREES; i++)
         for (int c = 0; c < 2; c++) {
             uint32_t r = v->tree[i].root[c];
-            if (r != NO_PAGE && r != to && !accessed_in(v, r, 4, 0, to))
-                return false;
+            if (r != NO_PAGE && r != to && !accessed_diff(v, r, 4, 0, to, list, &n))
+                return 0;
         }
-    return true;
+    if (!n)
+        return 1;
+    /* the engine will not hold these pages any more: their accessed flags
+     * (in every root) need not be looked at again */
+    for (unsigned k = v->ninval; k < n; k++) {
+        v->inval_la[k] = list[k];
+        for (int i = 0; i < NTREES; i++)
+            for (int c = 0; c < 2; c++) {
+                uint32_t r = v->tree[i].root[c];
+                uint64_t *sl = r == NO_PAGE ? NULL : shadow_slot(v, r, list[k], 1, false);
+                if (sl && (*sl & PTE_P))
+                    *sl &= ~PTE_A;
+            }
+    }
+    v->ninval = n;
+    return 2;
 }
 
 /* Load the engine's CR3 with the current context's root. A register write
@@ -309,6 +350,10 @@ static void engine_tlb_flush(struct view *v)
  * compatibility and real mode) the region flip. */
 void view_sync_engine(struct view *v)
 {
+    if (v->ninval && !v->flush_pending) {
+        engine_flush_asked(v);    /* page invalidations that are not folded into a run: a whole flush */
+        v->flush_pending = true;
+    }
     if (!v->flush_pending)
         return;
     cpu_t *cpu = v->cpu;
@@ -543,6 +588,37 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
         memcpy(t + 6, &d1, 4);
         t[10] = 0xff; t[11] = 0x25;                     /* jmp [rip + d2] */
         memcpy(t + 12, &d2, 4);
+    }
+    /* The page invalidations that start a run (view_flush_in_run), at
+     * INVL_TRAMP; no instruction of it changes RFLAGS:
+     *   mov rcx, [count]; lea rdx, [list]
+     * L: mov rax, [rdx]; invlpg [rax]; lea rdx, [rdx + 8]; loop L
+     *   mov rax, [RAX slot]; mov rcx, [RCX slot]; mov rdx, [RDX slot]; jmp [target] */
+    {
+        uint8_t *t = v->until_host + (INVL_TRAMP - UNTIL_LA);
+        uint64_t at = INVL_TRAMP;
+        size_t k = 0;
+#define RIPREL(b0, b1, b2, slot)                                              \
+        do {                                                                  \
+            int32_t d = (int32_t)((slot) - (at + k + 7));                     \
+            t[k++] = (b0); t[k++] = (b1); t[k++] = (b2);                      \
+            memcpy(t + k, &d, 4); k += 4;                                     \
+        } while (0)
+        RIPREL(0x48, 0x8b, 0x0d, INVL_SLOT_COUNT);      /* mov rcx, [rip + d] */
+        RIPREL(0x48, 0x8d, 0x15, INVL_SLOT_LIST);       /* lea rdx, [rip + d] */
+        static const uint8_t loop_body[] = { 0x48, 0x8b, 0x02,          /* L: mov rax, [rdx] */
+                                             0x0f, 0x01, 0x38,          /* invlpg [rax] */
+                                             0x48, 0x8d, 0x52, 0x08,    /* lea rdx, [rdx + 8] */
+                                             0xe2, 0xf4 };              /* loop L (-12) */
+        memcpy(t + k, loop_body, sizeof(loop_body));
+        k += sizeof(loop_body);
+        RIPREL(0x48, 0x8b, 0x05, FLUSH_SLOT_RAX);       /* mov rax, [rip + d] */
+        RIPREL(0x48, 0x8b, 0x0d, INVL_SLOT_RCX);        /* mov rcx, [rip + d] */
+        RIPREL(0x48, 0x8b, 0x15, INVL_SLOT_RDX);        /* mov rdx, [rip + d] */
+#undef RIPREL
+        int32_t d = (int32_t)(FLUSH_SLOT_TARGET - (at + k + 6));
+        t[k++] = 0xff; t[k++] = 0x25;                   /* jmp [rip + d] */
+        memcpy(t + k, &d, 4);
     }
     if (e == UC_ERR_OK)
         e = uc_mem_map_ptr(cpu->uc, UNTIL_LA, 4096, UC_PROT_READ | UC_PROT_EXEC, v->until_host);
@@ -845,7 +921,7 @@ bool view_engine_maps(struct view *v, uint64_t la)
 bool view_flush_in_run_ok(struct view *v)
 {
     cpu_t *cpu = v->cpu;
-    return v->flush_pending && cpu->eng_bits == 64 && !v->any_stale && !v->npending &&
+    return (v->flush_pending || v->ninval) && cpu->eng_bits == 64 && !v->any_stale && !v->npending &&
            !(eng_get(cpu, UC_X86_REG_RFLAGS) & RF_TF);
 }
 
@@ -858,6 +934,20 @@ bool view_flush_in_run_ok(struct view *v)
 uint64_t view_flush_in_run(struct view *v, uint64_t target)
 {
     cpu_t *cpu = v->cpu;
+    if (!v->flush_pending && v->ninval) {
+        /* only pages to drop (engine_tlb_fits): INVL_TRAMP */
+        uint64_t regs[3] = { eng_get(cpu, UC_X86_REG_RAX), eng_get(cpu, UC_X86_REG_RCX),
+                             eng_get(cpu, UC_X86_REG_RDX) };
+        uint64_t count = v->ninval;
+        memcpy(v->until_host + (FLUSH_SLOT_RAX - UNTIL_LA), &regs[0], 8);
+        memcpy(v->until_host + (INVL_SLOT_RCX - UNTIL_LA), &regs[1], 8);
+        memcpy(v->until_host + (INVL_SLOT_RDX - UNTIL_LA), &regs[2], 8);
+        memcpy(v->until_host + (INVL_SLOT_COUNT - UNTIL_LA), &count, 8);
+        memcpy(v->until_host + (INVL_SLOT_LIST - UNTIL_LA), v->inval_la, 8 * (size_t)v->ninval);
+        memcpy(v->until_host + (FLUSH_SLOT_TARGET - UNTIL_LA), &target, 8);
+        v->ninval = 0;
+        return INVL_TRAMP;
+    }
     engine_load_root(v);
     uint64_t rax = eng_get(cpu, UC_X86_REG_RAX);
     memcpy(v->until_host + (FLUSH_SLOT_RAX - UNTIL_LA), &rax, 8);
@@ -1342,9 +1432,13 @@ void view_set_context(struct view *v)
         flush_trees(v, false, false);
         ensure_root(v, t, cur_ctx(v));
     }
-    if (engine_tlb_fits(v, t->root[cur_ctx(v)])) {
+    int fit = engine_tlb_fits(v, t->root[cur_ctx(v)]);
+    if (fit) {
         engine_load_root(v);      /* a plain CR3 load: the engine keeps its TLB (see above) */
-        cpu->stats.flushes_skipped++;
+        if (fit == 1)
+            cpu->stats.flushes_skipped++;
+        else
+            cpu->stats.flushes_by_page++;
     } else {
         engine_tlb_flush(v);
     }
