@@ -109,6 +109,8 @@ struct view {
     uint64_t gen;                 /* bumped whenever a translation is removed */
     bool shadow_lost;             /* a present shadow entry was removed or changed since the last
                                      engine flush was asked for (view_set_context then flushes) */
+    bool track_accessed;          /* a second tree was used: shadow entries are made with A = 0 */
+    uint64_t new_a;               /* the A flag new shadow entries get: 0 once tracking, else PTE_A */
     uint64_t inval_la[INVL_MAX];  /* pages the engine must drop before guest code runs again */
     unsigned ninval;              /* (a tree switch, instead of a whole flush; 0: none) */
     uint64_t mmio_pa;             /* physical address of the last access routed to the APIC */
@@ -258,6 +260,9 @@ static bool accessed_diff(struct view *v, uint32_t idx, int level, uint64_t base
 static void engine_flush_asked(struct view *v)
 {
     v->ninval = 0;                         /* the flush drops those pages too */
+    v->shadow_lost = false;
+    if (!v->track_accessed)
+        return;
     for (int i = 0; i < NTREES; i++)
         for (int c = 0; c < 2; c++)
             if (v->tree[i].root[c] != NO_PAGE)
@@ -406,7 +411,7 @@ static uint64_t *shadow_slot(struct view *v, uint32_t root, uint64_t la, int lea
             uint32_t n = pool_alloc(v);
             if (n == NO_PAGE)
                 return NULL;
-            t[i] = pool_pa(n) | PTE_P | PTE_RW | PTE_US;     /* A: set by the engine's walker */
+            t[i] = pool_pa(n) | PTE_P | PTE_RW | PTE_US | v->new_a;   /* (A: see "what the engine's TLB may hold") */
             if (i < v->child_lo[idx])
                 v->child_lo[idx] = (uint16_t)i;
             if (i + 1 > v->child_hi[idx])
@@ -531,6 +536,7 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
     if (!v)
         return NULL;
     v->cpu = cpu;
+    v->new_a = PTE_A;                    /* one tree so far: nothing to track */
     v->max_aliases = max_pages ? max_pages : 32768;
     v->pool = mmap(NULL, (size_t)POOL_PAGES * 4096, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -1025,7 +1031,7 @@ static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool wri
         flush_trees(v, false, true);
         return 0;
     }
-    uint64_t e = PTE_P | PTE_US | PTE_D | (writable ? PTE_RW : 0) |
+    uint64_t e = PTE_P | PTE_US | PTE_D | v->new_a | (writable ? PTE_RW : 0) |
                  (r->global ? SH_GLOBAL : 0) | (large ? PTE_PS : 0) |
                  (r->page_size > (2ull << 20) ? SH_1G : 0);
     bool had = (*slot & PTE_P) != 0;
@@ -1116,7 +1122,7 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
             note_slot(v, &sh[start]);
             note_slot(v, &sh[start + n - 1]);
             for (unsigned k = 0; k < n; k++) {
-                sh[start + k] = PTE_P | PTE_US | PTE_D | (wr ? PTE_RW : 0) | (glob ? SH_GLOBAL : 0);
+                sh[start + k] = PTE_P | PTE_US | PTE_D | v->new_a | (wr ? PTE_RW : 0) | (glob ? SH_GLOBAL : 0);
                 uint64_t lak = la0 + ((uint64_t)k << 12), pak = pa0 + ((uint64_t)k << 12);
                 struct tlb_entry te = { .la = lak, .pa = pak, .gpa = pak, .guest_la = lak, .size_log2 = 12,
                                         .guest_size_log2 = 12, .flags = fl[start + k] };
@@ -1427,6 +1433,17 @@ void view_set_context(struct view *v)
     }
     v->cur = (unsigned)found;
     v->tree[found].last_use = ++v->tick;
+    if (!v->track_accessed) {
+        /* a second tree: from now on the engine's walker marks what it
+         * caches (entries made before keep A = 1: counted as cached) */
+        int used = 0;
+        for (int i = 0; i < NTREES; i++)
+            used += v->tree[i].used;
+        if (used > 1) {
+            v->track_accessed = true;
+            v->new_a = 0;
+        }
+    }
     struct tree *t = cur_tree(v);
     if (ensure_root(v, t, cur_ctx(v)) == NO_PAGE) {
         flush_trees(v, false, false);
