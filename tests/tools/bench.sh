@@ -20,7 +20,7 @@
 #                 Bochs runs the same payload through the differential boot
 #                 shim (`hvsim differential --impl bochs`, tests/differential),
 #                 timed by the run time that reports (0.1 s resolution, hence
-#                 10x the counts).
+#                 20x the counts, for every engine).
 # Each is assembled as an hvsim ELF payload and as a boot floppy (real mode ->
 # long mode -> the same loop code) for Bochs and QEMU.
 #
@@ -373,7 +373,7 @@ hvsim_pair() {
 }
 VX_S=$(( 2000 * SCALE / 100 )); [ "$VX_S" -lt 100 ] && VX_S=100
 VX_L=$(( VX_S * 10 ))
-VXB_S=$(( VX_S * 10 )) VXB_L=$(( VX_L * 10 ))   # every engine: 10x, for Bochs's and QEMU's 0.1-s timing
+VXB_S=$(( VX_S * 20 )) VXB_L=$(( VX_L * 20 ))   # every engine: 20x, for Bochs's and QEMU's 0.1-s timing
 echo
 echo "workload vmexit (VM-exit round trips: guest CPUID -> VM exit -> host VMRESUME):"
 VX_LIST="" VXB_LIST="" vx_note="" vx_bochs=1
