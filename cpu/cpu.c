@@ -61,6 +61,7 @@ static const int gpr_uc[16] = {
  * context restore drops it all. Inside hooks (cpu->in_engine) it is not
  * used. */
 _Static_assert(UC_X86_REG_ENDING <= 64 * sizeof(((cpu_t *)0)->regc_valid) / sizeof(uint64_t) &&
+                   sizeof(((cpu_t *)0)->regc_plain) == sizeof(((cpu_t *)0)->regc_valid) &&
                    UC_X86_REG_ENDING <= sizeof(((cpu_t *)0)->regc_val) / sizeof(uint64_t),
                "the register cache covers every engine register id");
 
@@ -84,29 +85,25 @@ uint64_t eng_get(cpu_t *cpu, int ucreg)
 }
 
 /* Registers that read back exactly as written and alias no other register
- * hvsim reads: the 64-bit general registers and RIP. */
-static bool eng_plain_reg(int ucreg)
+ * hvsim reads: the 64-bit general registers (gpr_uc) and RIP, as a bit set
+ * made once (cpu_create). */
+static void eng_plain_init(cpu_t *cpu)
 {
-    switch (ucreg) {
-    case UC_X86_REG_RIP:
-    case UC_X86_REG_RAX: case UC_X86_REG_RCX: case UC_X86_REG_RDX: case UC_X86_REG_RBX:
-    case UC_X86_REG_RSP: case UC_X86_REG_RBP: case UC_X86_REG_RSI: case UC_X86_REG_RDI:
-    case UC_X86_REG_R8: case UC_X86_REG_R9: case UC_X86_REG_R10: case UC_X86_REG_R11:
-    case UC_X86_REG_R12: case UC_X86_REG_R13: case UC_X86_REG_R14: case UC_X86_REG_R15:
-        return true;
-    default:
-        return false;
+    memset(cpu->regc_plain, 0, sizeof(cpu->regc_plain));
+    for (unsigned i = 0; i <= 16; i++) {
+        unsigned r = (unsigned)(i < 16 ? gpr_uc[i] : UC_X86_REG_RIP);
+        cpu->regc_plain[r / 64] |= 1ull << (r % 64);
     }
 }
 
 void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
 {
     uc_reg_write(cpu->uc, ucreg, &v);
-    if (cpu->in_engine || !eng_plain_reg(ucreg)) {
+    unsigned r = (unsigned)ucreg;
+    if (cpu->in_engine || r >= UC_X86_REG_ENDING || !(cpu->regc_plain[r / 64] >> (r % 64) & 1)) {
         eng_cache_drop(cpu);
         return;
     }
-    unsigned r = (unsigned)ucreg;
     cpu->regc_val[r] = v;
     cpu->regc_valid[r / 64] |= 1ull << (r % 64);
 }
@@ -632,6 +629,7 @@ cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat
     cpu_t *cpu = calloc(1, sizeof(*cpu));
     if (!cpu)
         return CPU_ERR_NOMEM;
+    eng_plain_init(cpu);
     cpu->cfg = *cfg;
     cpu->prof = cfg->profile ? cfg->profile : cpu_profile_default();
     cpu->plat = *plat;

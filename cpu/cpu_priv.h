@@ -258,6 +258,7 @@ struct cpu {
     bool in_engine;                            /* inside uc_emu_start (hooks): no register cache */
     uint64_t regc_valid[5];                    /* engine registers cached between runs (eng_get) */
     uint64_t regc_val[320];
+    uint64_t regc_plain[5];                    /* registers eng_set may keep in the cache (eng_plain_init) */
     struct cpu_virt_ops virt;
     bool has_virt;
     const struct dec_insn *virt_cur;           /* the VMX/SVM instruction being executed (sysinsn.c) */

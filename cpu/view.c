@@ -110,7 +110,6 @@ struct view {
     bool shadow_lost;             /* a present shadow entry was removed or changed since the last
                                      engine flush was asked for (view_set_context then flushes) */
     bool track_accessed;          /* a second tree was used: shadow entries are made with A = 0 */
-    uint64_t new_a;               /* the A flag new shadow entries get: 0 once tracking, else PTE_A */
     uint64_t inval_la[INVL_MAX];  /* pages the engine must drop before guest code runs again */
     unsigned ninval;              /* (a tree switch, instead of a whole flush; 0: none) */
     uint64_t mmio_pa;             /* physical address of the last access routed to the APIC */
@@ -150,6 +149,10 @@ static uint64_t *pool_page(struct view *v, uint32_t idx)
 {
     return v->pool + (size_t)idx * 512;
 }
+
+/* The accessed flag new shadow entries get: clear once the engine's walker
+ * is to mark what it caches (track_accessed), else set (counted as cached) */
+static uint64_t new_a(const struct view *v) { return v->track_accessed ? 0 : PTE_A; }
 
 static uint64_t pool_pa(uint32_t idx)
 {
@@ -411,7 +414,7 @@ static uint64_t *shadow_slot(struct view *v, uint32_t root, uint64_t la, int lea
             uint32_t n = pool_alloc(v);
             if (n == NO_PAGE)
                 return NULL;
-            t[i] = pool_pa(n) | PTE_P | PTE_RW | PTE_US | v->new_a;   /* (A: see "what the engine's TLB may hold") */
+            t[i] = pool_pa(n) | PTE_P | PTE_RW | PTE_US | new_a(v);   /* (A: see "what the engine's TLB may hold") */
             if (i < v->child_lo[idx])
                 v->child_lo[idx] = (uint16_t)i;
             if (i + 1 > v->child_hi[idx])
@@ -536,7 +539,6 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
     if (!v)
         return NULL;
     v->cpu = cpu;
-    v->new_a = PTE_A;                    /* one tree so far: nothing to track */
     v->max_aliases = max_pages ? max_pages : 32768;
     v->pool = mmap(NULL, (size_t)POOL_PAGES * 4096, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -1031,7 +1033,7 @@ static int fill(struct view *v, uint64_t la, const struct pg_result *r, bool wri
         flush_trees(v, false, true);
         return 0;
     }
-    uint64_t e = PTE_P | PTE_US | PTE_D | v->new_a | (writable ? PTE_RW : 0) |
+    uint64_t e = PTE_P | PTE_US | PTE_D | new_a(v) | (writable ? PTE_RW : 0) |
                  (r->global ? SH_GLOBAL : 0) | (large ? PTE_PS : 0) |
                  (r->page_size > (2ull << 20) ? SH_1G : 0);
     bool had = (*slot & PTE_P) != 0;
@@ -1122,7 +1124,7 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
             note_slot(v, &sh[start]);
             note_slot(v, &sh[start + n - 1]);
             for (unsigned k = 0; k < n; k++) {
-                sh[start + k] = PTE_P | PTE_US | PTE_D | v->new_a | (wr ? PTE_RW : 0) | (glob ? SH_GLOBAL : 0);
+                sh[start + k] = PTE_P | PTE_US | PTE_D | new_a(v) | (wr ? PTE_RW : 0) | (glob ? SH_GLOBAL : 0);
                 uint64_t lak = la0 + ((uint64_t)k << 12), pak = pa0 + ((uint64_t)k << 12);
                 struct tlb_entry te = { .la = lak, .pa = pak, .gpa = pak, .guest_la = lak, .size_log2 = 12,
                                         .guest_size_log2 = 12, .flags = fl[start + k] };
@@ -1441,7 +1443,6 @@ void view_set_context(struct view *v)
             used += v->tree[i].used;
         if (used > 1) {
             v->track_accessed = true;
-            v->new_a = 0;
         }
     }
     struct tree *t = cur_tree(v);
