@@ -109,12 +109,30 @@ void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
 }
 
 /* Every engine run goes through here (the register cache is dropped). */
+/* Run the engine from begin until a hook stops it or, when until is not 0,
+ * until it reaches until. The engine is in Unicorn's "exits" mode with an
+ * empty exit list (cpu_create): at the end of every run Unicorn 2.0.1 drops
+ * the code it translated at each exit - 1 (a translation of the address,
+ * tb_invalidate_phys_range and a GTree allocated and freed, about 4,500
+ * host instructions), and with no exit there is nothing to drop. Runs end
+ * by hooks anyway; only one-instruction runs need an exit address
+ * (docs/cpu-mmu.md, "Runs without an exit address"). */
 uc_err eng_run(cpu_t *cpu, uint64_t begin, uint64_t until)
 {
     eng_cache_drop(cpu);
+    if (until) {
+        uc_err x = uc_ctl_set_exits(cpu->uc, &until, 1);
+        if (x != UC_ERR_OK)
+            return x;
+    }
     cpu->in_engine = true;
-    uc_err e = uc_emu_start(cpu->uc, begin, until, 0, 0);
+    uc_err e = uc_emu_start(cpu->uc, begin, 0, 0, 0);
     cpu->in_engine = false;
+    if (until) {
+        uc_err x = uc_ctl_set_exits(cpu->uc, &until, 0);
+        if (e == UC_ERR_OK)
+            e = x;
+    }
     eng_cache_drop(cpu);
     return e;
 }
@@ -455,7 +473,7 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
         /* hvsim's own trampolines: not guest code. The block after the
          * trampoline's MOV CR ends the run (a stop from the block hook is
          * exact and, unlike reaching `until`, translates nothing). */
-        if (la == cpu->tramp_stop_la)
+        if (la == cpu->tramp_stop_la || la == view_until_address(cpu->view))
             uc_emu_stop(uc);
         return;
     }
@@ -651,6 +669,12 @@ cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat
         err = CPU_ERR_QUIRK;
         snprintf(cpu->msg, sizeof(cpu->msg), "could not locate the engine's double-fault tracker "
                  "(this hvsim build expects Unicorn 2.0.1)");
+        goto fail;
+    }
+    /* runs end by hooks, not at an address (eng_run) */
+    ue = uc_ctl_exits_enable(cpu->uc);
+    if (ue != UC_ERR_OK) {
+        snprintf(cpu->msg, sizeof(cpu->msg), "uc_ctl_exits_enable: %s", uc_strerror(ue));
         goto fail;
     }
     err = CPU_ERR_NOMEM;
@@ -1368,7 +1392,7 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         if (held || step)
             view_prepare_run(cpu->view);
         uint64_t rip = cpu_rip(cpu);
-        uint64_t until = view_until_address(cpu->view);
+        uint64_t until = 0;                     /* none (eng_run) */
         cpu->irq_insns = ~0ull;
         uint64_t rep_next = 0, rep_mask = 0, insns0 = cpu->insns;
         if (held || step) {
@@ -1441,7 +1465,7 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
                              uc_strerror(e));
                 return CPU_STOP_INTERNAL;
             }
-            if (until != view_until_address(cpu->view) && cpu_rip(cpu) == until)
+            if (until && cpu_rip(cpu) == until)
                 break;                          /* the shadowed instruction ran */
             if (cpu_rip(cpu) == view_until_address(cpu->view)) {
                 cpu_unmodelled(cpu, "execution reached hvsim's reserved page at %#llx",
@@ -1554,7 +1578,7 @@ void eng_write_cr_native(cpu_t *cpu, unsigned cr, uint64_t v)
     const struct tb_info *keep = cpu->cur_tb;
     cpu->cur_tb = NULL;
     cpu->tramp_stop_la = at + 3;                              /* the instruction after the MOV */
-    uc_err e = eng_run(cpu, at, view_until_address(cpu->view));
+    uc_err e = eng_run(cpu, at, 0);
     uint64_t end = eng_get(cpu, UC_X86_REG_RIP);
     cpu->tramp_stop_la = 0;
     cpu->cur_tb = keep;

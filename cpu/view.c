@@ -132,8 +132,9 @@ bool view_is_reserved(uint64_t la)
     return la >= RESERVED_BASE && la < RESERVED_END;
 }
 
-/* The engine translates `until - 1` at the end of every run (to drop code
- * ending there), so both must lie inside the present `until` page. */
+/* An address in the present trampoline page that nothing executes: the
+ * trampolines end with a jump there (never taken), and the block hook
+ * stops a run that reaches it (cpu.c, cb_block). */
 uint64_t view_until_address(const struct view *v)
 {
     (void)v;
