@@ -29,28 +29,26 @@
 /* ---- results ---- */
 
 /* A result with a fixed text: no formatting on the hot paths (every VMX
- * instruction and VM entry goes through one). */
+ * instruction and VM entry goes through one). The result is small (the
+ * text is a pointer): it is returned by value through several layers. */
 struct vmx_result res_s(enum vmx_outcome o, const char *text)
 {
-    struct vmx_result r = { .outcome = o, .check = -1 };
-    size_t n = strlen(text);
-    if (n >= sizeof(r.why))
-        n = sizeof(r.why) - 1;
-    memcpy(r.why, text, n);
-    r.why[n] = 0;
-    return r;
+    return (struct vmx_result){ .outcome = o, .check = -1, .why = text };
 }
 
+/* A result with formatted text, kept in a small per-thread ring (results
+ * are read right after they are made: cpu_insn_note copies the text). */
 struct vmx_result res(enum vmx_outcome o, unsigned err, const char *fmt, ...)
 {
-    struct vmx_result r = { .outcome = o, .error = err, .check = -1 };
+    static _Thread_local char ring[VMX_WHY_RING][400];
+    static _Thread_local unsigned next;
+    char *buf = ring[next++ % VMX_WHY_RING];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r.why, sizeof(r.why), fmt, ap);
+    vsnprintf(buf, sizeof(ring[0]), fmt, ap);
     va_end(ap);
-    return r;
+    return (struct vmx_result){ .outcome = o, .error = err, .check = -1, .why = buf };
 }
-
 
 static const char *const error_text[] = {
     [1] = "VMCALL executed in VMX root operation",

@@ -113,13 +113,16 @@ enum vmx_insn_error {
 };
 const char *vmx_insn_error_text(unsigned error);
 
+#define VMX_WHY_RING 8
 struct vmx_result {
     enum vmx_outcome outcome;
     unsigned error;       /* VMX_FAIL_VALID: the VM-instruction error number */
     unsigned vector;      /* VMX_FAULT */
     bool has_ec;
     uint32_t ec;
-    char why[400];        /* plain words: which rule decided (with its SDM section) */
+    const char *why;      /* plain words: which rule decided (with its SDM section); static text,
+                             or text res() formatted, valid until VMX_WHY_RING more formatted
+                             results are made on the same thread */
     /* VMLAUNCH/VMRESUME only */
     int check;            /* the failing VM-entry check (enum vmentry_check), -1: none */
     bool transitioned;    /* the LP left the instruction's context: it entered the guest, or a
