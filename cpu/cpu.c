@@ -477,6 +477,7 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
             uc_emu_stop(uc);
         return;
     }
+    view_note_exec(cpu->view, la, size);
     if (cpu->pend.kind != PEND_NONE) {
         uc_emu_stop(cpu->uc);
         return;

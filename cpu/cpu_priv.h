@@ -655,6 +655,7 @@ const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len);
 /* The engine's current shadow tree maps la: the engine can translate it
  * outside a run without faulting (uc_ctl_remove_cache). */
 bool view_engine_maps(struct view *v, uint64_t la);
+void view_note_exec(struct view *v, uint64_t la, uint32_t size);   /* the engine runs the block at la */
 void view_phys_written(struct view *v, uint64_t pa, uint64_t len);
 void view_prepare_run(struct view *v);       /* drop stale translated code before running */
 void view_sync_engine(struct view *v);       /* do a deferred engine TLB flush (before the engine runs) */

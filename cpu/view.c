@@ -52,7 +52,8 @@
 #define INVL_SLOT_RDX     (UNTIL_LA + 0x118)
 #define INVL_SLOT_COUNT   (UNTIL_LA + 0x120)    /* ... how many pages, */
 #define INVL_SLOT_LIST    (UNTIL_LA + 0x128)    /* ... and their linear addresses */
-#define INVL_MAX          8
+#define INVL_MAX          24                    /* (the list ends before INVL_TRAMP) */
+#define XP_MAX            32                    /* code pages remembered (view_note_exec) */
 #define POOL_PAGES    ((unsigned)((FLUSH_LA - RESERVED_BASE) / 4096))
 #define SH_1G         (1ull << 10)              /* software bit: cached from a 1-GiB guest page */
 #define WIN_SHIFT     30
@@ -110,7 +111,13 @@ struct view {
     bool shadow_lost;             /* a present shadow entry was removed or changed since the last
                                      engine flush was asked for (view_set_context then flushes) */
     bool track_accessed;          /* a second tree was used: shadow entries are made with A = 0 */
-    uint64_t inval_la[INVL_MAX];  /* pages the engine must drop before guest code runs again */
+    uint64_t inval_la[INVL_MAX];  /* pages the engine must drop before guest code runs again (bit 0:
+                                     the leaf was a 2-MiB page) */
+    uint64_t xpage[XP_MAX];       /* 4-KiB pages the engine ran code from since its jump cache was
+                                     last cleared (view_note_exec), */
+    unsigned nxpage;              /* ... how many, */
+    bool xp_valid;                /* ... false: unknown (more than XP_MAX, or before the first flush) */
+    uint64_t xp_last;             /* the page of the last block noted (~0: none) */
     unsigned ninval;              /* (a tree switch, instead of a whole flush; 0: none) */
     uint64_t mmio_pa;             /* physical address of the last access routed to the APIC */
     unsigned naliases;            /* valid alias entries over all windows */
@@ -216,6 +223,75 @@ static uint32_t ensure_root(struct view *v, struct tree *t, unsigned ctx);
 static uint64_t *shadow_slot(struct view *v, uint32_t root, uint64_t la, int leaf_level, bool create);
 static uint32_t pool_idx_of(uint64_t e) { return (uint32_t)(((e & ~0xFFFull & ((1ull << 52) - 1)) - RESERVED_BASE) / 4096); }
 
+/* Add a page to an invalidation list (bit 0: a 2-MiB leaf) unless it is
+ * there; false when the list is full. */
+static bool list_add(uint64_t *list, unsigned *n, uint64_t page)
+{
+    for (unsigned j = 0; j < *n; j++)
+        if (list[j] == page)
+            return true;
+    if (*n == INVL_MAX)
+        return false;
+    list[(*n)++] = page;
+    return true;
+}
+
+/* The engine finds code it translated through its jump cache, keyed by
+ * linear address, without looking at its TLB; its INVLPG clears the
+ * entries of the page named and the page before, so dropping a 2-MiB leaf
+ * by its first page would leave code of the other pages runnable without
+ * a fault. Add every page the engine ran code from in the listed 2-MiB
+ * leaves (view_note_exec); false when they are not known or too many. */
+static bool list_expand_code(struct view *v, uint64_t *list, unsigned *n)
+{
+    unsigned n0 = *n;
+    for (unsigned k = 0; k < n0; k++) {
+        if (!(list[k] & 1))
+            continue;
+        if (!v->xp_valid)
+            return false;
+        uint64_t base = list[k] & ~((1ull << 21) - 1);
+        for (unsigned j = 0; j < v->nxpage; j++)
+            if (v->xpage[j] - base < (1ull << 21) && !list_add(list, n, v->xpage[j]))
+                return false;
+    }
+    return true;
+}
+
+/* The listed pages leave the engine's TLB and jump cache: they need not
+ * be added again. */
+static void xpage_forget(struct view *v, const uint64_t *list, unsigned n)
+{
+    for (unsigned k = 0; k < n; k++)
+        for (unsigned j = 0; j < v->nxpage; j++)
+            if (v->xpage[j] == list[k]) {
+                v->xpage[j] = v->xpage[--v->nxpage];
+                break;
+            }
+}
+
+/* The engine runs a block at la of size bytes (cb_block). */
+void view_note_exec(struct view *v, uint64_t la, uint32_t size)
+{
+    uint64_t p = la & ~0xFFFull, q = (la + (size ? size - 1 : 0)) & ~0xFFFull;
+    if (p == v->xp_last && q == p)
+        return;
+    v->xp_last = q == p ? p : ~0ull;
+    for (uint64_t pg = p;; pg += 4096) {
+        bool seen = false;
+        for (unsigned j = 0; j < v->nxpage && !seen; j++)
+            seen = v->xpage[j] == pg;
+        if (!seen) {
+            if (v->nxpage == XP_MAX)
+                v->xp_valid = false;
+            else
+                v->xpage[v->nxpage++] = pg;
+        }
+        if (pg == q)
+            break;
+    }
+}
+
 static void accessed_clear(struct view *v, uint32_t idx, int level)
 {
     uint64_t *t = pool_page(v, idx);
@@ -230,8 +306,8 @@ static void accessed_clear(struct view *v, uint32_t idx, int level)
 }
 
 /* Collect into list the accessed leaves below table idx (level, covering
- * linear base) that are not present and identical (but for A) in root to;
- * false when there are more than INVL_MAX of them. */
+ * linear base) that are not present and identical (but for A) in root to
+ * (NO_PAGE: all of them); false when there are more than INVL_MAX. */
 static bool accessed_diff(struct view *v, uint32_t idx, int level, uint64_t base, uint32_t to, uint64_t *list,
                           unsigned *n)
 {
@@ -246,17 +322,11 @@ static bool accessed_diff(struct view *v, uint32_t idx, int level, uint64_t base
                 return false;
             continue;
         }
-        uint64_t *o = shadow_slot(v, to, la, level, false);
+        uint64_t *o = to == NO_PAGE ? NULL : shadow_slot(v, to, la, level, false);
         if (o && !((*o ^ e) & ~PTE_A))
             continue;
-        bool seen = false;
-        for (unsigned j = 0; j < *n && !seen; j++)
-            seen = list[j] == la;
-        if (seen)
-            continue;
-        if (*n == INVL_MAX)
+        if (!list_add(list, n, la | (level > 1)))
             return false;
-        list[(*n)++] = la;
     }
     return true;
 }
@@ -265,6 +335,9 @@ static void engine_flush_asked(struct view *v)
 {
     v->ninval = 0;                         /* the flush drops those pages too */
     v->shadow_lost = false;
+    v->nxpage = 0;                         /* ... and the engine's jump cache */
+    v->xp_valid = true;
+    v->xp_last = ~0ull;
     if (!v->track_accessed)
         return;
     for (int i = 0; i < NTREES; i++)
@@ -272,6 +345,26 @@ static void engine_flush_asked(struct view *v)
             if (v->tree[i].root[c] != NO_PAGE)
                 accessed_clear(v, v->tree[i].root[c], 4);
     v->shadow_lost = false;
+}
+
+/* The engine will not hold the listed pages any more (once it has run
+ * INVL_TRAMP): their accessed flags, in every root, need not be looked at
+ * again, nor its code there. */
+static void list_commit(struct view *v, const uint64_t *list, unsigned n)
+{
+    for (unsigned k = v->ninval; k < n; k++)
+        for (int i = 0; i < NTREES; i++)
+            for (int c = 0; c < 2; c++) {
+                uint32_t r = v->tree[i].root[c];
+                for (int level = 1; level <= 2 && r != NO_PAGE; level++) {
+                    uint64_t *sl = shadow_slot(v, r, list[k] & ~1ull, level, false);
+                    if (sl && (*sl & PTE_P) && (level == 1 || (*sl & PTE_PS)))
+                        *sl &= ~PTE_A;
+                }
+            }
+    xpage_forget(v, list + v->ninval, n - v->ninval);
+    memcpy(v->inval_la, list, sizeof(uint64_t) * n);
+    v->ninval = n;
 }
 
 /* May the engine go on with its TLB as it is after loading root `to`? 1:
@@ -294,19 +387,9 @@ static int engine_tlb_fits(struct view *v, uint32_t to)
         }
     if (!n)
         return 1;
-    /* the engine will not hold these pages any more: their accessed flags
-     * (in every root) need not be looked at again */
-    for (unsigned k = v->ninval; k < n; k++) {
-        v->inval_la[k] = list[k];
-        for (int i = 0; i < NTREES; i++)
-            for (int c = 0; c < 2; c++) {
-                uint32_t r = v->tree[i].root[c];
-                uint64_t *sl = r == NO_PAGE ? NULL : shadow_slot(v, r, list[k], 1, false);
-                if (sl && (*sl & PTE_P))
-                    *sl &= ~PTE_A;
-            }
-    }
-    v->ninval = n;
+    if (!list_expand_code(v, list, &n))
+        return 0;
+    list_commit(v, list, n);
     return 2;
 }
 
@@ -350,6 +433,66 @@ static void engine_tlb_flush(struct view *v)
     engine_flush_asked(v);
     engine_load_root(v);
     v->flush_pending = true;
+}
+
+/* ---- invalidations without a whole engine flush ----
+ * Entries are about to be removed from the trees in `trees` (a bit per
+ * tree): every entry, or (has_la) those that map la. When the engine's
+ * walker marks what it caches (track_accessed), nothing was removed behind
+ * its back since the last flush was asked for (shadow_lost), and it can
+ * hold no more than INVL_MAX pages among them, list those pages (with the
+ * ones already to be dropped): the engine then drops just them before it
+ * runs again (INVL_TRAMP), keeping the rest of its TLB and its jump cache.
+ * A VM entry or exit without VPID empties the tree it leaves (SDM 3C
+ * 29.4.3), but the engine has touched only a few of its pages since. */
+static bool removed_accessed(struct view *v, unsigned trees, bool has_la, uint64_t la, uint64_t *list,
+                             unsigned *n)
+{
+    if (!v->track_accessed || v->flush_pending || v->shadow_lost)
+        return false;
+    *n = v->ninval;
+    memcpy(list, v->inval_la, sizeof(uint64_t) * *n);
+    for (int i = 0; i < NTREES; i++) {
+        if (!((trees >> i) & 1))
+            continue;
+        for (int c = 0; c < 2; c++) {
+            uint32_t r = v->tree[i].root[c];
+            if (r == NO_PAGE)
+                continue;
+            if (!has_la) {
+                if (!accessed_diff(v, r, 4, 0, NO_PAGE, list, n))
+                    return false;
+                continue;
+            }
+            for (int level = 1; level <= 2; level++) {
+                uint64_t *sl = shadow_slot(v, r, la, level, false);
+                if (!sl || !(*sl & PTE_P) || (level == 2 && !(*sl & PTE_PS)))
+                    continue;
+                if (*sl & SH_1G)
+                    return false;          /* drop_entry removes the whole 1-GiB range */
+                if (!(*sl & PTE_A))
+                    continue;
+                uint64_t page = la & ~((1ull << (12 + 9 * (level - 1))) - 1);
+                if (!list_add(list, n, page | (level > 1)))
+                    return false;
+            }
+        }
+    }
+    return list_expand_code(v, list, n);
+}
+
+/* The entries are removed: the engine drops the listed pages (or, when
+ * removed_accessed said no, its whole TLB) before it runs guest code. */
+static void engine_drop_removed(struct view *v, bool ok, const uint64_t *list, unsigned n)
+{
+    if (!ok) {
+        engine_tlb_flush(v);
+        return;
+    }
+    list_commit(v, list, n);
+    v->shadow_lost = false;                /* every removed entry it may hold is listed */
+    engine_load_root(v);
+    v->cpu->stats.flushes_by_page++;
 }
 
 /* The pending flush: in a 64-bit engine, a MOV CR3 executed by the engine
@@ -644,6 +787,7 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
         v->tree[i] = (struct tree){ .used = false, .root = { NO_PAGE, NO_PAGE } };
     v->tree[0].used = true;
     v->cur = 0;
+    v->xp_last = ~0ull;
     return v;
 }
 
@@ -1250,6 +1394,9 @@ static void clear_level(struct view *v, uint32_t idx, int level, bool keep_globa
 
 static void flush_trees(struct view *v, bool keep_global, bool in_hook)
 {
+    uint64_t list[INVL_MAX];
+    unsigned n = 0;
+    bool ok = !in_hook && removed_accessed(v, (1u << NTREES) - 1, false, 0, list, &n);
     for (int i = 0; i < NTREES; i++) {
         struct tree *t = &v->tree[i];
         if (!keep_global) {
@@ -1267,7 +1414,7 @@ static void flush_trees(struct view *v, bool keep_global, bool in_hook)
     if (in_hook)
         engine_tlb_flush_now(v);
     else
-        engine_tlb_flush(v);
+        engine_drop_removed(v, ok, list, n);
 }
 
 static bool tag_eq(const struct tlb_tag *a, const struct tlb_tag *b)
@@ -1299,22 +1446,32 @@ void view_tag(const struct view *v, struct tlb_tag *tag)
 void view_invalidate(struct view *v, const struct tlb_sel *sel)
 {
     tlb_invalidate(v->cpu->tlb, sel);
+    uint64_t list[INVL_MAX];
+    unsigned n = 0;
     if (sel->has_la) {
+        bool ok = removed_accessed(v, (1u << NTREES) - 1, true, sel->la, list, &n);
         for (int i = 0; i < NTREES; i++)
             for (int c = 0; c < 2; c++)
                 if (v->tree[i].root[c] != NO_PAGE)
                     drop_entry(v, v->tree[i].root[c], sel->la, 0);
         v->gen++;
-        engine_tlb_flush(v);
+        engine_drop_removed(v, ok, list, n);
     } else {
+        unsigned trees = 0;
         for (int i = 0; i < NTREES; i++)
             if (v->tree[i].used && tlb_tag_matches(&v->tree[i].tag, sel))
+                trees |= 1u << i;
+        bool ok = removed_accessed(v, trees, false, 0, list, &n);
+        for (int i = 0; i < NTREES; i++)
+            if ((trees >> i) & 1)
                 tree_reset(v, &v->tree[i]);
         v->gen++;
         v->cpu->stats.view_flushes++;
-        if (ensure_root(v, cur_tree(v), cur_ctx(v)) == NO_PAGE)
+        if (ensure_root(v, cur_tree(v), cur_ctx(v)) == NO_PAGE) {
             flush_trees(v, false, false);
-        engine_tlb_flush(v);
+            return;
+        }
+        engine_drop_removed(v, ok, list, n);
     }
 }
 
@@ -1437,14 +1594,15 @@ void view_set_context(struct view *v)
     v->cur = (unsigned)found;
     v->tree[found].last_use = ++v->tick;
     if (!v->track_accessed) {
-        /* a second tree: from now on the engine's walker marks what it
-         * caches (entries made before keep A = 1: counted as cached) */
+        /* a second tree, or a guest (VMX non-root or an AMD-V guest: world
+         * switches empty trees or change them): from now on the engine's
+         * walker marks what it caches (entries made before keep A = 1:
+         * counted as cached) */
         int used = 0;
         for (int i = 0; i < NTREES; i++)
             used += v->tree[i].used;
-        if (used > 1) {
+        if (used > 1 || cpu->guest_mode)
             v->track_accessed = true;
-        }
     }
     struct tree *t = cur_tree(v);
     if (ensure_root(v, t, cur_ctx(v)) == NO_PAGE) {

@@ -36,6 +36,8 @@
  *   cr3remap, cr3viol, invlpg   MOV to CR3 and INVLPG in the guest
  *   pmode32, rmviol, rmint, rmintviol   "unrestricted guest" without paging
  *   execonly, execonlyrun    execute-only EPT pages
+ *   jcache, jcacheok         code the host ran, refused to the guest by EPT or allowed
+ *                            (its EPT accessed flag set), with VPID
  *   ept1gnoram, rmviolseg, rmintviolseg   reproducers of open hvsim bugs
  *               (no scenario: they fail today)
  *
@@ -1441,6 +1443,94 @@ static void group_execonlyrun(void)
     expect_vmcall("the VMCALL ran", r);
 }
 
+/* Code the host ran, at a linear address the guest's EPT does not let it
+ * fetch from: with VPID the VM entry keeps the host's translations, and
+ * the guest's jump there is an EPT violation all the same. The code sits
+ * on the fourth 4-KiB page of a 2-MiB page (the host maps it with one
+ * 2-MiB page, EPT splits it): hvsim must not let the engine reuse the code
+ * it translated for the host (its jump cache) when it drops the host's
+ * 2-MiB translation from its TLB for the guest (docs/cpu-mmu.md, "Switching
+ * trees without a flush"). */
+__attribute__((used)) static void snippets_jc(void)
+{
+    __asm__ volatile(".globl g_call\ng_call: call *%%rsi\n vmcall\n" ::: "memory");
+}
+GUEST(g_call);
+
+static void group_jcache(void)
+{
+    setup(2ull << 20, false, 1u << 5);                      /* EPT and VPID */
+    vmw(F_VPID, 1);
+    volatile uint8_t *code = (volatile uint8_t *)&far_area[3 * 512];
+    static const uint8_t f[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xc3 };   /* mov eax, 0x77; ret */
+    for (unsigned i = 0; i < sizeof(f); i++)
+        code[i] = f[i];
+    uint64_t fpa = pa_of(code);
+    uint64_t *pte = ept_entry(fpa, 1);
+    *pte &= ~EPT_RWX;
+    invept_all();
+    /* the guest runs once (its translations are cached under VPID 1) */
+    g.rsi = (uint64_t)(uintptr_t)g_call + 2;                /* g_jump: jmp rsi, to g_call's VMCALL */
+    uint64_t r = run_at(g_jump);
+    expect_vmcall("a first guest run", r);
+    for (int round = 0; round < 2; round++) {
+        uint64_t v;
+        __asm__ volatile("call *%1" : "=a"(v) : "r"(code) : "memory", "cc");   /* the host runs the code */
+        T_CHECK_EQ(v, 0x77);
+        g.rsi = fpa;
+        g.rax = 0;
+        r = run_at(g_call);
+        uint64_t q = vmr(F_EXIT_QUALIFICATION), gpa = vmr(F_GUEST_PHYS), rip = vmr(F_GUEST_RIP);
+        hv_printf("round %d: the host ran the code at %#llx; the guest's call there: exit %llu, fetch "
+                  "violation: %s, guest-physical address as expected: %s, at the code: %s\n", round,
+                  (unsigned long long)fpa, (unsigned long long)r, (q & Q_FETCH) ? "yes" : "no",
+                  gpa == fpa ? "yes" : "no", rip == fpa ? "yes" : "no");
+        T_CHECK_EQ(r, 48);
+        T_CHECK_EQ(q & Q_FETCH, Q_FETCH);
+        T_CHECK_EQ(gpa, fpa);
+        T_CHECK_EQ(rip, fpa);
+    }
+}
+
+/* The same, with the guest allowed to run the code and EPT accessed flags
+ * on: the guest's fetch walks EPT and sets the accessed flag of the page's
+ * EPT entry (SDM 3C 29.3.5), though the host ran the same code just before
+ * (the engine must not run its translation of it without that walk). */
+static void group_jcacheok(void)
+{
+    setup(2ull << 20, true, 1u << 5);                       /* EPT with A/D, and VPID */
+    vmw(F_VPID, 1);
+    volatile uint8_t *code = (volatile uint8_t *)&far_area[3 * 512];
+    static const uint8_t f[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xc3 };   /* mov eax, 0x77; ret */
+    for (unsigned i = 0; i < sizeof(f); i++)
+        code[i] = f[i];
+    uint64_t fpa = pa_of(code);
+    volatile uint64_t *pte = ept_entry(fpa, 1);
+    invept_all();
+    g.rsi = (uint64_t)(uintptr_t)g_call + 2;
+    uint64_t r = run_at(g_jump);
+    expect_vmcall("a first guest run", r);
+    for (int round = 0; round < 2; round++) {
+        *pte &= ~(EPT_A | EPT_D);
+        invept_all();
+        g.rsi = (uint64_t)(uintptr_t)g_call + 2;
+        r = run_at(g_jump);                                 /* the guest runs, not there */
+        expect_vmcall("the guest runs elsewhere", r);
+        uint64_t v;
+        __asm__ volatile("call *%1" : "=a"(v) : "r"(code) : "memory", "cc");   /* the host runs the code */
+        T_CHECK_EQ(v, 0x77);
+        g.rsi = fpa;
+        g.rax = 0;
+        r = run_at(g_call);
+        hv_printf("round %d: the guest's call to the code the host ran: exit %llu, RAX %#llx, EPT accessed flag "
+                  "of its page: %llu\n", round, (unsigned long long)r, (unsigned long long)g.rax,
+                  (unsigned long long)((*pte & EPT_A) ? 1 : 0));
+        T_CHECK_EQ(r, 18);
+        T_CHECK_EQ(g.rax, 0x77);
+        T_CHECK_EQ(*pte & EPT_A, EPT_A);
+    }
+}
+
 static void group_basic2m(void) { group_basic(2ull << 20); }
 static void group_basic1g(void) { group_basic(1ull << 30); }
 static void group_basic4k(void) { group_basic(4096); }
@@ -1465,7 +1555,8 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "adoff", group_adoff }, { "cr3remap", group_cr3remap }, { "cr3viol", group_cr3viol },
         { "invlpg", group_invlpg }, { "pmode32", group_pmode32 }, { "rmviol", group_rmviol },
         { "rmint", group_rmint }, { "rmintviol", group_rmintviol }, { "execonly", group_execonly },
-        { "execonlyrun", group_execonlyrun },
+        { "execonlyrun", group_execonlyrun }, { "jcache", group_jcache },
+        { "jcacheok", group_jcacheok },
         /* reproducers of hvsim bugs (no scenario yet) */
         { "ept1gnoram", group_ept1gnoram }, { "rmviolseg", group_rmviolseg }, { "rmintviolseg", group_rmintviolseg },
     };
