@@ -21,6 +21,9 @@ struct tagtab {
     unsigned nsplit;          /* entries that are pieces of a larger guest page */
     unsigned n4k;             /* entries of 4 KiB */
     unsigned nglobal;         /* global entries */
+    uint64_t rec[16];         /* keys inserted since the table was last emptied (tab_clear), */
+    unsigned nrec;            /* ... how many, */
+    bool rec_over;            /* ... more than fit */
 };
 
 struct tlb {
@@ -59,6 +62,8 @@ static bool same_tag(const struct tlb_tag *a, const struct tlb_tag *b)
     return a->vpid == b->vpid && a->pcid == b->pcid && a->eptrta == b->eptrta;
 }
 
+static struct slot *probe(struct tagtab *tt, uint64_t key);
+
 static void tab_clear(struct tagtab *tt)
 {
     if (tt->cap && tt->cap <= 65536) {
@@ -66,14 +71,31 @@ static void tab_clear(struct tagtab *tt)
          * tables thousands of times a second, MOV CR3 a context's; freeing
          * and regrowing them made the heap shrink and grow (brk) and every
          * regrown page fault in again */
-        if (tt->n)
+        if (tt->n && !tt->rec_over) {
+            /* every entry is one of the keys recorded: find them all
+             * first (clearing one slot could hide another), then clear */
+            struct slot *at[16];
+            unsigned k = 0;
+            for (unsigned j = 0; j < tt->nrec; j++) {
+                struct slot *sl = probe(tt, tt->rec[j]);
+                if (sl)
+                    at[k++] = sl;
+            }
+            for (unsigned j = 0; j < k; j++)
+                at[j]->key = 0;
+        } else if (tt->n) {
             memset(tt->slots, 0, sizeof(*tt->slots) * tt->cap);
+        }
         tt->n = tt->nsplit = tt->n4k = tt->nglobal = 0;
+        tt->nrec = 0;
+        tt->rec_over = false;
         return;
     }
     free(tt->slots);
     tt->slots = NULL;
     tt->cap = tt->n = tt->nsplit = tt->n4k = tt->nglobal = 0;
+    tt->nrec = 0;
+    tt->rec_over = false;
 }
 
 static struct tagtab *find_tag(struct tlb *t, const struct tlb_tag *tag, bool create)
@@ -141,6 +163,10 @@ static bool put(struct tagtab *tt, uint64_t key, const struct tlb_entry *e)
         i = (i + 1) & (tt->cap - 1);
     if (!tt->slots[i].key) {
         tt->n++;
+        if (tt->nrec < sizeof(tt->rec) / sizeof(tt->rec[0]))
+            tt->rec[tt->nrec++] = key;
+        else
+            tt->rec_over = true;
     } else {
         if (tt->slots[i].e.guest_size_log2 > tt->slots[i].e.size_log2)
             tt->nsplit--;

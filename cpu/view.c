@@ -593,6 +593,31 @@ static void tree_reset(struct view *v, struct tree *t)
     }
 }
 
+/* Empty a tree but keep its root tables (an invalidation that empties
+ * the current tree would otherwise free the root and zero a new one). */
+static void tree_empty(struct view *v, struct tree *t)
+{
+    for (int c = 0; c < 2; c++) {
+        uint32_t r = t->root[c];
+        if (r == NO_PAGE)
+            continue;
+        uint64_t *tb = pool_page(v, r);
+        for (int i = v->child_lo[r]; i < v->child_hi[r]; i++) {
+            uint64_t e = tb[i];
+            if ((e & PTE_P) && !(e & PTE_PS) && e >= RESERVED_BASE)
+                tree_free_level(v, pool_idx_of(e), 3);
+            tb[i] = 0;
+        }
+        v->child_lo[r] = 512;
+        v->child_hi[r] = 0;
+        v->shadow_lost = true;
+        if (!map_until(v, r)) {                /* no pool page for the until mapping: free it all */
+            tree_free_level(v, r, 4);
+            t->root[c] = NO_PAGE;
+        }
+    }
+}
+
 static void alias_clear(struct view *v)
 {
     for (int i = 0; i < MAX_WIN; i++)
@@ -1464,7 +1489,7 @@ void view_invalidate(struct view *v, const struct tlb_sel *sel)
         bool ok = removed_accessed(v, trees, false, 0, list, &n);
         for (int i = 0; i < NTREES; i++)
             if ((trees >> i) & 1)
-                tree_reset(v, &v->tree[i]);
+                tree_empty(v, &v->tree[i]);
         v->gen++;
         v->cpu->stats.view_flushes++;
         if (ensure_root(v, cur_tree(v), cur_ctx(v)) == NO_PAGE) {

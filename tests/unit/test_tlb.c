@@ -826,6 +826,68 @@ START_TEST(many_inserts_and_removes)
 }
 END_TEST
 
+/* Emptying a tag (a VM entry or exit without VPID, MOV CR3 without PCID)
+ * clears the entries one by one when few were inserted since it was last
+ * emptied, the whole table otherwise: rows on both sides of that limit
+ * (16), after the table has grown large, with entries removed on the way
+ * (their neighbours moved back in their probe sequences), twice over. */
+struct empty_row { const char *name; unsigned n, removed; };
+static const struct empty_row empty_rows[] = {
+    { "3-entries", 3, 0 },
+    { "16-entries-5-removed", 16, 5 },
+    { "16-entries", 16, 0 },
+    { "17-entries", 17, 0 },
+    { "60-entries-30-removed", 60, 30 },
+};
+
+START_TEST(empty_tag_few_or_many)
+{
+    const struct empty_row *r = &empty_rows[_i];
+    struct tlb *t = new_tlb();
+    const struct tlb_tag tag = { 0, 0, 0 }, bystander = { 0, 1, 0 };
+    struct tlb_entry by = page(0x5000, 12, 0x9000, ALL_SLAT);
+    tlb_insert(t, &bystander, &by);
+    uint64_t seed = 0x243F6A8885A308D3ull;
+    /* grow the table first, then empty it */
+    for (unsigned i = 0; i < 1000; i++) {
+        struct tlb_entry e = page((rng_next(&seed) & 0x00003FFFFFFFF000ull), 12, 0x1000, ALL_SLAT);
+        tlb_insert(t, &tag, &e);
+    }
+    struct tlb_sel all = { V(0), P(0), ANYE };
+    tlb_invalidate(t, &all);
+    ck_assert_uint_eq(tlb_count(t), 1);
+    for (int round = 0; round < 2; round++) {
+        uint64_t la[64];
+        /* pages close together collide in the table's probe sequences */
+        for (unsigned i = 0; i < r->n; i++) {
+            la[i] = 0x7F0000000000ull + (uint64_t)i * 0x1000 * (1 + (i % 3) * 64);
+            struct tlb_entry e = page(la[i], 12, 0x100000 + i * 0x1000ull, ALL_SLAT);
+            tlb_insert(t, &tag, &e);
+        }
+        for (unsigned k = 0; k < r->removed; k++)
+            tlb_remove(t, &tag, la[(k * 7) % r->n]);
+        tlb_invalidate(t, &all);
+        ck_assert_msg(tlb_count(t) == 1, "%s round %d: %u entries left, expected the bystander only", r->name,
+                      round, tlb_count(t));
+        /* one new entry, so that lookups look into the table */
+        struct tlb_entry other = page(0x6000000000ull, 12, 0x8000, ALL_SLAT);
+        tlb_insert(t, &tag, &other);
+        for (unsigned i = 0; i < r->n; i++) {
+            struct tlb_entry got;
+            ck_assert_msg(!tlb_lookup(t, &tag, la[i], &got), "%s round %d: la %#llx still cached", r->name, round,
+                          ULL(la[i]));
+        }
+        expect_at("empty/bystander", t, &bystander, by.la, &by);
+        /* the emptied table takes entries again */
+        struct tlb_entry again = page(la[0], 12, 0x4242000, ALL_SLAT);
+        tlb_insert(t, &tag, &again);
+        expect_at("empty/again", t, &tag, la[0], &again);
+        tlb_remove(t, &tag, la[0]);
+        tlb_remove(t, &tag, other.la);
+    }
+}
+END_TEST
+
 /* ==== capacity: TLB_MAX_PER_TAG and TLB_MAX_TAGS (SDM 3A 4.10.2.2 lets a
  * processor drop entries at any time; tlb.h makes the choice deterministic) ==== */
 
@@ -977,6 +1039,7 @@ int main(void)
 
     t = harness_tcase("capacity");
     ADD_ROWS(t, many_inserts_and_removes, stress_rows);
+    ADD_ROWS(t, empty_tag_few_or_many, empty_rows);
     tcase_add_test(t, per_tag_limit_starts_tag_over);
     tcase_add_test(t, tag_limit_drops_least_recently_used);
     suite_add_tcase(s, t);
