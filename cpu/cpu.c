@@ -672,6 +672,8 @@ cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat
                  "(this hvsim build expects Unicorn 2.0.1)");
         goto fail;
     }
+    /* the probe run's code was dropped through page_collection_lock */
+    cpu->stats.engine_locks_replaced = engine_locks_calls() > 0;
     /* runs end by hooks, not at an address (eng_run) */
     ue = uc_ctl_exits_enable(cpu->uc);
     if (ue != UC_ERR_OK) {

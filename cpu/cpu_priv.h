@@ -380,6 +380,9 @@ void eng_load_mode(cpu_t *cpu);                /* outside hooks: caches, CR0/CR4
 unsigned cpu_code_bits(const cpu_t *cpu);     /* 16 (real or 16-bit protected), 32 or 64 */
 uint64_t cpu_cs_base(const cpu_t *cpu);       /* linear = CS base + instruction pointer (0 in 64-bit) */
 
+/* ---- Unicorn 2.0.1's page-collection locks (engine_locks.c) ---- */
+uint64_t engine_locks_calls(void);            /* how often the engine called hvsim's no-op locks */
+
 /* ---- engine register helpers (cpu.c) ---- */
 uint64_t eng_get(cpu_t *cpu, int ucreg);
 void eng_set(cpu_t *cpu, int ucreg, uint64_t v);
