@@ -464,6 +464,8 @@ __attribute__((noinline)) static bool tb_revalidate(cpu_t *cpu, const struct tb_
     return true;
 }
 
+static bool fault_outcome(cpu_t *cpu, int r, uint64_t la, uint64_t rip, const struct xcpt *x);
+
 static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
 {
     cpu_t *cpu = ud;
@@ -478,6 +480,20 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
         return;
     }
     view_note_exec(cpu->view, la, size);
+    if (view_code_unchecked(cpu->view) && cpu->pend.kind == PEND_NONE) {
+        /* a page of the block whose translation was dropped while the
+         * engine kept its code: its fetch, as the engine's fault would */
+        struct xcpt x;
+        uint64_t fla = la;
+        int r = view_check_code(cpu->view, la, size, &x, &fla);
+        if (r != 1 && !fault_outcome(cpu, r, fla, la, &x)) {
+            cpu->pend.vector = VEC_PF;
+            stop_with(cpu, PEND_EXCEPTION, la);
+            return;
+        }
+        if (cpu->pend.kind != PEND_NONE)
+            return;
+    }
     if (cpu->pend.kind != PEND_NONE) {
         uc_emu_stop(cpu->uc);
         return;
@@ -557,6 +573,39 @@ static void cb_trace(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
     cpu->plat.event(cpu->plat.ctx, cpu, &ev);
 }
 
+/* What view_handle_fault decided about a #PF at la (RIP rip), from a hook:
+ * true when it is handled (retry, stop), false for a fault of the guest's
+ * own (#PF with x's error code: the caller raises it). */
+static bool fault_outcome(cpu_t *cpu, int r, uint64_t la, uint64_t rip, const struct xcpt *x)
+{
+    if (r == 2) {
+        cpu->pend.la = la;
+        stop_with(cpu, PEND_MMIO, rip);
+        return true;
+    }
+    if (r > 0) {
+        /* Translation installed: retry in place, unless code translated
+         * from the page's previous contents must be dropped first. */
+        if (view_inval_pending(cpu->view))
+            stop_with(cpu, PEND_INVALIDATE, rip);
+        return true;
+    }
+    if (r < 0) {
+        uc_emu_stop(cpu->uc);
+        return true;
+    }
+    cpu->pend.la = la;
+    cpu->pend.ec = x->ec;
+    if (x->vector == VEC_SLAT || x->vector == VEC_NORAM || x->vector == VEC_APIC_ACCESS) {
+        /* EPT refused the access (or it reached no RAM): the
+         * instruction decides its kind */
+        cpu->pend.vector = x->vector;
+        stop_with(cpu, PEND_EXCEPTION, rip);
+        return true;
+    }
+    return false;
+}
+
 static void cb_intr(uc_engine *uc, uint32_t intno, void *ud)
 {
     cpu_t *cpu = ud;
@@ -567,31 +616,8 @@ static void cb_intr(uc_engine *uc, uint32_t intno, void *ud)
         uint64_t la = eng_get(cpu, UC_X86_REG_CR2);
         struct xcpt x;
         int r = view_handle_fault(cpu->view, la, rip, &x);
-        if (r == 2) {
-            cpu->pend.la = la;
-            stop_with(cpu, PEND_MMIO, rip);
+        if (fault_outcome(cpu, r, la, rip, &x))
             return;
-        }
-        if (r > 0) {
-            /* Translation installed: retry in place, unless code translated
-             * from the page's previous contents must be dropped first. */
-            if (view_inval_pending(cpu->view))
-                stop_with(cpu, PEND_INVALIDATE, rip);
-            return;
-        }
-        if (r < 0) {
-            uc_emu_stop(uc);
-            return;
-        }
-        cpu->pend.la = la;
-        cpu->pend.ec = x.ec;
-        if (x.vector == VEC_SLAT || x.vector == VEC_NORAM || x.vector == VEC_APIC_ACCESS) {
-            /* EPT refused the access (or it reached no RAM): the
-             * instruction decides its kind */
-            cpu->pend.vector = x.vector;
-            stop_with(cpu, PEND_EXCEPTION, rip);
-            return;
-        }
     } else if (intno == VEC_DF) {
         cpu_internal(cpu, "the engine raised #DF at RIP %#llx: an exception escaped hvsim's tracking",
                      (unsigned long long)rip);

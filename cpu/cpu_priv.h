@@ -659,6 +659,8 @@ const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len);
  * outside a run without faulting (uc_ctl_remove_cache). */
 bool view_engine_maps(struct view *v, uint64_t la);
 void view_note_exec(struct view *v, uint64_t la, uint32_t size);   /* the engine runs the block at la */
+bool view_code_unchecked(const struct view *v);
+int view_check_code(struct view *v, uint64_t la, uint32_t size, struct xcpt *x, uint64_t *fault_la);
 void view_phys_written(struct view *v, uint64_t pa, uint64_t len);
 void view_prepare_run(struct view *v);       /* drop stale translated code before running */
 void view_sync_engine(struct view *v);       /* do a deferred engine TLB flush (before the engine runs) */

@@ -42,7 +42,14 @@
  * below 2^40 (the engine's MAXPHYADDR). Documented in docs/boot-protocol.md. */
 #define RESERVED_BASE 0x000000FFFF000000ull
 #define RESERVED_END  0x0000010000000000ull
-#define UNTIL_LA      (RESERVED_END - 0x1000)   /* `until` and the trampolines (present, RX) */
+/* `until` and the trampolines (present, RX). The engine's jump cache keeps
+ * translated code in 64 buckets, by bits 12-17 XOR 18-23 of the address,
+ * and its INVLPG empties the buckets of the page named and of the page
+ * before: for the first page of a 2-MiB page (how hvsim drops 2-MiB
+ * leaves) those are buckets 8k. The trampolines sit where the bucket is 21
+ * (bits 18-23 all ones, 12-17 = 42), so that dropping pages does not drop
+ * them from the jump cache (docs/cpu-mmu.md, "Invalidations by page"). */
+#define UNTIL_LA      (RESERVED_BASE + 0xFEA000)
 #define FLUSH_LA      (UNTIL_LA - 0x1000)       /* never present: its protection flips flush the engine TLB */
 #define FLUSH_TRAMP       (UNTIL_LA + 0x40)     /* the flush that starts a run (view_flush_in_run) */
 #define FLUSH_SLOT_RAX    (UNTIL_LA + 0x100)    /* ... its data: the RAX to restore */
@@ -118,6 +125,10 @@ struct view {
     unsigned nxpage;              /* ... how many, */
     bool xp_valid;                /* ... false: unknown (more than XP_MAX, or before the first flush) */
     uint64_t xp_last;             /* the page of the last block noted (~0: none) */
+    uint64_t unchecked[XP_MAX];   /* code pages whose translation was dropped while the engine's
+                                     jump cache may still run their code: the block hook
+                                     translates them at their next fetch (view_check_code) */
+    unsigned nunchecked;
     unsigned ninval;              /* (a tree switch, instead of a whole flush; 0: none) */
     uint64_t mmio_pa;             /* physical address of the last access routed to the APIC */
     unsigned naliases;            /* valid alias entries over all windows */
@@ -251,11 +262,68 @@ static bool list_expand_code(struct view *v, uint64_t *list, unsigned *n)
         if (!v->xp_valid)
             return false;
         uint64_t base = list[k] & ~((1ull << 21) - 1);
-        for (unsigned j = 0; j < v->nxpage; j++)
-            if (v->xpage[j] - base < (1ull << 21) && !list_add(list, n, v->xpage[j]))
+        for (unsigned j = 0; j < v->nxpage; j++) {
+            uint64_t pg = v->xpage[j];
+            if (pg - base >= (1ull << 21))
+                continue;
+            /* rather than dropping the page from the engine's jump cache
+             * (every block of it looked up again), let the block hook
+             * translate it at its next fetch, as the engine's fault would */
+            bool seen = false;
+            for (unsigned u = 0; u < v->nunchecked && !seen; u++)
+                seen = v->unchecked[u] == pg;
+            if (seen)
+                continue;
+            if (v->nunchecked < XP_MAX)
+                v->unchecked[v->nunchecked++] = pg;
+            else if (!list_add(list, n, pg))
                 return false;
+        }
     }
     return true;
+}
+
+/* The engine is about to run the block at la (size bytes; cb_block). A
+ * page of it whose translation was dropped while the engine's jump cache
+ * kept its code (list_expand_code) is translated now, as the engine's
+ * fetch fault would have done: view_handle_fault's result for it (1:
+ * nothing to do or installed; 0, 2, -1 as there, with *fault_la the
+ * address that was looked up). */
+static struct tree *cur_tree(struct view *v);
+static unsigned cur_ctx(struct view *v);
+
+int view_check_code(struct view *v, uint64_t la, uint32_t size, struct xcpt *x, uint64_t *fault_la)
+{
+    uint64_t p = la & ~0xFFFull, q = (la + (size ? size - 1 : 0)) & ~0xFFFull;
+    for (uint64_t pg = p;; pg += 4096) {
+        for (unsigned u = 0; u < v->nunchecked; u++) {
+            if (v->unchecked[u] != pg)
+                continue;
+            struct tree *t = cur_tree(v);
+            unsigned ctx = cur_ctx(v);
+            uint64_t *s1 = t->root[ctx] == NO_PAGE ? NULL : shadow_slot(v, t->root[ctx], pg, 1, false);
+            uint64_t *s2 = t->root[ctx] == NO_PAGE ? NULL : shadow_slot(v, t->root[ctx], pg, 2, false);
+            bool mapped = (s1 && (*s1 & PTE_P)) || (s2 && (*s2 & PTE_P) && (*s2 & PTE_PS));
+            if (!mapped) {
+                uint64_t at = pg == p ? la : pg;
+                int r = view_handle_fault(v, at, la, x);
+                if (r != 1) {
+                    *fault_la = at;
+                    return r;
+                }
+            }
+            v->unchecked[u] = v->unchecked[--v->nunchecked];
+            break;
+        }
+        if (pg == q)
+            break;
+    }
+    return 1;
+}
+
+bool view_code_unchecked(const struct view *v)
+{
+    return v->nunchecked != 0;
 }
 
 /* The listed pages leave the engine's TLB and jump cache: they need not
@@ -338,6 +406,7 @@ static void engine_flush_asked(struct view *v)
     v->nxpage = 0;                         /* ... and the engine's jump cache */
     v->xp_valid = true;
     v->xp_last = ~0ull;
+    v->nunchecked = 0;
     if (!v->track_accessed)
         return;
     for (int i = 0; i < NTREES; i++)
@@ -1121,7 +1190,13 @@ uint64_t view_flush_in_run(struct view *v, uint64_t target)
         memcpy(v->until_host + (INVL_SLOT_RCX - UNTIL_LA), &regs[1], 8);
         memcpy(v->until_host + (INVL_SLOT_RDX - UNTIL_LA), &regs[2], 8);
         memcpy(v->until_host + (INVL_SLOT_COUNT - UNTIL_LA), &count, 8);
-        memcpy(v->until_host + (INVL_SLOT_LIST - UNTIL_LA), v->inval_la, 8 * (size_t)v->ninval);
+        for (unsigned k = 0; k < v->ninval; k++) {
+            /* a 2-MiB leaf is dropped by INVLPG of its last page: any page
+             * of it empties the engine's TLB of the 2-MiB range, and its
+             * jump cache keeps the code of the first pages (often hot) */
+            uint64_t a = v->inval_la[k] & 1 ? (v->inval_la[k] & ~1ull) + 0x1FF000 : v->inval_la[k];
+            memcpy(v->until_host + (INVL_SLOT_LIST - UNTIL_LA) + 8 * k, &a, 8);
+        }
         memcpy(v->until_host + (FLUSH_SLOT_TARGET - UNTIL_LA), &target, 8);
         v->ninval = 0;
         return INVL_TRAMP;

@@ -38,6 +38,8 @@
  *   execonly, execonlyrun    execute-only EPT pages
  *   jcache, jcacheok         code the host ran, refused to the guest by EPT or allowed
  *                            (its EPT accessed flag set), with VPID
+ *   jcachenovpid             the refused case without VPID
+ *   jcacheoknovpid           without VPID: the guest's fetch sets its PDE's accessed flag
  *   ept1gnoram, rmviolseg, rmintviolseg   reproducers of open hvsim bugs
  *               (no scenario: they fail today)
  *
@@ -1457,10 +1459,11 @@ __attribute__((used)) static void snippets_jc(void)
 }
 GUEST(g_call);
 
-static void group_jcache(void)
+static void jcache(bool vpid)
 {
-    setup(2ull << 20, false, 1u << 5);                      /* EPT and VPID */
-    vmw(F_VPID, 1);
+    setup(2ull << 20, false, vpid ? 1u << 5 : 0);           /* EPT, and VPID or not */
+    if (vpid)
+        vmw(F_VPID, 1);
     volatile uint8_t *code = (volatile uint8_t *)&far_area[3 * 512];
     static const uint8_t f[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xc3 };   /* mov eax, 0x77; ret */
     for (unsigned i = 0; i < sizeof(f); i++)
@@ -1492,14 +1495,18 @@ static void group_jcache(void)
     }
 }
 
+static void group_jcache(void) { jcache(true); }
+static void group_jcachenovpid(void) { jcache(false); }
+
 /* The same, with the guest allowed to run the code and EPT accessed flags
  * on: the guest's fetch walks EPT and sets the accessed flag of the page's
  * EPT entry (SDM 3C 29.3.5), though the host ran the same code just before
  * (the engine must not run its translation of it without that walk). */
-static void group_jcacheok(void)
+static void jcacheok(bool vpid)
 {
-    setup(2ull << 20, true, 1u << 5);                       /* EPT with A/D, and VPID */
-    vmw(F_VPID, 1);
+    setup(2ull << 20, true, vpid ? 1u << 5 : 0);            /* EPT with A/D, and VPID */
+    if (vpid)
+        vmw(F_VPID, 1);
     volatile uint8_t *code = (volatile uint8_t *)&far_area[3 * 512];
     static const uint8_t f[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xc3 };   /* mov eax, 0x77; ret */
     for (unsigned i = 0; i < sizeof(f); i++)
@@ -1531,6 +1538,51 @@ static void group_jcacheok(void)
     }
 }
 
+static void group_jcacheok(void) { jcacheok(true); }
+
+/* Without VPID, VM entry invalidates the linear mappings of VPID 0 (SDM 3C
+ * 29.4.3): the guest's first fetch from a page then walks its paging
+ * structures and sets the accessed flag of the entries it uses (SDM 3A
+ * 4.8), though the host ran the code there just before and cleared the
+ * flag after (its own cached translation may stay: no INVLPG). */
+static volatile uint64_t *pde_of_la(uint64_t la)
+{
+    uint64_t *pml4 = (uint64_t *)(uintptr_t)(read_cr3() & ~0xFFFull);
+    uint64_t *pdpt = (uint64_t *)(uintptr_t)(pml4[(la >> 39) & 511] & 0x000FFFFFFFFFF000ull);
+    uint64_t *pd = (uint64_t *)(uintptr_t)(pdpt[(la >> 30) & 511] & 0x000FFFFFFFFFF000ull);
+    return &pd[(la >> 21) & 511];
+}
+
+static void group_jcacheoknovpid(void)
+{
+    setup(2ull << 20, false, 0);
+    volatile uint8_t *code = (volatile uint8_t *)&far_area[3 * 512];
+    static const uint8_t f[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xc3 };   /* mov eax, 0x77; ret */
+    for (unsigned i = 0; i < sizeof(f); i++)
+        code[i] = f[i];
+    uint64_t fla = (uint64_t)(uintptr_t)code;
+    volatile uint64_t *pde = pde_of_la(fla);
+    T_ASSERT(*pde & PTE_PS, "far_area is mapped by a 2-MiB page");
+    g.rsi = (uint64_t)(uintptr_t)g_call + 2;
+    uint64_t r = run_at(g_jump);
+    expect_vmcall("a first guest run", r);
+    for (int round = 0; round < 2; round++) {
+        uint64_t v;
+        __asm__ volatile("call *%1" : "=a"(v) : "r"(code) : "memory", "cc");   /* the host runs the code */
+        T_CHECK_EQ(v, 0x77);
+        *pde &= ~PTE_A;                                     /* no INVLPG */
+        g.rsi = fla;
+        g.rax = 0;
+        r = run_at(g_call);
+        hv_printf("round %d: the guest's call to the code the host ran: exit %llu, RAX %#llx, accessed flag of "
+                  "the guest's PDE: %llu\n", round, (unsigned long long)r, (unsigned long long)g.rax,
+                  (unsigned long long)((*pde & PTE_A) ? 1 : 0));
+        T_CHECK_EQ(r, 18);
+        T_CHECK_EQ(g.rax, 0x77);
+        T_CHECK_EQ(*pde & PTE_A, PTE_A);
+    }
+}
+
 static void group_basic2m(void) { group_basic(2ull << 20); }
 static void group_basic1g(void) { group_basic(1ull << 30); }
 static void group_basic4k(void) { group_basic(4096); }
@@ -1556,7 +1608,8 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
         { "invlpg", group_invlpg }, { "pmode32", group_pmode32 }, { "rmviol", group_rmviol },
         { "rmint", group_rmint }, { "rmintviol", group_rmintviol }, { "execonly", group_execonly },
         { "execonlyrun", group_execonlyrun }, { "jcache", group_jcache },
-        { "jcacheok", group_jcacheok },
+        { "jcacheok", group_jcacheok }, { "jcachenovpid", group_jcachenovpid },
+        { "jcacheoknovpid", group_jcacheoknovpid },
         /* reproducers of hvsim bugs (no scenario yet) */
         { "ept1gnoram", group_ept1gnoram }, { "rmviolseg", group_rmviolseg }, { "rmintviolseg", group_rmintviolseg },
     };
