@@ -333,6 +333,12 @@ struct cpu {
     struct tlb *tlb;
     uint16_t tlb_vpid;
     uint64_t tlb_eptrta;
+    struct mem_code_memo {                     /* the last page mem_code_cached found (mem.c) */
+        bool valid, slat_on;
+        uint16_t vpid;
+        unsigned cpl;
+        uint64_t page, gen, cr0, cr3, cr4, efer, ac, eptrta;
+    } mcc;
     bool tlb_keep_once;                        /* the next cpu_commit_state leaves the cache alone */
     csh cs;
     cs_insn *csi;

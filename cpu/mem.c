@@ -501,7 +501,34 @@ size_t mem_peek_code(cpu_t *cpu, uint64_t la, uint8_t *buf, size_t len)
 
 size_t cpu_peek_code(cpu_t *cpu, uint64_t la, void *buf, size_t len) { return mem_peek_code(cpu, la, buf, len); }
 
+static bool mem_code_cached_walk(cpu_t *cpu, uint64_t la);
+
+/* The last page found cached for a read, with everything the answer
+ * depends on: the translation cache (tlb_generation), the tag, CPL and the
+ * paging controls (cpu_pg_ctx, cpu_tlb_tag). */
+static bool mcc_hit(const cpu_t *cpu, uint64_t la, uint64_t ac)
+{
+    const struct mem_code_memo *m = &cpu->mcc;
+    return m->valid && m->page == (la >> 12) && m->gen == tlb_generation(cpu->tlb) && m->cpl == cpu->cpl &&
+           m->cr0 == cpu->cr0 && m->cr3 == cpu->cr3 && m->cr4 == cpu->cr4 && m->efer == cpu->efer && m->ac == ac &&
+           m->vpid == cpu->tlb_vpid && m->eptrta == cpu->tlb_eptrta && m->slat_on == cpu->slat_on;
+}
+
 bool mem_code_cached(cpu_t *cpu, uint64_t la)
+{
+    uint64_t ac = cpu_rflags(cpu) & RF_AC;
+    if (mcc_hit(cpu, la, ac))
+        return true;
+    bool yes = mem_code_cached_walk(cpu, la);
+    if (yes)
+        cpu->mcc = (struct mem_code_memo){ .valid = true, .page = la >> 12, .gen = tlb_generation(cpu->tlb),
+                                           .cpl = cpu->cpl, .cr0 = cpu->cr0, .cr3 = cpu->cr3, .cr4 = cpu->cr4,
+                                           .efer = cpu->efer, .ac = ac, .vpid = cpu->tlb_vpid,
+                                           .eptrta = cpu->tlb_eptrta, .slat_on = cpu->slat_on };
+    return yes;
+}
+
+static bool mem_code_cached_walk(cpu_t *cpu, uint64_t la)
 {
     struct pg_ctx pc;
     cpu_pg_ctx(cpu, &pc, cpu->cpl, false);

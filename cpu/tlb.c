@@ -28,6 +28,7 @@ struct tagtab {
 
 struct tlb {
     struct tagtab tags[TLB_MAX_TAGS];
+    uint64_t gen;             /* changes with every insertion, removal and invalidation */
     uint64_t tick;
     unsigned last;            /* the tag found last (looked at first) */
 };
@@ -41,6 +42,11 @@ static uint64_t key_of(uint64_t la, unsigned size_log2)
 static unsigned hash(uint64_t key, unsigned cap)
 {
     return (unsigned)(((key >> 12) * 0x9E3779B97F4A7C15ull) >> 40) & (cap - 1);
+}
+
+uint64_t tlb_generation(const struct tlb *t)
+{
+    return t->gen;
 }
 
 struct tlb *tlb_create(void)
@@ -226,6 +232,7 @@ bool tlb_lookup(struct tlb *t, const struct tlb_tag *tag, uint64_t la, struct tl
 
 void tlb_insert(struct tlb *t, const struct tlb_tag *tag, const struct tlb_entry *e)
 {
+    t->gen++;
     struct tagtab *tt = find_tag(t, tag, true);
     if (tt->n >= TLB_MAX_PER_TAG)
         tab_clear(tt);                 /* full: this tag starts over (allowed, SDM 3A 4.10.2.2) */
@@ -262,6 +269,7 @@ void tlb_insert(struct tlb *t, const struct tlb_tag *tag, const struct tlb_entry
 
 void tlb_remove(struct tlb *t, const struct tlb_tag *tag, uint64_t la)
 {
+    t->gen++;
     struct tagtab *tt = find_tag(t, tag, false);
     if (!tt)
         return;
@@ -303,6 +311,7 @@ static bool entry_matches(const struct tlb_entry *e, const struct tlb_sel *sel)
 
 unsigned tlb_invalidate(struct tlb *t, const struct tlb_sel *sel)
 {
+    t->gen++;
     unsigned removed = 0;
     for (unsigned i = 0; i < TLB_MAX_TAGS; i++) {
         struct tagtab *tt = &t->tags[i];

@@ -88,6 +88,9 @@ void tlb_remove(struct tlb *t, const struct tlb_tag *tag, uint64_t la);
 unsigned tlb_invalidate(struct tlb *t, const struct tlb_sel *sel);
 /* Number of entries cached (all tags). */
 unsigned tlb_count(const struct tlb *t);
+/* A number that changes whenever an entry may have been added, changed or
+ * removed (for memos of lookups: mem_code_cached). */
+uint64_t tlb_generation(const struct tlb *t);
 /* Whether any entry of a tag sel matches might be affected (a tag exists). */
 bool tlb_tag_matches(const struct tlb_tag *tag, const struct tlb_sel *sel);
 
