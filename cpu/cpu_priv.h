@@ -333,12 +333,17 @@ struct cpu {
     struct tlb *tlb;
     uint16_t tlb_vpid;
     uint64_t tlb_eptrta;
-    struct mem_code_memo {                     /* the last page mem_code_cached found (mem.c) */
-        bool valid, slat_on;
-        uint16_t vpid;
-        unsigned cpl;
-        uint64_t page, gen, cr0, cr3, cr4, efer, ac, eptrta;
-    } mcc;
+    struct xlat_memo {                         /* a translation found in the translation cache, with what
+                                                  the answer depends on (mem.c, xlat_key_now) */
+        bool valid;
+        uint64_t page, hpa;
+        struct xlat_key {
+            uint64_t gen, cr0, cr3, cr4, efer, eptrta, apic;
+            uint16_t vpid;
+            uint8_t cpl;
+            bool ac, slat_on, implicit_sv;
+        } k;
+    } mcc, mxm[2];                             /* mem_code_cached's page; mem_translate's read and write */
     bool tlb_keep_once;                        /* the next cpu_commit_state leaves the cache alone */
     csh cs;
     cs_insn *csi;

@@ -350,9 +350,22 @@ bool pae_load_pdptes(cpu_t *cpu, uint64_t cr3, uint64_t cr0, uint64_t cr4, uint6
 }
 
 /* Translate one page's worth of an access. */
+static struct xlat_key xlat_key_now(const cpu_t *cpu, unsigned cpl, bool implicit_sv, bool ac);
+static bool xlat_key_eq(const struct xlat_key *a, const struct xlat_key *b);
+
 enum mem_res mem_translate(cpu_t *cpu, const struct mem_acc *a, uint64_t la, enum pg_access acc, uint64_t *pa,
                            struct xcpt *x)
 {
+    /* the same page, read or written as the last time it was found in the
+     * translation cache, with nothing changed since: the same answer (an
+     * emulated POPF, PUSHF or VMREAD to memory translates its stack or
+     * operand page again and again) */
+    struct xlat_memo *m = acc == PG_ACC_WRITE ? &cpu->mxm[1] : acc == PG_ACC_READ ? &cpu->mxm[0] : NULL;
+    struct xlat_key k = xlat_key_now(cpu, a->cpl, a->implicit_sv, (cpu_rflags(cpu) & RF_AC) != 0);
+    if (m && m->valid && m->page == la >> 12 && xlat_key_eq(&m->k, &k)) {
+        *pa = m->hpa | (la & 0xFFF);
+        return MEM_OK;
+    }
     if (!pg_canonical(la, cpu->prof->linear_bits)) {
         *x = (struct xcpt){ a->stack ? VEC_SS : VEC_GP, 0, true, 0 };
         return MEM_FAULT;
@@ -371,6 +384,8 @@ enum mem_res mem_translate(cpu_t *cpu, const struct mem_acc *a, uint64_t la, enu
             return MEM_FAULT;
         }
         *pa = s.hpa;
+        if (m && cached)                                /* (a walk changes the cache: its generation) */
+            *m = (struct xlat_memo){ .valid = true, .page = la >> 12, .hpa = s.hpa & ~0xFFFull, .k = k };
         return MEM_OK;
     case PG_FAULT:
         *x = (struct xcpt){ VEC_PF, r.error_code, true, la };
@@ -503,28 +518,33 @@ size_t cpu_peek_code(cpu_t *cpu, uint64_t la, void *buf, size_t len) { return me
 
 static bool mem_code_cached_walk(cpu_t *cpu, uint64_t la);
 
-/* The last page found cached for a read, with everything the answer
- * depends on: the translation cache (tlb_generation), the tag, CPL and the
- * paging controls (cpu_pg_ctx, cpu_tlb_tag). */
-static bool mcc_hit(const cpu_t *cpu, uint64_t la, uint64_t ac)
+/* What a lookup in the translation cache depends on: the cache itself
+ * (tlb_generation), the tag (VPID, PCID in CR3, EPTRTA), the paging
+ * controls and privilege of cpu_pg_ctx, and the APIC-access page a guest
+ * may have (mem_translate's exits). */
+static struct xlat_key xlat_key_now(const cpu_t *cpu, unsigned cpl, bool implicit_sv, bool ac)
 {
-    const struct mem_code_memo *m = &cpu->mcc;
-    return m->valid && m->page == (la >> 12) && m->gen == tlb_generation(cpu->tlb) && m->cpl == cpu->cpl &&
-           m->cr0 == cpu->cr0 && m->cr3 == cpu->cr3 && m->cr4 == cpu->cr4 && m->efer == cpu->efer && m->ac == ac &&
-           m->vpid == cpu->tlb_vpid && m->eptrta == cpu->tlb_eptrta && m->slat_on == cpu->slat_on;
+    return (struct xlat_key){ .gen = tlb_generation(cpu->tlb), .cr0 = cpu->cr0, .cr3 = cpu->cr3, .cr4 = cpu->cr4,
+                              .efer = cpu->efer, .eptrta = cpu->tlb_eptrta, .vpid = cpu->tlb_vpid,
+                              .cpl = (uint8_t)cpl, .ac = ac, .slat_on = cpu->slat_on, .implicit_sv = implicit_sv,
+                              .apic = cpu->apic_acc_on && cpu->guest_mode ? cpu->apic_acc_pa : ~0ull };
+}
+
+static bool xlat_key_eq(const struct xlat_key *a, const struct xlat_key *b)
+{
+    return a->gen == b->gen && a->cr0 == b->cr0 && a->cr3 == b->cr3 && a->cr4 == b->cr4 && a->efer == b->efer &&
+           a->eptrta == b->eptrta && a->vpid == b->vpid && a->cpl == b->cpl && a->ac == b->ac &&
+           a->slat_on == b->slat_on && a->implicit_sv == b->implicit_sv && a->apic == b->apic;
 }
 
 bool mem_code_cached(cpu_t *cpu, uint64_t la)
 {
-    uint64_t ac = cpu_rflags(cpu) & RF_AC;
-    if (mcc_hit(cpu, la, ac))
+    struct xlat_key k = xlat_key_now(cpu, cpu->cpl, false, (cpu_rflags(cpu) & RF_AC) != 0);
+    if (cpu->mcc.valid && cpu->mcc.page == la >> 12 && xlat_key_eq(&cpu->mcc.k, &k))
         return true;
     bool yes = mem_code_cached_walk(cpu, la);
     if (yes)
-        cpu->mcc = (struct mem_code_memo){ .valid = true, .page = la >> 12, .gen = tlb_generation(cpu->tlb),
-                                           .cpl = cpu->cpl, .cr0 = cpu->cr0, .cr3 = cpu->cr3, .cr4 = cpu->cr4,
-                                           .efer = cpu->efer, .ac = ac, .vpid = cpu->tlb_vpid,
-                                           .eptrta = cpu->tlb_eptrta, .slat_on = cpu->slat_on };
+        cpu->mcc = (struct xlat_memo){ .valid = true, .page = la >> 12, .k = k };
     return yes;
 }
 
