@@ -662,24 +662,35 @@ static void tree_reset(struct view *v, struct tree *t)
     }
 }
 
-/* Empty a tree but keep its root tables (an invalidation that empties
- * the current tree would otherwise free the root and zero a new one). */
+/* Remove every leaf below table idx but keep the tables (their accessed
+ * flags cleared: the engine holds nothing below them any more). */
+static void empty_level(struct view *v, uint32_t idx, int level)
+{
+    uint64_t *t = pool_page(v, idx);
+    for (int i = v->child_lo[idx]; i < v->child_hi[idx]; i++) {
+        uint64_t e = t[i];
+        if (!(e & PTE_P))
+            continue;
+        if (level > 1 && !(e & PTE_PS) && e >= RESERVED_BASE) {
+            empty_level(v, pool_idx_of(e), level - 1);
+            t[i] = e & ~PTE_A;
+        } else {
+            t[i] = 0;
+            v->shadow_lost = true;
+        }
+    }
+}
+
+/* Empty a tree but keep its tables (an invalidation that empties the
+ * current tree would otherwise free them and zero new ones as the engine
+ * refills it). */
 static void tree_empty(struct view *v, struct tree *t)
 {
     for (int c = 0; c < 2; c++) {
         uint32_t r = t->root[c];
         if (r == NO_PAGE)
             continue;
-        uint64_t *tb = pool_page(v, r);
-        for (int i = v->child_lo[r]; i < v->child_hi[r]; i++) {
-            uint64_t e = tb[i];
-            if ((e & PTE_P) && !(e & PTE_PS) && e >= RESERVED_BASE)
-                tree_free_level(v, pool_idx_of(e), 3);
-            tb[i] = 0;
-        }
-        v->child_lo[r] = 512;
-        v->child_hi[r] = 0;
-        v->shadow_lost = true;
+        empty_level(v, r, 4);
         if (!map_until(v, r)) {                /* no pool page for the until mapping: free it all */
             tree_free_level(v, r, 4);
             t->root[c] = NO_PAGE;
