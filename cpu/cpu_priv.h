@@ -380,6 +380,9 @@ struct cpu {
     uint64_t tb_revalidations;                 /* block records reused after a flush (not in cpu_stats) */
     unsigned step_drops;                       /* blocks dropped for one-instruction runs since the last
                                                   translated-code flush (cpu.c, cpu_run) */
+    bool view_code_pages;                      /* the block hook tells the view which code pages the engine
+                                                  runs (view_note_exec, view_check_code): set with the
+                                                  view's accessed-flag tracking */
 
     struct cpu_stats stats;
     char msg[512];

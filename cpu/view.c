@@ -1712,8 +1712,14 @@ void view_set_context(struct view *v)
         int used = 0;
         for (int i = 0; i < NTREES; i++)
             used += v->tree[i].used;
-        if (used > 1 || cpu->guest_mode)
+        if (used > 1 || cpu->guest_mode) {
             v->track_accessed = true;
+            /* the block hook notes code pages from now on (view_note_exec);
+             * what the engine ran before is known after its next flush */
+            v->xp_valid = false;
+            v->nxpage = 0;
+            cpu->view_code_pages = true;
+        }
     }
     struct tree *t = cur_tree(v);
     if (ensure_root(v, t, cur_ctx(v)) == NO_PAGE) {
