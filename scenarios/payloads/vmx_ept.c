@@ -1459,30 +1459,53 @@ __attribute__((used)) static void snippets_jc(void)
 }
 GUEST(g_call);
 
+/* mov eax, 0x77; ret on the fourth 4-KiB page of far_area (a 2-MiB page of
+ * its own): the code host and guest run */
+static volatile uint8_t *jc_code(void)
+{
+    volatile uint8_t *code = (volatile uint8_t *)&far_area[3 * 512];
+    static const uint8_t f[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xc3 };
+    for (unsigned i = 0; i < sizeof(f); i++)
+        code[i] = f[i];
+    return code;
+}
+
+static void jc_host_runs(volatile uint8_t *code)
+{
+    uint64_t v;
+    __asm__ volatile("call *%1" : "=a"(v) : "r"(code) : "memory", "cc");
+    T_CHECK_EQ(v, 0x77);
+}
+
+/* the guest runs its VMCALL only (its own translations get cached) */
+static void jc_guest_elsewhere(const char *what)
+{
+    g.rsi = (uint64_t)(uintptr_t)g_call + 2;                /* g_jump: jmp rsi, to g_call's VMCALL */
+    expect_vmcall(what, run_at(g_jump));
+}
+
+/* the guest calls la (g_call: call rsi; vmcall) */
+static uint64_t jc_guest_calls(uint64_t la)
+{
+    g.rsi = la;
+    g.rax = 0;
+    return run_at(g_call);
+}
+
 static void jcache(bool vpid)
 {
     setup(2ull << 20, false, vpid ? 1u << 5 : 0);           /* EPT, and VPID or not */
     if (vpid)
         vmw(F_VPID, 1);
-    volatile uint8_t *code = (volatile uint8_t *)&far_area[3 * 512];
-    static const uint8_t f[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xc3 };   /* mov eax, 0x77; ret */
-    for (unsigned i = 0; i < sizeof(f); i++)
-        code[i] = f[i];
+    volatile uint8_t *code = jc_code();
     uint64_t fpa = pa_of(code);
     uint64_t *pte = ept_entry(fpa, 1);
     *pte &= ~EPT_RWX;
     invept_all();
-    /* the guest runs once (its translations are cached under VPID 1) */
-    g.rsi = (uint64_t)(uintptr_t)g_call + 2;                /* g_jump: jmp rsi, to g_call's VMCALL */
-    uint64_t r = run_at(g_jump);
-    expect_vmcall("a first guest run", r);
+    jc_guest_elsewhere("a first guest run");
     for (int round = 0; round < 2; round++) {
-        uint64_t v;
-        __asm__ volatile("call *%1" : "=a"(v) : "r"(code) : "memory", "cc");   /* the host runs the code */
-        T_CHECK_EQ(v, 0x77);
-        g.rsi = fpa;
-        g.rax = 0;
-        r = run_at(g_call);
+        jc_host_runs(code);
+        uint64_t r = jc_guest_calls(fpa);
         uint64_t q = vmr(F_EXIT_QUALIFICATION), gpa = vmr(F_GUEST_PHYS), rip = vmr(F_GUEST_RIP);
         hv_printf("round %d: the host ran the code at %#llx; the guest's call there: exit %llu, fetch "
                   "violation: %s, guest-physical address as expected: %s, at the code: %s\n", round,
@@ -1502,33 +1525,21 @@ static void group_jcachenovpid(void) { jcache(false); }
  * on: the guest's fetch walks EPT and sets the accessed flag of the page's
  * EPT entry (SDM 3C 29.3.5), though the host ran the same code just before
  * (the engine must not run its translation of it without that walk). */
-static void jcacheok(bool vpid)
+static void group_jcacheok(void)
 {
-    setup(2ull << 20, true, vpid ? 1u << 5 : 0);            /* EPT with A/D, and VPID */
-    if (vpid)
-        vmw(F_VPID, 1);
-    volatile uint8_t *code = (volatile uint8_t *)&far_area[3 * 512];
-    static const uint8_t f[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xc3 };   /* mov eax, 0x77; ret */
-    for (unsigned i = 0; i < sizeof(f); i++)
-        code[i] = f[i];
+    setup(2ull << 20, true, 1u << 5);                       /* EPT with A/D, and VPID */
+    vmw(F_VPID, 1);
+    volatile uint8_t *code = jc_code();
     uint64_t fpa = pa_of(code);
     volatile uint64_t *pte = ept_entry(fpa, 1);
     invept_all();
-    g.rsi = (uint64_t)(uintptr_t)g_call + 2;
-    uint64_t r = run_at(g_jump);
-    expect_vmcall("a first guest run", r);
+    jc_guest_elsewhere("a first guest run");
     for (int round = 0; round < 2; round++) {
         *pte &= ~(EPT_A | EPT_D);
         invept_all();
-        g.rsi = (uint64_t)(uintptr_t)g_call + 2;
-        r = run_at(g_jump);                                 /* the guest runs, not there */
-        expect_vmcall("the guest runs elsewhere", r);
-        uint64_t v;
-        __asm__ volatile("call *%1" : "=a"(v) : "r"(code) : "memory", "cc");   /* the host runs the code */
-        T_CHECK_EQ(v, 0x77);
-        g.rsi = fpa;
-        g.rax = 0;
-        r = run_at(g_call);
+        jc_guest_elsewhere("the guest runs elsewhere");
+        jc_host_runs(code);
+        uint64_t r = jc_guest_calls(fpa);
         hv_printf("round %d: the guest's call to the code the host ran: exit %llu, RAX %#llx, EPT accessed flag "
                   "of its page: %llu\n", round, (unsigned long long)r, (unsigned long long)g.rax,
                   (unsigned long long)((*pte & EPT_A) ? 1 : 0));
@@ -1537,8 +1548,6 @@ static void jcacheok(bool vpid)
         T_CHECK_EQ(*pte & EPT_A, EPT_A);
     }
 }
-
-static void group_jcacheok(void) { jcacheok(true); }
 
 /* Without VPID, VM entry invalidates the linear mappings of VPID 0 (SDM 3C
  * 29.4.3): the guest's first fetch from a page then walks its paging
@@ -1556,24 +1565,15 @@ static volatile uint64_t *pde_of_la(uint64_t la)
 static void group_jcacheoknovpid(void)
 {
     setup(2ull << 20, false, 0);
-    volatile uint8_t *code = (volatile uint8_t *)&far_area[3 * 512];
-    static const uint8_t f[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xc3 };   /* mov eax, 0x77; ret */
-    for (unsigned i = 0; i < sizeof(f); i++)
-        code[i] = f[i];
+    volatile uint8_t *code = jc_code();
     uint64_t fla = (uint64_t)(uintptr_t)code;
     volatile uint64_t *pde = pde_of_la(fla);
     T_ASSERT(*pde & PTE_PS, "far_area is mapped by a 2-MiB page");
-    g.rsi = (uint64_t)(uintptr_t)g_call + 2;
-    uint64_t r = run_at(g_jump);
-    expect_vmcall("a first guest run", r);
+    jc_guest_elsewhere("a first guest run");
     for (int round = 0; round < 2; round++) {
-        uint64_t v;
-        __asm__ volatile("call *%1" : "=a"(v) : "r"(code) : "memory", "cc");   /* the host runs the code */
-        T_CHECK_EQ(v, 0x77);
+        jc_host_runs(code);
         *pde &= ~PTE_A;                                     /* no INVLPG */
-        g.rsi = fla;
-        g.rax = 0;
-        r = run_at(g_call);
+        uint64_t r = jc_guest_calls(fla);
         hv_printf("round %d: the guest's call to the code the host ran: exit %llu, RAX %#llx, accessed flag of "
                   "the guest's PDE: %llu\n", round, (unsigned long long)r, (unsigned long long)g.rax,
                   (unsigned long long)((*pde & PTE_A) ? 1 : 0));
