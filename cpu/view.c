@@ -42,14 +42,7 @@
  * below 2^40 (the engine's MAXPHYADDR). Documented in docs/boot-protocol.md. */
 #define RESERVED_BASE 0x000000FFFF000000ull
 #define RESERVED_END  0x0000010000000000ull
-/* `until` and the trampolines (present, RX). The engine's jump cache keeps
- * translated code in 64 buckets, by bits 12-17 XOR 18-23 of the address,
- * and its INVLPG empties the buckets of the page named and of the page
- * before: for the first page of a 2-MiB page (how hvsim drops 2-MiB
- * leaves) those are buckets 8k. The trampolines sit where the bucket is 21
- * (bits 18-23 all ones, 12-17 = 42), so that dropping pages does not drop
- * them from the jump cache (docs/cpu-mmu.md, "Invalidations by page"). */
-#define UNTIL_LA      (RESERVED_BASE + 0xFEA000)
+#define UNTIL_LA      (RESERVED_END - 0x1000)   /* the trampolines (present, RX) */
 #define FLUSH_LA      (UNTIL_LA - 0x1000)       /* never present: its protection flips flush the engine TLB */
 #define FLUSH_TRAMP       (UNTIL_LA + 0x40)     /* the flush that starts a run (view_flush_in_run) */
 #define FLUSH_SLOT_RAX    (UNTIL_LA + 0x100)    /* ... its data: the RAX to restore */
@@ -390,6 +383,8 @@ static bool accessed_diff(struct view *v, uint32_t idx, int level, uint64_t base
                 return false;
             continue;
         }
+        if (view_is_reserved(la))
+            continue;              /* the trampoline page: the same in every root, mapped again at once */
         uint64_t *o = to == NO_PAGE ? NULL : shadow_slot(v, to, la, level, false);
         if (o && !((*o ^ e) & ~PTE_A))
             continue;
