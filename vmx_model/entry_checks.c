@@ -228,7 +228,14 @@ static inline void order(struct ck *c, enum vmentry_check id)
 
 static uint64_t rd(const struct ck *c, enum vmcs_field_id id)
 {
-    return vmcs_field_supported(id, c->e->features) ? c->e->field(c->e->ctx, id) : 0;
+    if (!vmcs_field_supported(id, c->e->features))
+        return 0;
+    if (c->e->vmcs) {
+        uint64_t x;
+        memcpy(&x, c->e->vmcs + vmcs_field_offset(id), 8);
+        return x;
+    }
+    return c->e->field(c->e->ctx, id);
 }
 
 static uint64_t cap(const struct vmentry_env *e, unsigned msr)

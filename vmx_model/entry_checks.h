@@ -60,6 +60,8 @@ struct vmentry_env {
     uint64_t vmxon_ptr, current_vmcs; /* for the link-pointer / executive checks */
     void *ctx;
     uint64_t (*field)(void *ctx, enum vmcs_field_id id);              /* the current VMCS's field value */
+    const uint8_t *vmcs;              /* or, when not NULL, the current VMCS region itself: the field
+                                         at vmcs_field_offset(id), 8 bytes (vmcs_fields.h) */
     bool (*phys_read)(void *ctx, uint64_t pa, void *buf, size_t len); /* false: no RAM there */
 };
 

@@ -368,7 +368,8 @@ struct vmx_result vm_entry(vmx_t *v, bool launch, unsigned insn_len)
                                .launch = launch, .vmxon_ptr = v->vmxon_ptr, .current_vmcs = v->current,
                                .ia32e_mode = (cpu_get(c, CPU_EFER) & EFER_LMA) != 0,
                                .in_smm = false, .sgx = false, .rtm = false, .perf_global_ctrl_valid = 0,
-                               .ctx = v, .field = env_field, .phys_read = env_phys };
+                               .ctx = v, .field = env_field, .phys_read = env_phys,
+                               .vmcs = vmcs_region_host(v) };
     struct vmentry_failure f;
     char why[400];
     if (!vmentry_check_controls(&env, &f)) {

@@ -114,6 +114,13 @@ static bool region_write32(vmx_t *v, uint64_t pa, unsigned off, uint32_t val)
  * fixed), looked up again when the current-VMCS pointer changes. Field
  * accesses read and write the region itself, as before, without the
  * general physical-access path. */
+static uint8_t *cur_host(vmx_t *v);
+
+const uint8_t *vmcs_region_host(vmx_t *v)
+{
+    return cur_host(v);
+}
+
 static uint8_t *cur_host(vmx_t *v)
 {
     if (v->cur_host_pa != v->current) {

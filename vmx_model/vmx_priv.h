@@ -139,6 +139,9 @@ struct vmx_result vmfail(vmx_t *v, unsigned n, const char *rule);
 void set_flags(vmx_t *v, const struct vmx_result *r);
 /* A field of the current VMCS (8-byte slot, zero-extended). */
 bool field_read(vmx_t *v, int id, uint64_t *val);
+/* The current VMCS region's host address (its fields at vmcs_field_offset),
+ * NULL when it is not RAM. */
+const uint8_t *vmcs_region_host(vmx_t *v);
 bool field_write(vmx_t *v, int id, uint64_t val);
 /* A field of the current VMCS, 0 if it cannot be read. */
 uint64_t field_value(vmx_t *v, enum vmcs_field_id id);
