@@ -48,7 +48,12 @@ static uint64_t F(vmx_t *v, enum vmcs_field_id id)
 static void W(vmx_t *v, enum vmcs_field_id id, uint64_t x)
 {
     unsigned w = vmcs_field_width_bits(id);
-    field_write(v, id, w == 64 ? x : x & ((1ull << w) - 1));
+    uint64_t val = w == 64 ? x : x & ((1ull << w) - 1);
+    if (v->w_host) {
+        memcpy(v->w_host + VMCS_REGION_FIELDS_OFF + (unsigned)id * VMCS_FIELD_SLOT_BYTES, &val, 8);
+        return;
+    }
+    field_write(v, id, val);
 }
 
 /* ---- the checks (entry_checks.c), with cpu/vmx state as their environment ---- */
@@ -290,7 +295,23 @@ static void save_guest_state(vmx_t *v)
     }
 }
 
+static void vm_exit_body(vmx_t *v, const struct vm_exit_info *x);
+
+/* The exit's ~60 field writes go straight into the current VMCS region
+ * (when it is RAM) and are reported written once (cpu_phys_written: code
+ * translated from that page, if any, is dropped). */
 void vm_exit(vmx_t *v, const struct vm_exit_info *x)
+{
+    v->w_host = vmcs_region_host(v);
+    uint64_t pa = v->current;
+    vm_exit_body(v, x);
+    if (v->w_host) {
+        v->w_host = NULL;
+        cpu_phys_written(v->cpu, pa, VMCS_REGION_USED);
+    }
+}
+
+static void vm_exit_body(vmx_t *v, const struct vm_exit_info *x)
 {
     cpu_t *c = v->cpu;
     v->exits++;

@@ -116,7 +116,7 @@ static bool region_write32(vmx_t *v, uint64_t pa, unsigned off, uint32_t val)
  * general physical-access path. */
 static uint8_t *cur_host(vmx_t *v);
 
-const uint8_t *vmcs_region_host(vmx_t *v)
+uint8_t *vmcs_region_host(vmx_t *v)
 {
     return cur_host(v);
 }

@@ -40,6 +40,8 @@ struct vmx {
     uint64_t current;            /* current-VMCS pointer, VMCS_INVALID when none */
     uint64_t cur_host_pa;        /* the pointer cur_host was looked up for (vmx.c) */
     uint8_t *cur_host;           /* ... the region's host address, NULL: not RAM */
+    uint8_t *w_host;             /* during vm_exit: the current region, written directly and
+                                    reported written once at the end (vmtrans.c, W) */
     uint64_t features;           /* enum vmcs_feature set of the profile */
     /* the controls of the VM entry in effect (read once at entry) */
     uint32_t pin, proc, proc2, exit_ctls, entry_ctls;
@@ -141,7 +143,7 @@ void set_flags(vmx_t *v, const struct vmx_result *r);
 bool field_read(vmx_t *v, int id, uint64_t *val);
 /* The current VMCS region's host address (its fields at vmcs_field_offset),
  * NULL when it is not RAM. */
-const uint8_t *vmcs_region_host(vmx_t *v);
+uint8_t *vmcs_region_host(vmx_t *v);
 bool field_write(vmx_t *v, int id, uint64_t val);
 /* A field of the current VMCS, 0 if it cannot be read. */
 uint64_t field_value(vmx_t *v, enum vmcs_field_id id);
