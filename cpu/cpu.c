@@ -455,7 +455,8 @@ __attribute__((noinline)) static bool tb_revalidate(cpu_t *cpu, const struct tb_
             have_pc = true;
         }
         struct pg_result r;
-        if (cpu_walk_slat(cpu, &pc, p < tb->la ? tb->la : p, PG_ACC_FETCH, false, &r, NULL) != PG_OK)
+        bool cached;
+        if (cpu_translate(cpu, &pc, p < tb->la ? tb->la : p, PG_ACC_FETCH, false, &r, NULL, &cached) != PG_OK)
             return false;
         cpu->fetch_ok[slot] = key;
     }
