@@ -1734,8 +1734,16 @@ bool cpu_msr_write(cpu_t *cpu, uint32_t msr, uint64_t val)
 
 void cpu_commit_state(cpu_t *cpu)
 {
-    for (int s = CPU_ES; s <= CPU_GS; s++)
-        seg_sync_engine(cpu, (enum cpu_segreg)s);
+    /* With the engine's mode to be loaded anyway (eng_load_mode writes every
+     * segment cache before the engine runs), only the FS and GS bases are
+     * written now: cpu_get_seg reads those from the engine. */
+    bool reload = cpu->eng_mode_dirty;
+    for (int s = CPU_ES; s <= CPU_GS; s++) {
+        if (!reload)
+            seg_sync_engine(cpu, (enum cpu_segreg)s);
+        else if ((s == CPU_FS || s == CPU_GS) && cpu_code_bits(cpu) == 64 && cpu->eng_bits == 64)
+            eng_set(cpu, s == CPU_FS ? UC_X86_REG_FS_BASE : UC_X86_REG_GS_BASE, cpu->seg[s].base);
+    }
     cpu->cpl = SEG_ATTR_DPL(cpu->seg[CPU_CS].attr);
     /* Everything may have changed: the engine's shadows go. The translation
      * cache goes too (the current VPID's mappings, as after INIT), unless a
