@@ -56,10 +56,10 @@ static const int gpr_uc[16] = {
 /* Engine registers read between engine runs are kept (a VM exit reads RIP,
  * RFLAGS and the operands dozens of times, each uc_reg_read a large switch
  * in the engine). The cache holds values the engine returned, and values
- * written to the general registers and RIP; a write of any other register
- * (the engine may normalize it, or it aliases others), an engine run or a
- * context restore drops it all. Inside hooks (cpu->in_engine) it is not
- * used. */
+ * written to the general registers and RIP; a write of RFLAGS forgets the
+ * flags (the engine may normalize them); a write of any other register
+ * (it may alias others), an engine run or a context restore drops it all.
+ * Inside hooks (cpu->in_engine) it is not used. */
 _Static_assert(UC_X86_REG_ENDING <= 64 * sizeof(((cpu_t *)0)->regc_valid) / sizeof(uint64_t) &&
                    sizeof(((cpu_t *)0)->regc_plain) == sizeof(((cpu_t *)0)->regc_valid) &&
                    UC_X86_REG_ENDING <= sizeof(((cpu_t *)0)->regc_val) / sizeof(uint64_t),
@@ -96,10 +96,24 @@ static void eng_plain_init(cpu_t *cpu)
     }
 }
 
+static void regc_forget(cpu_t *cpu, int ucreg)
+{
+    unsigned r = (unsigned)ucreg;
+    cpu->regc_valid[r / 64] &= ~(1ull << (r % 64));
+}
+
 void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
 {
     uc_reg_write(cpu->uc, ucreg, &v);
     unsigned r = (unsigned)ucreg;
+    if (!cpu->in_engine && ucreg == UC_X86_REG_RFLAGS) {
+        /* the engine may normalize the flags: they are read back when
+         * needed; no other cached register aliases them but EFLAGS/FLAGS */
+        regc_forget(cpu, UC_X86_REG_RFLAGS);
+        regc_forget(cpu, UC_X86_REG_EFLAGS);
+        regc_forget(cpu, UC_X86_REG_FLAGS);
+        return;
+    }
     if (cpu->in_engine || r >= UC_X86_REG_ENDING || !(cpu->regc_plain[r / 64] >> (r % 64) & 1)) {
         eng_cache_drop(cpu);
         return;
