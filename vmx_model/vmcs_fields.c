@@ -39,6 +39,15 @@ static const struct vmcs_field_desc {
 #undef X
 };
 
+/* Each field's feature alone, for vmcs_field_supported (vmcs_fields.h):
+ * the VM-entry checks ask for every field they read. */
+const uint8_t vmcs_field_feature_of[VMCS_FIELD_COUNT] = {
+#define X(name, enc, width, group, feature, desc) [VMCS_##name] = VMCS_FEAT_##feature,
+#include "vmcs_fields.def"
+#undef X
+};
+_Static_assert(VMCS_FEATURE_COUNT <= 64 && VMCS_FEATURE_COUNT <= 255, "features fit a uint8_t and the feature set");
+
 /*
  * Encoding -> field: a direct-mapped table indexed by (width, type, index),
  * holding id + 1 (0: no field). Indexes above VMCS_INDEX_SLOTS - 1 name no

@@ -235,9 +235,10 @@ unsigned vmcs_max_index(uint64_t features);
 
 /* Does the field exist on a profile with this feature set? This is the
  * VMREAD/VMWRITE support check (error 12 when false). */
+extern const uint8_t vmcs_field_feature_of[VMCS_FIELD_COUNT];   /* vmcs_field_feature, as a table */
 static inline bool vmcs_field_supported(enum vmcs_field_id id, uint64_t features)
 {
-    return (features >> vmcs_field_feature(id)) & 1;
+    return (unsigned)id < VMCS_FIELD_COUNT && ((features >> vmcs_field_feature_of[id]) & 1);
 }
 
 #endif
