@@ -56,7 +56,8 @@ static const int gpr_uc[16] = {
 /* Engine registers read between engine runs are kept (a VM exit reads RIP,
  * RFLAGS and the operands dozens of times, each uc_reg_read a large switch
  * in the engine). The cache holds values the engine returned, and values
- * written to the general registers and RIP; a write of RFLAGS forgets the
+ * written to the general registers and RIP (RIP reaches the engine only at
+ * the next drop or context save: eng_flush_rip); a write of RFLAGS forgets the
  * flags (the engine may normalize them); a write of any other register
  * (it may alias others), an engine run or a context restore drops it all.
  * Inside hooks (cpu->in_engine) it is not used. */
@@ -65,8 +66,21 @@ _Static_assert(UC_X86_REG_ENDING <= 64 * sizeof(((cpu_t *)0)->regc_valid) / size
                    UC_X86_REG_ENDING <= sizeof(((cpu_t *)0)->regc_val) / sizeof(uint64_t),
                "the register cache covers every engine register id");
 
+/* RIP written through eng_set is kept in the cache and written to the
+ * engine here: before the cache is dropped (every engine run, context save
+ * or restore goes through a drop or calls this). An emulated instruction
+ * and the ones chained to it set RIP several times between two runs. */
+void eng_flush_rip(cpu_t *cpu)
+{
+    if (!cpu->rip_dirty)
+        return;
+    cpu->rip_dirty = false;
+    uc_reg_write(cpu->uc, UC_X86_REG_RIP, &cpu->regc_val[UC_X86_REG_RIP]);
+}
+
 void eng_cache_drop(cpu_t *cpu)
 {
+    eng_flush_rip(cpu);
     memset(cpu->regc_valid, 0, sizeof(cpu->regc_valid));
 }
 
@@ -104,8 +118,14 @@ static void regc_forget(cpu_t *cpu, int ucreg)
 
 void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
 {
-    uc_reg_write(cpu->uc, ucreg, &v);
     unsigned r = (unsigned)ucreg;
+    if (ucreg == UC_X86_REG_RIP && !cpu->in_engine) {
+        cpu->regc_val[r] = v;
+        cpu->regc_valid[r / 64] |= 1ull << (r % 64);
+        cpu->rip_dirty = true;
+        return;
+    }
+    uc_reg_write(cpu->uc, ucreg, &v);
     if (!cpu->in_engine && ucreg == UC_X86_REG_RFLAGS) {
         /* the engine may normalize the flags: they are read back when
          * needed; no other cached register aliases them but EFLAGS/FLAGS */
@@ -249,6 +269,7 @@ static void account_tb(cpu_t *cpu, uint64_t la)
  * experiment and resets it after every exception (docs/cpu-mmu.md). */
 static void reset_engine_df(cpu_t *cpu)
 {
+    eng_flush_rip(cpu);
     uc_context_save(cpu->uc, cpu->ctx_scratch);
     int32_t none = -1;
     memcpy((char *)cpu->ctx_scratch + cpu->oe_off, &none, 4);

@@ -380,6 +380,7 @@ struct cpu {
     uint64_t tb_revalidations;                 /* block records reused after a flush (not in cpu_stats) */
     unsigned step_drops;                       /* blocks dropped for one-instruction runs since the last
                                                   translated-code flush (cpu.c, cpu_run) */
+    bool rip_dirty;                            /* regc_val[RIP] is not in the engine yet (eng_flush_rip) */
     bool view_code_pages;                      /* the block hook tells the view which code pages the engine
                                                   runs (view_note_exec, view_check_code): set with the
                                                   view's accessed-flag tracking */
@@ -400,7 +401,8 @@ uint64_t engine_locks_calls(void);            /* how often the engine called hvs
 /* ---- engine register helpers (cpu.c) ---- */
 uint64_t eng_get(cpu_t *cpu, int ucreg);
 void eng_set(cpu_t *cpu, int ucreg, uint64_t v);
-void eng_cache_drop(cpu_t *cpu);               /* after changing engine state other than through eng_set */
+void eng_cache_drop(cpu_t *cpu);
+void eng_flush_rip(cpu_t *cpu);               /* RIP eng_set kept back, to the engine (before a context save) */               /* after changing engine state other than through eng_set */
 uc_err eng_run(cpu_t *cpu, uint64_t begin, uint64_t until);   /* uc_emu_start, with the register cache dropped */
 uint64_t cpu_gpr(cpu_t *cpu, unsigned idx);    /* idx 0..15 in encoding order */
 void cpu_set_gpr(cpu_t *cpu, unsigned idx, uint64_t v);

@@ -154,6 +154,7 @@ void eng_load_mode(cpu_t *cpu)
 {
     const struct eng_layout *L = &cpu->eng_layout;
     uc_context *c = cpu->ctx_scratch;
+    eng_flush_rip(cpu);
     uc_context_save(cpu->uc, c);
     bool real = !(cpu->cr0 & CR0_PE);
     bool long64 = cpu_code_bits(cpu) == 64;
