@@ -353,6 +353,13 @@ bool pae_load_pdptes(cpu_t *cpu, uint64_t cr3, uint64_t cr0, uint64_t cr4, uint6
 static struct xlat_key xlat_key_now(const cpu_t *cpu, unsigned cpl, bool implicit_sv, bool ac);
 static bool xlat_key_eq(const struct xlat_key *a, const struct xlat_key *b);
 
+/* RFLAGS.AC as far as a translation depends on it: only SMAP looks at it
+ * (paging.c), so without CR4.SMAP the flags need not be read */
+static bool smap_ac(cpu_t *cpu)
+{
+    return (cpu->cr4 & CR4_SMAP) && (cpu_rflags(cpu) & RF_AC);
+}
+
 enum mem_res mem_translate(cpu_t *cpu, const struct mem_acc *a, uint64_t la, enum pg_access acc, uint64_t *pa,
                            struct xcpt *x)
 {
@@ -361,7 +368,7 @@ enum mem_res mem_translate(cpu_t *cpu, const struct mem_acc *a, uint64_t la, enu
      * emulated POPF, PUSHF or VMREAD to memory translates its stack or
      * operand page again and again) */
     struct xlat_memo *m = acc == PG_ACC_WRITE ? &cpu->mxm[1] : acc == PG_ACC_READ ? &cpu->mxm[0] : NULL;
-    struct xlat_key k = xlat_key_now(cpu, a->cpl, a->implicit_sv, (cpu_rflags(cpu) & RF_AC) != 0);
+    struct xlat_key k = xlat_key_now(cpu, a->cpl, a->implicit_sv, smap_ac(cpu));
     if (m && m->valid && m->page == la >> 12 && xlat_key_eq(&m->k, &k)) {
         *pa = m->hpa | (la & 0xFFF);
         return MEM_OK;
@@ -539,7 +546,7 @@ static bool xlat_key_eq(const struct xlat_key *a, const struct xlat_key *b)
 
 bool mem_code_cached(cpu_t *cpu, uint64_t la)
 {
-    struct xlat_key k = xlat_key_now(cpu, cpu->cpl, false, (cpu_rflags(cpu) & RF_AC) != 0);
+    struct xlat_key k = xlat_key_now(cpu, cpu->cpl, false, smap_ac(cpu));
     if (cpu->mcc.valid && cpu->mcc.page == la >> 12 && xlat_key_eq(&cpu->mcc.k, &k))
         return true;
     bool yes = mem_code_cached_walk(cpu, la);
