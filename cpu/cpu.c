@@ -126,6 +126,21 @@ void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
         return;
     }
     uc_reg_write(cpu->uc, ucreg, &v);
+    switch (ucreg) {
+    case UC_X86_REG_FS_BASE:
+    case UC_X86_REG_GS_BASE:
+        /* the base eng_load_mode wrote, written again: the image holds */
+        if (cpu->eng_bits == 64 && v == cpu->eng_img.base[ucreg == UC_X86_REG_FS_BASE ? CPU_FS : CPU_GS])
+            break;
+        cpu->eng_img.valid = false;
+        break;
+    case UC_X86_REG_ES: case UC_X86_REG_CS: case UC_X86_REG_SS: case UC_X86_REG_DS: case UC_X86_REG_FS:
+    case UC_X86_REG_GS: case UC_X86_REG_CR0: case UC_X86_REG_CR4:
+        cpu->eng_img.valid = false;            /* eng_load_mode must write its image again */
+        break;
+    default:
+        break;
+    }
     if (!cpu->in_engine && ucreg == UC_X86_REG_RFLAGS) {
         /* the engine may normalize the flags: they are read back when
          * needed; no other cached register aliases them but EFLAGS/FLAGS */
@@ -1634,6 +1649,8 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
  * trampolines lie above 4 GiB). RAX, RIP and the flags are preserved. */
 void eng_write_cr_native(cpu_t *cpu, unsigned cr, uint64_t v)
 {
+    if (cr != 3)
+        cpu->eng_img.valid = false;            /* eng_load_mode must write CR0/CR4 again */
     uint64_t rax = eng_get(cpu, UC_X86_REG_RAX), rip = eng_get(cpu, UC_X86_REG_RIP);
     uint64_t at = view_trampoline_addr(cpu->view, cr == 4 ? 1 : cr == 3 ? 2 : 0);
     uint64_t fl = eng_get(cpu, UC_X86_REG_RFLAGS);

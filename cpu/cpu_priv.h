@@ -380,6 +380,13 @@ struct cpu {
     uint64_t tb_revalidations;                 /* block records reused after a flush (not in cpu_stats) */
     unsigned step_drops;                       /* blocks dropped for one-instruction runs since the last
                                                   translated-code flush (cpu.c, cpu_run) */
+    struct eng_mode_img {                      /* what eng_load_mode wrote last (engmode.c) */
+        bool valid;
+        uint16_t sel[6];
+        uint32_t limit[6], flags[6];
+        uint64_t base[6], cr0, cr4;
+        unsigned bits;
+    } eng_img;
     bool rip_dirty;                            /* regc_val[RIP] is not in the engine yet (eng_flush_rip) */
     bool view_code_pages;                      /* the block hook tells the view which code pages the engine
                                                   runs (view_note_exec, view_check_code): set with the

@@ -150,35 +150,82 @@ static uint32_t code_flags(const struct cpu_seg *s, bool real_mode)
     return ((attr & 0xFF) << 8) | ((attr >> 12) & 0xF) << 20;
 }
 
-void eng_load_mode(cpu_t *cpu)
+/* What eng_load_mode writes into the engine's segment caches and CR0/CR4.
+ * In 64-bit mode the engine uses no data segment's attributes or limit
+ * (only the FS and GS bases): DS, ES, FS and GS get one canonical cache
+ * there, so that a host and a guest whose null segments differ in ignored
+ * bits load the same image. */
+static void mode_image(const cpu_t *cpu, struct eng_mode_img *m)
 {
-    const struct eng_layout *L = &cpu->eng_layout;
-    uc_context *c = cpu->ctx_scratch;
-    eng_flush_rip(cpu);
-    uc_context_save(cpu->uc, c);
+    memset(m, 0, sizeof(*m));
     bool real = !(cpu->cr0 & CR0_PE);
     bool long64 = cpu_code_bits(cpu) == 64;
     for (int s = CPU_ES; s <= CPU_GS; s++) {
         const struct cpu_seg *g = &cpu->seg[s];
-        size_t o = L->segs + (size_t)s * SC_SIZE;
         uint32_t flags = s == CPU_CS ? code_flags(g, real) : cache_flags(g, real);
         uint64_t base = g->base;
+        uint32_t limit = g->limit;
         if (s == CPU_CS && long64)
             flags = (flags | (1u << 21)) & ~(1u << 22);   /* L = 1, D = 0 */
+        if (long64 && s != CPU_CS && s != CPU_SS) {
+            flags = (uint32_t)(SEG_ATTR_P | SEG_ATTR_S | 0x3) << 8;   /* present read/write data */
+            limit = 0xFFFFFFFFu;
+        }
         if (long64 && s != CPU_FS && s != CPU_GS)
             base = 0;                                  /* ignored in 64-bit mode */
         if (!long64)
             base &= 0xFFFFFFFFull;
-        wr32(c, o + SC_SEL, g->sel);
-        wr64(c, o + SC_BASE, base);
-        wr32(c, o + SC_LIMIT, g->limit);
-        wr32(c, o + SC_FLAGS, flags);
+        m->sel[s] = g->sel;
+        m->base[s] = base;
+        m->limit[s] = limit;
+        m->flags[s] = flags;
+    }
+    m->cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG | (cpu->cr0 & (CR0_MP | CR0_EM | CR0_TS));
+    m->cr4 = CR4_PAE | (cpu->cr4 & (CR4_OSFXSR | CR4_OSXMMEXCPT));
+    m->bits = cpu_code_bits(cpu);
+    m->valid = true;
+}
+
+static bool mode_image_eq(const struct eng_mode_img *a, const struct eng_mode_img *b)
+{
+    for (int s = CPU_ES; s <= CPU_GS; s++)
+        if (a->sel[s] != b->sel[s] || a->base[s] != b->base[s] || a->limit[s] != b->limit[s] ||
+            a->flags[s] != b->flags[s])
+            return false;
+    return a->valid && b->valid && a->cr0 == b->cr0 && a->cr4 == b->cr4 && a->bits == b->bits;
+}
+
+void eng_load_mode(cpu_t *cpu)
+{
+    /* The engine still holds the image the last load wrote when nothing
+     * wrote its segment registers, CR0 or CR4 since (eng_set and
+     * eng_write_cr_native forget it; the engine changes none of them
+     * itself: segment loads, control-register writes and event delivery
+     * are hvsim's). A world switch between a host and a guest with the
+     * same segments then loads nothing. */
+    struct eng_mode_img img;
+    mode_image(cpu, &img);
+    if (mode_image_eq(&img, &cpu->eng_img) && cpu->eng_bits == img.bits) {
+        cpu->eng_mode_dirty = false;
+        cpu->stats.mode_loads_skipped++;
+        return;
+    }
+    const struct eng_layout *L = &cpu->eng_layout;
+    uc_context *c = cpu->ctx_scratch;
+    eng_flush_rip(cpu);
+    uc_context_save(cpu->uc, c);
+    bool long64 = img.bits == 64;
+    for (int s = CPU_ES; s <= CPU_GS; s++) {
+        size_t o = L->segs + (size_t)s * SC_SIZE;
+        wr32(c, o + SC_SEL, img.sel[s]);
+        wr64(c, o + SC_BASE, img.base[s]);
+        wr32(c, o + SC_LIMIT, img.limit[s]);
+        wr32(c, o + SC_FLAGS, img.flags[s]);
     }
     /* CR0/CR4: the engine's paging stays on; PE, the x87 bits and OSFXSR
      * follow the guest (real mode runs as 16-bit protected mode: hvsim
      * intercepts every segment load and far transfer). */
-    uint64_t cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG | (cpu->cr0 & (CR0_MP | CR0_EM | CR0_TS));
-    uint64_t cr4 = CR4_PAE | (cpu->cr4 & (CR4_OSFXSR | CR4_OSXMMEXCPT));
+    uint64_t cr0 = img.cr0, cr4 = img.cr4;
     wr64(c, L->cr0, cr0);
     wr64(c, L->cr4, cr4);
     /* hflags from the caches (QEMU's rules, checked by the modes probe) */
@@ -210,6 +257,7 @@ void eng_load_mode(cpu_t *cpu)
     cpu->eng_cs_base = long64 ? 0 : cpu->seg[CPU_CS].base & 0xFFFFFFFFull;
     cpu->eng_bits = cpu_code_bits(cpu);
     cpu->eng_mode_dirty = false;
+    cpu->eng_img = img;
     cpu->stats.mode_loads++;
 }
 
