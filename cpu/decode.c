@@ -37,6 +37,8 @@ struct dcache_ent {
     bool mru;                     /* (way 0 of a set) way 0 was used last */
     cs_insn insn;                 /* its detail pointer is &detail */
     cs_detail detail;
+    enum insn_class cls;          /* classify(&insn), and its cost: both depend on the bytes alone */
+    unsigned cost;
 };
 
 static unsigned dcache_slot(uint64_t la, unsigned bits)
@@ -262,6 +264,8 @@ bool dec_bytes(cpu_t *cpu, const uint8_t *bytes, size_t n, uint64_t la, struct d
         ce->detail = *ci->detail;
         ce->insn.detail = &ce->detail;
         fix_string_io_size(&ce->insn, bits);
+        ce->cls = classify(&ce->insn);
+        ce->cost = cost_of_insn(&ce->insn, ce->cls);
     }
     /* the result is the cache entry itself: valid until the slot is
      * decoded into again (callers use it before their next decode) */
@@ -270,8 +274,8 @@ bool dec_bytes(cpu_t *cpu, const uint8_t *bytes, size_t n, uint64_t la, struct d
     memcpy(out->bytes, ci->bytes, ci->size < 16 ? ci->size : 16);
     out->id = ci->id;
     out->ci = ci;
-    out->cls = classify(ci);
-    out->cost = cost_of_insn(ci, out->cls);
+    out->cls = ce->cls;
+    out->cost = ce->cost;
     return true;
 }
 
