@@ -530,9 +530,9 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
             uc_emu_stop(uc);
         return;
     }
-    if (cpu->view_code_pages)
+    if (cpu->track_accessed)
         view_note_exec(cpu->view, la, size);
-    if (cpu->view_code_pages && view_code_unchecked(cpu->view) && cpu->pend.kind == PEND_NONE) {
+    if (cpu->track_accessed && view_code_unchecked(cpu->view) && cpu->pend.kind == PEND_NONE) {
         /* a page of the block whose translation was dropped while the
          * engine kept its code: its fetch, as the engine's fault would */
         struct xcpt x;

@@ -388,9 +388,11 @@ struct cpu {
         unsigned bits;
     } eng_img;
     bool rip_dirty;                            /* regc_val[RIP] is not in the engine yet (eng_flush_rip) */
-    bool view_code_pages;                      /* the block hook tells the view which code pages the engine
-                                                  runs (view_note_exec, view_check_code): set with the
-                                                  view's accessed-flag tracking */
+    bool track_accessed;                       /* the view's shadow entries are made with A = 0, so the
+                                                  engine's walker marks what it caches (view.c: from a
+                                                  second tree or the first guest on); the block hook then
+                                                  tells the view the code pages it runs (view_note_exec,
+                                                  view_check_code) */
 
     struct cpu_stats stats;
     char msg[512];

@@ -110,7 +110,6 @@ struct view {
     uint64_t gen;                 /* bumped whenever a translation is removed */
     bool shadow_lost;             /* a present shadow entry was removed or changed since the last
                                      engine flush was asked for (view_set_context then flushes) */
-    bool track_accessed;          /* a second tree was used: shadow entries are made with A = 0 */
     uint64_t inval_la[INVL_MAX];  /* pages the engine must drop before guest code runs again (bit 0:
                                      the leaf was a 2-MiB page) */
     uint64_t xpage[XP_MAX];       /* 4-KiB pages the engine ran code from since its jump cache was
@@ -164,7 +163,7 @@ static uint64_t *pool_page(struct view *v, uint32_t idx)
 
 /* The accessed flag new shadow entries get: clear once the engine's walker
  * is to mark what it caches (track_accessed), else set (counted as cached) */
-static uint64_t new_a(const struct view *v) { return v->track_accessed ? 0 : PTE_A; }
+static uint64_t new_a(const struct view *v) { return v->cpu->track_accessed ? 0 : PTE_A; }
 
 static uint64_t pool_pa(uint32_t idx)
 {
@@ -242,10 +241,12 @@ static bool list_add(uint64_t *list, unsigned *n, uint64_t page)
 
 /* The engine finds code it translated through its jump cache, keyed by
  * linear address, without looking at its TLB; its INVLPG clears the
- * entries of the page named and the page before, so dropping a 2-MiB leaf
- * by its first page would leave code of the other pages runnable without
- * a fault. Add every page the engine ran code from in the listed 2-MiB
- * leaves (view_note_exec); false when they are not known or too many. */
+ * entries of the page named and the page before only, so dropping a
+ * 2-MiB leaf leaves the code of its other pages runnable without a fault.
+ * Every page the engine ran code from in the listed 2-MiB leaves
+ * (view_note_exec) becomes unchecked (view_check_code translates it at its
+ * next fetch) or, when that set is full, is added to the list; false when
+ * the pages are not known or too many. */
 static bool list_expand_code(struct view *v, uint64_t *list, unsigned *n)
 {
     unsigned n0 = *n;
@@ -282,9 +283,6 @@ static bool list_expand_code(struct view *v, uint64_t *list, unsigned *n)
  * fetch fault would have done: view_handle_fault's result for it (1:
  * nothing to do or installed; 0, 2, -1 as there, with *fault_la the
  * address that was looked up). */
-static struct tree *cur_tree(struct view *v);
-static unsigned cur_ctx(struct view *v);
-
 int view_check_code(struct view *v, uint64_t la, uint32_t size, struct xcpt *x, uint64_t *fault_la)
 {
     uint64_t p = la & ~0xFFFull, q = (la + (size ? size - 1 : 0)) & ~0xFFFull;
@@ -292,12 +290,7 @@ int view_check_code(struct view *v, uint64_t la, uint32_t size, struct xcpt *x, 
         for (unsigned u = 0; u < v->nunchecked; u++) {
             if (v->unchecked[u] != pg)
                 continue;
-            struct tree *t = cur_tree(v);
-            unsigned ctx = cur_ctx(v);
-            uint64_t *s1 = t->root[ctx] == NO_PAGE ? NULL : shadow_slot(v, t->root[ctx], pg, 1, false);
-            uint64_t *s2 = t->root[ctx] == NO_PAGE ? NULL : shadow_slot(v, t->root[ctx], pg, 2, false);
-            bool mapped = (s1 && (*s1 & PTE_P)) || (s2 && (*s2 & PTE_P) && (*s2 & PTE_PS));
-            if (!mapped) {
+            if (!view_engine_maps(v, pg)) {
                 uint64_t at = pg == p ? la : pg;
                 int r = view_handle_fault(v, at, la, x);
                 if (r != 1) {
@@ -402,7 +395,7 @@ static void engine_flush_asked(struct view *v)
     v->xp_valid = true;
     v->xp_last = ~0ull;
     v->nunchecked = 0;
-    if (!v->track_accessed)
+    if (!v->cpu->track_accessed)
         return;
     for (int i = 0; i < NTREES; i++)
         for (int c = 0; c < 2; c++)
@@ -512,7 +505,7 @@ static void engine_tlb_flush(struct view *v)
 static bool removed_accessed(struct view *v, unsigned trees, bool has_la, uint64_t la, uint64_t *list,
                              unsigned *n)
 {
-    if (!v->track_accessed || v->flush_pending || v->shadow_lost)
+    if (!v->cpu->track_accessed || v->flush_pending || v->shadow_lost)
         return false;
     *n = v->ninval;
     memcpy(list, v->inval_la, sizeof(uint64_t) * *n);
@@ -1158,8 +1151,9 @@ void view_phys_written(struct view *v, uint64_t pa, uint64_t len)
     }
 }
 
-/* Before the engine runs: drop stale code of pages that are present (a
- * page that is not present is handled when it is installed again). */
+/* The current context's shadow tree maps la: a 4-KiB leaf, or the 2-MiB
+ * leaf that covers it (shadow_slot stops at a 2-MiB leaf), so the engine
+ * translates la without a fault. */
 bool view_engine_maps(struct view *v, uint64_t la)
 {
     struct tree *t = &v->tree[v->cur];
@@ -1699,7 +1693,7 @@ void view_set_context(struct view *v)
     }
     v->cur = (unsigned)found;
     v->tree[found].last_use = ++v->tick;
-    if (!v->track_accessed) {
+    if (!v->cpu->track_accessed) {
         /* a second tree, or a guest (VMX non-root or an AMD-V guest: world
          * switches empty trees or change them): from now on the engine's
          * walker marks what it caches (entries made before keep A = 1:
@@ -1708,12 +1702,11 @@ void view_set_context(struct view *v)
         for (int i = 0; i < NTREES; i++)
             used += v->tree[i].used;
         if (used > 1 || cpu->guest_mode) {
-            v->track_accessed = true;
+            v->cpu->track_accessed = true;
             /* the block hook notes code pages from now on (view_note_exec);
              * what the engine ran before is known after its next flush */
             v->xp_valid = false;
             v->nxpage = 0;
-            cpu->view_code_pages = true;
         }
     }
     struct tree *t = cur_tree(v);

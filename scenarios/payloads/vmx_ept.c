@@ -1492,6 +1492,17 @@ static uint64_t jc_guest_calls(uint64_t la)
     return run_at(g_call);
 }
 
+/* The guest's call ran the code (VMCALL exit, RAX from it) and its walk
+ * set the accessed flag named */
+static void jc_expect_ran(int round, uint64_t r, const char *flag, bool accessed)
+{
+    hv_printf("round %d: the guest's call to the code the host ran: exit %llu, RAX %#llx, %s: %d\n", round,
+              (unsigned long long)r, (unsigned long long)g.rax, flag, accessed ? 1 : 0);
+    T_CHECK_EQ(r, 18);
+    T_CHECK_EQ(g.rax, 0x77);
+    T_CHECK(accessed, "the accessed flag is clear after the guest ran the code");
+}
+
 static void jcache(bool vpid)
 {
     setup(2ull << 20, false, vpid ? 1u << 5 : 0);           /* EPT, and VPID or not */
@@ -1540,12 +1551,7 @@ static void group_jcacheok(void)
         jc_guest_elsewhere("the guest runs elsewhere");
         jc_host_runs(code);
         uint64_t r = jc_guest_calls(fpa);
-        hv_printf("round %d: the guest's call to the code the host ran: exit %llu, RAX %#llx, EPT accessed flag "
-                  "of its page: %llu\n", round, (unsigned long long)r, (unsigned long long)g.rax,
-                  (unsigned long long)((*pte & EPT_A) ? 1 : 0));
-        T_CHECK_EQ(r, 18);
-        T_CHECK_EQ(g.rax, 0x77);
-        T_CHECK_EQ(*pte & EPT_A, EPT_A);
+        jc_expect_ran(round, r, "EPT accessed flag of its page", (*pte & EPT_A) != 0);
     }
 }
 
@@ -1574,12 +1580,7 @@ static void group_jcacheoknovpid(void)
         jc_host_runs(code);
         *pde &= ~PTE_A;                                     /* no INVLPG */
         uint64_t r = jc_guest_calls(fla);
-        hv_printf("round %d: the guest's call to the code the host ran: exit %llu, RAX %#llx, accessed flag of "
-                  "the guest's PDE: %llu\n", round, (unsigned long long)r, (unsigned long long)g.rax,
-                  (unsigned long long)((*pde & PTE_A) ? 1 : 0));
-        T_CHECK_EQ(r, 18);
-        T_CHECK_EQ(g.rax, 0x77);
-        T_CHECK_EQ(*pde & PTE_A, PTE_A);
+        jc_expect_ran(round, r, "accessed flag of the guest's PDE", (*pde & PTE_A) != 0);
     }
 }
 
