@@ -925,8 +925,10 @@ static void reorder_sites(cpu_t *cpu)
         ordered = found;
     }
     if (!ordered) {
+        view_hooks_removal_begin(cpu->view);
         for (unsigned i = 0; i < n; i++)
             uc_hook_del(cpu->uc, cpu->sites[i].h);
+        view_hooks_removal_end(cpu->view);
         for (unsigned k = 0; k < n; k++) {
             struct cpu_site *site = &cpu->sites[want[k]];
             if (uc_hook_add(cpu->uc, &site->h, UC_HOOK_CODE, (void *)cb_site, site, site->la, site->la) !=

@@ -684,6 +684,8 @@ const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len);
  * outside a run without faulting (uc_ctl_remove_cache). */
 bool view_engine_maps(struct view *v, uint64_t la);
 void view_note_exec(struct view *v, uint64_t la, uint32_t size);   /* the engine runs the block at la */
+void view_hooks_removal_begin(struct view *v);   /* around uc_hook_del: no engine walk can fault */
+void view_hooks_removal_end(struct view *v);
 bool view_code_unchecked(const struct view *v);
 int view_check_code(struct view *v, uint64_t la, uint32_t size, struct xcpt *x, uint64_t *fault_la);
 void view_phys_written(struct view *v, uint64_t pa, uint64_t len);

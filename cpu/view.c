@@ -135,6 +135,7 @@ struct view {
     bool any_stale;                              /* some present page may hold stale code */
     uint64_t pending_inval[MAX_PENDING_INVAL];   /* linear pages whose code must be dropped */
     unsigned npending;
+    uint32_t hookdel_root;        /* a root mapping every linear address onto the pool (view_hooks_removal_begin) */
 };
 
 bool view_is_reserved(uint64_t la)
@@ -481,6 +482,36 @@ static void engine_tlb_flush_now(struct view *v)
     v->flush_pending = false;
 }
 
+/* ---- removing engine hooks (cpu.c, reorder_sites) ----
+ * Unicorn 2.0.1's uc_hook_del drops the code translated with the hook: for
+ * each block the hook was compiled into, it translates the block's linear
+ * address (get_page_addr_code) there and then, outside any run. Where the
+ * engine's TLB misses and its page walk faults, the #PF is raised by a
+ * longjmp into a run that has already returned (measured: the engine's
+ * exception state was left at #DF, and the payload of
+ * scenarios/cpu/site-reorder never finished: every run stopped at once,
+ * before its first instruction). While
+ * hooks are removed, the engine's CR3 therefore holds a root that maps
+ * every linear address (hookdel_root): a miss translates to pool memory,
+ * where no code is ever translated, and drops nothing; code on pages the
+ * engine's TLB holds is dropped as before. The engine's TLB is flushed
+ * before it runs again, since what it cached from that root belongs to no
+ * context (docs/cpu-mmu.md, "Removing engine hooks"). Outside hooks only. */
+void view_hooks_removal_begin(struct view *v)
+{
+    cpu_t *cpu = v->cpu;
+    uint64_t root = pool_pa(v->hookdel_root);
+    eng_cache_drop(cpu);
+    uc_reg_write(cpu->uc, UC_X86_REG_CR3, &root);
+}
+
+static void engine_tlb_flush(struct view *v);
+
+void view_hooks_removal_end(struct view *v)
+{
+    engine_tlb_flush(v);
+}
+
 /* Outside the engine (emulated instructions, VM entry and exit): load the
  * root at once (trampolines run on it) and flush the engine's TLB before
  * the engine runs guest code again (view_sync_engine). Several flushes in
@@ -801,6 +832,19 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
     for (unsigned i = 0; i < POOL_PAGES; i++)
         v->free_list[i] = POOL_PAGES - 1 - i;
     v->nfree = POOL_PAGES;
+    /* the root used while engine hooks are removed: every PML4 and PDPT
+     * slot leads to one table each, every PD slot is a 2-MiB supervisor
+     * leaf on the start of the pool (2-MiB aligned), where the engine never
+     * translates code */
+    {
+        uint32_t l4 = pool_alloc(v), l3 = pool_alloc(v), l2 = pool_alloc(v);
+        for (unsigned i = 0; i < 512; i++) {
+            pool_page(v, l4)[i] = pool_pa(l3) | PTE_P | PTE_RW | PTE_US | PTE_A;
+            pool_page(v, l3)[i] = pool_pa(l2) | PTE_P | PTE_RW | PTE_US | PTE_A;
+            pool_page(v, l2)[i] = RESERVED_BASE | PTE_P | PTE_RW | PTE_PS | PTE_A | PTE_D;
+        }
+        v->hookdel_root = l4;
+    }
     uc_err e = uc_mem_map_ptr(cpu->uc, RESERVED_BASE, (size_t)POOL_PAGES * 4096,
                               UC_PROT_READ | UC_PROT_WRITE, v->pool);
     /* The `until` page also holds the trampolines (view_trampoline_addr):
