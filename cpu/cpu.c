@@ -142,11 +142,16 @@ void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
         break;
     }
     if (!cpu->in_engine && ucreg == UC_X86_REG_RFLAGS) {
-        /* the engine may normalize the flags: they are read back when
-         * needed; no other cached register aliases them but EFLAGS/FLAGS */
-        regc_forget(cpu, UC_X86_REG_RFLAGS);
+        /* RFLAGS reads back as written (Unicorn 2.0.1 keeps every bit of
+         * the value and bit 1, which cpu_set_rflags always sets; checked
+         * by reading back after every write in all scenarios), so the
+         * value is cached, saving the engine's flags computation at the
+         * next read (an emulated PUSHF after a VMREAD). EFLAGS and FLAGS
+         * alias it and are read back when needed. */
         regc_forget(cpu, UC_X86_REG_EFLAGS);
         regc_forget(cpu, UC_X86_REG_FLAGS);
+        cpu->regc_val[r] = v;
+        cpu->regc_valid[r / 64] |= 1ull << (r % 64);
         return;
     }
     if (cpu->in_engine || r >= UC_X86_REG_ENDING || !(cpu->regc_plain[r / 64] >> (r % 64) & 1)) {
