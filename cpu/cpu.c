@@ -174,6 +174,7 @@ void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
 uc_err eng_run(cpu_t *cpu, uint64_t begin, uint64_t until)
 {
     eng_cache_drop(cpu);
+    cpu->tramp_run = view_is_reserved(begin);  /* only hvsim starts runs there (cpu_run refuses a guest RIP there) */
     if (until) {
         uc_err x = uc_ctl_set_exits(cpu->uc, &until, 1);
         if (x != UC_ERR_OK)
@@ -528,6 +529,13 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
     (void)uc;
     account_tb(cpu, ~0ull);
     if (view_is_reserved(la)) {
+        if (!cpu->tramp_run) {
+            /* the guest's own jump or call into the range (its trampoline
+             * page is mapped in every root): never run hvsim's code for it */
+            view_refuse_reserved(cpu->view, la, true);
+            uc_emu_stop(uc);
+            return;
+        }
         /* hvsim's own trampolines: not guest code. The block after the
          * trampoline's MOV CR ends the run (a stop from the block hook is
          * exact and, unlike reaching `until`, translates nothing). */
@@ -535,6 +543,7 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
             uc_emu_stop(uc);
         return;
     }
+    cpu->tramp_run = false;                     /* guest code: the trampoline is behind */
     if (cpu->track_accessed)
         view_note_exec(cpu->view, la, size);
     if (cpu->track_accessed && view_code_unchecked(cpu->view) && cpu->pend.kind == PEND_NONE) {
@@ -693,8 +702,7 @@ static bool cb_unmapped(uc_engine *uc, uc_mem_type type, uint64_t addr, int size
         return true;                            /* the engine's walker decides now */
     if (cpu->pend.kind == PEND_NONE) {
         if (view_is_reserved(addr))
-            cpu_unmodelled(cpu, "guest accessed linear %#llx, inside the range hvsim reserves for "
-                           "itself (docs/boot-protocol.md)", (unsigned long long)addr);
+            view_refuse_reserved(cpu->view, addr, false);
         else
             cpu_internal(cpu, "no linear-view window for %#llx", (unsigned long long)addr);
     }
@@ -1534,6 +1542,10 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
         }
         cpu->site_tb = NULL;
         uint64_t start = cpu_ip(cpu);
+        if (view_is_reserved(start)) {                /* (above 4 GiB: 64-bit code, where RIP is linear) */
+            view_refuse_reserved(cpu->view, start, true);
+            return CPU_STOP_UNMODELLED;
+        }
         if (flush_in_run) {
             start = view_flush_in_run(cpu->view, start);
             cpu->stats.flushes_in_run++;

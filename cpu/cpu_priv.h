@@ -375,6 +375,8 @@ struct cpu {
     uint64_t prng[4];                          /* xoshiro256** state for RDRAND/RDSEED */
     uint64_t shadow_root_written;              /* engine CR3 currently loaded */
     uint64_t tramp_stop_la;                    /* the block hook stops the engine here (trampolines), 0: none */
+    bool tramp_run;                            /* the run started in one of hvsim's trampolines and has not
+                                                  left them yet: blocks in the reserved range are hvsim's */
     uint64_t fetch_ok_gen;                     /* view generation of fetch_ok[] + 1 (0: empty) */
     uint64_t fetch_ok[16];                     /* pages fetchable in that generation: page | (CPL == 3) */
     uint64_t tb_revalidations;                 /* block records reused after a flush (not in cpu_stats) */
@@ -678,6 +680,7 @@ uint64_t view_trampoline_addr(const struct view *v, unsigned which);   /* 0: mov
 bool view_flush_in_run_ok(struct view *v);
 uint64_t view_flush_in_run(struct view *v, uint64_t target);   /* the run's start address */
 bool view_is_reserved(uint64_t la);
+void view_refuse_reserved(struct view *v, uint64_t la, bool exec);   /* cpu_unmodelled, naming la and the range */
 void view_note_code(struct view *v, uint64_t la);
 const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len);
 /* The engine's current shadow tree maps la: the engine can translate it

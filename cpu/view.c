@@ -143,6 +143,15 @@ bool view_is_reserved(uint64_t la)
     return la >= RESERVED_BASE && la < RESERVED_END;
 }
 
+/* The guest reached la inside hvsim's range (data, or code: exec): the run
+ * stops as not modelled, naming the address and the range. */
+void view_refuse_reserved(struct view *v, uint64_t la, bool exec)
+{
+    cpu_unmodelled(v->cpu, "guest %s linear %#llx, inside the range [%#llx, %#llx) that hvsim reserves for "
+                   "itself (docs/boot-protocol.md)", exec ? "executed code at" : "accessed",
+                   (unsigned long long)la, (unsigned long long)RESERVED_BASE, (unsigned long long)RESERVED_END);
+}
+
 /* An address in the present trampoline page that nothing executes: the
  * trampolines end with a jump there (never taken), and the block hook
  * stops a run that reaches it (cpu.c, cb_block). */
@@ -1431,11 +1440,8 @@ uint64_t view_mmio_pa(const struct view *v) { return v->mmio_pa; }
 int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
 {
     cpu_t *cpu = v->cpu;
-    (void)rip;
     if (view_is_reserved(la)) {
-        cpu_unmodelled(cpu, "guest accessed linear %#llx, inside the range [%#llx, %#llx) that hvsim "
-                       "reserves for itself (docs/boot-protocol.md)", (unsigned long long)la,
-                       (unsigned long long)RESERVED_BASE, (unsigned long long)RESERVED_END);
+        view_refuse_reserved(v, la, la == rip);
         return -1;
     }
     if (!view_cover(v, la))
