@@ -1005,6 +1005,10 @@ static bool run_until(cpu_t *cpu, uint64_t until)
     if (rip == until)
         return true;
     cpu->pend.kind = PEND_NONE;
+    if (view_is_reserved(cpu_ip(cpu))) {
+        view_refuse_reserved(cpu->view, cpu_ip(cpu), true);  /* (eng_run would take it for a trampoline) */
+        return false;
+    }
     view_sync_engine(cpu->view);
     if (cpu->eng_mode_dirty)
         eng_load_mode(cpu);
