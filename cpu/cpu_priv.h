@@ -682,6 +682,7 @@ uint64_t view_flush_in_run(struct view *v, uint64_t target);   /* the run's star
 bool view_is_reserved(uint64_t la);
 void view_refuse_reserved(struct view *v, uint64_t la, bool exec);   /* cpu_unmodelled, naming la and the range */
 void view_note_code(struct view *v, uint64_t la);
+void view_drop_code(struct view *v, uint64_t la, uint32_t size);   /* before the next run */
 const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len);
 /* The engine's current shadow tree maps la: the engine can translate it
  * outside a run without faulting (uc_ctl_remove_cache). */

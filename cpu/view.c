@@ -1142,6 +1142,14 @@ const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len)
     return w->host + (la - w->la);
 }
 
+/* The engine's translated code for the pages of [la, la + size) is to be
+ * dropped before it runs again (with every block record: view_do_pending_inval). */
+void view_drop_code(struct view *v, uint64_t la, uint32_t size)
+{
+    for (uint64_t p = la >> 12; p <= (la + size - 1) >> 12; p++)
+        schedule_inval(v, p);
+}
+
 void view_note_code(struct view *v, uint64_t la)
 {
     uint32_t *e = alias_entry(v, la);

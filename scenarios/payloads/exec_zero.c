@@ -46,9 +46,8 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     (void)bi; (void)lp; (void)nlps;
     hv_cpu_init();
     hv_map(0, (uint64_t)(uintptr_t)hv_page_alloc(), PTE_P | PTE_W);
-    /* the code is written through linear 0 itself: writes through another
-     * alias of the frame would not discard code translated at 0
-     * (docs/cpu-mmu.md, "Limitations known today") */
+    /* the code is written through linear 0 itself (writes through another
+     * alias of the frame: scenarios/cpu/smc-alias) */
     uint8_t *page;
     __asm__("" : "=r"(page) : "0"((uint64_t)0));
     volatile fn0_t f = (fn0_t)(uintptr_t)0;
