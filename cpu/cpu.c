@@ -565,31 +565,30 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
         return;
     }
     const struct tb_info *tb = tbc_lookup(cpu->tbc, la);
-    if (tb && (tb->size != size || tb->user != (cpu->cpl == 3) || tb->bits != cpu->eng_bits ||
-               (tb->gen != view_generation(cpu->view) && !tb_revalidate(cpu, tb)))) {
-        tb = NULL;
-    } else if (tb) {
-        /* Rewritten code keeps the address: compare the bytes (through the
-         * engine's own alias of the page, which is live while it runs; the
-         * part of the block in its first page). When they changed, the
-         * engine may be about to run a translation of the old bytes: it
-         * drops its code for a store through the alias it runs the code
-         * from, but not for a store through another linear alias of the
-         * frame. Its code for the block's pages is dropped and the run
-         * restarts here, so the engine translates what memory holds now
-         * (docs/cpu-mmu.md, "Code written through another alias"). */
-        uint32_t n = size, in_page = 4096 - (uint32_t)(la & 0xFFF);
+    if (tb) {
+        /* Rewritten code keeps the address: compare the record's bytes
+         * (the part in the block's first page, through the engine's own
+         * alias of the page, which is live while it runs) with memory.
+         * When they changed, the engine may be about to run a translation
+         * of the old bytes: it drops its code for a store through the
+         * alias it runs the code from, but not for a store through another
+         * linear alias of the frame. Its code for the block's pages is
+         * dropped (with their records) and the run restarts here, so the
+         * engine translates what memory holds now (docs/cpu-mmu.md, "Code
+         * written through another alias"). */
+        uint32_t n = tb->size, in_page = 4096 - (uint32_t)(la & 0xFFF);
         if (n > in_page)
             n = in_page;
         const uint8_t *now = view_code_ptr(cpu->view, la, n);
-        if (!now) {
-            tb = NULL;
-        } else if (memcmp(now, tb->bytes, n) != 0) {
-            view_drop_code(cpu->view, la, size);
+        if (now && memcmp(now, tb->bytes, n) != 0) {
+            view_drop_code(cpu->view, la, size > tb->size ? size : tb->size);
             cpu->stats.code_changed_stops++;
             stop_with(cpu, PEND_INVALIDATE, la);
             return;
         }
+        if (!now || tb->size != size || tb->user != (cpu->cpl == 3) || tb->bits != cpu->eng_bits ||
+            (tb->gen != view_generation(cpu->view) && !tb_revalidate(cpu, tb)))
+            tb = NULL;
     }
     if (!tb) {
         cpu->nnew_sites = 0;

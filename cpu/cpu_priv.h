@@ -641,6 +641,7 @@ uint64_t dec_linear(cpu_t *cpu, const cs_x86 *x, const cs_x86_op *op, uint64_t e
 struct tbcache *tbc_create(void);
 void tbc_destroy(struct tbcache *t);
 void tbc_clear(struct tbcache *t);
+void tbc_drop_pages(struct tbcache *t, const uint64_t *pages, unsigned n);   /* linear page numbers */
 const struct tb_info *tbc_lookup(struct tbcache *t, uint64_t la);
 const struct tb_info *tbc_insert(struct tbcache *t, const struct tb_info *tmpl);
 void tbc_set_gen(struct tbcache *t, const struct tb_info *tb, uint64_t gen);   /* record revalidated */

@@ -434,6 +434,7 @@ void dec_memops(cpu_t *cpu, struct dec_insn *d)
 
 struct tbcache {
     struct tb_info *slot[TBC_SLOTS];
+    struct tb_info *keep[TBC_SLOTS];      /* tbc_drop_pages' survivors */
     unsigned used;
 };
 
@@ -453,6 +454,8 @@ static void tb_free(struct tb_info *t)
     free(t);
 }
 
+static unsigned tbc_hash(uint64_t la);
+
 void tbc_clear(struct tbcache *t)
 {
     for (unsigned i = 0; i < TBC_SLOTS; i++) {
@@ -460,6 +463,45 @@ void tbc_clear(struct tbcache *t)
         t->slot[i] = NULL;
     }
     t->used = 0;
+}
+
+/* Drop the records of blocks that touch any of the n linear pages (page
+ * numbers); the others stay. Removal would break the probe runs that
+ * lookups follow, so the survivors are placed again; one that finds no
+ * slot in its neighbourhood is dropped too (it is scanned again when next
+ * run). */
+void tbc_drop_pages(struct tbcache *t, const uint64_t *pages, unsigned n)
+{
+    struct tb_info **keep = t->keep;
+    unsigned nk = 0;
+    for (unsigned i = 0; i < TBC_SLOTS; i++) {
+        struct tb_info *e = t->slot[i];
+        if (!e)
+            continue;
+        t->slot[i] = NULL;
+        uint64_t first = e->la >> 12, last = (e->la + (e->size ? e->size - 1 : 0)) >> 12;
+        bool hit = false;
+        for (unsigned k = 0; k < n && !hit; k++)
+            hit = pages[k] >= first && pages[k] <= last;
+        if (hit)
+            tb_free(e);
+        else
+            keep[nk++] = e;
+    }
+    t->used = 0;
+    for (unsigned j = 0; j < nk; j++) {
+        unsigned h = tbc_hash(keep[j]->la), i;
+        for (i = 0; i < 16; i++) {
+            unsigned s = (h + i) & (TBC_SLOTS - 1);
+            if (!t->slot[s]) {
+                t->slot[s] = keep[j];
+                t->used++;
+                break;
+            }
+        }
+        if (i == 16)
+            tb_free(keep[j]);
+    }
 }
 
 void tbc_destroy(struct tbcache *t)

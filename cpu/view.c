@@ -778,7 +778,10 @@ void view_do_pending_inval(struct view *v)
             uint64_t la = v->pending_inval[i] << 12;
             uc_ctl_remove_cache(v->cpu->uc, la, la + 4096);
         }
-        tbc_clear(v->cpu->tbc);
+        /* only those pages' records: the others still describe what the
+         * engine runs, and the block hook's byte check needs them
+         * (docs/cpu-mmu.md, "Code written through another alias") */
+        tbc_drop_pages(v->cpu->tbc, v->pending_inval, v->npending);
         v->cpu->cur_tb = NULL;
     }
     v->npending = 0;
@@ -1143,7 +1146,7 @@ const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len)
 }
 
 /* The engine's translated code for the pages of [la, la + size) is to be
- * dropped before it runs again (with every block record: view_do_pending_inval). */
+ * dropped before it runs again (with their block records: view_do_pending_inval). */
 void view_drop_code(struct view *v, uint64_t la, uint32_t size)
 {
     for (uint64_t p = la >> 12; p <= (la + size - 1) >> 12; p++)

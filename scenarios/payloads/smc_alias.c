@@ -10,11 +10,15 @@
  * the code serializes fetches enough for the cross-modifying rules of 8.1.3
  * on a single processor). Also rewritten while it runs in a loop (the
  * caller's loop calls the code, then rewrites it through the alias), and
- * written through CODE_LA itself, which the engine always saw.
+ * written through CODE_LA itself, which the engine always saw. Last, two
+ * such pages: rewriting and running the first (whose translated code hvsim
+ * then drops) must not make it forget what the second held, which is
+ * rewritten next.
  */
 #include "hvsim.h"
 
-#define CODE_LA 0x50000000ull
+#define CODE_LA  0x50000000ull
+#define CODE2_LA 0x50200000ull
 
 typedef uint64_t (*fn_t)(void);
 
@@ -61,5 +65,20 @@ int hv_main(const struct hvsim_boot_info *bi, unsigned lp, unsigned nlps)
     uint64_t c = f();
     hv_printf("written through its own address: %#llx\n", (unsigned long long)c);
     T_EQ(c, 0x3333);
+
+    volatile uint8_t *ident2 = hv_page_alloc();
+    hv_map(CODE2_LA, (uint64_t)(uintptr_t)ident2, PTE_P | PTE_W);
+    volatile fn_t g = (fn_t)(uintptr_t)CODE2_LA;
+    put_ret(ident2, 0x4444);
+    uint64_t d = g();
+    put_ret(ident, 0x5555);                       /* the first page, then the second */
+    uint64_t e = f();
+    put_ret(ident2, 0x6666);
+    uint64_t h = g();
+    hv_printf("two pages, rewritten one after the other: %#llx %#llx %#llx\n", (unsigned long long)d,
+              (unsigned long long)e, (unsigned long long)h);
+    T_EQ(d, 0x4444);
+    T_EQ(e, 0x5555);
+    T_EQ(h, 0x6666);
     T_DONE();
 }
