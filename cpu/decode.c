@@ -467,14 +467,18 @@ void tbc_clear(struct tbcache *t)
 
 /* Drop the records of blocks that touch any of the n linear pages (page
  * numbers); the others stay. Removal would break the probe runs that
- * lookups follow, so the survivors are placed again; one that finds no
- * slot in its neighbourhood is dropped too (it is scanned again when next
- * run). */
+ * lookups follow, so the survivors are placed again, in slot order from
+ * just after an empty slot (no run crosses it): each then finds a slot no
+ * farther from its hash than before. (Should one not, it is dropped too,
+ * and scanned again when next run.) */
 void tbc_drop_pages(struct tbcache *t, const uint64_t *pages, unsigned n)
 {
     struct tb_info **keep = t->keep;
-    unsigned nk = 0;
-    for (unsigned i = 0; i < TBC_SLOTS; i++) {
+    unsigned nk = 0, z = 0;
+    while (z < TBC_SLOTS && t->slot[z])
+        z++;
+    for (unsigned j = 1; j <= TBC_SLOTS; j++) {
+        unsigned i = (z + j) & (TBC_SLOTS - 1);
         struct tb_info *e = t->slot[i];
         if (!e)
             continue;
