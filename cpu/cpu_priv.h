@@ -375,6 +375,8 @@ struct cpu {
     uint64_t prng[4];                          /* xoshiro256** state for RDRAND/RDSEED */
     uint64_t shadow_root_written;              /* engine CR3 currently loaded */
     uint64_t tramp_stop_la;                    /* the block hook stops the engine here (trampolines), 0: none */
+    bool msr_claimed;                          /* the last msr_rdmsr/msr_wrmsr went to the model's hook,
+                                                  which owns the MSR (its #GP is modelled) */
     bool tramp_run;                            /* the run started in one of hvsim's trampolines and has not
                                                   left them yet: blocks in the reserved range are hvsim's */
     uint64_t fetch_ok_gen;                     /* view generation of fetch_ok[] + 1 (0: empty) */

@@ -87,10 +87,13 @@ static uint64_t efer_writable_mask(const cpu_t *cpu)
 
 bool msr_rdmsr(cpu_t *cpu, uint32_t index, uint64_t *val)
 {
+    cpu->msr_claimed = false;
     if (cpu->has_virt && cpu->virt.msr) {
         int r = cpu->virt.msr(cpu->virt.ctx, cpu, index, false, val);
-        if (r >= 0)
+        if (r >= 0) {
+            cpu->msr_claimed = true;           /* the model's MSR: its #GP is a modelled one */
             return r > 0;
+        }
     }
     if (index >= MSR_X2APIC_FIRST && index <= MSR_X2APIC_LAST)
         return apic_msr_read(cpu, index, val) > 0;
@@ -119,10 +122,13 @@ bool msr_rdmsr(cpu_t *cpu, uint32_t index, uint64_t *val)
 
 bool msr_wrmsr(cpu_t *cpu, uint32_t index, uint64_t v)
 {
+    cpu->msr_claimed = false;
     if (cpu->has_virt && cpu->virt.msr) {
         int r = cpu->virt.msr(cpu->virt.ctx, cpu, index, true, &v);
-        if (r >= 0)
+        if (r >= 0) {
+            cpu->msr_claimed = true;
             return r > 0;
+        }
     }
     if (index >= MSR_X2APIC_FIRST && index <= MSR_X2APIC_LAST)
         return apic_msr_write(cpu, index, v) > 0;

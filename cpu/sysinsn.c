@@ -460,9 +460,10 @@ static bool h_rdmsr(cpu_t *cpu, const struct dec_insn *d)
     bool ok = msr_rdmsr(cpu, idx, &v);
     if (cpu->pend.kind == PEND_UNMODELLED)
         return false;
-    cpu_emit(cpu, CPU_EV_MSR, d->la, idx, ok ? v : 0, 0, ok ? 0 : (msr_modelled(idx) ? 1 : 2));
+    bool known = cpu->msr_claimed || msr_modelled(idx);
+    cpu_emit(cpu, CPU_EV_MSR, d->la, idx, ok ? v : 0, 0, ok ? 0 : (known ? 1 : 2));
     if (!ok) {
-        if (!msr_modelled(idx))
+        if (!known)
             cpu->stats.unmodelled_msrs++;
         return gp0(cpu, d);
     }
@@ -480,9 +481,10 @@ static bool h_wrmsr(cpu_t *cpu, const struct dec_insn *d)
     bool ok = msr_wrmsr(cpu, idx, v);
     if (cpu->pend.kind == PEND_UNMODELLED)
         return false;
-    cpu_emit(cpu, CPU_EV_MSR, d->la, idx, v, 1, ok ? 0 : (msr_modelled(idx) ? 1 : 2));
+    bool known = cpu->msr_claimed || msr_modelled(idx);
+    cpu_emit(cpu, CPU_EV_MSR, d->la, idx, v, 1, ok ? 0 : (known ? 1 : 2));
     if (!ok) {
-        if (!msr_modelled(idx))
+        if (!known)
             cpu->stats.unmodelled_msrs++;
         return gp0(cpu, d);
     }
