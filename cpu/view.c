@@ -1146,11 +1146,20 @@ const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len)
 }
 
 /* The engine's translated code for the pages of [la, la + size) is to be
- * dropped before it runs again (with their block records: view_do_pending_inval). */
+ * dropped before it runs again (view_do_pending_inval); their block
+ * records go now, so that a run that starts without that drop (a single
+ * step, which translates its instruction afresh anyway) scans the block
+ * again instead of finding the old record once more. From the block hook. */
 void view_drop_code(struct view *v, uint64_t la, uint32_t size)
 {
-    for (uint64_t p = la >> 12; p <= (la + size - 1) >> 12; p++)
+    uint64_t pages[2];
+    unsigned n = 0;
+    for (uint64_t p = la >> 12; p <= (la + size - 1) >> 12 && n < 2; p++) {
         schedule_inval(v, p);
+        pages[n++] = p;
+    }
+    tbc_drop_pages(v->cpu->tbc, pages, n);
+    v->cpu->cur_tb = NULL;
 }
 
 void view_note_code(struct view *v, uint64_t la)
