@@ -471,7 +471,10 @@ static const struct tb_info *scan_block(cpu_t *cpu, uint64_t la, uint32_t size)
     cpu->stats.tb_scans++;
     for (uint64_t p = la & ~0xFFFull; p < la + size; p += 4096)
         view_note_code(cpu->view, p);
-    const struct tb_info *ti = tbc_insert(cpu->tbc, &t);
+    uint64_t evicted;
+    const struct tb_info *ti = tbc_insert(cpu->tbc, &t, &evicted);
+    if (evicted != ~0ull)
+        view_drop_page_code(cpu->view, evicted);   /* no record to compare its code with any more */
     if (!ti) {
         free(bytes); free(off); free(cum); free(cls);
         cpu_internal(cpu, "out of memory recording a translation block");

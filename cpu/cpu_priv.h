@@ -645,7 +645,7 @@ void tbc_destroy(struct tbcache *t);
 void tbc_clear(struct tbcache *t);
 void tbc_drop_pages(struct tbcache *t, const uint64_t *pages, unsigned n);   /* linear page numbers */
 const struct tb_info *tbc_lookup(struct tbcache *t, uint64_t la);
-const struct tb_info *tbc_insert(struct tbcache *t, const struct tb_info *tmpl);
+const struct tb_info *tbc_insert(struct tbcache *t, const struct tb_info *tmpl, uint64_t *evicted);
 void tbc_set_gen(struct tbcache *t, const struct tb_info *tb, uint64_t gen);   /* record revalidated */
 /* Cycles and instructions of tb executed before la (la inside tb). */
 void tb_prefix(const struct tb_info *tb, uint64_t la, uint64_t *cycles, uint64_t *insns);
@@ -686,6 +686,7 @@ bool view_is_reserved(uint64_t la);
 void view_refuse_reserved(struct view *v, uint64_t la, bool exec);   /* cpu_unmodelled, naming la and the range */
 void view_note_code(struct view *v, uint64_t la);
 void view_drop_code(struct view *v, uint64_t la, uint32_t size);   /* before the next run */
+void view_drop_page_code(struct view *v, uint64_t la);   /* the page's translated code, before the next run */
 const uint8_t *view_code_ptr(struct view *v, uint64_t la, size_t len);
 /* The engine's current shadow tree maps la: the engine can translate it
  * outside a run without faulting (uc_ctl_remove_cache). */

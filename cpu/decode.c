@@ -536,32 +536,37 @@ const struct tb_info *tbc_lookup(struct tbcache *t, uint64_t la)
     return NULL;
 }
 
-const struct tb_info *tbc_insert(struct tbcache *t, const struct tb_info *tmpl)
+/* Insert (or replace) the record for tmpl->la. When the 16 slots from its
+ * hash are all taken, the record in the first of them is evicted (the slot
+ * stays taken, so the probe runs through it still hold) and its address
+ * returned in *evicted (else ~0): the caller drops the engine's code there,
+ * which would otherwise run without a record to compare. */
+const struct tb_info *tbc_insert(struct tbcache *t, const struct tb_info *tmpl, uint64_t *evicted)
 {
+    *evicted = ~0ull;
     unsigned h = tbc_hash(tmpl->la);
     struct tb_info *n = malloc(sizeof(*n));
     if (!n)
         return NULL;
     *n = *tmpl;
-    for (int round = 0; round < 2; round++) {
-        for (unsigned i = 0; i < 16; i++) {
-            unsigned s = (h + i) & (TBC_SLOTS - 1);
-            struct tb_info *e = t->slot[s];
-            if (e && e->la == tmpl->la) {
-                tb_free(e);
-                t->slot[s] = n;
-                return n;
-            }
-            if (!e) {
-                t->slot[s] = n;
-                t->used++;
-                return n;
-            }
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned s = (h + i) & (TBC_SLOTS - 1);
+        struct tb_info *e = t->slot[s];
+        if (e && e->la == tmpl->la) {
+            tb_free(e);
+            t->slot[s] = n;
+            return n;
         }
-        tbc_clear(t);           /* a full neighbourhood: start over */
+        if (!e) {
+            t->slot[s] = n;
+            t->used++;
+            return n;
+        }
     }
-    free(n);
-    return NULL;
+    *evicted = t->slot[h]->la;
+    tb_free(t->slot[h]);
+    t->slot[h] = n;
+    return n;
 }
 
 /* The cache owns its records; the run loop only sees them as const. */

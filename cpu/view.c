@@ -1162,6 +1162,13 @@ void view_drop_code(struct view *v, uint64_t la, uint32_t size)
     v->cpu->cur_tb = NULL;
 }
 
+/* The engine's code on la's page is dropped before it runs again (with
+ * the page's block records then: view_do_pending_inval). */
+void view_drop_page_code(struct view *v, uint64_t la)
+{
+    schedule_inval(v, la >> 12);
+}
+
 void view_note_code(struct view *v, uint64_t la)
 {
     uint32_t *e = alias_entry(v, la);

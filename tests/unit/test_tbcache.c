@@ -5,7 +5,8 @@
  * alias"). tbc_drop_pages removes exactly the records of blocks that touch
  * the pages named (a block that spans two pages touches both) and keeps
  * every other one findable, also when records shared a probe run of the
- * open-addressing table with removed ones.
+ * open-addressing table with removed ones. A full neighbourhood evicts one
+ * record, named to the caller, instead of all of them.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,8 +19,11 @@ static void tbc_release(void *p) { tbc_destroy(p); }
 static const struct tb_info *put(struct tbcache *t, uint64_t la, uint32_t size)
 {
     struct tb_info tmpl = { .la = la, .bits = 64, .size = size, .ninsn = 1 };
-    const struct tb_info *r = tbc_insert(t, &tmpl);
+    uint64_t evicted;
+    const struct tb_info *r = tbc_insert(t, &tmpl, &evicted);
     ck_assert_ptr_nonnull(r);
+    ck_assert_msg(evicted == ~0ull, "inserting %#llx evicted %#llx", (unsigned long long)la,
+                  (unsigned long long)evicted);
     return r;
 }
 
@@ -103,12 +107,46 @@ START_TEST(drop_under_load)
 }
 END_TEST
 
+/* Insert records until a neighbourhood is full: the record evicted then
+ * is named, it alone is gone, and every other one is still found (before,
+ * a full neighbourhood dropped every record). */
+START_TEST(full_neighbourhood_evicts_one)
+{
+    struct tbcache *t = harness_own(tbc_release, tbc_create());
+    ck_assert_ptr_nonnull(t);
+    enum { MAX = 8192 };
+    static uint64_t la[MAX];
+    uint64_t evicted = ~0ull;
+    unsigned n = 0;
+    while (n < MAX && evicted == ~0ull) {
+        la[n] = 0x10000000ull + (uint64_t)n * 0x40;
+        struct tb_info tmpl = { .la = la[n], .bits = 64, .size = 0x20, .ninsn = 1 };
+        ck_assert_ptr_nonnull(tbc_insert(t, &tmpl, &evicted));
+        n++;
+    }
+    ck_assert_msg(evicted != ~0ull, "no neighbourhood filled up in %u records", n);
+    ck_assert_ptr_nonnull(tbc_lookup(t, la[n - 1]));      /* the new one is in */
+    unsigned gone = 0;
+    for (unsigned i = 0; i + 1 < n; i++) {
+        const struct tb_info *e = tbc_lookup(t, la[i]);
+        if (la[i] == evicted) {
+            ck_assert_ptr_null(e);
+            gone++;
+        } else {
+            ck_assert_msg(e && e->la == la[i], "record %#llx lost", (unsigned long long)la[i]);
+        }
+    }
+    ck_assert_uint_eq(gone, 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tbcache");
     TCase *t = harness_tcase("drop_pages");
     ADD_ROWS(t, drop_table, drop_rows);
     tcase_add_test(t, drop_under_load);
+    tcase_add_test(t, full_neighbourhood_evicts_one);
     suite_add_tcase(s, t);
     return harness_run(s);
 }
