@@ -456,6 +456,19 @@ static void tb_free(struct tb_info *t)
 
 static unsigned tbc_hash(uint64_t la);
 
+/* The first empty slot of la's neighbourhood (16 slots from its hash), or
+ * -1 when they are all taken. */
+static int tbc_free_slot(const struct tbcache *t, uint64_t la)
+{
+    unsigned h = tbc_hash(la);
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned s = (h + i) & (TBC_SLOTS - 1);
+        if (!t->slot[s])
+            return (int)s;
+    }
+    return -1;
+}
+
 void tbc_clear(struct tbcache *t)
 {
     for (unsigned i = 0; i < TBC_SLOTS; i++) {
@@ -494,17 +507,13 @@ void tbc_drop_pages(struct tbcache *t, const uint64_t *pages, unsigned n)
     }
     t->used = 0;
     for (unsigned j = 0; j < nk; j++) {
-        unsigned h = tbc_hash(keep[j]->la), i;
-        for (i = 0; i < 16; i++) {
-            unsigned s = (h + i) & (TBC_SLOTS - 1);
-            if (!t->slot[s]) {
-                t->slot[s] = keep[j];
-                t->used++;
-                break;
-            }
-        }
-        if (i == 16)
+        int s = tbc_free_slot(t, keep[j]->la);
+        if (s < 0) {
             tb_free(keep[j]);
+            continue;
+        }
+        t->slot[s] = keep[j];
+        t->used++;
     }
 }
 
@@ -557,11 +566,12 @@ const struct tb_info *tbc_insert(struct tbcache *t, const struct tb_info *tmpl, 
             t->slot[s] = n;
             return n;
         }
-        if (!e) {
-            t->slot[s] = n;
-            t->used++;
-            return n;
-        }
+    }
+    int f = tbc_free_slot(t, tmpl->la);
+    if (f >= 0) {
+        t->slot[f] = n;
+        t->used++;
+        return n;
     }
     *evicted = t->slot[h]->la;
     tb_free(t->slot[h]);

@@ -848,8 +848,9 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
      * slot leads to one table each, every PD slot is a 2-MiB supervisor
      * leaf on the start of the pool (2-MiB aligned), where the engine never
      * translates code */
+    _Static_assert(POOL_PAGES > 3, "the pool holds the hook-removal root's three tables");
     {
-        uint32_t l4 = pool_alloc(v), l3 = pool_alloc(v), l2 = pool_alloc(v);
+        uint32_t l4 = pool_alloc(v), l3 = pool_alloc(v), l2 = pool_alloc(v);   /* (a fresh pool: never NO_PAGE) */
         for (unsigned i = 0; i < 512; i++) {
             pool_page(v, l4)[i] = pool_pa(l3) | PTE_P | PTE_RW | PTE_US | PTE_A;
             pool_page(v, l3)[i] = pool_pa(l2) | PTE_P | PTE_RW | PTE_US | PTE_A;
@@ -1163,7 +1164,9 @@ void view_drop_code(struct view *v, uint64_t la, uint32_t size)
 }
 
 /* The engine's code on la's page is dropped before it runs again (with
- * the page's block records then: view_do_pending_inval). */
+ * the page's block records then: view_do_pending_inval). Unlike
+ * view_drop_code, no record goes now: the caller (scan_block) has just
+ * inserted one that may lie on that page. */
 void view_drop_page_code(struct view *v, uint64_t la)
 {
     schedule_inval(v, la >> 12);
