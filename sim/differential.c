@@ -70,7 +70,8 @@ static const char usage[] =
     "                     (default 60); its transcript then ends with [end] timeout\n"
     "  --keep DIR         keep every transcript as DIR/SCENARIO.IMPL.txt\n"
     "  --keep-work        leave the work directory (each run's raw output, bochsrc,\n"
-    "                     disk image, logs) in place and print its path\n"
+    "                     disk image, logs; made in $TMPDIR, default /tmp) in place\n"
+    "                     and print its path\n"
     "  --payload-dir DIR  built payloads (default: payloads/ next to the hvsim binary)\n"
     "  --shim-dir DIR     shim.bin and bootsect.bin (default: differential/ next to it)\n"
     "  --qemu PROG        QEMU binary (default: qemu-system-x86_64 in PATH)\n"
@@ -1460,9 +1461,20 @@ int differential_main(int argc, char **argv)
         if (it->s)
             plan_item(&p, it, &o);
     }
-    char work[] = "/tmp/hvsim-differential-XXXXXX";
+    /* the work directory: in $TMPDIR when it is set, else /tmp (each run's
+     * directory name, 512 bytes at most, is made from it) */
+    const char *tmpdir = getenv("TMPDIR");
+    if (!tmpdir || !*tmpdir)
+        tmpdir = "/tmp";
+    if (strlen(tmpdir) > 400) {
+        fprintf(stderr, "hvsim: differential: TMPDIR is %zu characters long; at most 400 are supported\n",
+                strlen(tmpdir));
+        return 12;
+    }
+    char work[440];
+    snprintf(work, sizeof(work), "%s/hvsim-differential-XXXXXX", tmpdir);
     if (!mkdtemp(work)) {
-        perror("hvsim: differential: mkdtemp");
+        fprintf(stderr, "hvsim: differential: cannot create a work directory %s: %s\n", work, strerror(errno));
         return 12;
     }
     printf("hvsim differential: %u scenario(s), %u run(s) (hvsim", npaths, p.nruns);

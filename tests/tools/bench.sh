@@ -14,13 +14,17 @@
 #                 each CPUID intercepted, the host runs VMRUN again) in round trips per
 #                 second, against QEMU TCG (-cpu max,vendor=AuthenticAMD) and Bochs's ryzen,
 #                 both through the differential boot shim like vmexit's Bochs figure
+#                 (QEMU timed by the run time `hvsim differential -v` reports, 0.1 s
+#                 resolution, hence 20x the counts, for every engine)
 #   vmexit        VM-exit round trips (scenarios/payloads/vmx_bench.c: a guest
 #                 CPUID loop under a VMX host that resumes after every exit),
 #                 in round trips per second. hvsim runs the built payload;
 #                 Bochs runs the same payload through the differential boot
 #                 shim (`hvsim differential --impl bochs`, tests/differential),
-#                 timed by the run time that reports (0.1 s resolution, hence
-#                 20x the counts, for every engine).
+#                 which checks its output once; the timed Bochs runs then
+#                 start from that run's directory without the debugger
+#                 breakpoints the differential stops Bochs with, and end at
+#                 the payload's BENCH line (bochs_timed below).
 # Each is assembled as an hvsim ELF payload and as a boot floppy (real mode ->
 # long mode -> the same loop code) for Bochs and QEMU.
 #
@@ -33,7 +37,9 @@
 # about 2 s of work on the development machine.
 #
 # Environment: BENCH_RUNS (default 5), BENCH_TRACE_RUNS (default 3),
-# BENCH_SCALE (percent of the iteration counts, default 100), CC, BOCHS and
+# BENCH_SCALE (percent of the iteration counts, default 100),
+# BENCH_MIPS_WORKLOADS (the MIPS workloads to run, default "alu pagewalk
+# pagewalk-cr3"; empty: none, only the round-trip and EPT figures), CC, BOCHS and
 # QEMU (the commands, default bochs and qemu-system-x86_64).
 # Exit status: 0 all runs correct and hvsim (tracing off) at least as fast as
 # Bochs on every MIPS workload; 1 otherwise; 2 bad usage. The VM-exit figures
@@ -62,7 +68,7 @@ rm -f "$work"/img/*.elf "$work"/img/*.img
 tmp=$(mktemp -d "$work/run.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-WORKLOADS="alu pagewalk pagewalk-cr3"
+WORKLOADS=${BENCH_MIPS_WORKLOADS-alu pagewalk pagewalk-cr3}
 ENGINES="hvsim hvsim-trace bochs qemu"
 
 declare -A SRC FLAGS PER_ITER ITERS
@@ -335,11 +341,60 @@ rt_hvsim() {
     fi
     return 0
 }
-# rt_bochs SMALL LARGE -> sets $bS $bL, the Bochs run times `hvsim differential -v` reports
-rt_bochs() {
-    local d=$tmp/vx-scn n
+# Bochs runs a payload through the differential boot shim. `hvsim differential`
+# stops Bochs with debugger breakpoints at the payload's exit points, and a
+# breakpoint makes Bochs's debugger check every instruction (measured on
+# vmx_bench: 160,000 round trips took 2.2-2.5 s with them, 1.7-2.1 s without).
+# So the differential runs once, to check that Bochs prints what hvsim prints
+# and to leave its Bochs runs' directories (bochsrc, disk image); each timed
+# run then starts Bochs there with no breakpoint and stops it when the
+# payload's BENCH line arrives.
+#
+# bochs_prepare DIR WHAT SMALL LARGE: run `hvsim differential --impl bochs
+# --keep-work` on DIR's scenarios; sets $bdS and $bdL, the Bochs run
+# directories whose output holds "BENCH WHAT SMALL round trips" and
+# "... LARGE ..."; status 1 when Bochs did not match hvsim
+bochs_prepare() {
+    local d=$1 what=$2 k out=$tmp/bx-prep.out
+    TMPDIR=$tmp "$hvsim" differential --impl bochs --bochs "$BOCHS" -v --keep-work --timeout 300 "$d" >"$out" 2>&1
+    local wd
+    wd=$(sed -n 's/^work directory kept: //p' "$out")
+    bdS="" bdL=""
+    if ! grep -q "^bochs  *2 " "$out" || [ -z "$wd" ]; then
+        grep -E "DIFFERS|skipped|bochs|could not" "$out" | head -6 | sed 's/^/      /'
+        return 1
+    fi
+    for k in "$wd"/r*-bochs; do
+        grep -q "^BENCH $what $3 round trips" "$k/stdout" 2>/dev/null && bdS=$k
+        grep -q "^BENCH $what $4 round trips" "$k/stdout" 2>/dev/null && bdL=$k
+    done
+    [ -n "$bdS" ] && [ -n "$bdL" ]
+}
+# bochs_timed RUNDIR LINE -> sets $elapsed: Bochs started in RUNDIR with the
+# debugger's `c` only, from its start until it prints LINE (then killed);
+# status 1 when it ended or took 300 s without printing it
+bochs_timed() {
+    local d=$1 line=$2 fifo=$tmp/bx.fifo pid t0 t1 got
+    rm -f "$fifo" "$d/disk.img.lock"
+    mkfifo "$fifo" || return 1
+    echo c >"$d/cont.rc"
+    t0=$(now)
+    (cd "$d" && TERM=dumb exec "$BOCHS" -q -f bochsrc -rc cont.rc </dev/null >"$fifo" 2>/dev/null) &
+    pid=$!
+    # (bash's read: mawk would wait for a full input buffer)
+    got=$(timeout 300 bash -c 'while IFS= read -r l; do case $l in "$1"*) echo yes; exit 0 ;; esac; done' - "$line" <"$fifo")
+    t1=$(now)
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    rm -f "$fifo" "$d/disk.img.lock"
+    elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
+    [ "$got" = yes ]
+}
+# vx_scenarios DIR SMALL LARGE: the two vmx_bench scenarios for the differential
+vx_scenarios() {
+    local d=$1 n
     rm -rf "$d"; mkdir -p "$d"
-    for n in "$1" "$2"; do
+    for n in "$2" "$3"; do
         printf '%s\n' '<?xml version="1.0"?>' \
             '<scenario xmlns="urn:hvsim:scenario:1" version="1">' \
             "  <description>make bench: $n VM-exit round trips (guest CPUID, the host resumes)</description>" \
@@ -348,14 +403,6 @@ rt_bochs() {
             "    <console mode=\"contains\"><line>BENCH vmexit $n round trips, reason sum $((10 * n))</line></console>" \
             '  </expect>' '</scenario>' >"$d/vmx-bench-$n.xml"
     done
-    "$hvsim" differential --impl bochs --bochs "$BOCHS" -v --timeout 300 "$d" >"$tmp/vx-diff.out" 2>&1
-    bS=$(awk -v f="vmx-bench-$1.xml" 'index($0, f) { s = 1; next } s && /bochs +same/ { gsub(/[][]/, ""); print $(NF - 1); exit }' "$tmp/vx-diff.out")
-    bL=$(awk -v f="vmx-bench-$2.xml" 'index($0, f) { s = 1; next } s && /bochs +same/ { gsub(/[][]/, ""); print $(NF - 1); exit }' "$tmp/vx-diff.out")
-    if [ -z "$bS" ] || [ -z "$bL" ]; then
-        grep -E "DIFFERS|skipped|bochs|could not" "$tmp/vx-diff.out" | head -6 | sed 's/^/      /'
-        return 1
-    fi
-    return 0
 }
 # hvsim_pair WORKLOAD RUNNER I: one pair of hvsim runs (VXB_S and VXB_L round
 # trips, RUNNER sets $elapsed); prints the run and sets $r (round trips per
@@ -382,16 +429,31 @@ if [ $have_bochs = 0 ]; then
 elif ! "$hvsim" differential --help >/dev/null 2>&1 || [ ! -e "$build/differential/shim.bin" ]; then
     vx_note="no Bochs figure: it needs the differential boot shim ($build/differential/shim.bin and 'hvsim differential')"; vx_bochs=0
 fi
+if [ $vx_bochs = 1 ]; then
+    vx_scenarios "$tmp/vx-scn" "$VXB_S" "$VXB_L"
+    if bochs_prepare "$tmp/vx-scn" vmexit "$VXB_S" "$VXB_L"; then
+        vx_dS=$bdS vx_dL=$bdL
+    else
+        vx_note="no Bochs figure: 'hvsim differential --impl bochs' did not run vmx_bench (above)"; vx_bochs=0
+    fi
+fi
 # hvsim and Bochs take turns with the same round-trip counts, so that a busy
 # stretch of a shared host weighs on both alike
 for i in $(seq 1 "$RUNS"); do
     hvsim_pair vmexit rt_hvsim "$i" || break
     VX_LIST="$VX_LIST $r"
     [ $vx_bochs = 1 ] || continue
-    rt_bochs "$VXB_S" "$VXB_L" || { vx_note="no Bochs figure: 'hvsim differential --impl bochs' did not run vmx_bench (above)"; vx_bochs=0; continue; }
+    if ! bochs_timed "$vx_dS" "BENCH vmexit $VXB_S round trips, reason sum $((10 * VXB_S))"; then
+        vx_note="no Bochs figure: Bochs did not print its BENCH line"; vx_bochs=0; continue
+    fi
+    bS=$elapsed
+    if ! bochs_timed "$vx_dL" "BENCH vmexit $VXB_L round trips, reason sum $((10 * VXB_L))"; then
+        vx_note="no Bochs figure: Bochs did not print its BENCH line"; vx_bochs=0; continue
+    fi
+    bL=$elapsed
     r=$(awk -v n=$((VXB_L - VXB_S)) -v a="$bS" -v b="$bL" 'BEGIN { if (b > a) printf "%.0f", n / (b - a); else print "x" }')
     [ "$r" = x ] && { vx_note="no Bochs figure: its large run was not slower"; vx_bochs=0; continue; }
-    printf '  %-20s %-13s run %d/%d: %d trips %.1f s, %d trips %.1f s -> %8d round trips/s\n' \
+    printf '  %-20s %-13s run %d/%d: %d trips %.3f s, %d trips %.3f s -> %8d round trips/s\n' \
         "${LABEL[bochs]}" vmexit "$i" "$RUNS" "$VXB_S" "$bS" "$VXB_L" "$bL" "$r"
     VXB_LIST="$VXB_LIST $r"
 done
@@ -425,12 +487,9 @@ svm_hvsim() {
     fi
     return 0
 }
-# svm_other IMPLS SMALL LARGE: svm_bench on QEMU TCG and/or Bochs (IMPLS: qemu,bochs) through the
-# differential boot shim, one process at a time; sets SVT[IMPL:S] and SVT[IMPL:L], the run times
-# `hvsim differential -v` reports (0.1 s resolution), for each IMPL whose runs matched hvsim's
-declare -A SVT
-svm_other() {
-    local impls=$1 d=$tmp/svm-scn n i
+# svm_scenarios DIR SMALL LARGE: the two svm_bench scenarios for the differential
+svm_scenarios() {
+    local d=$1 n
     rm -rf "$d"; mkdir -p "$d"
     for n in "$2" "$3"; do
         printf '%s\n' '<?xml version="1.0"?>' \
@@ -442,15 +501,21 @@ svm_other() {
             "    <console mode=\"contains\"><line>BENCH svmexit $n round trips, exit code sum $((0x72 * n))</line></console>" \
             '  </expect>' '</scenario>' >"$d/svm-bench-$n.xml"
     done
-    "$hvsim" differential --impl "$impls" --qemu "$QEMU" --bochs "$BOCHS" -v --timeout 300 "$d" >"$tmp/svm-diff.out" 2>&1
-    SVT=()
-    for i in ${impls//,/ }; do
-        SVT[$i:S]=$(awk -v f="svm-bench-$2.xml" -v i="$i" 'index($0, f) { s = 1; next } s && $1 == i && $2 == "same" { gsub(/[][]/, ""); print $(NF - 1); exit }' "$tmp/svm-diff.out")
-        SVT[$i:L]=$(awk -v f="svm-bench-$3.xml" -v i="$i" 'index($0, f) { s = 1; next } s && $1 == i && $2 == "same" { gsub(/[][]/, ""); print $(NF - 1); exit }' "$tmp/svm-diff.out")
-        if [ -z "${SVT[$i:S]}" ] || [ -z "${SVT[$i:L]}" ]; then
-            grep -E "DIFFERS|skipped|$i |could not|not found" "$tmp/svm-diff.out" | head -6 | sed 's/^/      /'
-        fi
-    done
+}
+# svm_qemu SMALL LARGE: svm_bench on QEMU TCG through the differential boot
+# shim (QEMU ends at the shim's exit device: no breakpoints); sets $qS and
+# $qL, the run times `hvsim differential -v` reports (0.1 s resolution);
+# status 1 unless both runs matched hvsim's
+svm_qemu() {
+    local d=$tmp/svm-scn
+    svm_scenarios "$d" "$1" "$2"
+    "$hvsim" differential --impl qemu --qemu "$QEMU" -v --timeout 300 "$d" >"$tmp/svm-diff.out" 2>&1
+    qS=$(awk -v f="svm-bench-$1.xml" 'index($0, f) { s = 1; next } s && $1 == "qemu" && $2 == "same" { gsub(/[][]/, ""); print $(NF - 1); exit }' "$tmp/svm-diff.out")
+    qL=$(awk -v f="svm-bench-$2.xml" 'index($0, f) { s = 1; next } s && $1 == "qemu" && $2 == "same" { gsub(/[][]/, ""); print $(NF - 1); exit }' "$tmp/svm-diff.out")
+    if [ -z "$qS" ] || [ -z "$qL" ]; then
+        grep -E "DIFFERS|skipped|qemu |could not|not found" "$tmp/svm-diff.out" | head -6 | sed 's/^/      /'
+        return 1
+    fi
 }
 declare -A SVX_LABEL=([qemu]="qemu (AMD max)" [bochs]="bochs (ryzen)")
 echo
@@ -458,34 +523,54 @@ echo "workload svmexit (AMD-V round trips: guest CPUID -> #VMEXIT -> host VMRUN)
 SV_LIST="" sv_note=""
 declare -A SVO_LIST SVO_NOTE
 # QEMU TCG and Bochs: the same payload through the differential boot shim (QEMU: -cpu
-# max,vendor=AuthenticAMD, sim/differential.c). svm_bench moves the guest past CPUID by
-# nRIP only where CPUID says NRIP save, which QEMU TCG lacks. The engines take turns with
-# the same round-trip counts (as for vmexit).
-sv_impls=""
-for e in qemu bochs; do
-    if [ "$e" = qemu ] && [ $have_qemu = 0 ]; then SVO_NOTE[$e]="no QEMU figure: QEMU is not installed"; continue; fi
-    if [ "$e" = bochs ] && [ $have_bochs = 0 ]; then SVO_NOTE[$e]="no Bochs figure: Bochs is not installed"; continue; fi
-    if [ ! -e "$build/differential/shim.bin" ]; then SVO_NOTE[$e]="no $e figure: the differential shim ($build/differential/shim.bin) is missing"; continue; fi
-    sv_impls="$sv_impls${sv_impls:+,}$e"
-done
+# max,vendor=AuthenticAMD, sim/differential.c; Bochs: ryzen, timed without breakpoints
+# as for vmexit). svm_bench moves the guest past CPUID by nRIP only where CPUID says
+# NRIP save, which QEMU TCG lacks. The engines take turns with the same round-trip
+# counts (as for vmexit).
+sv_qemu=1 sv_bochs=1
+[ $have_qemu = 0 ] && { SVO_NOTE[qemu]="no QEMU figure: QEMU is not installed"; sv_qemu=0; }
+[ $have_bochs = 0 ] && { SVO_NOTE[bochs]="no Bochs figure: Bochs is not installed"; sv_bochs=0; }
+if [ ! -e "$build/differential/shim.bin" ]; then
+    for e in qemu bochs; do SVO_NOTE[$e]="no $e figure: the differential shim ($build/differential/shim.bin) is missing"; done
+    sv_qemu=0 sv_bochs=0
+fi
+if [ $sv_bochs = 1 ]; then
+    svm_scenarios "$tmp/svb-scn" "$VXB_S" "$VXB_L"
+    if bochs_prepare "$tmp/svb-scn" svmexit "$VXB_S" "$VXB_L"; then
+        sv_dS=$bdS sv_dL=$bdL
+    else
+        SVO_NOTE[bochs]="no Bochs figure: 'hvsim differential --impl bochs' did not run svm_bench (above)"; sv_bochs=0
+    fi
+fi
+# sv_other ENGINE I S_SECONDS L_SECONDS: one run pair of QEMU or Bochs
+sv_other() {
+    r=$(awk -v n=$((VXB_L - VXB_S)) -v a="$3" -v b="$4" 'BEGIN { if (b > a) printf "%.0f", n / (b - a); else print "x" }')
+    if [ "$r" = x ]; then
+        SVO_NOTE[$1]="no $1 figure: its large run was not slower"
+        return 1
+    fi
+    printf '  %-20s %-13s run %d/%d: %d trips %.3f s, %d trips %.3f s -> %8d round trips/s\n' \
+        "${SVX_LABEL[$1]}" svmexit "$2" "$RUNS" "$VXB_S" "$3" "$VXB_L" "$4" "$r"
+    SVO_LIST[$1]="${SVO_LIST[$1]:-} $r"
+}
 for i in $(seq 1 "$RUNS"); do
     hvsim_pair svmexit svm_hvsim "$i" || break
     SV_LIST="$SV_LIST $r"
-    [ -n "$sv_impls" ] || continue
-    svm_other "$sv_impls" "$VXB_S" "$VXB_L"
-    left=""
-    for e in ${sv_impls//,/ }; do
-        if [ -z "${SVT[$e:S]}" ] || [ -z "${SVT[$e:L]}" ]; then
-            SVO_NOTE[$e]="no $e figure: 'hvsim differential --impl $e' did not run svm_bench (above)"; continue
+    if [ $sv_qemu = 1 ]; then
+        if svm_qemu "$VXB_S" "$VXB_L"; then
+            sv_other qemu "$i" "$qS" "$qL" || sv_qemu=0
+        else
+            SVO_NOTE[qemu]="no qemu figure: 'hvsim differential --impl qemu' did not run svm_bench (above)"; sv_qemu=0
         fi
-        r=$(awk -v n=$((VXB_L - VXB_S)) -v a="${SVT[$e:S]}" -v b="${SVT[$e:L]}" 'BEGIN { if (b > a) printf "%.0f", n / (b - a); else print "x" }')
-        [ "$r" = x ] && { SVO_NOTE[$e]="no $e figure: its large run was not slower"; continue; }
-        printf '  %-20s %-13s run %d/%d: %d trips %.1f s, %d trips %.1f s -> %8d round trips/s\n' \
-            "${SVX_LABEL[$e]}" svmexit "$i" "$RUNS" "$VXB_S" "${SVT[$e:S]}" "$VXB_L" "${SVT[$e:L]}" "$r"
-        SVO_LIST[$e]="${SVO_LIST[$e]:-} $r"
-        left="$left${left:+,}$e"
-    done
-    sv_impls=$left
+    fi
+    if [ $sv_bochs = 1 ]; then
+        if bochs_timed "$sv_dS" "BENCH svmexit $VXB_S round trips, exit code sum $((0x72 * VXB_S))" && bS=$elapsed &&
+           bochs_timed "$sv_dL" "BENCH svmexit $VXB_L round trips, exit code sum $((0x72 * VXB_L))"; then
+            sv_other bochs "$i" "$bS" "$elapsed" || sv_bochs=0
+        else
+            SVO_NOTE[bochs]="no Bochs figure: Bochs did not print its BENCH line"; sv_bochs=0
+        fi
+    fi
 done
 echo
 echo "AMD-V round trips per second (median; range min-max; boot and set-up removed)"
