@@ -181,7 +181,16 @@ uc_err eng_run(cpu_t *cpu, uint64_t begin, uint64_t until)
             return x;
     }
     cpu->in_engine = true;
+    /* a run that fills the engine's TLB past eng_tlb_regrow's mark stops at
+     * its next block (irq_insns zeroed: the block hook's PEND_IRQ stop,
+     * which takes nothing when nothing is pending) */
+    uint64_t fills0 = engine_tlb_fills(), mark = 2 * (uint64_t)cpu->eng_tlb_guess;
+    engine_tlb_fill_alarm(fills0 + (cpu->eng_fills < mark ? mark - cpu->eng_fills : 0) + 1, &cpu->irq_insns);
     uc_err e = uc_emu_start(cpu->uc, begin, 0, 0, 0);
+    engine_tlb_fill_alarm(0, NULL);
+    uint64_t nfills = engine_tlb_fills() - fills0;
+    cpu->eng_fills += nfills;
+    cpu->stats.engine_tlb_fills += nfills;
     cpu->in_engine = false;
     if (until) {
         uc_err x = uc_ctl_set_exits(cpu->uc, &until, 0);
@@ -757,6 +766,7 @@ cpu_err cpu_create(const struct cpu_config *cfg, const struct cpu_platform *plat
     if (!cpu)
         return CPU_ERR_NOMEM;
     eng_plain_init(cpu);
+    cpu->eng_tlb_guess = ENG_TLB_GUESS_START;
     cpu->cfg = *cfg;
     cpu->prof = cfg->profile ? cfg->profile : cpu_profile_default();
     cpu->plat = *plat;
@@ -1444,6 +1454,27 @@ static bool chain_site(cpu_t *cpu, struct dec_insn *d)
     return mem_code_cached(cpu, rip) && mem_code_cached(cpu, rip + d->len - 1);
 }
 
+/* The engine's TLB (QEMU 5.0's softmmu TLB in Unicorn 2.0.1) is direct-mapped
+ * and starts with 256 entries per MMU index; QEMU resizes it only when it
+ * flushes it, doubling it when more than 70 % of it was in use. A guest whose
+ * working set outgrows it without ever making the engine flush (a loop over
+ * 8192 pages: tests/bench/pagewalk.S) misses on every access, each miss a
+ * walk of the shadow tables and a fill, about 2,000 host instructions. When
+ * the engine has filled more than twice the entries hvsim supposes it holds
+ * since its last flush, ask for a flush; the engine then grows it if it was
+ * full, and the supposed size doubles (so forced flushes thin out when it
+ * does not). Engine speed only: the engine's TLB caches the shadow tables,
+ * whose content is the model's; nothing simulated depends on it. */
+static void eng_tlb_regrow(cpu_t *cpu)
+{
+    if (cpu->eng_fills <= 2 * cpu->eng_tlb_guess)
+        return;
+    view_engine_flush(cpu->view);             /* (clears eng_fills) */
+    if (cpu->eng_tlb_guess < ENG_TLB_GUESS_MAX)
+        cpu->eng_tlb_guess *= 2;
+    cpu->stats.engine_regrows++;
+}
+
 /* One-instruction runs between flushes of the engine's translated code
  * (uc_ctl_flush_tlb is Unicorn 2.0.1's UC_CTL_TB_FLUSH). */
 #define STEP_FLUSH_EVERY 500000u
@@ -1502,6 +1533,7 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
             }
         }
         cpu->last_was_site = false;
+        eng_tlb_regrow(cpu);
         bool step = (cpu->guest_mode && cpu->guest_step) || ac;
         /* Single steps need the engine's TLB flushed before they look at
          * it (below); otherwise a pending flush may be folded into the run

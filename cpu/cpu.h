@@ -277,6 +277,8 @@ struct cpu_stats {
     uint64_t mode_loads_skipped; /* ... not needed: the engine held the same image (eng_load_mode) */
     uint64_t engine_locks_replaced; /* 1: the engine calls hvsim's no-op page-collection locks
                                        (cpu/engine_locks.c; engine speed only) */
+    uint64_t engine_tlb_fills;  /* fills of the engine's own TLB counted (cpu/engine_locks.c) */
+    uint64_t engine_regrows;    /* engine flushes asked for so that its TLB may grow (eng_tlb_regrow) */
 };
 void cpu_get_stats(const cpu_t *cpu, struct cpu_stats *out);
 

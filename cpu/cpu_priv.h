@@ -382,6 +382,10 @@ struct cpu {
     uint64_t fetch_ok_gen;                     /* view generation of fetch_ok[] + 1 (0: empty) */
     uint64_t fetch_ok[16];                     /* pages fetchable in that generation: page | (CPL == 3) */
     uint64_t tb_revalidations;                 /* block records reused after a flush (not in cpu_stats) */
+    uint64_t eng_fills;                        /* fills of the engine's TLB in its runs since hvsim last
+                                                  asked for an engine flush (view.c resets it) */
+    uint64_t eng_tlb_guess;                    /* what hvsim supposes the engine's TLB holds (entries), for
+                                                  eng_tlb_regrow (cpu.c) */
     unsigned step_drops;                       /* blocks dropped for one-instruction runs since the last
                                                   translated-code flush (cpu.c, cpu_run) */
     struct eng_mode_img {                      /* what eng_load_mode wrote last (engmode.c) */
@@ -410,6 +414,17 @@ uint64_t cpu_cs_base(const cpu_t *cpu);       /* linear = CS base + instruction 
 
 /* ---- Unicorn 2.0.1's page-collection locks (engine_locks.c) ---- */
 uint64_t engine_locks_calls(void);            /* how often the engine called hvsim's no-op locks */
+extern _Thread_local uint64_t engine_fills, engine_alarm_at, *engine_alarm_word;
+/* fills of the engine's TLB so far (this thread) */
+static inline uint64_t engine_tlb_fills(void) { return engine_fills; }
+/* zero *word when the count reaches at (word NULL: never) */
+static inline void engine_tlb_fill_alarm(uint64_t at, uint64_t *word)
+{
+    engine_alarm_at = at;
+    engine_alarm_word = word;
+}
+#define ENG_TLB_GUESS_START 256u               /* QEMU 5.0: 1 << CPU_TLB_DYN_DEFAULT_BITS (cpu.c, eng_tlb_regrow) */
+#define ENG_TLB_GUESS_MAX (1u << 16)
 
 /* ---- engine register helpers (cpu.c) ---- */
 uint64_t eng_get(cpu_t *cpu, int ucreg);
@@ -694,6 +709,7 @@ bool view_engine_maps(struct view *v, uint64_t la);
 void view_note_exec(struct view *v, uint64_t la, uint32_t size);   /* the engine runs the block at la */
 void view_hooks_removal_begin(struct view *v);   /* around uc_hook_del: no engine walk can fault */
 void view_hooks_removal_end(struct view *v);
+void view_engine_flush(struct view *v);        /* outside hooks: flush the engine's TLB before it runs again */
 bool view_code_unchecked(const struct view *v);
 int view_check_code(struct view *v, uint64_t la, uint32_t size, struct xcpt *x, uint64_t *fault_la);
 void view_phys_written(struct view *v, uint64_t pa, uint64_t len);

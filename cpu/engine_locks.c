@@ -20,8 +20,19 @@
  * Nothing simulated depends on it: every trace is the same.
  * engine_locks_calls() tells cpu_create() whether the engine really calls
  * these (its probe run invalidates translated code once).
+ *
+ * The same way, tlb_set_page_with_attrs_x86_64 (every fill of the engine's
+ * own TLB) is counted on its way to the engine's definition: the count is
+ * how cpu.c sees that the engine's TLB is too small for the guest's working
+ * set (docs/cpu-mmu.md, "The engine's TLB size").
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "cpu_priv.h"
 
@@ -51,4 +62,37 @@ void page_collection_unlock_x86_64(struct page_collection *set)
 uint64_t engine_locks_calls(void)
 {
     return calls;
+}
+
+/* ---- fills of the engine's TLB ----
+ * MemTxAttrs is a 4-byte struct of bit-fields in Unicorn 2.0.1, passed in
+ * one register like the uint32_t here; the arguments are handed on as they
+ * came (checked against the call in x86_cpu_tlb_fill: RDI, RSI, RDX, ECX,
+ * R8D, R9D and the size on the stack). */
+typedef void set_page_fn(void *cs, uint64_t vaddr, uint64_t paddr, uint32_t attrs, int prot, int mmu_idx,
+                         uint64_t size);
+static set_page_fn *engine_set_page;
+_Thread_local uint64_t engine_fills;          /* (cpu_priv.h: engine_tlb_fills, engine_tlb_fill_alarm) */
+_Thread_local uint64_t engine_alarm_at;
+_Thread_local uint64_t *engine_alarm_word;
+
+__attribute__((visibility("default"))) void tlb_set_page_with_attrs_x86_64(void *cs, uint64_t vaddr, uint64_t paddr,
+                                                                          uint32_t attrs, int prot, int mmu_idx,
+                                                                          uint64_t size);
+
+void tlb_set_page_with_attrs_x86_64(void *cs, uint64_t vaddr, uint64_t paddr, uint32_t attrs, int prot, int mmu_idx,
+                                    uint64_t size)
+{
+    if (!engine_set_page) {
+        engine_set_page = (set_page_fn *)dlsym(RTLD_NEXT, "tlb_set_page_with_attrs_x86_64");
+        if (!engine_set_page) {
+            /* the engine called it, so it defines it: a broken installation */
+            fprintf(stderr, "hvsim: internal error: the engine's tlb_set_page_with_attrs_x86_64 cannot be "
+                            "found (dlsym: %s)\n", dlerror());
+            abort();
+        }
+    }
+    if (++engine_fills == engine_alarm_at && engine_alarm_word)
+        *engine_alarm_word = 0;
+    engine_set_page(cs, vaddr, paddr, attrs, prot, mmu_idx, size);
 }

@@ -399,6 +399,7 @@ static bool accessed_diff(struct view *v, uint32_t idx, int level, uint64_t base
 
 static void engine_flush_asked(struct view *v)
 {
+    v->cpu->eng_fills = 0;                 /* (cpu.c, eng_tlb_regrow) */
     v->ninval = 0;                         /* the flush drops those pages too */
     v->shadow_lost = false;
     v->nxpage = 0;                         /* ... and the engine's jump cache */
@@ -517,6 +518,11 @@ void view_hooks_removal_begin(struct view *v)
 static void engine_tlb_flush(struct view *v);
 
 void view_hooks_removal_end(struct view *v)
+{
+    engine_tlb_flush(v);
+}
+
+void view_engine_flush(struct view *v)
 {
     engine_tlb_flush(v);
 }

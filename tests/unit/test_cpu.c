@@ -129,6 +129,42 @@ START_TEST(engine_locks_replaced)
 }
 END_TEST
 
+/* The engine's own TLB grows when a working set outgrows it (cpu.c,
+ * eng_tlb_regrow): 16 passes over 2048 pages, one load each. With the
+ * engine's initial 256 entries and no flush, every load would fill (32,768
+ * fills); hvsim counts the fills (cpu/engine_locks.c) and asks for a few
+ * flushes, at which the engine doubles its TLB, after which the passes
+ * hit. Engine speed only: the loads' results and the trace do not change. */
+START_TEST(engine_tlb_regrows)
+{
+    struct tm t;
+    const uint8_t code[] = {
+        0xB9, 0x10, 0x00, 0x00, 0x00,             /*  0: mov ecx, 16 (passes) */
+        0xB8, 0x00, 0x00, 0x40, 0x00,             /*  5: mov eax, 0x400000 */
+        0xBA, 0x00, 0x08, 0x00, 0x00,             /* 10: mov edx, 2048 (pages) */
+        0x48, 0x8B, 0x18,                         /* 15: mov rbx, [rax] */
+        0x48, 0x05, 0x00, 0x10, 0x00, 0x00,       /* 18: add rax, 4096 */
+        0xFF, 0xCA,                               /* 24: dec edx */
+        0x75, 0xF3,                               /* 26: jnz 15 */
+        0xFF, 0xC9,                               /* 28: dec ecx */
+        0x75, 0xE5,                               /* 30: jnz 5 */
+        0xF4,                                     /* 32: hlt */
+    };
+    tm_create(&t, code, sizeof(code));
+    ck_assert_int_eq(cpu_run(t.cpu, 1000000), CPU_STOP_HALTED);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RAX), 0x400000ull + 2048ull * 4096);
+    struct cpu_stats st;
+    cpu_get_stats(t.cpu, &st);
+    ck_assert_msg(st.engine_tlb_fills >= 2048, "%llu engine TLB fills counted: the engine does not call hvsim's "
+                  "tlb_set_page_with_attrs_x86_64", (unsigned long long)st.engine_tlb_fills);
+    ck_assert_msg(st.engine_regrows >= 3, "%llu flushes asked for the engine's TLB to grow",
+                  (unsigned long long)st.engine_regrows);
+    ck_assert_msg(st.engine_tlb_fills < 16384, "%llu engine TLB fills for 32,768 loads over 2048 pages: its TLB "
+                  "did not grow", (unsigned long long)st.engine_tlb_fills);
+    tm_destroy(&t);
+}
+END_TEST
+
 /* Port I/O (SDM 2A IN, 2B OUT): the platform decides; unknown ports stop the run loudly. */
 struct io_row {
     const char *name;
@@ -1056,6 +1092,7 @@ int main(void)
     t = harness_tcase("run");
     tcase_add_test(t, hlt_stops_halted);
     tcase_add_test(t, engine_locks_replaced);
+    tcase_add_test(t, engine_tlb_regrows);
     ADD_ROWS(t, port_io, io_rows);
     tcase_add_test(t, in_from_debugcon);
     tcase_add_test(t, rdtsc_increases);
