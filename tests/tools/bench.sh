@@ -77,7 +77,7 @@ SRC[pagewalk]=pagewalk.S FLAGS[pagewalk]=""      PER_ITER[pagewalk]=32772
 SRC[pagewalk-cr3]=pagewalk.S FLAGS[pagewalk-cr3]="-DFLUSH=1" PER_ITER[pagewalk-cr3]=32774
 
 # large iteration counts (~2 s of work each on the development machine)
-ITERS[hvsim:alu]=60000000        ITERS[hvsim:pagewalk]=800       ITERS[hvsim:pagewalk-cr3]=120
+ITERS[hvsim:alu]=60000000        ITERS[hvsim:pagewalk]=8000      ITERS[hvsim:pagewalk-cr3]=120
 ITERS[hvsim-trace:alu]=250000    ITERS[hvsim-trace:pagewalk]=150 ITERS[hvsim-trace:pagewalk-cr3]=60
 ITERS[bochs:alu]=6000000         ITERS[bochs:pagewalk]=400       ITERS[bochs:pagewalk-cr3]=400
 ITERS[qemu:alu]=300000000        ITERS[qemu:pagewalk]=1200       ITERS[qemu:pagewalk-cr3]=1500
@@ -606,7 +606,7 @@ ept_run() {
     fi
     return 0
 }
-EP_S=$(( 60 * SCALE / 100 )); [ "$EP_S" -lt 6 ] && EP_S=6
+EP_S=$(( 600 * SCALE / 100 )); [ "$EP_S" -lt 60 ] && EP_S=60
 EP_L=$(( EP_S * 5 ))
 echo
 echo "workload ept (a guest reads one quadword per 4-KiB page of 32 MiB, $EP_S and $EP_L passes; tracing off):"
