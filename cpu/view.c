@@ -1412,6 +1412,14 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
     struct tlb_tag tag;
     cpu_tlb_tag(cpu, &tag);
     uint16_t fl[512];                                /* translation-cache flags per entry taken */
+    /* What depends on the context alone, once per table: a last-level
+     * entry's reserved bits (no PS bit there: the entry does not matter),
+     * and the read and write checks per (user, writable, nx); 0xFF: not
+     * yet computed */
+    const uint64_t rsvd = pg_rsvd_mask(pc, 1, 0);
+    uint8_t perm_rd[8], perm_wr[8];
+    memset(perm_rd, 0xFF, sizeof(perm_rd));
+    memset(perm_wr, 0xFF, sizeof(perm_wr));
     unsigned i = 0;
     while (i < 512) {
         /* Find a run of eligible entries with contiguous frames. */
@@ -1420,16 +1428,25 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
         bool wr = false, glob = false;
         for (; i < 512; i++) {
             uint64_t e = pt[i], la_i = base + ((uint64_t)i << 12);
-            bool ok = (e & PTE_P) && (e & PTE_A) && !(e & pg_rsvd_mask(pc, 1, e)) &&
+            bool ok = (e & PTE_P) && (e & PTE_A) && !(e & rsvd) &&
                       la_i - w->la < w->size && la_i != (la & ~0xFFFull) && !view_is_reserved(la_i) &&
                       !apic_xapic_page(cpu, e & frame) &&   /* APIC registers: never aliased */
                       !apic_access_hit(cpu, e & frame);     /* nor the APIC-access page */
             bool user = r->upper_user && (e & PTE_US);
             bool writable = r->upper_writable && (e & PTE_RW);
             bool nx = r->upper_nx || ((pc->efer & EFER_NXE) && (e & PTE_XD));
-            if (ok)
-                ok = pg_check_perm(pc, PG_ACC_READ, user, writable, nx) == 0;
-            bool e_wr = ok && (e & PTE_D) && pg_check_perm(pc, PG_ACC_WRITE, user, writable, nx) == 0;
+            unsigned uwn = (user ? 4u : 0u) | (writable ? 2u : 0u) | (nx ? 1u : 0u);
+            if (ok) {
+                if (perm_rd[uwn] == 0xFF)
+                    perm_rd[uwn] = pg_check_perm(pc, PG_ACC_READ, user, writable, nx) == 0;
+                ok = perm_rd[uwn];
+            }
+            bool e_wr = false;
+            if (ok && (e & PTE_D)) {
+                if (perm_wr[uwn] == 0xFF)
+                    perm_wr[uwn] = pg_check_perm(pc, PG_ACC_WRITE, user, writable, nx) == 0;
+                e_wr = perm_wr[uwn];
+            }
             bool e_gl = (pc->cr4 & CR4_PGE) && (e & PTE_G);
             struct tlb_entry old;
             if (ok && ((sh[i] & PTE_P) || tlb_lookup(cpu->tlb, &tag, la_i, &old)))
