@@ -657,8 +657,18 @@ static void cb_trace(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
     const struct tb_info *tb = cpu->cur_tb;
     if (!cpu->plat.event || !tb || la < tb->la || la >= tb->la + tb->size)
         return;
-    uint64_t c, n;
-    tb_prefix(tb, la, &c, &n);
+    /* tb_prefix, resumed from the instruction traced last in the block
+     * (the hook sees them in order): the offsets increase, so every one
+     * before index k is below off when off[k] <= off */
+    uint64_t off = la - tb->la;
+    unsigned k = cpu->trace_k;
+    if (tb != cpu->trace_tb || k >= tb->ninsn || tb->off[k] > off)
+        k = 0;
+    while (k < tb->ninsn && tb->off[k] < off)
+        k++;
+    cpu->trace_tb = tb;
+    cpu->trace_k = k;
+    uint64_t c = tb->cum[k], n = k;
     struct cpu_event ev = { .kind = CPU_EV_INSN, .cycle = cpu->cycles + c, .rip = la,
                             .a = cpu->insns + n, .bytes = tb->bytes + (la - tb->la),
                             .nbytes = size > 15 ? 15 : size };

@@ -382,6 +382,8 @@ struct cpu {
     uint64_t fetch_ok_gen;                     /* view generation of fetch_ok[] + 1 (0: empty) */
     uint64_t fetch_ok[16];                     /* pages fetchable in that generation: page | (CPL == 3) */
     uint64_t tb_revalidations;                 /* block records reused after a flush (not in cpu_stats) */
+    const struct tb_info *trace_tb;            /* cb_trace: the block of the instruction traced last ... */
+    unsigned trace_k;                          /* ... and its index there */
     uint64_t eng_fills;                        /* fills of the engine's TLB in its runs since hvsim last
                                                   asked for an engine flush (view.c resets it) */
     uint64_t eng_tlb_guess;                    /* what hvsim supposes the engine's TLB holds (entries), for

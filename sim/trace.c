@@ -137,6 +137,18 @@ const char *trace_strerror(trace_err e)
 
 static void put_le(uint8_t *p, uint64_t v, unsigned w)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* (a host in the file's byte order: one copy per field) */
+    if (w == 8) {
+        memcpy(p, &v, 8);
+        return;
+    }
+    if (w == 4) {
+        uint32_t x = (uint32_t)v;
+        memcpy(p, &x, 4);
+        return;
+    }
+#endif
     for (unsigned i = 0; i < w; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
@@ -262,21 +274,25 @@ static void w_record(trace_writer_t *w, unsigned type, unsigned lp, uint64_t cyc
 {
     if (type >= 32 || !w->lay[type].fixed)
         return;
-    const struct layout *lp_ = &w->lay[type];
-    const struct layout l = *lp_;
+    const struct layout *l = &w->lay[type];
     if (nvar > TRACE_MAX_VAR)
         nvar = TRACE_MAX_VAR;
-    uint8_t buf[TRACE_REC_HDR + 64];
-    memset(buf, 0, sizeof(buf));
-    size_t len = l.fixed + (l.var ? nvar : 0);
+    size_t len = l->fixed + (l->var ? nvar : 0);
+    /* header and fixed fields, made in place in the write buffer (every
+     * layout's fixed part is far smaller than the buffer) */
+    size_t n = TRACE_REC_HDR + l->fixed;
+    if (w->wn + n > WBUF_SIZE)
+        w_flush(w);
+    uint8_t *buf = w->wbuf + w->wn;
+    memset(buf, 0, n);
     buf[0] = (uint8_t)type;
     buf[1] = (uint8_t)lp;
     put_le(buf + 2, len, 2);
     put_le(buf + 8, cycle, 8);
-    for (unsigned i = 0; i < l.nfields && i < nvals; i++)
-        put_le(buf + TRACE_REC_HDR + l.off[i], vals[i], l.width[i]);
-    w_bytes(w, buf, TRACE_REC_HDR + l.fixed);
-    if (l.var && nvar)
+    for (unsigned i = 0; i < l->nfields && i < nvals; i++)
+        put_le(buf + TRACE_REC_HDR + l->off[i], vals[i], l->width[i]);
+    w->wn += n;
+    if (l->var && nvar)
         w_bytes(w, var, nvar);
     w->records++;
     if (type != TREC_END && cycle > w->last_cycle[lp & 255])
