@@ -114,13 +114,13 @@ static int run_loop(int mode, uint64_t n, uint64_t *r8, uint64_t *r9, uint64_t *
         return 0;
     uc_mem_map(uc, 0, 2u << 20, UC_PROT_ALL);
     uc_mem_write(uc, CODE, loop_code, sizeof(loop_code));
-    uint64_t rsp = STACK, rbx = 0x9E3779B97F4A7C15ull, rcx = 1, zero = 0;
-    uc_reg_write(uc, UC_X86_REG_RSP, &rsp);
-    uc_reg_write(uc, UC_X86_REG_RBX, &rbx);
-    uc_reg_write(uc, UC_X86_REG_RCX, &rcx);
-    uc_reg_write(uc, UC_X86_REG_RSI, &n);
-    uc_reg_write(uc, UC_X86_REG_R8, &zero);
-    uc_reg_write(uc, UC_X86_REG_R9, &zero);
+    /* RSP, the addend, the first sum, the count, the two checksums */
+    const struct { int reg; uint64_t v; } init[] = {
+        { UC_X86_REG_RSP, STACK }, { UC_X86_REG_RBX, 0x9E3779B97F4A7C15ull }, { UC_X86_REG_RCX, 1 },
+        { UC_X86_REG_RSI, n },     { UC_X86_REG_R8, 0 },                       { UC_X86_REG_R9, 0 },
+    };
+    for (unsigned i = 0; i < sizeof(init) / sizeof(init[0]); i++)
+        uc_reg_write(uc, init[i].reg, &init[i].v);
     struct run r = { mode, 0 };
     uc_hook h;
     if (mode && uc_hook_add(uc, &h, UC_HOOK_CODE, hook, &r, PUSHF_AT, mode == 2 ? POPF_AT : PUSHF_AT) != UC_ERR_OK) {
