@@ -43,4 +43,11 @@ expect 64 "drop the machine options (such as --vmx-cap)" run --vmx-cap 0x48b=abs
 expect 64 "drop the machine options (such as --tlb)" run --tlb flush-always "$src/scenarios/svm/npt-stale-retain.xml"
 expect 64 "unknown or incomplete option" run --no-such-option "$hello"
 expect 64 "--impl" differential --impl nosuch scenarios
+# the differential's work directory comes from $TMPDIR: too long a value, or
+# one that names no directory, is refused with its reason (exit status 12)
+long=$(printf '/tmp/%0410d' 0)
+TMPDIR=$long expect 12 "TMPDIR is 415 characters long; at most 400 are supported" \
+    differential --impl shim "$src/scenarios/cpu/hello.xml"
+TMPDIR=/nonexistent/dir expect 12 "cannot create a work directory /nonexistent/dir/hvsim-differential-" \
+    differential --impl shim "$src/scenarios/cpu/hello.xml"
 exit $fail
