@@ -1439,20 +1439,31 @@ int differential_main(int argc, char **argv)
         o.impls &= ~(1u << IMPL_BOCHS);
     }
 
+    /* one way out, which frees what was made (also on the host's refusals:
+     * the sanitizer build counts a leak as a failure) */
+    int status = 0;
     char **paths = NULL;
     unsigned npaths = 0, cap = 0;
+    struct plan p = { 0 };
+    char work[440];
     for (int i = optind; i < argc; i++)
-        if (collect(argv[i], &paths, &npaths, &cap, 0) != 0)
-            return EXIT_STATUS_USAGE;
+        if (collect(argv[i], &paths, &npaths, &cap, 0) != 0) {
+            status = EXIT_STATUS_USAGE;
+            goto out;
+        }
     if (npaths == 0) {
         fprintf(stderr, "hvsim: differential: no scenario (*.xml) found\n");
-        return 1;
+        status = 1;
+        goto out;
     }
     qsort(paths, npaths, sizeof(char *), cmp_str);
 
-    struct plan p = { .items = calloc(npaths, sizeof(struct item)), .nitems = npaths };
-    if (!p.items)
-        return 12;
+    p.items = calloc(npaths, sizeof(struct item));
+    if (!p.items) {
+        status = 12;
+        goto out;
+    }
+    p.nitems = npaths;
     for (unsigned i = 0; i < npaths; i++) {
         struct item *it = &p.items[i];
         it->path = paths[i];
@@ -1470,13 +1481,14 @@ int differential_main(int argc, char **argv)
     if (strlen(tmpdir) > 400) {
         fprintf(stderr, "hvsim: differential: TMPDIR is %zu characters long; at most 400 are supported\n",
                 strlen(tmpdir));
-        return 12;
+        status = 12;
+        goto out;
     }
-    char work[440];
     snprintf(work, sizeof(work), "%s/hvsim-differential-XXXXXX", tmpdir);
     if (!mkdtemp(work)) {
         fprintf(stderr, "hvsim: differential: cannot create a work directory %s: %s\n", work, strerror(errno));
-        return 12;
+        status = 12;
+        goto out;
     }
     printf("hvsim differential: %u scenario(s), %u run(s) (hvsim", npaths, p.nruns);
     for (int i = IMPL_SHIM; i < IMPL_N; i++)
@@ -1503,9 +1515,16 @@ int differential_main(int argc, char **argv)
         printf("work directory kept: %s\n", work);
     else
         remove_tree(work);
-    for (unsigned i = 0; i < p.nitems; i++) {
-        scenario_free(p.items[i].s);
-        free(p.items[i].path);
+    status = differs || errors ? 1 : 0;
+out:
+    /* the items own the paths once they exist */
+    for (unsigned i = 0; i < npaths; i++) {
+        if (p.items) {
+            scenario_free(p.items[i].s);
+            free(p.items[i].path);
+        } else {
+            free(paths[i]);
+        }
     }
     for (unsigned i = 0; i < p.nruns; i++) {
         free(p.runs[i].key);
@@ -1519,5 +1538,5 @@ int differential_main(int argc, char **argv)
     free(bpath);
     free(o.payload_dir);
     free(o.shim_dir);
-    return differs || errors ? 1 : 0;
+    return status;
 }
