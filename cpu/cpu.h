@@ -279,6 +279,8 @@ struct cpu_stats {
                                        (cpu/engine_locks.c; engine speed only) */
     uint64_t engine_tlb_fills;  /* fills of the engine's own TLB counted (cpu/engine_locks.c) */
     uint64_t engine_regrows;    /* engine flushes asked for so that its TLB may grow (eng_tlb_regrow) */
+    uint64_t engine_code_pages; /* engine RAM pages announced as holding translated code (view_engine_code) */
+    uint64_t engine_plain_store_fills; /* fills of the engine's TLB made to store without a code check */
 };
 void cpu_get_stats(const cpu_t *cpu, struct cpu_stats *out);
 

@@ -711,6 +711,9 @@ bool view_engine_maps(struct view *v, uint64_t la);
 void view_note_exec(struct view *v, uint64_t la, uint32_t size);   /* the engine runs the block at la */
 void view_hooks_removal_begin(struct view *v);   /* around uc_hook_del: no engine walk can fault */
 void view_hooks_removal_end(struct view *v);
+void view_engine_code(void *uc, uint64_t ram_addr, bool has_code);   /* the engine's tlb_(un)protect_code */
+void view_engine_fill(struct view *v, void *cs, uint64_t vaddr);      /* a writable identity fill, made */
+extern _Thread_local struct view *engine_view;                        /* the view whose engine runs (eng_run) */
 void view_engine_flush(struct view *v);        /* outside hooks: flush the engine's TLB before it runs again */
 bool view_code_unchecked(const struct view *v);
 int view_check_code(struct view *v, uint64_t la, uint32_t size, struct xcpt *x, uint64_t *fault_la);

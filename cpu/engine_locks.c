@@ -24,7 +24,10 @@
  * The same way, tlb_set_page_with_attrs_x86_64 (every fill of the engine's
  * own TLB) is counted on its way to the engine's definition: the count is
  * how cpu.c sees that the engine's TLB is too small for the guest's working
- * set (docs/cpu-mmu.md, "The engine's TLB size").
+ * set (docs/cpu-mmu.md, "The engine's TLB size"). After the fill, a
+ * writable page without translated code loses the store slow path, and
+ * tlb_protect_code/tlb_unprotect_code tell view.c which pages hold code
+ * (docs/cpu-mmu.md, "Stores into pages without code").
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -95,4 +98,49 @@ void tlb_set_page_with_attrs_x86_64(void *cs, uint64_t vaddr, uint64_t paddr, ui
     if (++engine_fills == engine_alarm_at && engine_alarm_word)
         *engine_alarm_word = 0;
     engine_set_page(cs, vaddr, paddr, attrs, prot, mmu_idx, size);
+    /* a writable page (QEMU's PAGE_WRITE) of one of hvsim's windows, where
+     * engine physical = linear: stores into it need the code check only if
+     * the engine holds code there (view_engine_fill) */
+    if (engine_view && (prot & 2) && !((vaddr ^ paddr) & ~0xfffull))
+        view_engine_fill(engine_view, cs, vaddr);
+}
+
+/* ---- pages that hold translated code ----
+ * The engine calls tlb_protect_code(uc, ram_addr) when a page gets its
+ * first translated block, and tlb_unprotect_code(uc, ram_addr) when it has
+ * lost its last one (checked against tb_gen_code and
+ * tb_invalidate_phys_page_range in the library: RDI the uc_struct, RSI the
+ * page's RAM offset). Both do nothing in Unicorn 2.0.1; view.c keeps the
+ * record they would have kept (view_engine_code). */
+_Thread_local struct view *engine_view;
+typedef void protect_fn(void *uc, uint64_t ram_addr);
+static protect_fn *engine_protect, *engine_unprotect;
+
+static protect_fn *engine_fn(const char *name)
+{
+    protect_fn *f = (protect_fn *)dlsym(RTLD_NEXT, name);
+    if (!f) {
+        fprintf(stderr, "hvsim: internal error: the engine's %s cannot be found (dlsym: %s)\n", name, dlerror());
+        abort();
+    }
+    return f;
+}
+
+__attribute__((visibility("default"))) void tlb_protect_code_x86_64(void *uc, uint64_t ram_addr);
+__attribute__((visibility("default"))) void tlb_unprotect_code_x86_64(void *uc, uint64_t ram_addr);
+
+void tlb_protect_code_x86_64(void *uc, uint64_t ram_addr)
+{
+    if (!engine_protect)
+        engine_protect = engine_fn("tlb_protect_code_x86_64");
+    view_engine_code(uc, ram_addr, true);
+    engine_protect(uc, ram_addr);
+}
+
+void tlb_unprotect_code_x86_64(void *uc, uint64_t ram_addr)
+{
+    if (!engine_unprotect)
+        engine_unprotect = engine_fn("tlb_unprotect_code_x86_64");
+    view_engine_code(uc, ram_addr, false);
+    engine_unprotect(uc, ram_addr);
 }

@@ -30,6 +30,10 @@
  *    "until" page, which guests cannot reach through their own tables.
  * Called from the run loop and from the INTR/unmapped hooks (in-hook fills).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE          /* RTLD_DEFAULT */
+#endif
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +83,9 @@ struct window {
     uint32_t *big;        /* one per 2 MiB (after alias[], same allocation): first frame + 1 when all
                              512 entries are known valid, contiguous from it and free of stale code;
                              0: unknown (install_alias) */
+    uint32_t *tbpage;     /* one bit per 4 KiB (after big[]): the engine holds translated code in this
+                             page of the window (view_engine_code); stores into it keep the engine's
+                             code check */
     bool used;
 };
 
@@ -136,7 +143,13 @@ struct view {
     uint64_t pending_inval[MAX_PENDING_INVAL];   /* linear pages whose code must be dropped */
     unsigned npending;
     uint32_t hookdel_root;        /* a root mapping every linear address onto the pool (view_hooks_removal_begin) */
+    void *eng_cs;                 /* the engine's CPUState, once a fill of it was made a plain-store one */
+    struct view *next_live;       /* (live_views) */
 };
+
+/* Every view of this process, so that the engine's calls, which name only
+ * its uc_struct, find theirs (view_engine_code). */
+static struct view *live_views;
 
 bool view_is_reserved(uint64_t la)
 {
@@ -944,6 +957,8 @@ struct view *view_create(cpu_t *cpu, unsigned max_pages)
     v->tree[0].used = true;
     v->cur = 0;
     v->xp_last = ~0ull;
+    v->next_live = live_views;
+    live_views = v;
     return v;
 }
 
@@ -951,6 +966,11 @@ void view_destroy(struct view *v)
 {
     if (!v)
         return;
+    for (struct view **l = &live_views; *l; l = &(*l)->next_live)
+        if (*l == v) {
+            *l = v->next_live;
+            break;
+        }
     /* The windows stay registered: the engine is closed next (cpu_destroy),
      * and uc_mem_unmap would flush the engine's TLB page by page, 262,144
      * pages per window (tens of milliseconds per run). */
@@ -1005,8 +1025,12 @@ bool view_cover(struct view *v, uint64_t la)
             break;
         }
     if (!w) {
-        /* Out of windows: drop them all (and every translation). */
+        /* Out of windows: drop them all (and every translation, including
+         * code the engine translated but never ran: a new window may get
+         * the same engine RAM offsets, and the engine would not announce
+         * code there again, view_engine_code). */
         full_reset(v);
+        tb_flush_all(v);
         for (int i = 0; i < MAX_WIN; i++) {
             uc_mem_unmap(v->cpu->uc, v->win[i].la, v->win[i].size);
             munmap(v->win[i].host, v->win[i].size);
@@ -1023,7 +1047,7 @@ bool view_cover(struct view *v, uint64_t la)
                      (unsigned long long)size);
         return false;
     }
-    uint32_t *al = calloc((size >> 12) + (size >> 21), sizeof(uint32_t));     /* zero pages until touched */
+    uint32_t *al = calloc((size >> 12) + (size >> 21) + (size >> 17), sizeof(uint32_t));  /* zero pages until touched */
     uc_err e = al ? uc_mem_map_ptr(v->cpu->uc, base, size, UC_PROT_ALL, h) : UC_ERR_NOMEM;
     if (e != UC_ERR_OK) {
         munmap(h, size);
@@ -1032,7 +1056,8 @@ bool view_cover(struct view *v, uint64_t la)
                      uc_strerror(e));
         return false;
     }
-    *w = (struct window){ .la = base, .size = size, .host = h, .alias = al, .big = al + (size >> 12), .used = true };
+    *w = (struct window){ .la = base, .size = size, .host = h, .alias = al, .big = al + (size >> 12),
+                          .tbpage = al + (size >> 12) + (size >> 21), .used = true };
     return true;
 }
 
@@ -1855,4 +1880,80 @@ void view_flush_pcid(struct view *v, uint16_t pcid, bool keep_global)
     if (ensure_root(v, cur_tree(v), cur_ctx(v)) == NO_PAGE)
         flush_trees(v, false, false);
     engine_tlb_flush(v);
+}
+
+/* ---- stores without the engine's code check (docs/cpu-mmu.md, "Guest stores") ----
+ * Unicorn 2.0.1 has no dirty-memory tracking, so every entry it puts in its
+ * TLB for a writable RAM page carries TLB_NOTDIRTY and every guest store
+ * takes the slow path that looks for translated code in the page. The
+ * engine announces the pages that get their first translated block
+ * (tlb_protect_code) and those that lose their last one
+ * (tlb_unprotect_code): engine_locks.c passes both here, and a fill of a
+ * window page without code has its TLB_NOTDIRTY cleared (tlb_set_dirty),
+ * as QEMU does for a page its dirty bitmap says holds no code. When a page
+ * gets code, every entry of the engine's TLB that maps it gets the flag
+ * back (tlb_reset_dirty), so a store into code still drops the engine's
+ * translation of it, exactly as before. */
+typedef void *map_ram_fn(void *uc, void *block, uint64_t ram_addr);
+typedef void reset_dirty_fn(void *cs, uintptr_t host, uintptr_t len);
+typedef void set_dirty_fn(void *cs, uint64_t vaddr);
+static map_ram_fn *eng_map_ram;
+static reset_dirty_fn *eng_reset_dirty;
+static set_dirty_fn *eng_set_dirty;
+static int eng_dirty_api;            /* 0: not looked up yet, 1: found, -1: missing (stores stay checked) */
+
+static bool dirty_api(void)
+{
+    if (!eng_dirty_api) {
+        eng_map_ram = (map_ram_fn *)dlsym(RTLD_DEFAULT, "qemu_map_ram_ptr_x86_64");
+        eng_reset_dirty = (reset_dirty_fn *)dlsym(RTLD_DEFAULT, "tlb_reset_dirty_x86_64");
+        eng_set_dirty = (set_dirty_fn *)dlsym(RTLD_DEFAULT, "tlb_set_dirty_x86_64");
+        eng_dirty_api = eng_map_ram && eng_reset_dirty && eng_set_dirty ? 1 : -1;
+    }
+    return eng_dirty_api > 0;
+}
+
+static inline bool tb_bit(const struct window *w, uint64_t k)
+{
+    return (w->tbpage[k >> 5] >> (k & 31)) & 1;
+}
+
+void view_engine_code(void *uc, uint64_t ram_addr, bool has_code)
+{
+    if (!dirty_api())
+        return;
+    for (struct view *v = live_views; v; v = v->next_live) {
+        if ((void *)v->cpu->uc != uc)
+            continue;
+        uint8_t *host = eng_map_ram(uc, NULL, ram_addr & ~0xfffull);
+        for (int i = 0; i < MAX_WIN; i++) {
+            struct window *w = &v->win[i];
+            if (!w->used || (uintptr_t)(host - w->host) >= w->size)
+                continue;
+            uint64_t k = (uint64_t)(host - w->host) >> 12;
+            if (has_code && !tb_bit(w, k)) {
+                w->tbpage[k >> 5] |= 1u << (k & 31);
+                if (v->eng_cs)
+                    eng_reset_dirty(v->eng_cs, (uintptr_t)host, 4096);
+                v->cpu->stats.engine_code_pages++;
+            } else if (!has_code) {
+                w->tbpage[k >> 5] &= ~(1u << (k & 31));
+            }
+            return;
+        }
+        return;                     /* hvsim's own range (trampolines): its stores stay checked */
+    }
+}
+
+void view_engine_fill(struct view *v, void *cs, uint64_t vaddr)
+{
+    struct window *w = find_window(v, vaddr);
+    if (!w || !dirty_api())
+        return;
+    uint64_t k = (vaddr - w->la) >> 12;
+    if (tb_bit(w, k))
+        return;
+    v->eng_cs = cs;
+    eng_set_dirty(cs, vaddr);
+    v->cpu->stats.engine_plain_store_fills++;
 }

@@ -129,6 +129,39 @@ START_TEST(engine_locks_replaced)
 }
 END_TEST
 
+/* Stores into pages without translated code skip the engine's code check
+ * (cpu/view.c, view_engine_fill: TLB_NOTDIRTY cleared at the fill); a page
+ * that then gets code must have the check back in every entry that maps it
+ * (view_engine_code: tlb_reset_dirty). Here page B is first written as data
+ * (its entry is made without the check), then run: its first instruction
+ * patches the immediate of the second, inside the same translated block,
+ * which only the engine's check can see (hvsim's block hook has already
+ * passed). Without the re-arm AL would be 0x11. */
+START_TEST(store_into_code_after_data_store)
+{
+    struct tm t;
+    uint8_t code[0x100A];
+    memset(code, 0x90, sizeof(code));
+    /* A, 0: mov byte [rip + 0x10F9], 0x90 (page B + 0x100: a data store into B) */
+    const uint8_t a[] = { 0xC6, 0x05, 0xF9, 0x10, 0x00, 0x00, 0x90,
+                          0xE9, 0xF4, 0x0F, 0x00, 0x00 };          /* 7: jmp B (0x1000) */
+    /* B, 0x1000: mov byte [rip + 1], 0x55 (the imm8 of the MOV below); mov al, 0x11; hlt */
+    const uint8_t b[] = { 0xC6, 0x05, 0x01, 0x00, 0x00, 0x00, 0x55, 0xB0, 0x11, 0xF4 };
+    memcpy(code, a, sizeof(a));
+    memcpy(code + 0x1000, b, sizeof(b));
+    tm_create(&t, code, sizeof(code));
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_HALTED);
+    struct cpu_stats st;
+    cpu_get_stats(t.cpu, &st);
+    ck_assert_msg(st.engine_plain_store_fills > 0, "no fill of the engine's TLB was made for plain stores");
+    ck_assert_msg(st.engine_code_pages >= 2, "%llu pages announced as holding code by the engine",
+                  (unsigned long long)st.engine_code_pages);
+    ck_assert_msg((cpu_get(t.cpu, CPU_RAX) & 0xFF) == 0x55, "AL %#llx: the store into the next instruction, in a "
+                  "page first written as data, was not seen", (unsigned long long)(cpu_get(t.cpu, CPU_RAX) & 0xFF));
+    tm_destroy(&t);
+}
+END_TEST
+
 /* The engine's own TLB grows when a working set outgrows it (cpu.c,
  * eng_tlb_regrow): 16 passes over 2048 pages, one load each. With the
  * engine's initial 256 entries and no flush, every load would fill (32,768
@@ -1093,6 +1126,7 @@ int main(void)
     tcase_add_test(t, hlt_stops_halted);
     tcase_add_test(t, engine_locks_replaced);
     tcase_add_test(t, engine_tlb_regrows);
+    tcase_add_test(t, store_into_code_after_data_store);
     ADD_ROWS(t, port_io, io_rows);
     tcase_add_test(t, in_from_debugcon);
     tcase_add_test(t, rdtsc_increases);
