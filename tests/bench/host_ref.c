@@ -1,4 +1,4 @@
-/* host_ref.c — runs the ALU workload (tests/bench/alu.S assembled with
+/* host_ref.c — runs the ALU or store workload (tests/bench/alu.S, store.S, assembled with
  * -DBENCH_HOST) natively and prints its checksum in the same form as the
  * payloads do, so that tests/tools/bench.sh can check every engine's result
  * against the host CPU. */

@@ -7,6 +7,8 @@
 #                 32772 instructions per pass
 #   pagewalk-cr3  the same with a CR3 reload at the start of every pass, so that
 #                 every load is a full page walk, 32774 instructions per pass
+#   store         eight 8-byte stores per iteration into a 64-KiB buffer,
+#                 13 instructions per iteration
 #   ept           a guest reading one quadword per page of 32 MiB with EPT off,
 #                 2-MiB and 4-KiB EPT pages (scenarios/payloads/vmx_ept_bench.c),
 #                 in guest MIPS and as a ratio to EPT off (issue 6)
@@ -39,7 +41,7 @@
 # Environment: BENCH_RUNS (default 5), BENCH_TRACE_RUNS (default 3),
 # BENCH_SCALE (percent of the iteration counts, default 100),
 # BENCH_MIPS_WORKLOADS (the MIPS workloads to run, default "alu pagewalk
-# pagewalk-cr3"; empty: none, only the round-trip and EPT figures), CC, BOCHS and
+# pagewalk-cr3 store"; empty: none, only the round-trip and EPT figures), CC, BOCHS and
 # QEMU (the commands, default bochs and qemu-system-x86_64).
 # Exit status: 0 all runs correct and hvsim (tracing off) at least as fast as
 # Bochs on every MIPS workload; 1 otherwise; 2 bad usage. The VM-exit figures
@@ -68,19 +70,22 @@ rm -f "$work"/img/*.elf "$work"/img/*.img
 tmp=$(mktemp -d "$work/run.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-WORKLOADS=${BENCH_MIPS_WORKLOADS-alu pagewalk pagewalk-cr3}
+WORKLOADS=${BENCH_MIPS_WORKLOADS-alu pagewalk pagewalk-cr3 store}
 ENGINES="hvsim hvsim-trace bochs qemu"
 
 declare -A SRC FLAGS PER_ITER ITERS
 SRC[alu]=alu.S           FLAGS[alu]=""           PER_ITER[alu]=16
 SRC[pagewalk]=pagewalk.S FLAGS[pagewalk]=""      PER_ITER[pagewalk]=32772
 SRC[pagewalk-cr3]=pagewalk.S FLAGS[pagewalk-cr3]="-DFLUSH=1" PER_ITER[pagewalk-cr3]=32774
+SRC[store]=store.S       FLAGS[store]=""         PER_ITER[store]=13
 
 # large iteration counts (~2 s of work each on the development machine)
 ITERS[hvsim:alu]=60000000        ITERS[hvsim:pagewalk]=8000      ITERS[hvsim:pagewalk-cr3]=120
 ITERS[hvsim-trace:alu]=250000    ITERS[hvsim-trace:pagewalk]=150 ITERS[hvsim-trace:pagewalk-cr3]=60
 ITERS[bochs:alu]=6000000         ITERS[bochs:pagewalk]=400       ITERS[bochs:pagewalk-cr3]=400
 ITERS[qemu:alu]=300000000        ITERS[qemu:pagewalk]=1200       ITERS[qemu:pagewalk-cr3]=1500
+ITERS[hvsim:store]=20000000      ITERS[hvsim-trace:store]=250000  ITERS[bochs:store]=6000000
+ITERS[qemu:store]=100000000
 
 declare -A LABEL=([hvsim]="hvsim" [hvsim-trace]="hvsim --trace-insns" [bochs]="Bochs 2.7" [qemu]="QEMU TCG")
 
@@ -127,9 +132,9 @@ image() {
 # expected WORKLOAD ITER -> the checksum every engine must print
 expected() {
     local wl=$1 iter=$2 ref=$tmp/ref-$1-$2
-    if [ "$wl" = alu ]; then
+    if [ "$wl" = alu ] || [ "$wl" = store ]; then
         if [ ! -s "$ref.out" ]; then
-            $CC -O2 -DBENCH_HOST -DITER="$iter" -I"$src" "$src/host_ref.c" "$src/alu.S" -o "$ref" &&
+            $CC -O2 -DBENCH_HOST -DITER="$iter" -I"$src" "$src/host_ref.c" "$src/${SRC[$wl]}" -o "$ref" &&
             "$ref" >"$ref.out" || return 1
         fi
         sed -n 's/^BENCH \([0-9a-f]*\)$/\1/p' "$ref.out"
