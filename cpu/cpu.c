@@ -187,7 +187,11 @@ uc_err eng_run(cpu_t *cpu, uint64_t begin, uint64_t until)
     uint64_t fills0 = engine_tlb_fills(), mark = 2 * (uint64_t)cpu->eng_tlb_guess;
     engine_tlb_fill_alarm(fills0 + (cpu->eng_fills < mark ? mark - cpu->eng_fills : 0) + 1, &cpu->irq_insns);
     engine_view = cpu->view;
+    view_pool_span(cpu->view, &engine_pool, &engine_pool_pa, &engine_pool_len);
+    uint64_t pool0 = engine_pool_hits;
     uc_err e = uc_emu_start(cpu->uc, begin, 0, 0, 0);
+    cpu->stats.engine_walk_reads += engine_pool_hits - pool0;
+    engine_pool = NULL;
     engine_view = NULL;
     engine_tlb_fill_alarm(0, NULL);
     uint64_t nfills = engine_tlb_fills() - fills0;

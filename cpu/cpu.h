@@ -281,6 +281,8 @@ struct cpu_stats {
     uint64_t engine_regrows;    /* engine flushes asked for so that its TLB may grow (eng_tlb_regrow) */
     uint64_t engine_code_pages; /* engine RAM pages announced as holding translated code (view_engine_code) */
     uint64_t engine_plain_store_fills; /* fills of the engine's TLB made to store without a code check */
+    uint64_t engine_walk_reads; /* reads and flag writes of the shadow tables by the engine's walker, answered
+                                   from the pool by hvsim (cpu/engine_locks.c) */
 };
 void cpu_get_stats(const cpu_t *cpu, struct cpu_stats *out);
 

@@ -714,6 +714,11 @@ void view_hooks_removal_end(struct view *v);
 void view_engine_code(void *uc, uint64_t ram_addr, bool has_code);   /* the engine's tlb_(un)protect_code */
 void view_engine_fill(struct view *v, void *cs, uint64_t vaddr);      /* a writable identity fill, made */
 extern _Thread_local struct view *engine_view;                        /* the view whose engine runs (eng_run) */
+/* the running view's shadow pool, answered by engine_locks.c when the
+ * engine's walker reads or flags it (NULL outside runs), and how often */
+extern _Thread_local uint8_t *engine_pool;
+extern _Thread_local uint64_t engine_pool_pa, engine_pool_len, engine_pool_hits;
+void view_pool_span(const struct view *v, uint8_t **host, uint64_t *pa, uint64_t *len);
 void view_engine_flush(struct view *v);        /* outside hooks: flush the engine's TLB before it runs again */
 bool view_code_unchecked(const struct view *v);
 int view_check_code(struct view *v, uint64_t la, uint32_t size, struct xcpt *x, uint64_t *fault_la);

@@ -1,5 +1,7 @@
 /*
- * engine_locks.c — Unicorn 2.0.1's page-collection "locks", made free.
+ * engine_locks.c — where hvsim stands between Unicorn 2.0.1 and its own
+ * internals: the page-collection "locks" made free, TLB fills counted, code
+ * pages tracked for the store fast path, shadow-table walks answered.
  *
  * Unicorn 2.0.1 sends every guest store through QEMU's notdirty_write: it
  * has no dirty-memory tracking, so no page ever counts as dirty and the
@@ -27,7 +29,10 @@
  * set (docs/cpu-mmu.md, "The engine's TLB size"). After the fill, a
  * writable page without translated code loses the store slow path, and
  * tlb_protect_code/tlb_unprotect_code tell view.c which pages hold code
- * (docs/cpu-mmu.md, "Stores into pages without code").
+ * (docs/cpu-mmu.md, "Stores into pages without code"). The engine's own
+ * page walker reads hvsim's shadow tables through three more of them,
+ * answered from the pool directly during runs (docs/cpu-mmu.md, "The
+ * engine's page walks").
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -36,6 +41,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu_priv.h"
 
@@ -143,4 +149,88 @@ void tlb_unprotect_code_x86_64(void *uc, uint64_t ram_addr)
         engine_unprotect = engine_fn("tlb_unprotect_code_x86_64");
     view_engine_code(uc, ram_addr, false);
     engine_unprotect(uc, ram_addr);
+}
+
+/* ---- the engine's page walks through hvsim's shadow tables ----
+ * The engine's walker (x86_cpu_tlb_fill) reads each level of hvsim's shadow
+ * tables with x86_ldq_phys (x86_ldl_phys for 32-bit tables) and sets their
+ * accessed and dirty flags with x86_stl_phys_notdirty, each a full lookup
+ * of the engine's address space (a flat-view search and a memory-region
+ * dispatch, a few hundred host instructions) that ends in a plain load or
+ * store of the pool's host memory. The library calls all three through its
+ * procedure linkage table (checked in x86_cpu_tlb_fill), so during a run
+ * hvsim answers accesses inside the running view's pool itself, from the
+ * same memory (cpu_priv.h: engine_pool_*); everything else goes on to the
+ * engine's own definition. docs/cpu-mmu.md, "The engine's page walks". */
+_Thread_local uint8_t *engine_pool;
+_Thread_local uint64_t engine_pool_pa, engine_pool_len;
+_Thread_local uint64_t engine_pool_hits;
+
+typedef uint64_t ldq_fn(void *cs, uint64_t addr);
+typedef uint32_t ldl_fn(void *cs, uint64_t addr);
+typedef void stl_fn(void *cs, uint64_t addr, uint32_t val);
+static ldq_fn *engine_ldq;
+static ldl_fn *engine_ldl;
+static stl_fn *engine_stl_nd;
+
+static void *engine_sym(const char *name)
+{
+    void *f = dlsym(RTLD_NEXT, name);
+    if (!f) {
+        fprintf(stderr, "hvsim: internal error: the engine's %s cannot be found (dlsym: %s)\n", name, dlerror());
+        abort();
+    }
+    return f;
+}
+
+/* the pool's host address for [addr, addr + n), or NULL */
+static inline uint8_t *pool_at(uint64_t addr, uint64_t n)
+{
+    uint64_t off = addr - engine_pool_pa;
+    if (!engine_pool || off >= engine_pool_len || engine_pool_len - off < n)
+        return NULL;
+    engine_pool_hits++;
+    return engine_pool + off;
+}
+
+__attribute__((visibility("default"))) uint64_t x86_ldq_phys_x86_64(void *cs, uint64_t addr);
+__attribute__((visibility("default"))) uint32_t x86_ldl_phys_x86_64(void *cs, uint64_t addr);
+__attribute__((visibility("default"))) void x86_stl_phys_notdirty_x86_64(void *cs, uint64_t addr, uint32_t val);
+
+uint64_t x86_ldq_phys_x86_64(void *cs, uint64_t addr)
+{
+    uint8_t *p = pool_at(addr, 8);
+    if (p) {
+        uint64_t v;
+        memcpy(&v, p, 8);               /* (x86 hosts only: little-endian, as the engine's ldq_le) */
+        return v;
+    }
+    if (!engine_ldq)
+        engine_ldq = (ldq_fn *)engine_sym("x86_ldq_phys_x86_64");
+    return engine_ldq(cs, addr);
+}
+
+uint32_t x86_ldl_phys_x86_64(void *cs, uint64_t addr)
+{
+    uint8_t *p = pool_at(addr, 4);
+    if (p) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    if (!engine_ldl)
+        engine_ldl = (ldl_fn *)engine_sym("x86_ldl_phys_x86_64");
+    return engine_ldl(cs, addr);
+}
+
+void x86_stl_phys_notdirty_x86_64(void *cs, uint64_t addr, uint32_t val)
+{
+    uint8_t *p = pool_at(addr, 4);
+    if (p) {
+        memcpy(p, &val, 4);
+        return;
+    }
+    if (!engine_stl_nd)
+        engine_stl_nd = (stl_fn *)engine_sym("x86_stl_phys_notdirty_x86_64");
+    engine_stl_nd(cs, addr, val);
 }

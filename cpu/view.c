@@ -1957,3 +1957,10 @@ void view_engine_fill(struct view *v, void *cs, uint64_t vaddr)
     eng_set_dirty(cs, vaddr);
     v->cpu->stats.engine_plain_store_fills++;
 }
+
+void view_pool_span(const struct view *v, uint8_t **host, uint64_t *pa, uint64_t *len)
+{
+    *host = (uint8_t *)v->pool;
+    *pa = RESERVED_BASE;
+    *len = (uint64_t)POOL_PAGES * 4096;
+}
