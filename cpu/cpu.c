@@ -387,6 +387,17 @@ static unsigned site_slot(uint64_t la)
     return (unsigned)((la * 0x9E3779B97F4A7C15ull) >> 40) % SITE_HASH_SLOTS;
 }
 
+static struct cpu_site *site_find(cpu_t *cpu, uint64_t la)
+{
+    for (unsigned h = site_slot(la);; h = (h + 1) % SITE_HASH_SLOTS) {
+        unsigned i = cpu->site_hash[h];
+        if (!i)
+            return NULL;
+        if (cpu->sites[i - 1].la == la)
+            return &cpu->sites[i - 1];
+    }
+}
+
 static bool site_hooked(cpu_t *cpu, uint64_t la)
 {
     for (unsigned h = site_slot(la);; h = (h + 1) % SITE_HASH_SLOTS) {
@@ -656,10 +667,26 @@ static void cb_site(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
     }
 }
 
+static struct cpu_site *site_find(cpu_t *cpu, uint64_t la);
+static void trace_insn(cpu_t *cpu, uint64_t la, uint32_t size);
+
+/* With --trace-insns this hook sees every instruction, so the sites have no
+ * hooks of their own (add_new_sites): Unicorn 2.0.1 walks the whole list of
+ * code hooks at every hooked instruction unless one stops the engine, and
+ * with a hypervisor's hundred sites that walk cost about 3,000 host
+ * instructions per traced instruction (docs/cpu-mmu.md, "Instruction
+ * tracing"). The record first, then the site, as the hooks' order was. */
 static void cb_trace(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
 {
     cpu_t *cpu = ud;
-    (void)uc;
+    trace_insn(cpu, la, size);
+    struct cpu_site *site = site_find(cpu, la);
+    if (site)
+        cb_site(uc, la, size, site);
+}
+
+static void trace_insn(cpu_t *cpu, uint64_t la, uint32_t size)
+{
     const struct tb_info *tb = cpu->cur_tb;
     if (!cpu->plat.event || !tb || la < tb->la || la >= tb->la + tb->size)
         return;
@@ -920,7 +947,9 @@ static void add_new_sites(cpu_t *cpu)
         }
         struct cpu_site *site = &cpu->sites[cpu->nsites];
         *site = (struct cpu_site){ .cpu = cpu, .la = la };
-        if (uc_hook_add(cpu->uc, &site->h, UC_HOOK_CODE, (void *)cb_site, site, la, la) != UC_ERR_OK) {
+        /* (tracing instructions: cb_trace calls cb_site, the site needs no hook) */
+        if (!cpu->cfg.trace_insns &&
+            uc_hook_add(cpu->uc, &site->h, UC_HOOK_CODE, (void *)cb_site, site, la, la) != UC_ERR_OK) {
             cpu_internal(cpu, "uc_hook_add(site %#llx) failed", (unsigned long long)la);
             return;
         }
@@ -930,7 +959,10 @@ static void add_new_sites(cpu_t *cpu)
         cpu->site_hash[h] = (uint16_t)(cpu->nsites + 1);
         cpu->site_order[cpu->nsites] = (uint16_t)cpu->nsites;
         cpu->nsites++;
-        /* Code translated before the hook existed does not call it. */
+        /* Code translated before the hook existed does not call it. (With
+         * instruction tracing all code calls cb_trace; the code is dropped
+         * all the same: a single step relies on it, the engine ending a
+         * block at `until` only in code translated with that exit.) */
         uc_ctl_remove_cache(cpu->uc, la, la + 1);
         cpu->stats.sites++;
     }
@@ -963,7 +995,7 @@ static void reorder_sites(cpu_t *cpu)
 {
     cpu->site_stops = 0;
     unsigned n = cpu->nsites;
-    if (n <= SITE_FRONT)
+    if (n <= SITE_FRONT || cpu->cfg.trace_insns)       /* (tracing: the sites have no hooks) */
         return;
     uint16_t want[CPU_MAX_SITES];
     for (unsigned i = 0; i < n; i++)
