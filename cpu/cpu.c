@@ -499,8 +499,13 @@ static const struct tb_info *scan_block(cpu_t *cpu, uint64_t la, uint32_t size)
         view_note_code(cpu->view, p);
     uint64_t evicted;
     const struct tb_info *ti = tbc_insert(cpu->tbc, &t, &evicted);
-    if (evicted != ~0ull)
-        view_drop_page_code(cpu->view, evicted);   /* no record to compare its code with any more */
+    if (evicted != ~0ull) {
+        /* no record to compare its code with any more: the engine's code
+         * there goes before the engine runs again (cb_block stops the run
+         * at this block, or it could run the evicted block again unchecked) */
+        view_drop_page_code(cpu->view, evicted);
+        cpu->evicted_in_run = true;
+    }
     if (!ti) {
         free(bytes); free(off); free(cum); free(cls);
         cpu_internal(cpu, "out of memory recording a translation block");
@@ -624,8 +629,18 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
         tb = scan_block(cpu, la, size);
         if (!tb)
             return;
+        bool evicted = cpu->evicted_in_run;
+        cpu->evicted_in_run = false;
+        if (evicted)
+            cpu->stats.eviction_stops++;
         if (cpu->nnew_sites) {
-            stop_with(cpu, PEND_NEW_SITES, la);
+            stop_with(cpu, PEND_NEW_SITES, la);     /* (the next run drops the evicted code too) */
+            return;
+        }
+        if (evicted) {
+            /* nothing of this block ran: restart here once the engine's
+             * code for the evicted record's page is gone */
+            stop_with(cpu, PEND_INVALIDATE, la);
             return;
         }
     }

@@ -269,6 +269,7 @@ struct cpu_stats {
     uint64_t engine_entries;    /* uc_emu_start calls */
     uint64_t chained_sites;     /* sensitive instructions emulated right after another one, without an engine run */
     uint64_t code_changed_stops; /* blocks whose bytes changed under the engine's translation: dropped, run again */
+    uint64_t eviction_stops;    /* runs stopped because a block record was evicted (its page's code dropped first) */
     uint64_t site_reorders;     /* times the site hooks were re-added, most-hit first (engine speed only) */
     uint64_t flushes_in_run;    /* engine TLB flushes folded into the next run (view_flush_in_run) */
     uint64_t flushes_skipped;   /* tree switches without an engine TLB flush (view.c, accessed flags) */

@@ -404,6 +404,7 @@ struct cpu {
                                                   tells the view the code pages it runs (view_note_exec,
                                                   view_check_code) */
 
+    bool evicted_in_run;                      /* scan_block evicted a record (cb_block stops the run) */
     struct cpu_stats stats;
     char msg[512];
 };
@@ -663,6 +664,7 @@ void tbc_clear(struct tbcache *t);
 void tbc_drop_pages(struct tbcache *t, const uint64_t *pages, unsigned n);   /* linear page numbers */
 const struct tb_info *tbc_lookup(struct tbcache *t, uint64_t la);
 const struct tb_info *tbc_insert(struct tbcache *t, const struct tb_info *tmpl, uint64_t *evicted);
+unsigned tbc_home(uint64_t la);               /* the first slot of la's neighbourhood (tests) */
 void tbc_set_gen(struct tbcache *t, const struct tb_info *tb, uint64_t gen);   /* record revalidated */
 /* Cycles and instructions of tb executed before la (la inside tb). */
 void tb_prefix(const struct tb_info *tb, uint64_t la, uint64_t *cycles, uint64_t *insns);

@@ -532,6 +532,11 @@ static unsigned tbc_hash(uint64_t la)
     return (unsigned)(la >> 40) & (TBC_SLOTS - 1);
 }
 
+unsigned tbc_home(uint64_t la)
+{
+    return tbc_hash(la);
+}
+
 const struct tb_info *tbc_lookup(struct tbcache *t, uint64_t la)
 {
     unsigned h = tbc_hash(la);

@@ -162,6 +162,54 @@ START_TEST(store_into_code_after_data_store)
 }
 END_TEST
 
+/* A block record evicted from the record cache (its 16-slot neighbourhood
+ * full, cpu/decode.c) leaves the engine's translation of that code without
+ * a record to compare with memory; the run stops at the block whose record
+ * evicted it, and the engine's code for the evicted page is dropped before
+ * it runs again (cb_block). 18 blocks whose records share one home slot,
+ * chained by jumps, make the 17th (a plain block, the HLT is in the 18th)
+ * evict the first; each block adds 1 to EAX. What this checks is that the
+ * eviction is seen where the run can stop and that the program runs right
+ * across the stop; the stale-code case the stop prevents (code rewritten
+ * through another alias of an evicted block, run again in the same engine
+ * run) is not built here. */
+unsigned tbc_home(uint64_t la);                 /* cpu/decode.c (cpu_priv.h): a record's home slot */
+
+START_TEST(record_eviction_stops_run)
+{
+    enum { NB = 18 };
+    uint64_t at[NB];
+    unsigned n = 0, home = tbc_home(0x400000);
+    for (uint64_t a = 0x400000; a < 0x1000000 && n < NB; a++)
+        if (tbc_home(a) == home && (n == 0 || a >= at[n - 1] + 16))
+            at[n++] = a;
+    ck_assert_uint_eq(n, NB);
+    uint8_t code[7] = { 0x31, 0xC0, 0xE9 };              /* xor eax, eax; jmp at[0] */
+    int32_t rel = (int32_t)(at[0] - (CODE_PA + 7));
+    memcpy(code + 3, &rel, 4);
+    struct tm t;
+    tm_create(&t, code, sizeof(code));
+    for (unsigned i = 0; i < NB; i++) {
+        uint8_t b[7] = { 0xFF, 0xC0, 0xF4 };            /* inc eax; then jmp at[i + 1], or hlt */
+        size_t len = 3;
+        if (i + 1 < NB) {
+            int32_t r = (int32_t)(at[i + 1] - (at[i] + 7));
+            b[2] = 0xE9;
+            memcpy(b + 3, &r, 4);
+            len = 7;
+        }
+        tm_poke(&t, at[i], b, len);
+    }
+    ck_assert_int_eq(cpu_run(t.cpu, 1000), CPU_STOP_HALTED);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RAX) & 0xFFFFFFFF, NB);
+    struct cpu_stats st;
+    cpu_get_stats(t.cpu, &st);
+    ck_assert_msg(st.eviction_stops >= 1, "no run stopped for an evicted block record (%llu scans)",
+                  (unsigned long long)st.tb_scans);
+    tm_destroy(&t);
+}
+END_TEST
+
 /* The engine's own TLB grows when a working set outgrows it (cpu.c,
  * eng_tlb_regrow): 16 passes over 2048 pages, one load each. With the
  * engine's initial 256 entries and no flush, every load would fill (32,768
@@ -1132,6 +1180,7 @@ int main(void)
     tcase_add_test(t, engine_locks_replaced);
     tcase_add_test(t, engine_tlb_regrows);
     tcase_add_test(t, store_into_code_after_data_store);
+    tcase_add_test(t, record_eviction_stops_run);
     ADD_ROWS(t, port_io, io_rows);
     tcase_add_test(t, in_from_debugcon);
     tcase_add_test(t, rdtsc_increases);
