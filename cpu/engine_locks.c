@@ -79,6 +79,12 @@ uint64_t engine_locks_calls(void)
  * one register like the uint32_t here; the arguments are handed on as they
  * came (checked against the call in x86_cpu_tlb_fill: RDI, RSI, RDX, ECX,
  * R8D, R9D and the size on the stack). */
+/* tlb_protect_code calls seen (below): a fill skips the store check only
+ * once hvsim has seen that the engine announces its code pages to it (an
+ * executable that exported this function but not that one would otherwise
+ * let stores into code go unchecked) */
+static uint64_t code_notices;
+
 typedef void set_page_fn(void *cs, uint64_t vaddr, uint64_t paddr, uint32_t attrs, int prot, int mmu_idx,
                          uint64_t size);
 static set_page_fn *engine_set_page;
@@ -108,7 +114,7 @@ void tlb_set_page_with_attrs_x86_64(void *cs, uint64_t vaddr, uint64_t paddr, ui
     /* a writable page (QEMU's PAGE_WRITE) of one of hvsim's windows, where
      * engine physical = linear: stores into it need the code check only if
      * the engine holds code there (view_engine_fill) */
-    if (engine_view && (prot & 2) && !((vaddr ^ paddr) & ~0xfffull))
+    if (engine_view && (prot & 2) && !((vaddr ^ paddr) & ~0xfffull) && code_notices)
         view_engine_fill(engine_view, cs, vaddr);
 }
 
@@ -140,6 +146,7 @@ void tlb_protect_code_x86_64(void *uc, uint64_t ram_addr)
 {
     if (!engine_protect)
         engine_protect = engine_fn("tlb_protect_code_x86_64");
+    code_notices++;
     view_engine_code(uc, ram_addr, true);
     engine_protect(uc, ram_addr);
 }
