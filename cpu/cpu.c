@@ -400,13 +400,8 @@ static struct cpu_site *site_find(cpu_t *cpu, uint64_t la)
 
 static bool site_hooked(cpu_t *cpu, uint64_t la)
 {
-    for (unsigned h = site_slot(la);; h = (h + 1) % SITE_HASH_SLOTS) {
-        unsigned i = cpu->site_hash[h];
-        if (!i)
-            break;
-        if (cpu->sites[i - 1].la == la)
-            return true;
-    }
+    if (site_find(cpu, la))
+        return true;
     for (unsigned i = 0; i < cpu->nnew_sites; i++)
         if (cpu->new_sites[i] == la)
             return true;
@@ -682,7 +677,6 @@ static void cb_site(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
     }
 }
 
-static struct cpu_site *site_find(cpu_t *cpu, uint64_t la);
 static void trace_insn(cpu_t *cpu, uint64_t la, uint32_t size);
 
 /* With --trace-insns this hook sees every instruction, so the sites have no

@@ -79,6 +79,18 @@ uint64_t engine_locks_calls(void)
  * one register like the uint32_t here; the arguments are handed on as they
  * came (checked against the call in x86_cpu_tlb_fill: RDI, RSI, RDX, ECX,
  * R8D, R9D and the size on the stack). */
+/* The engine's own definition of a function hvsim stands in front of: the
+ * engine called it, so it defines it; missing means a broken installation. */
+static void *engine_sym(const char *name)
+{
+    void *f = dlsym(RTLD_NEXT, name);
+    if (!f) {
+        fprintf(stderr, "hvsim: internal error: the engine's %s cannot be found (dlsym: %s)\n", name, dlerror());
+        abort();
+    }
+    return f;
+}
+
 /* tlb_protect_code calls seen (below): a fill skips the store check only
  * once hvsim has seen that the engine announces its code pages to it (an
  * executable that exported this function but not that one would otherwise
@@ -99,15 +111,8 @@ __attribute__((visibility("default"))) void tlb_set_page_with_attrs_x86_64(void 
 void tlb_set_page_with_attrs_x86_64(void *cs, uint64_t vaddr, uint64_t paddr, uint32_t attrs, int prot, int mmu_idx,
                                     uint64_t size)
 {
-    if (!engine_set_page) {
-        engine_set_page = (set_page_fn *)dlsym(RTLD_NEXT, "tlb_set_page_with_attrs_x86_64");
-        if (!engine_set_page) {
-            /* the engine called it, so it defines it: a broken installation */
-            fprintf(stderr, "hvsim: internal error: the engine's tlb_set_page_with_attrs_x86_64 cannot be "
-                            "found (dlsym: %s)\n", dlerror());
-            abort();
-        }
-    }
+    if (!engine_set_page)
+        engine_set_page = (set_page_fn *)engine_sym("tlb_set_page_with_attrs_x86_64");
     if (++engine_fills == engine_alarm_at && engine_alarm_word)
         *engine_alarm_word = 0;
     engine_set_page(cs, vaddr, paddr, attrs, prot, mmu_idx, size);
@@ -129,23 +134,13 @@ _Thread_local struct view *engine_view;
 typedef void protect_fn(void *uc, uint64_t ram_addr);
 static protect_fn *engine_protect, *engine_unprotect;
 
-static protect_fn *engine_fn(const char *name)
-{
-    protect_fn *f = (protect_fn *)dlsym(RTLD_NEXT, name);
-    if (!f) {
-        fprintf(stderr, "hvsim: internal error: the engine's %s cannot be found (dlsym: %s)\n", name, dlerror());
-        abort();
-    }
-    return f;
-}
-
 __attribute__((visibility("default"))) void tlb_protect_code_x86_64(void *uc, uint64_t ram_addr);
 __attribute__((visibility("default"))) void tlb_unprotect_code_x86_64(void *uc, uint64_t ram_addr);
 
 void tlb_protect_code_x86_64(void *uc, uint64_t ram_addr)
 {
     if (!engine_protect)
-        engine_protect = engine_fn("tlb_protect_code_x86_64");
+        engine_protect = (protect_fn *)engine_sym("tlb_protect_code_x86_64");
     code_notices++;
     view_engine_code(uc, ram_addr, true);
     engine_protect(uc, ram_addr);
@@ -154,7 +149,7 @@ void tlb_protect_code_x86_64(void *uc, uint64_t ram_addr)
 void tlb_unprotect_code_x86_64(void *uc, uint64_t ram_addr)
 {
     if (!engine_unprotect)
-        engine_unprotect = engine_fn("tlb_unprotect_code_x86_64");
+        engine_unprotect = (protect_fn *)engine_sym("tlb_unprotect_code_x86_64");
     view_engine_code(uc, ram_addr, false);
     engine_unprotect(uc, ram_addr);
 }
@@ -180,16 +175,6 @@ typedef void stl_fn(void *cs, uint64_t addr, uint32_t val);
 static ldq_fn *engine_ldq;
 static ldl_fn *engine_ldl;
 static stl_fn *engine_stl_nd;
-
-static void *engine_sym(const char *name)
-{
-    void *f = dlsym(RTLD_NEXT, name);
-    if (!f) {
-        fprintf(stderr, "hvsim: internal error: the engine's %s cannot be found (dlsym: %s)\n", name, dlerror());
-        abort();
-    }
-    return f;
-}
 
 /* the pool's host address for [addr, addr + n), or NULL */
 static inline uint8_t *pool_at(uint64_t addr, uint64_t n)

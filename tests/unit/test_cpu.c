@@ -14,6 +14,7 @@
 
 #include "boot_protocol.h"
 #include "cpu_harness.h"
+#include "cpu_priv.h"           /* tbc_home */
 
 #define RF_IF (1ull << 9)
 #define RF_TF (1ull << 8)
@@ -173,8 +174,6 @@ END_TEST
  * across the stop; the stale-code case the stop prevents (code rewritten
  * through another alias of an evicted block, run again in the same engine
  * run) is not built here. */
-unsigned tbc_home(uint64_t la);                 /* cpu/decode.c (cpu_priv.h): a record's home slot */
-
 START_TEST(record_eviction_stops_run)
 {
     enum { NB = 18 };
