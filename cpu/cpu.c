@@ -84,9 +84,62 @@ void eng_cache_drop(cpu_t *cpu)
     memset(cpu->regc_valid, 0, sizeof(cpu->regc_valid));
 }
 
+/* Where the engine keeps the 64-bit general registers and RIP in its CPU
+ * state (QEMU's regs[16], then eip), plus one; 0: elsewhere. With the state
+ * found and checked (eng_layout_find, eng_env_check) these registers are
+ * read and written there: Unicorn 2.0.1's uc_reg_read and uc_reg_write do
+ * the same load or store after a dispatch of about 100 host instructions,
+ * and a VM-exit round trip made about 60 such calls. The one thing the API
+ * adds is for RIP: a write stops a running engine (x86_reg_write sets
+ * quit_request and calls uc_emu_stop), so RIP written inside hooks still
+ * goes through it; outside, uc_emu_start writes the start address anyway. */
+static const uint8_t env_slot[UC_X86_REG_ENDING] = {
+    [UC_X86_REG_RAX] = 1, [UC_X86_REG_RCX] = 2, [UC_X86_REG_RDX] = 3, [UC_X86_REG_RBX] = 4,
+    [UC_X86_REG_RSP] = 5, [UC_X86_REG_RBP] = 6, [UC_X86_REG_RSI] = 7, [UC_X86_REG_RDI] = 8,
+    [UC_X86_REG_R8] = 9, [UC_X86_REG_R9] = 10, [UC_X86_REG_R10] = 11, [UC_X86_REG_R11] = 12,
+    [UC_X86_REG_R12] = 13, [UC_X86_REG_R13] = 14, [UC_X86_REG_R14] = 15, [UC_X86_REG_R15] = 16,
+    [UC_X86_REG_RIP] = 17,
+};
+
+static inline uint64_t env_rd(const cpu_t *cpu, unsigned slot)
+{
+    uint64_t v;
+    memcpy(&v, cpu->eng_env + 8 * (slot - 1), 8);
+    return v;
+}
+
+static inline void env_wr(cpu_t *cpu, unsigned slot, uint64_t v)
+{
+    memcpy(cpu->eng_env + 8 * (slot - 1), &v, 8);
+}
+
+/* Every register of env_slot, both ways: a value written through the API
+ * is found in env, and one stored in env is what the API reads (at
+ * creation, once the state was matched to a context image; the caller
+ * restores the registers). */
+bool eng_env_check(cpu_t *cpu, uint8_t *env, size_t hdr)
+{
+    (void)hdr;
+    uint8_t *keep = cpu->eng_env;
+    cpu->eng_env = env;
+    bool ok = true;
+    for (unsigned r = 0; r < UC_X86_REG_ENDING && ok; r++) {
+        if (!env_slot[r])
+            continue;
+        uint64_t a = 0x6A5C3E0000000011ull ^ ((uint64_t)r << 20), b = ~a, got = 0;
+        ok = uc_reg_write(cpu->uc, (int)r, &a) == UC_ERR_OK && env_rd(cpu, env_slot[r]) == a;
+        env_wr(cpu, env_slot[r], b);
+        ok = ok && uc_reg_read(cpu->uc, (int)r, &got) == UC_ERR_OK && got == b;
+    }
+    cpu->eng_env = keep;
+    return ok;
+}
+
 uint64_t eng_get(cpu_t *cpu, int ucreg)
 {
     unsigned r = (unsigned)ucreg;
+    if (cpu->eng_env && r < UC_X86_REG_ENDING && env_slot[r])
+        return env_rd(cpu, env_slot[r]);
     if (!cpu->in_engine && r < UC_X86_REG_ENDING && (cpu->regc_valid[r / 64] >> (r % 64) & 1))
         return cpu->regc_val[r];
     uint64_t v = 0;
@@ -119,6 +172,10 @@ static void regc_forget(cpu_t *cpu, int ucreg)
 void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
 {
     unsigned r = (unsigned)ucreg;
+    if (cpu->eng_env && r < UC_X86_REG_ENDING && env_slot[r] && !(ucreg == UC_X86_REG_RIP && cpu->in_engine)) {
+        env_wr(cpu, env_slot[r], v);
+        return;
+    }
     if (ucreg == UC_X86_REG_RIP && !cpu->in_engine) {
         cpu->regc_val[r] = v;
         cpu->regc_valid[r / 64] |= 1ull << (r % 64);
@@ -305,9 +362,13 @@ static void account_tb(cpu_t *cpu, uint64_t la)
  * experiment and resets it after every exception (docs/cpu-mmu.md). */
 static void reset_engine_df(cpu_t *cpu)
 {
+    int32_t none = -1;
+    if (cpu->eng_env) {
+        memcpy(cpu->eng_env + (cpu->oe_off - cpu->eng_env_hdr), &none, 4);
+        return;
+    }
     eng_flush_rip(cpu);
     uc_context_save(cpu->uc, cpu->ctx_scratch);
-    int32_t none = -1;
     memcpy((char *)cpu->ctx_scratch + cpu->oe_off, &none, 4);
     uc_context_restore(cpu->uc, cpu->ctx_scratch);
     eng_cache_drop(cpu);
@@ -515,14 +576,16 @@ static const struct tb_info *scan_block(cpu_t *cpu, uint64_t la, uint32_t size)
  * mode, which the caller compared) and every page the block touches may
  * still be fetched at this privilege level (what scan_block checked). Pages
  * found fetchable are remembered for the rest of the generation. */
-__attribute__((noinline)) static bool tb_revalidate(cpu_t *cpu, const struct tb_info *tb)
+__attribute__((noinline)) static bool tb_revalidate(cpu_t *cpu, const struct tb_info *tb, bool bytes_compared)
 {
     uint64_t gen = view_generation(cpu->view);
     if (tb->gen == ~0ull)
         return false;                          /* scanned with the fetch check waived */
-    const uint8_t *now = view_code_ptr(cpu->view, tb->la, tb->size);
-    if (!now || memcmp(now, tb->bytes, tb->size) != 0)
-        return false;
+    if (!bytes_compared) {                     /* (the block hook compared a block within one page already) */
+        const uint8_t *now = view_code_ptr(cpu->view, tb->la, tb->size);
+        if (!now || memcmp(now, tb->bytes, tb->size) != 0)
+            return false;
+    }
     if (cpu->fetch_ok_gen != gen + 1) {              /* 0: never filled */
         cpu->fetch_ok_gen = gen + 1;
         memset(cpu->fetch_ok, 0xFF, sizeof(cpu->fetch_ok));
@@ -616,7 +679,7 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
             return;
         }
         if (!now || tb->size != size || tb->user != (cpu->cpl == 3) || tb->bits != cpu->eng_bits ||
-            (tb->gen != view_generation(cpu->view) && !tb_revalidate(cpu, tb)))
+            (tb->gen != view_generation(cpu->view) && !tb_revalidate(cpu, tb, n == tb->size)))
             tb = NULL;
     }
     if (!tb) {
@@ -1504,7 +1567,7 @@ static bool chain_site(cpu_t *cpu, struct dec_insn *d)
         return false;
     const struct tb_info *tb = tbc_lookup(cpu->tbc, rip);
     if (!tb || tb->la != rip || !tb->ninsn || tb->cls[0] == IC_NONE || tb->user != (cpu->cpl == 3) ||
-        tb->bits != cpu->eng_bits || (tb->gen != view_generation(cpu->view) && !tb_revalidate(cpu, tb)))
+        tb->bits != cpu->eng_bits || (tb->gen != view_generation(cpu->view) && !tb_revalidate(cpu, tb, false)))
         return false;                           /* (the block hook would revalidate the record the same way) */
     if (!dec_in_tb(cpu, tb, rip, d) || d->cls == IC_NONE || d->len == 0)
         return false;

@@ -368,6 +368,9 @@ struct cpu {
     uc_context *ctx_scratch;                   /* for resetting the engine's #DF tracker */
     size_t oe_off;                             /* offset of that tracker in a uc_context */
     struct eng_layout eng_layout;              /* hidden-state offsets in a uc_context (engmode.c) */
+    uint8_t *eng_env;                          /* the engine's CPU state itself, once checked against such an
+                                                * image (eng_layout_find); NULL: only through the API */
+    size_t eng_env_hdr;                        /* where that state starts in a uc_context image */
     bool eng_mode_dirty;                       /* the engine's segment caches/mode need reloading */
     unsigned eng_bits;                         /* code mode the engine was last given */
     uint64_t eng_cs_base;                      /* CS base the engine was last given */
@@ -411,6 +414,7 @@ struct cpu {
 
 /* ---- the engine's code mode and segment caches (engmode.c) ---- */
 bool eng_layout_find(cpu_t *cpu);              /* at creation; false: refuse to run */
+bool eng_env_check(cpu_t *cpu, uint8_t *env, size_t hdr);   /* registers there read and write as through the API */
 void eng_load_mode(cpu_t *cpu);                /* outside hooks: caches, CR0/CR4 bits, hflags */
 unsigned cpu_code_bits(const cpu_t *cpu);     /* 16 (real or 16-bit protected), 32 or 64 */
 uint64_t cpu_cs_base(const cpu_t *cpu);       /* linear = CS base + instruction pointer (0 in 64-bit) */
@@ -716,6 +720,7 @@ void view_hooks_removal_end(struct view *v);
 void view_engine_code(void *uc, uint64_t ram_addr, bool has_code);   /* the engine's tlb_(un)protect_code */
 void view_engine_fill(struct view *v, void *cs, uint64_t vaddr);      /* a writable identity fill, made */
 extern _Thread_local struct view *engine_view;                        /* the view whose engine runs (eng_run) */
+extern _Thread_local void **engine_env_catch;                         /* where update_mxcsr_status puts its env */
 /* the running view's shadow pool, answered by engine_locks.c when the
  * engine's walker reads or flags it (NULL outside runs), and how often */
 extern _Thread_local uint8_t *engine_pool;

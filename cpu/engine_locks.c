@@ -227,3 +227,25 @@ void x86_stl_phys_notdirty_x86_64(void *cs, uint64_t addr, uint32_t val)
         engine_stl_nd = (stl_fn *)engine_sym("x86_stl_phys_notdirty_x86_64");
     engine_stl_nd(cs, addr, val);
 }
+
+/* ---- the engine's CPU state ----
+ * reg_write (uc_reg_write of MXCSR) applies the new value with
+ * update_mxcsr_status(env), called through the procedure linkage table
+ * (checked in the library), so its argument is the engine's CPUX86State.
+ * While engine_env_catch is set (eng_layout_find, once per engine), the
+ * pointer is kept there; eng_layout_find then checks it against a
+ * uc_context image of the same engine before anything uses it. */
+_Thread_local void **engine_env_catch;
+typedef void mxcsr_fn(void *env);
+static mxcsr_fn *engine_mxcsr;
+
+__attribute__((visibility("default"))) void update_mxcsr_status_x86_64(void *env);
+
+void update_mxcsr_status_x86_64(void *env)
+{
+    if (engine_env_catch)
+        *engine_env_catch = env;
+    if (!engine_mxcsr)
+        engine_mxcsr = (mxcsr_fn *)engine_sym("update_mxcsr_status_x86_64");
+    engine_mxcsr(env);
+}

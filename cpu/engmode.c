@@ -47,22 +47,22 @@
 
 /* Engine segment order (QEMU R_ES .. R_GS) is cpu/'s enum cpu_segreg order. */
 
-static uint32_t rd32(const uc_context *c, size_t off)
+static uint32_t rd32(const void *c, size_t off)
 {
     uint32_t v;
     memcpy(&v, (const char *)c + off, 4);
     return v;
 }
 
-static uint64_t rd64(const uc_context *c, size_t off)
+static uint64_t rd64(const void *c, size_t off)
 {
     uint64_t v;
     memcpy(&v, (const char *)c + off, 8);
     return v;
 }
 
-static void wr32(uc_context *c, size_t off, uint32_t v) { memcpy((char *)c + off, &v, 4); }
-static void wr64(uc_context *c, size_t off, uint64_t v) { memcpy((char *)c + off, &v, 8); }
+static void wr32(void *c, size_t off, uint32_t v) { memcpy((char *)c + off, &v, 4); }
+static void wr64(void *c, size_t off, uint64_t v) { memcpy((char *)c + off, &v, 8); }
 
 /* Offset of the only 8-byte-aligned place where b holds v and a does not. */
 static long find_changed64(const uc_context *a, const uc_context *b, size_t n, uint64_t v)
@@ -90,10 +90,30 @@ bool eng_layout_find(cpu_t *cpu)
     eng_set(cpu, UC_X86_REG_RAX, m_rax);
     eng_set(cpu, UC_X86_REG_FS_BASE, m_fs);
     eng_set(cpu, UC_X86_REG_ES, 0x1238);
+    /* MXCSR written as it is: the engine names its state (engine_locks.c) */
+    void *env = NULL;
+    uint64_t mxcsr = 0;
+    uc_reg_read(uc, UC_X86_REG_MXCSR, &mxcsr);
+    engine_env_catch = &env;
+    uc_reg_write(uc, UC_X86_REG_MXCSR, &mxcsr);
+    engine_env_catch = NULL;
     uc_context_save(uc, b);
+    long rax = find_changed64(a, b, n, m_rax), fsb = find_changed64(a, b, n, m_fs);
+    /* The state the engine named is the context image without its header
+     * (RAX, the first register, where the header ends): the same bytes now,
+     * and again after the restore writes the earlier image. Only then may
+     * hvsim read and write it directly (eng_env_check has the rest). */
+    size_t hdr = rax < 0 ? 0 : (size_t)rax;
+    bool env_ok = env && rax >= 0 && hdr <= 64 && !memcmp(env, (const char *)b + hdr, n - hdr);
     uc_context_restore(uc, a);
     eng_cache_drop(cpu);
-    long rax = find_changed64(a, b, n, m_rax), fsb = find_changed64(a, b, n, m_fs);
+    env_ok = env_ok && !memcmp(env, (const char *)a + hdr, n - hdr);
+    cpu->eng_env = NULL;
+    if (env_ok && eng_env_check(cpu, env, hdr)) {
+        cpu->eng_env = env;
+        cpu->eng_env_hdr = hdr;
+    }
+    uc_context_restore(uc, a);                   /* (what the check wrote) */
     if (rax < 0 || fsb < 0)
         goto out;
     long segs = fsb - SC_BASE - 4 * SC_SIZE;          /* ES's cache: FS is the fifth */
@@ -211,9 +231,16 @@ void eng_load_mode(cpu_t *cpu)
         return;
     }
     const struct eng_layout *L = &cpu->eng_layout;
-    uc_context *c = cpu->ctx_scratch;
-    eng_flush_rip(cpu);
-    uc_context_save(cpu->uc, c);
+    /* the fields are written where the engine keeps them, or into a saved
+     * image written back after (offsets are the image's either way) */
+    uint8_t *c;
+    if (cpu->eng_env) {
+        c = cpu->eng_env - cpu->eng_env_hdr;
+    } else {
+        eng_flush_rip(cpu);
+        uc_context_save(cpu->uc, cpu->ctx_scratch);
+        c = (uint8_t *)cpu->ctx_scratch;
+    }
     bool long64 = img.bits == 64;
     for (int s = CPU_ES; s <= CPU_GS; s++) {
         size_t o = L->segs + (size_t)s * SC_SIZE;
@@ -251,9 +278,10 @@ void eng_load_mode(cpu_t *cpu)
     }
     wr32(c, L->hflags, hf);
     int32_t none = -1;
-    memcpy((char *)c + cpu->oe_off, &none, 4);         /* #DF tracker reset, as after an exception */
-    uc_context_restore(cpu->uc, c);
-    eng_cache_drop(cpu);
+    memcpy(c + cpu->oe_off, &none, 4);                  /* #DF tracker reset, as after an exception */
+    if (!cpu->eng_env)
+        uc_context_restore(cpu->uc, cpu->ctx_scratch);
+    eng_cache_drop(cpu);                                /* (cached segment registers) */
     cpu->eng_cs_base = long64 ? 0 : cpu->seg[CPU_CS].base & 0xFFFFFFFFull;
     cpu->eng_bits = cpu_code_bits(cpu);
     cpu->eng_mode_dirty = false;

@@ -163,6 +163,36 @@ START_TEST(store_into_code_after_data_store)
 }
 END_TEST
 
+/* The general registers and RIP are read and written where the engine
+ * keeps them (cpu.c, env_slot), once that place was found and checked at
+ * creation: values set by hvsim must be the ones the engine computes with
+ * and the API reads, and the engine's results must be the ones hvsim reads. */
+START_TEST(engine_registers_direct)
+{
+    /* lea rax, [rbx + rcx]; mov r15, rax; hlt */
+    const uint8_t code[] = { 0x48, 0x8D, 0x04, 0x0B, 0x49, 0x89, 0xC7, 0xF4 };
+    struct tm t;
+    tm_create(&t, code, sizeof(code));
+    ck_assert_msg(t.cpu->eng_env != NULL, "the engine's register state was not found: registers go through the API");
+    cpu_set(t.cpu, CPU_RBX, 0x1122334455660000ull);
+    cpu_set(t.cpu, CPU_RCX, 0x789A);
+    uint64_t v = 0;
+    uc_reg_read(t.cpu->uc, UC_X86_REG_RBX, &v);
+    ck_assert_uint_eq(v, 0x1122334455660000ull);
+    ck_assert_int_eq(cpu_run(t.cpu, 100), CPU_STOP_HALTED);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_R15), 0x112233445566789Aull);
+    uc_reg_read(t.cpu->uc, UC_X86_REG_R15, &v);
+    ck_assert_uint_eq(v, 0x112233445566789Aull);
+    v = 0xFEDCBA9876543210ull;
+    uc_reg_write(t.cpu->uc, UC_X86_REG_R9, &v);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_R9), 0xFEDCBA9876543210ull);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RIP), CODE_PA + sizeof(code));
+    uc_reg_read(t.cpu->uc, UC_X86_REG_RIP, &v);
+    ck_assert_uint_eq(v, CODE_PA + sizeof(code));
+    tm_destroy(&t);
+}
+END_TEST
+
 /* A block record evicted from the record cache (its 16-slot neighbourhood
  * full, cpu/decode.c) leaves the engine's translation of that code without
  * a record to compare with memory; the run stops at the block whose record
@@ -1180,6 +1210,7 @@ int main(void)
     tcase_add_test(t, engine_tlb_regrows);
     tcase_add_test(t, store_into_code_after_data_store);
     tcase_add_test(t, record_eviction_stops_run);
+    tcase_add_test(t, engine_registers_direct);
     ADD_ROWS(t, port_io, io_rows);
     tcase_add_test(t, in_from_debugcon);
     tcase_add_test(t, rdtsc_increases);
