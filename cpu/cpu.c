@@ -113,6 +113,88 @@ static inline void env_wr(cpu_t *cpu, unsigned slot, uint64_t v)
     memcpy(cpu->eng_env + 8 * (slot - 1), &v, 8);
 }
 
+/* RFLAGS in the same state (QEMU 5.0's CPUX86State: eflags, cc_dst,
+ * cc_src, cc_src2, cc_op, df after eip): the arithmetic flags are kept
+ * lazily (cc_op says how to compute them from cc_dst/cc_src/cc_src2) and DF
+ * as +1/-1. A read computes what the API's read computes (Unicorn 2.0.1's
+ * cpu_compute_eflags: eflags without the arithmetic flags and DF, which
+ * come from the lazy state, with the engine's own helper_cc_compute_all:
+ * measured, eflags's own copies of them are ignored); a write
+ * stores what the API's write stores (cpu_load_eflags: the flags in eflags
+ * and, for the arithmetic ones, in cc_src with cc_op = CC_OP_EFLAGS). Both
+ * only between runs: inside a hook the translated code may still hold the
+ * lazy state. eng_env_check compares both ways with the API. */
+enum { ENV_EFLAGS = 0x88, ENV_CC_DST = 0x90, ENV_CC_SRC = 0x98, ENV_CC_SRC2 = 0xA0, ENV_CC_OP = 0xA8,
+       ENV_DF = 0xAC, CC_OP_EFLAGS = 1 };
+#define RF_ARITH 0x8D5ull                      /* CF PF AF ZF SF OF */
+
+static uint64_t env_rflags(const cpu_t *cpu)
+{
+    const uint8_t *e = cpu->eng_env;
+    uint64_t fl, dst, src, src2;
+    uint32_t op;
+    int32_t df;
+    memcpy(&fl, e + ENV_EFLAGS, 8);
+    memcpy(&dst, e + ENV_CC_DST, 8);
+    memcpy(&src, e + ENV_CC_SRC, 8);
+    memcpy(&src2, e + ENV_CC_SRC2, 8);
+    memcpy(&op, e + ENV_CC_OP, 4);
+    memcpy(&df, e + ENV_DF, 4);
+    uint64_t cc = op == CC_OP_EFLAGS ? src : engine_cc_compute_all(dst, src, src2, (int)op);
+    return (fl & ~(RF_ARITH | RF_DF)) | cc | ((uint64_t)(int64_t)df & RF_DF);
+}
+
+static void env_set_rflags(cpu_t *cpu, uint64_t v)
+{
+    uint8_t *e = cpu->eng_env;
+    uint64_t fl = (uint64_t)(int64_t)(int32_t)v | 2, src = v & RF_ARITH;
+    uint32_t op = CC_OP_EFLAGS;
+    int32_t df = (v & RF_DF) ? -1 : 1;
+    memcpy(e + ENV_EFLAGS, &fl, 8);
+    memcpy(e + ENV_CC_SRC, &src, 8);
+    memcpy(e + ENV_CC_OP, &op, 4);
+    memcpy(e + ENV_DF, &df, 4);
+}
+
+static bool env_rflags_check(cpu_t *cpu)
+{
+    uc_engine *uc = cpu->uc;
+    static const uint64_t vals[] = { 0x2, 0x202 | RF_ARITH, 0x246 | RF_DF, 0x3F7FD7, 0x40893 };
+    for (unsigned i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        uint8_t by_api[0x30], direct[0x30];
+        uint64_t got = 0;
+        if (uc_reg_write(uc, UC_X86_REG_RFLAGS, &vals[i]) != UC_ERR_OK || env_rflags(cpu) != vals[i])
+            return false;
+        memcpy(by_api, cpu->eng_env + ENV_EFLAGS, sizeof(by_api));
+        env_set_rflags(cpu, vals[i] ^ RF_ARITH);
+        env_set_rflags(cpu, vals[i]);
+        memcpy(direct, cpu->eng_env + ENV_EFLAGS, sizeof(direct));
+        if (memcmp(by_api, direct, sizeof(direct)) ||
+            uc_reg_read(uc, UC_X86_REG_RFLAGS, &got) != UC_ERR_OK || got != vals[i])
+            return false;
+    }
+    /* lazy flags: a result of SUBQ, ADCQ (carry in) and LOGICQ (QEMU 5.0's
+     * CC_OP_SUBQ 17, ADCQ 13, LOGICQ 25) read both ways, with eflags holding
+     * other arithmetic flags and DF than the lazy state */
+    static const struct { uint64_t dst, src, src2; uint32_t op; } lazy[] = {
+        { 0x8000000000000000ull, 1, 0, 17 }, { 5, 3, 1, 13 }, { 0, 0, 0, 25 }, { 0x80, 0xFFFFFFFFFFFFFFFFull, 0, 17 },
+    };
+    uint64_t stale = 0x202 | RF_ARITH | RF_DF;
+    int32_t df_up = 1;
+    memcpy(cpu->eng_env + ENV_EFLAGS, &stale, 8);
+    memcpy(cpu->eng_env + ENV_DF, &df_up, 4);
+    for (unsigned i = 0; i < sizeof(lazy) / sizeof(lazy[0]); i++) {
+        uint64_t got = 0;
+        memcpy(cpu->eng_env + ENV_CC_DST, &lazy[i].dst, 8);
+        memcpy(cpu->eng_env + ENV_CC_SRC, &lazy[i].src, 8);
+        memcpy(cpu->eng_env + ENV_CC_SRC2, &lazy[i].src2, 8);
+        memcpy(cpu->eng_env + ENV_CC_OP, &lazy[i].op, 4);
+        if (uc_reg_read(uc, UC_X86_REG_RFLAGS, &got) != UC_ERR_OK || got != env_rflags(cpu))
+            return false;
+    }
+    return true;
+}
+
 /* Every register of env_slot, both ways: a value written through the API
  * is found in env, and one stored in env is what the API reads (at
  * creation, once the state was matched to a context image; the caller
@@ -131,6 +213,7 @@ bool eng_env_check(cpu_t *cpu, uint8_t *env, size_t hdr)
         env_wr(cpu, env_slot[r], b);
         ok = ok && uc_reg_read(cpu->uc, (int)r, &got) == UC_ERR_OK && got == b;
     }
+    ok = ok && env_rflags_check(cpu);
     cpu->eng_env = keep;
     return ok;
 }
@@ -140,6 +223,8 @@ uint64_t eng_get(cpu_t *cpu, int ucreg)
     unsigned r = (unsigned)ucreg;
     if (cpu->eng_env && r < UC_X86_REG_ENDING && env_slot[r])
         return env_rd(cpu, env_slot[r]);
+    if (cpu->eng_env && ucreg == UC_X86_REG_RFLAGS && !cpu->in_engine)
+        return env_rflags(cpu);
     if (!cpu->in_engine && r < UC_X86_REG_ENDING && (cpu->regc_valid[r / 64] >> (r % 64) & 1))
         return cpu->regc_val[r];
     uint64_t v = 0;
@@ -174,6 +259,12 @@ void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
     unsigned r = (unsigned)ucreg;
     if (cpu->eng_env && r < UC_X86_REG_ENDING && env_slot[r] && !(ucreg == UC_X86_REG_RIP && cpu->in_engine)) {
         env_wr(cpu, env_slot[r], v);
+        return;
+    }
+    if (cpu->eng_env && ucreg == UC_X86_REG_RFLAGS && !cpu->in_engine) {
+        env_set_rflags(cpu, v);
+        regc_forget(cpu, UC_X86_REG_EFLAGS);       /* (its aliases) */
+        regc_forget(cpu, UC_X86_REG_FLAGS);
         return;
     }
     if (ucreg == UC_X86_REG_RIP && !cpu->in_engine) {

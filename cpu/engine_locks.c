@@ -249,3 +249,15 @@ void update_mxcsr_status_x86_64(void *env)
         engine_mxcsr = (mxcsr_fn *)engine_sym("update_mxcsr_status_x86_64");
     engine_mxcsr(env);
 }
+
+/* The engine's computation of the arithmetic flags from its lazy state
+ * (what its RFLAGS read uses: cpu.c, env_rflags). */
+typedef uint64_t cc_all_fn(uint64_t dst, uint64_t src1, uint64_t src2, int op);
+static cc_all_fn *engine_cc_all;
+
+uint64_t engine_cc_compute_all(uint64_t dst, uint64_t src1, uint64_t src2, int op)
+{
+    if (!engine_cc_all)
+        engine_cc_all = (cc_all_fn *)engine_sym("helper_cc_compute_all_x86_64");
+    return engine_cc_all(dst, src1, src2, op);
+}

@@ -169,18 +169,26 @@ END_TEST
  * and the API reads, and the engine's results must be the ones hvsim reads. */
 START_TEST(engine_registers_direct)
 {
-    /* lea rax, [rbx + rcx]; mov r15, rax; hlt */
-    const uint8_t code[] = { 0x48, 0x8D, 0x04, 0x0B, 0x49, 0x89, 0xC7, 0xF4 };
+    /* lea rax, [rbx + rcx]; mov r15, rax; cmp rcx, rbx; lodsb; hlt */
+    const uint8_t code[] = { 0x48, 0x8D, 0x04, 0x0B, 0x49, 0x89, 0xC7, 0x48, 0x39, 0xD9, 0xAC, 0xF4 };
     struct tm t;
     tm_create(&t, code, sizeof(code));
     ck_assert_msg(t.cpu->eng_env != NULL, "the engine's register state was not found: registers go through the API");
     cpu_set(t.cpu, CPU_RBX, 0x1122334455660000ull);
     cpu_set(t.cpu, CPU_RCX, 0x789A);
+    cpu_set(t.cpu, CPU_RSI, CODE_PA);
+    cpu_set(t.cpu, CPU_RFLAGS, 0x2 | (1u << 10));          /* DF: LODSB counts down */
     uint64_t v = 0;
     uc_reg_read(t.cpu->uc, UC_X86_REG_RBX, &v);
     ck_assert_uint_eq(v, 0x1122334455660000ull);
     ck_assert_int_eq(cpu_run(t.cpu, 100), CPU_STOP_HALTED);
     ck_assert_uint_eq(cpu_get(t.cpu, CPU_R15), 0x112233445566789Aull);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RSI), CODE_PA - 1);
+    /* the flags of the CMP (kept lazily by the engine): CF, PF (0x9A) and SF; DF kept */
+    uint64_t fl = cpu_get(t.cpu, CPU_RFLAGS);
+    uc_reg_read(t.cpu->uc, UC_X86_REG_RFLAGS, &v);
+    ck_assert_uint_eq(fl, v & 0x3FFFFF);
+    ck_assert_uint_eq(fl & 0x4D5, 0x485);
     uc_reg_read(t.cpu->uc, UC_X86_REG_R15, &v);
     ck_assert_uint_eq(v, 0x112233445566789Aull);
     v = 0xFEDCBA9876543210ull;
