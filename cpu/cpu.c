@@ -1696,6 +1696,8 @@ enum cpu_stop cpu_run(cpu_t *cpu, uint64_t budget)
     for (;;) {
         if (cpu->shutdown)
             return CPU_STOP_SHUTDOWN;
+        if (cpu->view_tag_pending)
+            view_set_context(cpu->view);        /* (cpu_tlb_set_tag without a context reload after it) */
         if (cpu->guest_mode && cpu->has_virt && cpu->virt.guest_boundary &&
             (cpu->guest_step || cpu->cycles >= cpu->guest_deadline ||
              (cpu->guest_window && (cpu_rflags(cpu) & RF_IF) && !shadow_active(cpu)) ||
@@ -2207,12 +2209,18 @@ void cpu_set_slat(cpu_t *cpu, bool on)
     }
 }
 
+/* Every caller (VM entry and exit, VMRUN and #VMEXIT) loads the new
+ * context next (cpu_reload_context), which selects the engine's tree for
+ * the new tag with the new paging state; selecting it here too, with the
+ * old state, was a third selection per world switch (about 1,100 host
+ * instructions each). Should a run start first, view_prepare_run's caller
+ * selects it (view_tag_pending). */
 void cpu_tlb_set_tag(cpu_t *cpu, uint16_t vpid, uint64_t eptrta)
 {
     cpu->tlb_vpid = vpid;
     cpu->tlb_eptrta = eptrta;
     cpu->tlb_keep_once = true;
-    view_set_context(cpu->view);
+    cpu->view_tag_pending = true;
 }
 
 void cpu_tlb_switch_ept(cpu_t *cpu, uint64_t eptrta)
@@ -2262,8 +2270,7 @@ void cpu_reload_context(cpu_t *cpu)
      * SDM 3C "Loading Guest Segment Registers"), 0 in real mode, 3 in
      * virtual-8086 mode. */
     unsigned cpl = !(cpu->cr0 & CR0_PE) ? 0 : (cpu_rflags(cpu) & RF_VM) ? 3 : SEG_ATTR_DPL(cpu->seg[CPU_SS].attr);
-    cpu->cpl = ~0u;
-    seg_set_cpl(cpu, cpl);
+    seg_set_cpl(cpu, cpl);                   /* (cpu_commit_state selected the tree for CS.DPL: again if not it) */
 }
 
 uint64_t cpu_get_dr(const cpu_t *cpu, unsigned n) { return n < 8 ? cpu->dr[n] : 0; }

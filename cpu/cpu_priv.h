@@ -345,6 +345,7 @@ struct cpu {
         } k;
     } mcc, mxm[2];                             /* mem_code_cached's page; mem_translate's read and write */
     bool tlb_keep_once;                        /* the next cpu_commit_state leaves the cache alone */
+    bool view_tag_pending;                     /* the tag changed, the engine's tree not yet selected for it */
     csh cs;
     cs_insn *csi;
     struct dcache_ent *dcache;                 /* decoded-instruction cache (decode.c) */

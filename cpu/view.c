@@ -1792,6 +1792,7 @@ static uint64_t shadow_key(const cpu_t *cpu)
 void view_set_context(struct view *v)
 {
     cpu_t *cpu = v->cpu;
+    cpu->view_tag_pending = false;
     struct tlb_tag tag;
     cpu_tlb_tag(cpu, &tag);
     int found = -1, lru = 0;
