@@ -4,7 +4,8 @@
  *
  * hvsim stops the engine at every sensitive instruction (a site), emulates it
  * in cpu_run and starts the engine again; a VM-exit round trip of
- * scenarios/payloads/vmx_bench.c makes 8 engine entries for 16 emulated
+ * scenarios/payloads/vmx_bench.c (its `flags` exit path, the only one until
+ * 2026-11-27) makes 8 engine entries for 16 emulated
  * instructions (docs/cpu-mmu.md, "Where a VM-exit round trip went"). The
  * alternative is to emulate from the UC_HOOK_CODE callback itself: read and
  * write the registers and memory there and set RIP past the instruction,

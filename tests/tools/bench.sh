@@ -19,8 +19,11 @@
 #                 (QEMU timed by the run time `hvsim differential -v` reports, 0.1 s
 #                 resolution, hence 20x the counts, for every engine)
 #   vmexit        VM-exit round trips (scenarios/payloads/vmx_bench.c: a guest
-#                 CPUID loop under a VMX host that resumes after every exit),
-#                 in round trips per second. hvsim runs the built payload;
+#                 CPUID loop under a VMX host that resumes after every exit,
+#                 with a hypervisor's exit path), in round trips per second,
+#                 without VPID (every entry and exit invalidates translations)
+#   vmexit-vpid   the same with the guest on VPID 1, as hypervisors run guests
+#                 (nothing invalidated). hvsim runs the built payload;
 #                 Bochs runs the same payload through the differential boot
 #                 shim (`hvsim differential --impl bochs`, tests/differential),
 #                 which checks its output once; the timed Bochs runs then
@@ -336,7 +339,7 @@ done
 rt_hvsim() {
     local n=$1 st t0 t1 out=$tmp/vx.out
     t0=$(now)
-    timeout -s KILL 300 "$hvsim" run --no-progress --cmdline "$n" "$build/payloads/vmx_bench.elf" >"$out" 2>&1; st=$?
+    timeout -s KILL 300 "$hvsim" run --no-progress --cmdline "$n$VX_SUF" "$build/payloads/vmx_bench.elf" >"$out" 2>&1; st=$?
     t1=$(now)
     elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
     if [ "$st" != 1 ] || ! grep -q "^BENCH vmexit $n round trips, reason sum $((10 * n))\$" "$out"; then
@@ -403,7 +406,7 @@ vx_scenarios() {
         printf '%s\n' '<?xml version="1.0"?>' \
             '<scenario xmlns="urn:hvsim:scenario:1" version="1">' \
             "  <description>make bench: $n VM-exit round trips (guest CPUID, the host resumes)</description>" \
-            "  <payload elf=\"vmx_bench\" cmdline=\"$n\"/>" \
+            "  <payload elf=\"vmx_bench\" cmdline=\"$n$VX_SUF\"/>" \
             '  <expect>' '    <exit status="1" end="exit-device"/>' \
             "    <console mode=\"contains\"><line>BENCH vmexit $n round trips, reason sum $((10 * n))</line></console>" \
             '  </expect>' '</scenario>' >"$d/vmx-bench-$n.xml"
@@ -426,56 +429,69 @@ hvsim_pair() {
 VX_S=$(( 2000 * SCALE / 100 )); [ "$VX_S" -lt 100 ] && VX_S=100
 VX_L=$(( VX_S * 10 ))
 VXB_S=$(( VX_S * 20 )) VXB_L=$(( VX_L * 20 ))   # every engine: 20x, for Bochs's and QEMU's 0.1-s timing
-echo
-echo "workload vmexit (VM-exit round trips: guest CPUID -> VM exit -> host VMRESUME):"
-VX_LIST="" VXB_LIST="" vx_note="" vx_bochs=1
-if [ $have_bochs = 0 ]; then
-    vx_note="no Bochs figure: Bochs is not installed"; vx_bochs=0
-elif ! "$hvsim" differential --help >/dev/null 2>&1 || [ ! -e "$build/differential/shim.bin" ]; then
-    vx_note="no Bochs figure: it needs the differential boot shim ($build/differential/shim.bin and 'hvsim differential')"; vx_bochs=0
-fi
-if [ $vx_bochs = 1 ]; then
-    vx_scenarios "$tmp/vx-scn" "$VXB_S" "$VXB_L"
-    if bochs_prepare "$tmp/vx-scn" vmexit "$VXB_S" "$VXB_L"; then
-        vx_dS=$bdS vx_dL=$bdL
-    else
-        vx_note="no Bochs figure: 'hvsim differential --impl bochs' did not run vmx_bench (above)"; vx_bochs=0
-    fi
-fi
-# hvsim and Bochs take turns with the same round-trip counts, so that a busy
-# stretch of a shared host weighs on both alike
-for i in $(seq 1 "$RUNS"); do
-    hvsim_pair vmexit rt_hvsim "$i" || break
-    VX_LIST="$VX_LIST $r"
-    [ $vx_bochs = 1 ] || continue
-    if ! bochs_timed "$vx_dS" "BENCH vmexit $VXB_S round trips, reason sum $((10 * VXB_S))"; then
-        vx_note="no Bochs figure: Bochs did not print its BENCH line"; vx_bochs=0; continue
-    fi
-    bS=$elapsed
-    if ! bochs_timed "$vx_dL" "BENCH vmexit $VXB_L round trips, reason sum $((10 * VXB_L))"; then
-        vx_note="no Bochs figure: Bochs did not print its BENCH line"; vx_bochs=0; continue
-    fi
-    bL=$elapsed
-    r=$(awk -v n=$((VXB_L - VXB_S)) -v a="$bS" -v b="$bL" 'BEGIN { if (b > a) printf "%.0f", n / (b - a); else print "x" }')
-    [ "$r" = x ] && { vx_note="no Bochs figure: its large run was not slower"; vx_bochs=0; continue; }
-    printf '  %-20s %-13s run %d/%d: %d trips %.3f s, %d trips %.3f s -> %8d round trips/s\n' \
-        "${LABEL[bochs]}" vmexit "$i" "$RUNS" "$VXB_S" "$bS" "$VXB_L" "$bL" "$r"
-    VXB_LIST="$VXB_LIST $r"
-done
 med() { echo $1 | tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.0f %.0f %.0f %d\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR], NR }'; }
+# vx_workload NAME SUFFIX: hvsim and Bochs take turns running vmx_bench with
+# the command-line words SUFFIX (VX_SUF), the same round-trip counts, so that
+# a busy stretch of a shared host weighs on both alike; the medians go to
+# VXM[NAME] and VXBM[NAME] (VXR[NAME]: the table rows)
+declare -A VXR
+vx_workload() {
+    local wl=$1 i vx_note="" vx_bochs=1 VX_LIST="" VXB_LIST="" vx_dS="" vx_dL="" bS bL vxm vxmin vxmax vxn vxbm="" vxbmin vxbmax vxbn
+    VX_SUF=$2
+    echo
+    echo "workload $wl (VM-exit round trips: guest CPUID -> VM exit -> host VMRESUME; vmx_bench \"N$VX_SUF\"):"
+    if [ $have_bochs = 0 ]; then
+        vx_note="no Bochs figure: Bochs is not installed"; vx_bochs=0
+    elif ! "$hvsim" differential --help >/dev/null 2>&1 || [ ! -e "$build/differential/shim.bin" ]; then
+        vx_note="no Bochs figure: it needs the differential boot shim ($build/differential/shim.bin and 'hvsim differential')"; vx_bochs=0
+    fi
+    if [ $vx_bochs = 1 ]; then
+        vx_scenarios "$tmp/vx-scn" "$VXB_S" "$VXB_L"
+        if bochs_prepare "$tmp/vx-scn" vmexit "$VXB_S" "$VXB_L"; then
+            vx_dS=$bdS vx_dL=$bdL
+        else
+            vx_note="no Bochs figure: 'hvsim differential --impl bochs' did not run vmx_bench (above)"; vx_bochs=0
+        fi
+    fi
+    for i in $(seq 1 "$RUNS"); do
+        hvsim_pair "$wl" rt_hvsim "$i" || break
+        VX_LIST="$VX_LIST $r"
+        [ $vx_bochs = 1 ] || continue
+        if ! bochs_timed "$vx_dS" "BENCH vmexit $VXB_S round trips, reason sum $((10 * VXB_S))"; then
+            vx_note="no Bochs figure: Bochs did not print its BENCH line"; vx_bochs=0; continue
+        fi
+        bS=$elapsed
+        if ! bochs_timed "$vx_dL" "BENCH vmexit $VXB_L round trips, reason sum $((10 * VXB_L))"; then
+            vx_note="no Bochs figure: Bochs did not print its BENCH line"; vx_bochs=0; continue
+        fi
+        bL=$elapsed
+        r=$(awk -v n=$((VXB_L - VXB_S)) -v a="$bS" -v b="$bL" 'BEGIN { if (b > a) printf "%.0f", n / (b - a); else print "x" }')
+        [ "$r" = x ] && { vx_note="no Bochs figure: its large run was not slower"; vx_bochs=0; continue; }
+        printf '  %-20s %-13s run %d/%d: %d trips %.3f s, %d trips %.3f s -> %8d round trips/s\n' \
+            "${LABEL[bochs]}" "$wl" "$i" "$RUNS" "$VXB_S" "$bS" "$VXB_L" "$bL" "$r"
+        VXB_LIST="$VXB_LIST $r"
+    done
+    vxm=""
+    [ -n "$VX_LIST" ] && read -r vxm vxmin vxmax vxn < <(med "$VX_LIST")
+    [ -n "$VXB_LIST" ] && read -r vxbm vxbmin vxbmax vxbn < <(med "$VXB_LIST")
+    if [ -n "$vxm" ]; then
+        VXR[$wl]=$(printf '%-20s %-13s %4d %12d %21s %12s' hvsim "$wl" "$vxn" "$vxm" "$vxmin-$vxmax" "$(ratio "$vxm" "$vxbm")")
+    else
+        VXR[$wl]=$(printf '%-20s %-13s %4s %12s' hvsim "$wl" - failed)
+    fi
+    [ -n "$vxbm" ] && VXR[$wl]+=$'\n'$(printf '%-20s %-13s %4d %12d %21s %12s' "${LABEL[bochs]}" "$wl" "$vxbn" "$vxbm" "$vxbmin-$vxbmax" -)
+    [ -n "$vx_note" ] && VXR[$wl]+=$'\n'"($wl: $vx_note)"
+    return 0
+}
+# without VPID every VM entry and exit invalidates the translations (SDM 3C
+# 29.4.3); with it (as hypervisors run guests) they stay
+vx_workload vmexit ""
+vx_workload vmexit-vpid " vpid"
 echo
 echo "VM-exit round trips per second (median; range min-max; boot and set-up removed)"
 printf '%-20s %-13s %4s %12s %21s %12s\n' engine workload runs "median/s" "range (min-max)" "vs Bochs"
-vxm="" vxbm=""
-[ -n "$VX_LIST" ] && read -r vxm vxmin vxmax vxn < <(med "$VX_LIST")
-[ -n "$VXB_LIST" ] && read -r vxbm vxbmin vxbmax vxbn < <(med "$VXB_LIST")
-if [ -n "$vxm" ]; then
-    printf '%-20s %-13s %4d %12d %21s %12s\n' hvsim vmexit "$vxn" "$vxm" "$vxmin-$vxmax" "$(ratio "$vxm" "$vxbm")"
-else
-    printf '%-20s %-13s %4s %12s\n' hvsim vmexit - failed
-fi
-[ -n "$vxbm" ] && printf '%-20s %-13s %4d %12d %21s %12s\n' "${LABEL[bochs]}" vmexit "$vxbn" "$vxbm" "$vxbmin-$vxbmax" -
-[ -n "$vx_note" ] && echo "($vx_note)"
+echo "${VXR[vmexit]}"
+echo "${VXR[vmexit-vpid]}"
 echo "(reported, not required: docs/cpu-mmu.md \"VM entry and exit\" has the figures and where the time goes)"
 
 # ---- AMD-V round trips (issue 7): guest CPUID intercepted, the host runs VMRUN again ----
