@@ -48,6 +48,16 @@ const uint8_t vmcs_field_feature_of[VMCS_FIELD_COUNT] = {
 };
 _Static_assert(VMCS_FEATURE_COUNT <= 64 && VMCS_FEATURE_COUNT <= 255, "features fit a uint8_t and the feature set");
 
+#define WIDTH_BITS_W16  16
+#define WIDTH_BITS_W64  64
+#define WIDTH_BITS_W32  32
+#define WIDTH_BITS_WN   64
+const uint8_t vmcs_field_bits_of[VMCS_FIELD_COUNT] = {
+#define X(name, enc, width, group, feature, desc) [VMCS_##name] = WIDTH_BITS_##width,
+#include "vmcs_fields.def"
+#undef X
+};
+
 /*
  * Encoding -> field: a direct-mapped table indexed by (width, type, index),
  * holding id + 1 (0: no field). Indexes above VMCS_INDEX_SLOTS - 1 name no
@@ -99,19 +109,6 @@ enum vmcs_width vmcs_field_width(enum vmcs_field_id id) { return (enum vmcs_widt
 enum vmcs_group vmcs_field_group(enum vmcs_field_id id) { return (enum vmcs_group)field(id)->group; }
 bool vmcs_field_read_only(enum vmcs_field_id id) { return field(id)->group == VMCS_GROUP_EXIT_INFO; }
 enum vmcs_feature vmcs_field_feature(enum vmcs_field_id id) { return (enum vmcs_feature)field(id)->feature; }
-
-unsigned vmcs_field_width_bits(enum vmcs_field_id id)
-{
-    static const unsigned bits[4] = { [VMCS_WIDTH_16] = 16, [VMCS_WIDTH_64] = 64, [VMCS_WIDTH_32] = 32,
-                                      [VMCS_WIDTH_NATURAL] = 64 };
-    return bits[field(id)->width];
-}
-
-unsigned vmcs_field_offset(enum vmcs_field_id id)
-{
-    assert((unsigned)id < VMCS_FIELD_COUNT);
-    return VMCS_REGION_FIELDS_OFF + (unsigned)id * VMCS_FIELD_SLOT_BYTES;
-}
 
 /* ---- features ---- */
 

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <assert.h>
 #include <stdint.h>
 
 /*
@@ -209,11 +210,9 @@ const char *vmcs_field_name(enum vmcs_field_id id);        /* "GUEST_RIP" */
 const char *vmcs_field_desc(enum vmcs_field_id id);        /* "guest RIP" */
 uint32_t vmcs_field_encoding(enum vmcs_field_id id);       /* FULL encoding */
 enum vmcs_width vmcs_field_width(enum vmcs_field_id id);
-unsigned vmcs_field_width_bits(enum vmcs_field_id id);     /* 16, 32 or 64 (natural: 64) */
 enum vmcs_group vmcs_field_group(enum vmcs_field_id id);
 bool vmcs_field_read_only(enum vmcs_field_id id);          /* VM-exit information group */
 enum vmcs_feature vmcs_field_feature(enum vmcs_field_id id);
-unsigned vmcs_field_offset(enum vmcs_field_id id);         /* byte offset in the VMCS region */
 
 const char *vmcs_feature_name(enum vmcs_feature f);        /* "EPT"; NULL if out of range */
 const char *vmcs_feature_condition(enum vmcs_feature f);   /* the SDM control, in words */
@@ -239,6 +238,21 @@ extern const uint8_t vmcs_field_feature_of[VMCS_FIELD_COUNT];   /* vmcs_field_fe
 static inline bool vmcs_field_supported(enum vmcs_field_id id, uint64_t features)
 {
     return (unsigned)id < VMCS_FIELD_COUNT && ((features >> vmcs_field_feature_of[id]) & 1);
+}
+
+/* Inline: the VM-entry checks and VM exits touch a hundred fields each
+ * (id must be a valid enum vmcs_field_id). */
+extern const uint8_t vmcs_field_bits_of[VMCS_FIELD_COUNT];      /* 16, 32 or 64 (natural: 64) */
+static inline unsigned vmcs_field_width_bits(enum vmcs_field_id id)
+{
+    assert((unsigned)id < VMCS_FIELD_COUNT);
+    return vmcs_field_bits_of[(unsigned)id < VMCS_FIELD_COUNT ? id : 0];
+}
+/* byte offset in the VMCS region */
+static inline unsigned vmcs_field_offset(enum vmcs_field_id id)
+{
+    assert((unsigned)id < VMCS_FIELD_COUNT);
+    return VMCS_REGION_FIELDS_OFF + (unsigned)id * VMCS_FIELD_SLOT_BYTES;
 }
 
 #endif

@@ -130,7 +130,7 @@ static uint8_t *cur_host(vmx_t *v)
     return v->cur_host;
 }
 
-bool field_read(vmx_t *v, int id, uint64_t *val)
+bool field_read_slow(vmx_t *v, int id, uint64_t *val)
 {
     uint8_t *h = cur_host(v);
     if (h) {

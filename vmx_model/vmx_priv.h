@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "tlb.h"
 #include "vmcs_fields.h"
@@ -139,8 +140,18 @@ struct vmx_result res_s(enum vmx_outcome o, const char *text);
 #define GP0(...) ({ struct vmx_result _r = res(VMX_FAULT, 0, __VA_ARGS__); _r.vector = 13; _r.has_ec = true; _r; })
 struct vmx_result vmfail(vmx_t *v, unsigned n, const char *rule);
 void set_flags(vmx_t *v, const struct vmx_result *r);
-/* A field of the current VMCS (8-byte slot, zero-extended). */
-bool field_read(vmx_t *v, int id, uint64_t *val);
+/* A field of the current VMCS (8-byte slot, zero-extended); inline for
+ * the region in RAM, whose host address is looked up once per current
+ * VMCS (vmcs_region_host). */
+bool field_read_slow(vmx_t *v, int id, uint64_t *val);
+static inline bool field_read(vmx_t *v, int id, uint64_t *val)
+{
+    if (v->cur_host_pa == v->current && v->cur_host) {
+        memcpy(val, v->cur_host + vmcs_field_offset((enum vmcs_field_id)id), 8);
+        return true;
+    }
+    return field_read_slow(v, id, val);
+}
 /* The current VMCS region's host address (its fields at vmcs_field_offset),
  * NULL when it is not RAM. */
 uint8_t *vmcs_region_host(vmx_t *v);
