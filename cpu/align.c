@@ -37,7 +37,7 @@
 
 bool ac_active(cpu_t *cpu)
 {
-    return cpu->cpl == 3 && (cpu->cr0 & CR0_AM) && (cpu->cr0 & CR0_PE) && (cpu_rflags(cpu) & RF_AC);
+    return cpu->cpl == 3 && (cpu->cr0 & CR0_AM) && (cpu->cr0 & CR0_PE) && (cpu_rflags_sys(cpu) & RF_AC);
 }
 
 struct ac_access {

@@ -93,7 +93,7 @@ void eng_cache_drop(cpu_t *cpu)
  * adds is for RIP: a write stops a running engine (x86_reg_write sets
  * quit_request and calls uc_emu_stop), so RIP written inside hooks still
  * goes through it; outside, uc_emu_start writes the start address anyway. */
-static const uint8_t env_slot[UC_X86_REG_ENDING] = {
+const uint8_t eng_env_slot[UC_X86_REG_ENDING] = {
     [UC_X86_REG_RAX] = 1, [UC_X86_REG_RCX] = 2, [UC_X86_REG_RDX] = 3, [UC_X86_REG_RBX] = 4,
     [UC_X86_REG_RSP] = 5, [UC_X86_REG_RBP] = 6, [UC_X86_REG_RSI] = 7, [UC_X86_REG_RDI] = 8,
     [UC_X86_REG_R8] = 9, [UC_X86_REG_R9] = 10, [UC_X86_REG_R10] = 11, [UC_X86_REG_R11] = 12,
@@ -206,11 +206,11 @@ bool eng_env_check(cpu_t *cpu, uint8_t *env, size_t hdr)
     cpu->eng_env = env;
     bool ok = true;
     for (unsigned r = 0; r < UC_X86_REG_ENDING && ok; r++) {
-        if (!env_slot[r])
+        if (!eng_env_slot[r])
             continue;
         uint64_t a = 0x6A5C3E0000000011ull ^ ((uint64_t)r << 20), b = ~a, got = 0;
-        ok = uc_reg_write(cpu->uc, (int)r, &a) == UC_ERR_OK && env_rd(cpu, env_slot[r]) == a;
-        env_wr(cpu, env_slot[r], b);
+        ok = uc_reg_write(cpu->uc, (int)r, &a) == UC_ERR_OK && env_rd(cpu, eng_env_slot[r]) == a;
+        env_wr(cpu, eng_env_slot[r], b);
         ok = ok && uc_reg_read(cpu->uc, (int)r, &got) == UC_ERR_OK && got == b;
     }
     ok = ok && env_rflags_check(cpu);
@@ -218,11 +218,9 @@ bool eng_env_check(cpu_t *cpu, uint8_t *env, size_t hdr)
     return ok;
 }
 
-uint64_t eng_get(cpu_t *cpu, int ucreg)
+uint64_t eng_get_slow(cpu_t *cpu, int ucreg)
 {
     unsigned r = (unsigned)ucreg;
-    if (cpu->eng_env && r < UC_X86_REG_ENDING && env_slot[r])
-        return env_rd(cpu, env_slot[r]);
     if (cpu->eng_env && ucreg == UC_X86_REG_RFLAGS && !cpu->in_engine)
         return env_rflags(cpu);
     if (!cpu->in_engine && r < UC_X86_REG_ENDING && (cpu->regc_valid[r / 64] >> (r % 64) & 1))
@@ -254,13 +252,9 @@ static void regc_forget(cpu_t *cpu, int ucreg)
     cpu->regc_valid[r / 64] &= ~(1ull << (r % 64));
 }
 
-void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
+void eng_set_slow(cpu_t *cpu, int ucreg, uint64_t v)
 {
     unsigned r = (unsigned)ucreg;
-    if (cpu->eng_env && r < UC_X86_REG_ENDING && env_slot[r] && !(ucreg == UC_X86_REG_RIP && cpu->in_engine)) {
-        env_wr(cpu, env_slot[r], v);
-        return;
-    }
     if (cpu->eng_env && ucreg == UC_X86_REG_RFLAGS && !cpu->in_engine) {
         env_set_rflags(cpu, v);
         regc_forget(cpu, UC_X86_REG_EFLAGS);       /* (its aliases) */
@@ -355,9 +349,21 @@ uc_err eng_run(cpu_t *cpu, uint64_t begin, uint64_t until)
     return e;
 }
 
-uint64_t cpu_gpr(cpu_t *cpu, unsigned idx) { return eng_get(cpu, gpr_uc[idx & 15]); }
-void cpu_set_gpr(cpu_t *cpu, unsigned idx, uint64_t v) { eng_set(cpu, gpr_uc[idx & 15], v); }
+uint64_t cpu_gpr_slow(cpu_t *cpu, unsigned idx) { return eng_get_slow(cpu, gpr_uc[idx & 15]); }
+void cpu_set_gpr_slow(cpu_t *cpu, unsigned idx, uint64_t v) { eng_set_slow(cpu, gpr_uc[idx & 15], v); }
 uint64_t cpu_rflags(cpu_t *cpu) { return eng_get(cpu, UC_X86_REG_RFLAGS) & 0x3FFFFF; }
+/* The system flags (IF, TF, IOPL, NT, RF, VM, AC, VIF, VIP, ID): RFLAGS with
+ * CF, PF, AF, ZF, SF, OF and DF zero. The engine keeps these in its eflags
+ * word as they are (only the arithmetic flags and DF are kept lazily), so
+ * between runs they are read there without computing the others. */
+uint64_t cpu_rflags_sys(cpu_t *cpu)
+{
+    if (!cpu->eng_env || cpu->in_engine)
+        return cpu_rflags(cpu) & ~(RF_ARITH | RF_DF);
+    uint64_t fl;
+    memcpy(&fl, cpu->eng_env + ENV_EFLAGS, 8);
+    return fl & 0x3FFFFF & ~(RF_ARITH | RF_DF);
+}
 void cpu_set_rflags(cpu_t *cpu, uint64_t v) { eng_set(cpu, UC_X86_REG_RFLAGS, (v & 0x3FFFFF) | RF_FIXED); }
 static uint64_t ip_mask(const cpu_t *cpu)
 {
@@ -1388,7 +1394,7 @@ static bool intr_unmasked(cpu_t *cpu)
 {
     if (cpu->guest_mode && cpu->guest_vif)
         return cpu->guest_host_if;
-    return (cpu_rflags(cpu) & RF_IF) || (cpu->guest_mode && cpu->guest_intr_exiting);
+    return (cpu_rflags_sys(cpu) & RF_IF) || (cpu->guest_mode && cpu->guest_intr_exiting);
 }
 
 /* At an instruction boundary: take the highest pending maskable interrupt
@@ -2114,7 +2120,7 @@ enum cpu_mode cpu_mode(const cpu_t *cpu)
 {
     if (!(cpu->cr0 & CR0_PE))
         return CPU_MODE_REAL;
-    if (cpu_rflags((cpu_t *)cpu) & (1ull << 17))
+    if (cpu_rflags_sys((cpu_t *)cpu) & RF_VM)
         return CPU_MODE_V86;
     if (cpu->efer & EFER_LMA)
         return (cpu->seg[CPU_CS].attr & SEG_ATTR_L) ? CPU_MODE_64 : CPU_MODE_COMPAT;
@@ -2269,7 +2275,7 @@ void cpu_reload_context(cpu_t *cpu)
     /* The CPL is SS.DPL in protected mode (what VM entry and exit load,
      * SDM 3C "Loading Guest Segment Registers"), 0 in real mode, 3 in
      * virtual-8086 mode. */
-    unsigned cpl = !(cpu->cr0 & CR0_PE) ? 0 : (cpu_rflags(cpu) & RF_VM) ? 3 : SEG_ATTR_DPL(cpu->seg[CPU_SS].attr);
+    unsigned cpl = !(cpu->cr0 & CR0_PE) ? 0 : (cpu_rflags_sys(cpu) & RF_VM) ? 3 : SEG_ATTR_DPL(cpu->seg[CPU_SS].attr);
     seg_set_cpl(cpu, cpl);                   /* (cpu_commit_state selected the tree for CS.DPL: again if not it) */
 }
 

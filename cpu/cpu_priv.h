@@ -13,6 +13,8 @@
 #ifndef HVSIM_CPU_PRIV_H
 #define HVSIM_CPU_PRIV_H
 
+#include <string.h>
+
 #include <capstone/capstone.h>
 #include <unicorn/unicorn.h>
 
@@ -435,14 +437,56 @@ static inline void engine_tlb_fill_alarm(uint64_t at, uint64_t *word)
 #define ENG_TLB_GUESS_MAX (1u << 16)
 
 /* ---- engine register helpers (cpu.c) ---- */
-uint64_t eng_get(cpu_t *cpu, int ucreg);
-void eng_set(cpu_t *cpu, int ucreg, uint64_t v);
+/* The general registers and RIP are read and written in the engine's own
+ * state once it was found (eng_env, cpu.c: eng_env_slot); everything else,
+ * and all of it without that state, through the API. Inline: hundreds of
+ * reads per VM-exit round trip. */
+extern const uint8_t eng_env_slot[UC_X86_REG_ENDING];   /* slot + 1 in that state, 0: elsewhere */
+uint64_t eng_get_slow(cpu_t *cpu, int ucreg);
+void eng_set_slow(cpu_t *cpu, int ucreg, uint64_t v);
+static inline uint64_t eng_get(cpu_t *cpu, int ucreg)
+{
+    unsigned r = (unsigned)ucreg;
+    if (cpu->eng_env && r < UC_X86_REG_ENDING && eng_env_slot[r]) {
+        uint64_t v;
+        memcpy(&v, cpu->eng_env + 8 * (eng_env_slot[r] - 1), 8);
+        return v;
+    }
+    return eng_get_slow(cpu, ucreg);
+}
+/* (RIP written inside a hook goes through the API: it stops the engine) */
+static inline void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
+{
+    unsigned r = (unsigned)ucreg;
+    if (cpu->eng_env && r < UC_X86_REG_ENDING && eng_env_slot[r] && !(ucreg == UC_X86_REG_RIP && cpu->in_engine)) {
+        memcpy(cpu->eng_env + 8 * (eng_env_slot[r] - 1), &v, 8);
+        return;
+    }
+    eng_set_slow(cpu, ucreg, v);
+}
 void eng_cache_drop(cpu_t *cpu);
 void eng_flush_rip(cpu_t *cpu);               /* RIP eng_set kept back, to the engine (before a context save) */               /* after changing engine state other than through eng_set */
 uc_err eng_run(cpu_t *cpu, uint64_t begin, uint64_t until);   /* uc_emu_start, with the register cache dropped */
-uint64_t cpu_gpr(cpu_t *cpu, unsigned idx);    /* idx 0..15 in encoding order */
-void cpu_set_gpr(cpu_t *cpu, unsigned idx, uint64_t v);
+/* idx 0..15 in encoding order, which is the engine's order of regs[] */
+uint64_t cpu_gpr_slow(cpu_t *cpu, unsigned idx);
+void cpu_set_gpr_slow(cpu_t *cpu, unsigned idx, uint64_t v);
+static inline uint64_t cpu_gpr(cpu_t *cpu, unsigned idx)
+{
+    if (!cpu->eng_env)
+        return cpu_gpr_slow(cpu, idx);
+    uint64_t v;
+    memcpy(&v, cpu->eng_env + 8 * (idx & 15), 8);
+    return v;
+}
+static inline void cpu_set_gpr(cpu_t *cpu, unsigned idx, uint64_t v)
+{
+    if (!cpu->eng_env)
+        cpu_set_gpr_slow(cpu, idx, v);
+    else
+        memcpy(cpu->eng_env + 8 * (idx & 15), &v, 8);
+}
 uint64_t cpu_rflags(cpu_t *cpu);
+uint64_t cpu_rflags_sys(cpu_t *cpu);          /* only the system flags (cheaper: none computed) */
 void cpu_set_rflags(cpu_t *cpu, uint64_t v);
 /* The instruction pointer as a linear address (CS base + RIP/EIP/IP); all of
  * cpu/ works with linear instruction addresses. */

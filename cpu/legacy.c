@@ -171,7 +171,7 @@ static bool deliver_prot(cpu_t *cpu, unsigned vector, bool sw, bool external, bo
         *f = (struct xcpt){ VEC_NP, (tsel & 0xFFFCu) | ext, true, 0 };
         return false;
     }
-    if (cpu_rflags(cpu) & RF_VM) {
+    if (cpu_rflags_sys(cpu) & RF_VM) {
         cpu_unmodelled(cpu, "interrupt in virtual-8086 mode (not modelled)");
         return false;
     }

@@ -19,7 +19,7 @@ void cpu_pg_ctx(cpu_t *cpu, struct pg_ctx *pc, unsigned cpl, bool implicit_sv)
     pc->efer = cpu->efer;
     pc->cpl = cpl;
     pc->implicit_sv = implicit_sv;
-    pc->rflags_ac = (cpu_rflags(cpu) & RF_AC) != 0;
+    pc->rflags_ac = (cpu_rflags_sys(cpu) & RF_AC) != 0;
     pc->maxphyaddr = cpu->prof->maxphyaddr;
     pc->has_1g_pages = cpu->prof->page1g;
     pc->amd = cpu->prof->is_amd;
@@ -357,7 +357,7 @@ static bool xlat_key_eq(const struct xlat_key *a, const struct xlat_key *b);
  * (paging.c), so without CR4.SMAP the flags need not be read */
 static bool smap_ac(cpu_t *cpu)
 {
-    return (cpu->cr4 & CR4_SMAP) && (cpu_rflags(cpu) & RF_AC);
+    return (cpu->cr4 & CR4_SMAP) && (cpu_rflags_sys(cpu) & RF_AC);
 }
 
 enum mem_res mem_translate(cpu_t *cpu, const struct mem_acc *a, uint64_t la, enum pg_access acc, uint64_t *pa,

@@ -210,7 +210,7 @@ static bool op_failed(cpu_t *cpu, const struct dec_insn *d, struct xcpt x)
     return fault(cpu, d, x);
 }
 
-static unsigned iopl(cpu_t *cpu) { return (unsigned)((cpu_rflags(cpu) >> 12) & 3); }
+static unsigned iopl(cpu_t *cpu) { return (unsigned)((cpu_rflags_sys(cpu) >> 12) & 3); }
 
 static uint64_t canon_mask_ok(cpu_t *cpu, uint64_t v) { return pg_canonical(v, cpu->prof->linear_bits); }
 

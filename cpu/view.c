@@ -1783,7 +1783,7 @@ static uint64_t shadow_key(const cpu_t *cpu)
 {
     return (cpu->cr0 & (CR0_PG | CR0_WP)) |
            ((uint64_t)(cpu->cr4 & (CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PKE)) << 32) |
-           ((cpu->efer & EFER_LMA) ? 1ull << 63 : 0) | (((cpu->cr4 & CR4_SMAP) && (cpu_rflags((cpu_t *)cpu) & RF_AC)) ? 1ull << 62 : 0) |
+           ((cpu->efer & EFER_LMA) ? 1ull << 63 : 0) | (((cpu->cr4 & CR4_SMAP) && (cpu_rflags_sys((cpu_t *)cpu) & RF_AC)) ? 1ull << 62 : 0) |
            (cpu->slat_on ? 1ull << 61 : 0);
 }
 
