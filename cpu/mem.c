@@ -140,6 +140,8 @@ struct walk_ctx {
 static bool pg_read64(void *ctx, uint64_t gpa, uint64_t *v)
 {
     struct walk_ctx *w = ctx;
+    if (!w->cpu->slat_on || !w->cpu->virt.slat)
+        return phys_read(w->cpu, gpa, v, 8);            /* (slat_translate's identity, without its record) */
     struct cpu_slat s;
     unsigned acc = CPU_SLAT_READ | (w->pdpte_load ? 0 : CPU_SLAT_PAGING) | (w->probe ? CPU_SLAT_PROBE : 0);
     if (slat_translate(w->cpu, gpa, acc, &s) != CPU_SLAT_OK)
