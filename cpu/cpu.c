@@ -354,11 +354,13 @@ void cpu_set_gpr_slow(cpu_t *cpu, unsigned idx, uint64_t v) { eng_set_slow(cpu, 
 uint64_t cpu_rflags(cpu_t *cpu) { return eng_get(cpu, UC_X86_REG_RFLAGS) & 0x3FFFFF; }
 /* The system flags (IF, TF, IOPL, NT, RF, VM, AC, VIF, VIP, ID): RFLAGS with
  * CF, PF, AF, ZF, SF, OF and DF zero. The engine keeps these in its eflags
- * word as they are (only the arithmetic flags and DF are kept lazily), so
- * between runs they are read there without computing the others. */
+ * word as they are, also while it runs (only the arithmetic flags and DF are
+ * kept lazily; its helpers for STI, CLI, POPF and the like write the word),
+ * and its RFLAGS read takes them from there unchanged (env_rflags), so
+ * they are read there, in hooks too, without computing the others. */
 uint64_t cpu_rflags_sys(cpu_t *cpu)
 {
-    if (!cpu->eng_env || cpu->in_engine)
+    if (!cpu->eng_env)
         return cpu_rflags(cpu) & ~(RF_ARITH | RF_DF);
     uint64_t fl;
     memcpy(&fl, cpu->eng_env + ENV_EFLAGS, 8);
