@@ -101,18 +101,6 @@ const uint8_t eng_env_slot[UC_X86_REG_ENDING] = {
     [UC_X86_REG_RIP] = 17,
 };
 
-static inline uint64_t env_rd(const cpu_t *cpu, unsigned slot)
-{
-    uint64_t v;
-    memcpy(&v, cpu->eng_env + 8 * (slot - 1), 8);
-    return v;
-}
-
-static inline void env_wr(cpu_t *cpu, unsigned slot, uint64_t v)
-{
-    memcpy(cpu->eng_env + 8 * (slot - 1), &v, 8);
-}
-
 /* RFLAGS in the same state (QEMU 5.0's CPUX86State: eflags, cc_dst,
  * cc_src, cc_src2, cc_op, df after eip): the arithmetic flags are kept
  * lazily (cc_op says how to compute them from cc_dst/cc_src/cc_src2) and DF
@@ -199,9 +187,8 @@ static bool env_rflags_check(cpu_t *cpu)
  * is found in env, and one stored in env is what the API reads (at
  * creation, once the state was matched to a context image; the caller
  * restores the registers). */
-bool eng_env_check(cpu_t *cpu, uint8_t *env, size_t hdr)
+bool eng_env_check(cpu_t *cpu, uint8_t *env)
 {
-    (void)hdr;
     uint8_t *keep = cpu->eng_env;
     cpu->eng_env = env;
     bool ok = true;
@@ -209,8 +196,8 @@ bool eng_env_check(cpu_t *cpu, uint8_t *env, size_t hdr)
         if (!eng_env_slot[r])
             continue;
         uint64_t a = 0x6A5C3E0000000011ull ^ ((uint64_t)r << 20), b = ~a, got = 0;
-        ok = uc_reg_write(cpu->uc, (int)r, &a) == UC_ERR_OK && env_rd(cpu, eng_env_slot[r]) == a;
-        env_wr(cpu, eng_env_slot[r], b);
+        ok = uc_reg_write(cpu->uc, (int)r, &a) == UC_ERR_OK && eng_env_rd(cpu, eng_env_slot[r] - 1u) == a;
+        eng_env_wr(cpu, eng_env_slot[r] - 1u, b);
         ok = ok && uc_reg_read(cpu->uc, (int)r, &got) == UC_ERR_OK && got == b;
     }
     ok = ok && env_rflags_check(cpu);
@@ -2221,8 +2208,8 @@ void cpu_set_slat(cpu_t *cpu, bool on)
  * context next (cpu_reload_context), which selects the engine's tree for
  * the new tag with the new paging state; selecting it here too, with the
  * old state, was a third selection per world switch (about 1,100 host
- * instructions each). Should a run start first, view_prepare_run's caller
- * selects it (view_tag_pending). */
+ * instructions each). Should a run start first, cpu_run selects it
+ * (view_tag_pending). */
 void cpu_tlb_set_tag(cpu_t *cpu, uint16_t vpid, uint64_t eptrta)
 {
     cpu->tlb_vpid = vpid;

@@ -417,7 +417,7 @@ struct cpu {
 
 /* ---- the engine's code mode and segment caches (engmode.c) ---- */
 bool eng_layout_find(cpu_t *cpu);              /* at creation; false: refuse to run */
-bool eng_env_check(cpu_t *cpu, uint8_t *env, size_t hdr);   /* registers there read and write as through the API */
+bool eng_env_check(cpu_t *cpu, uint8_t *env);  /* registers there read and write as through the API */
 void eng_load_mode(cpu_t *cpu);                /* outside hooks: caches, CR0/CR4 bits, hflags */
 unsigned cpu_code_bits(const cpu_t *cpu);     /* 16 (real or 16-bit protected), 32 or 64 */
 uint64_t cpu_cs_base(const cpu_t *cpu);       /* linear = CS base + instruction pointer (0 in 64-bit) */
@@ -442,16 +442,23 @@ static inline void engine_tlb_fill_alarm(uint64_t at, uint64_t *word)
  * and all of it without that state, through the API. Inline: hundreds of
  * reads per VM-exit round trip. */
 extern const uint8_t eng_env_slot[UC_X86_REG_ENDING];   /* slot + 1 in that state, 0: elsewhere */
+static inline uint64_t eng_env_rd(const cpu_t *cpu, unsigned slot)   /* slot: 0..15 regs[], 16 eip */
+{
+    uint64_t v;
+    memcpy(&v, cpu->eng_env + 8 * slot, 8);
+    return v;
+}
+static inline void eng_env_wr(cpu_t *cpu, unsigned slot, uint64_t v)
+{
+    memcpy(cpu->eng_env + 8 * slot, &v, 8);
+}
 uint64_t eng_get_slow(cpu_t *cpu, int ucreg);
 void eng_set_slow(cpu_t *cpu, int ucreg, uint64_t v);
 static inline uint64_t eng_get(cpu_t *cpu, int ucreg)
 {
     unsigned r = (unsigned)ucreg;
-    if (cpu->eng_env && r < UC_X86_REG_ENDING && eng_env_slot[r]) {
-        uint64_t v;
-        memcpy(&v, cpu->eng_env + 8 * (eng_env_slot[r] - 1), 8);
-        return v;
-    }
+    if (cpu->eng_env && r < UC_X86_REG_ENDING && eng_env_slot[r])
+        return eng_env_rd(cpu, eng_env_slot[r] - 1u);
     return eng_get_slow(cpu, ucreg);
 }
 /* (RIP written inside a hook goes through the API: it stops the engine) */
@@ -459,7 +466,7 @@ static inline void eng_set(cpu_t *cpu, int ucreg, uint64_t v)
 {
     unsigned r = (unsigned)ucreg;
     if (cpu->eng_env && r < UC_X86_REG_ENDING && eng_env_slot[r] && !(ucreg == UC_X86_REG_RIP && cpu->in_engine)) {
-        memcpy(cpu->eng_env + 8 * (eng_env_slot[r] - 1), &v, 8);
+        eng_env_wr(cpu, eng_env_slot[r] - 1u, v);
         return;
     }
     eng_set_slow(cpu, ucreg, v);
@@ -472,18 +479,14 @@ uint64_t cpu_gpr_slow(cpu_t *cpu, unsigned idx);
 void cpu_set_gpr_slow(cpu_t *cpu, unsigned idx, uint64_t v);
 static inline uint64_t cpu_gpr(cpu_t *cpu, unsigned idx)
 {
-    if (!cpu->eng_env)
-        return cpu_gpr_slow(cpu, idx);
-    uint64_t v;
-    memcpy(&v, cpu->eng_env + 8 * (idx & 15), 8);
-    return v;
+    return cpu->eng_env ? eng_env_rd(cpu, idx & 15) : cpu_gpr_slow(cpu, idx);
 }
 static inline void cpu_set_gpr(cpu_t *cpu, unsigned idx, uint64_t v)
 {
-    if (!cpu->eng_env)
-        cpu_set_gpr_slow(cpu, idx, v);
+    if (cpu->eng_env)
+        eng_env_wr(cpu, idx & 15, v);
     else
-        memcpy(cpu->eng_env + 8 * (idx & 15), &v, 8);
+        cpu_set_gpr_slow(cpu, idx, v);
 }
 uint64_t cpu_rflags(cpu_t *cpu);
 uint64_t cpu_rflags_sys(cpu_t *cpu);          /* only the system flags (cheaper: none computed) */

@@ -109,7 +109,7 @@ bool eng_layout_find(cpu_t *cpu)
     eng_cache_drop(cpu);
     env_ok = env_ok && !memcmp(env, (const char *)a + hdr, n - hdr);
     cpu->eng_env = NULL;
-    if (env_ok && eng_env_check(cpu, env, hdr)) {
+    if (env_ok && eng_env_check(cpu, env)) {
         cpu->eng_env = env;
         cpu->eng_env_hdr = hdr;
     }
