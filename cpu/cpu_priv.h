@@ -374,6 +374,7 @@ struct cpu {
     uint8_t *eng_env;                          /* the engine's CPU state itself, once checked against such an
                                                 * image (eng_layout_find); NULL: only through the API */
     size_t eng_env_hdr;                        /* where that state starts in a uc_context image */
+    bool eng_cr3_direct;                       /* CR3 too is written there (eng_layout_find) */
     bool eng_mode_dirty;                       /* the engine's segment caches/mode need reloading */
     unsigned eng_bits;                         /* code mode the engine was last given */
     uint64_t eng_cs_base;                      /* CS base the engine was last given */

@@ -135,6 +135,25 @@ bool eng_layout_find(cpu_t *cpu)
         goto out;
     cpu->eng_layout = (struct eng_layout){ .hflags = (size_t)hflags, .segs = (size_t)segs, .cr0 = (size_t)cr0_off,
                                            .cr4 = (size_t)cr0_off + 32, .valid = true };
+    /* CR3 in place too (engine_load_root, at every change of the view's
+     * root): the API's write must change those 8 bytes and nothing else in
+     * the image (no TLB flush, no hflags: 64-bit mode stores it plainly),
+     * and a value stored there must be what the API reads. */
+    cpu->eng_cr3_direct = false;
+    if (cpu->eng_env) {
+        size_t at = (size_t)cr0_off + 24;
+        uint64_t probe = cr3 ^ 0x7000, got = 0;
+        uc_context_save(uc, a);
+        uc_reg_write(uc, UC_X86_REG_CR3, &probe);
+        uc_context_save(uc, b);
+        bool plain = rd64(b, at) == probe;
+        wr64(b, at, cr3);
+        plain = plain && !memcmp(a, b, n);
+        memcpy(cpu->eng_env + (at - cpu->eng_env_hdr), &cr3, 8);
+        plain = plain && uc_reg_read(uc, UC_X86_REG_CR3, &got) == UC_ERR_OK && got == cr3;
+        uc_context_restore(uc, a);
+        cpu->eng_cr3_direct = plain;
+    }
     ok = true;
 out:
     if (a)

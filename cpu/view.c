@@ -486,7 +486,10 @@ static void engine_load_root(struct view *v)
     uint32_t r = ensure_root(v, t, ctx);
     uint64_t root = pool_pa(r == NO_PAGE ? 0 : r);
     eng_cache_drop(cpu);
-    uc_reg_write(cpu->uc, UC_X86_REG_CR3, &root);
+    if (cpu->eng_cr3_direct)
+        memcpy(cpu->eng_env + (cpu->eng_layout.cr0 + 24 - cpu->eng_env_hdr), &root, 8);   /* cr[3] */
+    else
+        uc_reg_write(cpu->uc, UC_X86_REG_CR3, &root);
     cpu->shadow_root_written = root;
 }
 

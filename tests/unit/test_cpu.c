@@ -174,6 +174,7 @@ START_TEST(engine_registers_direct)
     struct tm t;
     tm_create(&t, code, sizeof(code));
     ck_assert_msg(t.cpu->eng_env != NULL, "the engine's register state was not found: registers go through the API");
+    ck_assert_msg(t.cpu->eng_cr3_direct, "the engine's CR3 was not found to be a plain field: CR3 goes through the API");
     cpu_set(t.cpu, CPU_RBX, 0x1122334455660000ull);
     cpu_set(t.cpu, CPU_RCX, 0x789A);
     cpu_set(t.cpu, CPU_RSI, CODE_PA);
