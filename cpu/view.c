@@ -306,6 +306,32 @@ static bool list_expand_code(struct view *v, uint64_t *list, unsigned *n)
  * fetch fault would have done: view_handle_fault's result for it (1:
  * nothing to do or installed; 0, 2, -1 as there, with *fault_la the
  * address that was looked up). */
+/* The engine runs code of la's page from its jump cache, where its page
+ * walker never looks: the shadow entries that map the page (every level)
+ * get their accessed flag as if it had walked them, so that the next
+ * invalidation lists the page's leaf and makes its code pages unchecked
+ * again (removed_accessed, list_expand_code). Without this a leaf made for
+ * a fetch here stayed unaccessed when the engine ran only cached code from
+ * it, the next VM exit listed nothing, and the host's first block after
+ * the exit ran from the jump cache with no fetch translation (seen in
+ * vmx_bench: the host's stack was walked before its code). */
+static void mark_code_path(struct view *v, uint64_t la)
+{
+    struct tree *t = &v->tree[v->cur];
+    unsigned ctx = v->cpu->cpl == 3 ? 1 : 0;
+    uint32_t idx = t->root[ctx];
+    for (int level = 4; idx != NO_PAGE && level >= 1; level--) {
+        uint64_t *tab = pool_page(v, idx);
+        uint64_t *e = &tab[(la >> (12 + 9 * (level - 1))) & 511];
+        if (!(*e & PTE_P))
+            return;
+        *e |= PTE_A;
+        if (level == 1 || (*e & PTE_PS) || *e < RESERVED_BASE)
+            return;
+        idx = pool_idx_of(*e);
+    }
+}
+
 int view_check_code(struct view *v, uint64_t la, uint32_t size, struct xcpt *x, uint64_t *fault_la)
 {
     uint64_t p = la & ~0xFFFull, q = (la + (size ? size - 1 : 0)) & ~0xFFFull;
@@ -321,6 +347,7 @@ int view_check_code(struct view *v, uint64_t la, uint32_t size, struct xcpt *x, 
                     return r;
                 }
             }
+            mark_code_path(v, pg);
             v->unchecked[u] = v->unchecked[--v->nunchecked];
             break;
         }
