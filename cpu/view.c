@@ -300,12 +300,6 @@ static bool list_expand_code(struct view *v, uint64_t *list, unsigned *n)
     return true;
 }
 
-/* The engine is about to run the block at la (size bytes; cb_block). A
- * page of it whose translation was dropped while the engine's jump cache
- * kept its code (list_expand_code) is translated now, as the engine's
- * fetch fault would have done: view_handle_fault's result for it (1:
- * nothing to do or installed; 0, 2, -1 as there, with *fault_la the
- * address that was looked up). */
 /* The engine runs code of la's page from its jump cache, where its page
  * walker never looks: the shadow entries that map the page (every level)
  * get their accessed flag as if it had walked them, so that the next
@@ -332,6 +326,12 @@ static void mark_code_path(struct view *v, uint64_t la)
     }
 }
 
+/* The engine is about to run the block at la (size bytes; cb_block). A
+ * page of it whose translation was dropped while the engine's jump cache
+ * kept its code (list_expand_code) is translated now, as the engine's
+ * fetch fault would have done: view_handle_fault's result for it (1:
+ * nothing to do or installed; 0, 2, -1 as there, with *fault_la the
+ * address that was looked up). */
 int view_check_code(struct view *v, uint64_t la, uint32_t size, struct xcpt *x, uint64_t *fault_la)
 {
     uint64_t p = la & ~0xFFFull, q = (la + (size ? size - 1 : 0)) & ~0xFFFull;
