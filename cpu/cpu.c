@@ -46,11 +46,16 @@ const char *cpu_stop_name(enum cpu_stop s)
 
 /* ---- engine registers ---- */
 
+/* The 64-bit general registers in encoding order, which is also the order
+ * of the engine's regs[] (gpr_uc, and eng_env_slot below, are made from
+ * this one list). */
+#define ENG_GPRS(X) X(RAX) X(RCX) X(RDX) X(RBX) X(RSP) X(RBP) X(RSI) X(RDI) \
+                    X(R8) X(R9) X(R10) X(R11) X(R12) X(R13) X(R14) X(R15)
+
 static const int gpr_uc[16] = {
-    UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
-    UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
-    UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11,
-    UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
+#define GPR_UC(r) UC_X86_REG_##r,
+    ENG_GPRS(GPR_UC)
+#undef GPR_UC
 };
 
 /* Engine registers read between engine runs are kept (a VM exit reads RIP,
@@ -93,12 +98,17 @@ void eng_cache_drop(cpu_t *cpu)
  * adds is for RIP: a write stops a running engine (x86_reg_write sets
  * quit_request and calls uc_emu_stop), so RIP written inside hooks still
  * goes through it; outside, uc_emu_start writes the start address anyway. */
+enum eng_gpr_pos {
+#define GPR_POS(r) GPR_POS_##r,
+    ENG_GPRS(GPR_POS)
+#undef GPR_POS
+    GPR_POS_RIP                                 /* eip follows regs[] */
+};
 const uint8_t eng_env_slot[UC_X86_REG_ENDING] = {
-    [UC_X86_REG_RAX] = 1, [UC_X86_REG_RCX] = 2, [UC_X86_REG_RDX] = 3, [UC_X86_REG_RBX] = 4,
-    [UC_X86_REG_RSP] = 5, [UC_X86_REG_RBP] = 6, [UC_X86_REG_RSI] = 7, [UC_X86_REG_RDI] = 8,
-    [UC_X86_REG_R8] = 9, [UC_X86_REG_R9] = 10, [UC_X86_REG_R10] = 11, [UC_X86_REG_R11] = 12,
-    [UC_X86_REG_R12] = 13, [UC_X86_REG_R13] = 14, [UC_X86_REG_R14] = 15, [UC_X86_REG_R15] = 16,
-    [UC_X86_REG_RIP] = 17,
+#define GPR_SLOT(r) [UC_X86_REG_##r] = GPR_POS_##r + 1,
+    ENG_GPRS(GPR_SLOT)
+#undef GPR_SLOT
+    [UC_X86_REG_RIP] = GPR_POS_RIP + 1,
 };
 
 /* RFLAGS in the same state (QEMU 5.0's CPUX86State: eflags, cc_dst,
