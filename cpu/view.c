@@ -457,12 +457,13 @@ static void engine_flush_asked(struct view *v)
 
 /* The engine will not hold the listed pages any more (once it has run
  * INVL_TRAMP): their accessed flags, in every root, need not be looked at
- * again, nor its code there. */
-static void list_commit(struct view *v, const uint64_t *list, unsigned n)
+ * again, nor its code there. The trees in `emptied` (a bit per tree) hold
+ * no leaf any more and are not looked at. */
+static void list_commit(struct view *v, const uint64_t *list, unsigned n, unsigned emptied)
 {
     for (unsigned k = v->ninval; k < n; k++)
         for (int i = 0; i < NTREES; i++)
-            for (int c = 0; c < 2; c++) {
+            for (int c = 0; c < 2 && !((emptied >> i) & 1); c++) {
                 uint32_t r = v->tree[i].root[c];
                 for (int level = 1; level <= 2 && r != NO_PAGE; level++) {
                     uint64_t *sl = shadow_slot(v, r, list[k] & ~1ull, level, false);
@@ -497,7 +498,7 @@ static int engine_tlb_fits(struct view *v, uint32_t to)
         return 1;
     if (!list_expand_code(v, list, &n))
         return 0;
-    list_commit(v, list, n);
+    list_commit(v, list, n, 0);
     return 2;
 }
 
@@ -628,14 +629,15 @@ static bool removed_accessed(struct view *v, unsigned trees, bool has_la, uint64
 }
 
 /* The entries are removed: the engine drops the listed pages (or, when
- * removed_accessed said no, its whole TLB) before it runs guest code. */
-static void engine_drop_removed(struct view *v, bool ok, const uint64_t *list, unsigned n)
+ * removed_accessed or tree_empty_listed said no, its whole TLB) before it
+ * runs guest code. */
+static void engine_drop_removed(struct view *v, bool ok, const uint64_t *list, unsigned n, unsigned emptied)
 {
     if (!ok) {
         engine_tlb_flush(v);
         return;
     }
-    list_commit(v, list, n);
+    list_commit(v, list, n, emptied);
     v->shadow_lost = false;                /* every removed entry it may hold is listed */
     engine_load_root(v);
     v->cpu->stats.flushes_by_page++;
@@ -739,40 +741,67 @@ static void tree_reset(struct view *v, struct tree *t)
     }
 }
 
-/* Remove every leaf below table idx but keep the tables (their accessed
- * flags cleared: the engine holds nothing below them any more). */
-static void empty_level(struct view *v, uint32_t idx, int level)
+/* Remove every leaf below table idx (level, covering linear base) but keep
+ * the tables, their accessed flags cleared (the engine holds nothing below
+ * them any more); while `collect` (every table above accessed), list the
+ * accessed leaves, which the engine may hold, as accessed_diff does for no
+ * target root; *ok becomes false when they cannot all be listed. */
+static void empty_collect(struct view *v, uint32_t idx, int level, uint64_t base, bool collect, uint64_t *list,
+                          unsigned *n, bool *ok)
 {
     uint64_t *t = pool_page(v, idx);
     for (int i = v->child_lo[idx]; i < v->child_hi[idx]; i++) {
         uint64_t e = t[i];
         if (!(e & PTE_P))
             continue;
+        uint64_t la = base + ((uint64_t)i << (12 + 9 * (level - 1)));
+        bool listed = collect && *ok && (e & PTE_A);
         if (level > 1 && !(e & PTE_PS) && e >= RESERVED_BASE) {
-            empty_level(v, pool_idx_of(e), level - 1);
+            empty_collect(v, pool_idx_of(e), level - 1, la, listed, list, n, ok);
             t[i] = e & ~PTE_A;
-        } else {
-            t[i] = 0;
-            v->shadow_lost = true;
+            continue;
         }
+        t[i] = 0;
+        v->shadow_lost = true;
+        if (!listed)
+            continue;
+        if (level > 1 && !(e & PTE_PS))
+            *ok = false;           /* (a table outside the pool) */
+        else if (!view_is_reserved(la) && !list_add(list, n, la | (level > 1)))
+            *ok = false;           /* (the trampoline page is the same in every root, mapped again at once) */
     }
 }
 
-/* Empty a tree but keep its tables (an invalidation that empties the
- * current tree would otherwise free them and zero new ones as the engine
- * refills it). */
-static void tree_empty(struct view *v, struct tree *t)
+/* Empty the trees in `trees` (a bit per tree) but keep their tables (an
+ * invalidation that empties the current tree would otherwise free them and
+ * zero new ones as the engine refills it), and list the pages the engine
+ * may hold from them (with those already to be dropped) as removed_accessed
+ * does, in the same pass over their tables: false when the engine must
+ * flush its whole TLB instead. */
+static bool tree_empty_listed(struct view *v, unsigned trees, uint64_t *list, unsigned *n)
 {
-    for (int c = 0; c < 2; c++) {
-        uint32_t r = t->root[c];
-        if (r == NO_PAGE)
+    bool ok = v->cpu->track_accessed && !v->flush_pending && !v->shadow_lost;
+    *n = 0;
+    if (ok) {
+        *n = v->ninval;
+        memcpy(list, v->inval_la, sizeof(uint64_t) * *n);
+    }
+    for (int i = 0; i < NTREES; i++) {
+        if (!((trees >> i) & 1))
             continue;
-        empty_level(v, r, 4);
-        if (!map_until(v, r)) {                /* no pool page for the until mapping: free it all */
-            tree_free_level(v, r, 4);
-            t->root[c] = NO_PAGE;
+        struct tree *t = &v->tree[i];
+        for (int c = 0; c < 2; c++) {
+            uint32_t r = t->root[c];
+            if (r == NO_PAGE)
+                continue;
+            empty_collect(v, r, 4, 0, true, list, n, &ok);
+            if (!map_until(v, r)) {            /* no pool page for the until mapping: free it all */
+                tree_free_level(v, r, 4);
+                t->root[c] = NO_PAGE;
+            }
         }
     }
+    return ok && list_expand_code(v, list, n);
 }
 
 static void alias_clear(struct view *v)
@@ -1672,7 +1701,7 @@ static void flush_trees(struct view *v, bool keep_global, bool in_hook)
     if (in_hook)
         engine_tlb_flush_now(v);
     else
-        engine_drop_removed(v, ok, list, n);
+        engine_drop_removed(v, ok, list, n, 0);
 }
 
 static bool tag_eq(const struct tlb_tag *a, const struct tlb_tag *b)
@@ -1713,23 +1742,20 @@ void view_invalidate(struct view *v, const struct tlb_sel *sel)
                 if (v->tree[i].root[c] != NO_PAGE)
                     drop_entry(v, v->tree[i].root[c], sel->la, 0);
         v->gen++;
-        engine_drop_removed(v, ok, list, n);
+        engine_drop_removed(v, ok, list, n, 0);
     } else {
         unsigned trees = 0;
         for (int i = 0; i < NTREES; i++)
             if (v->tree[i].used && tlb_tag_matches(&v->tree[i].tag, sel))
                 trees |= 1u << i;
-        bool ok = removed_accessed(v, trees, false, 0, list, &n);
-        for (int i = 0; i < NTREES; i++)
-            if ((trees >> i) & 1)
-                tree_empty(v, &v->tree[i]);
+        bool ok = tree_empty_listed(v, trees, list, &n);
         v->gen++;
         v->cpu->stats.view_flushes++;
         if (ensure_root(v, cur_tree(v), cur_ctx(v)) == NO_PAGE) {
             flush_trees(v, false, false);
             return;
         }
-        engine_drop_removed(v, ok, list, n);
+        engine_drop_removed(v, ok, list, n, trees);
     }
 }
 
