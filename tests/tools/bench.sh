@@ -41,7 +41,8 @@
 # form). The iteration counts are fixed per engine so that the large run does
 # about 2 s of work on the development machine.
 #
-# Environment: BENCH_RUNS (default 5), BENCH_TRACE_RUNS (default 3),
+# Environment: BENCH_RUNS (default 5), BENCH_VX_RUNS (the vmexit and
+# vmexit-vpid pairs of hvsim and Bochs runs, default 9), BENCH_TRACE_RUNS (default 3),
 # BENCH_SCALE (percent of the iteration counts, default 100),
 # BENCH_MIPS_WORKLOADS (the MIPS workloads to run, default "alu pagewalk
 # pagewalk-cr3 store"; empty: none, only the round-trip and EPT figures), CC, BOCHS and
@@ -426,6 +427,7 @@ hvsim_pair() {
     printf '  %-20s %-13s run %d/%d: %d trips %.3f s, %d trips %.3f s -> %8d round trips/s\n' \
         hvsim "$wl" "$i" "$RUNS" "$VXB_S" "$tS" "$VXB_L" "$tL" "$r"
 }
+VX_RUNS=${BENCH_VX_RUNS:-9}
 VX_S=$(( 2000 * SCALE / 100 )); [ "$VX_S" -lt 100 ] && VX_S=100
 VX_L=$(( VX_S * 10 ))
 VXB_S=$(( VX_S * 20 )) VXB_L=$(( VX_L * 20 ))   # every engine: 20x, for Bochs's and QEMU's 0.1-s timing
@@ -437,6 +439,8 @@ med() { echo $1 | tr ' ' '\n' | sort -g | awk '{ v[NR] = $1 } END { if (NR) prin
 declare -A VXR
 vx_workload() {
     local wl=$1 i vx_note="" vx_bochs=1 VX_LIST="" VXB_LIST="" vx_dS="" vx_dL="" bS bL vxm vxmin vxmax vxn vxbm="" vxbmin vxbmax vxbn
+    local hr PR_LIST="" pr_wins=0 pr_n=0 prm
+    local RUNS=$VX_RUNS                      # (hvsim_pair's count)
     VX_SUF=$2
     echo
     echo "workload $wl (VM-exit round trips: guest CPUID -> VM exit -> host VMRESUME; vmx_bench \"N$VX_SUF\"):"
@@ -456,6 +460,7 @@ vx_workload() {
     for i in $(seq 1 "$RUNS"); do
         hvsim_pair "$wl" rt_hvsim "$i" || break
         VX_LIST="$VX_LIST $r"
+        hr=$r
         [ $vx_bochs = 1 ] || continue
         if ! bochs_timed "$vx_dS" "BENCH vmexit $VXB_S round trips, reason sum $((10 * VXB_S))"; then
             vx_note="no Bochs figure: Bochs did not print its BENCH line"; vx_bochs=0; continue
@@ -470,6 +475,10 @@ vx_workload() {
         printf '  %-20s %-13s run %d/%d: %d trips %.3f s, %d trips %.3f s -> %8d round trips/s\n' \
             "${LABEL[bochs]}" "$wl" "$i" "$RUNS" "$VXB_S" "$bS" "$VXB_L" "$bL" "$r"
         VXB_LIST="$VXB_LIST $r"
+        # the pair taken back to back: a busy stretch of the host weighs on both
+        PR_LIST="$PR_LIST $(awk -v h="$hr" -v b="$r" 'BEGIN { printf "%.3f", h / b }')"
+        pr_n=$((pr_n + 1))
+        [ "$hr" -gt "$r" ] && pr_wins=$((pr_wins + 1))
     done
     vxm=""
     [ -n "$VX_LIST" ] && read -r vxm vxmin vxmax vxn < <(med "$VX_LIST")
@@ -480,6 +489,10 @@ vx_workload() {
         VXR[$wl]=$(printf '%-20s %-13s %4s %12s' hvsim "$wl" - failed)
     fi
     [ -n "$vxbm" ] && VXR[$wl]+=$'\n'$(printf '%-20s %-13s %4d %12d %21s %12s' "${LABEL[bochs]}" "$wl" "$vxbn" "$vxbm" "$vxbmin-$vxbmax" -)
+    if [ "$pr_n" -gt 0 ]; then
+        read -r prm _ < <(med "$(echo $PR_LIST | tr ' ' '\n' | awk '{ printf "%d ", $1 * 1000 }')")
+        VXR[$wl]+=$'\n'"($wl run by run, hvsim/Bochs:$PR_LIST; median $(awk -v m="$prm" 'BEGIN { printf "%.3g", m / 1000 }')x; hvsim faster in $pr_wins of $pr_n pairs)"
+    fi
     [ -n "$vx_note" ] && VXR[$wl]+=$'\n'"($wl: $vx_note)"
     return 0
 }
