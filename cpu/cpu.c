@@ -709,6 +709,22 @@ __attribute__((noinline)) static bool tb_revalidate(cpu_t *cpu, const struct tb_
     return true;
 }
 
+/* tb_revalidate's answer without the call, for the common case: a block
+ * within one page (its bytes compared by the block hook) whose page was
+ * already found fetchable in this generation at this privilege level. */
+static inline bool tb_fetchable_now(cpu_t *cpu, const struct tb_info *tb, uint64_t gen)
+{
+    uint64_t p = tb->la & ~0xFFFull;
+    if (cpu->fetch_ok_gen != gen + 1 || tb->gen == ~0ull || ((tb->la + tb->size - 1) & ~0xFFFull) != p)
+        return false;
+    unsigned slot = (unsigned)(p >> 12) % (sizeof(cpu->fetch_ok) / sizeof(cpu->fetch_ok[0]));
+    if (cpu->fetch_ok[slot] != (p | (cpu->cpl == 3)))
+        return false;
+    tbc_set_gen(cpu->tbc, tb, gen);
+    cpu->tb_revalidations++;
+    return true;
+}
+
 static bool fault_outcome(cpu_t *cpu, int r, uint64_t la, uint64_t rip, const struct xcpt *x);
 
 static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
@@ -774,8 +790,10 @@ static void cb_block(uc_engine *uc, uint64_t la, uint32_t size, void *ud)
             stop_with(cpu, PEND_INVALIDATE, la);
             return;
         }
+        uint64_t gen;
         if (!now || tb->size != size || tb->user != (cpu->cpl == 3) || tb->bits != cpu->eng_bits ||
-            (tb->gen != view_generation(cpu->view) && !tb_revalidate(cpu, tb, n == tb->size)))
+            (tb->gen != (gen = view_generation(cpu->view)) && !tb_fetchable_now(cpu, tb, gen) &&
+             !tb_revalidate(cpu, tb, n == tb->size)))
             tb = NULL;
     }
     if (!tb) {
