@@ -249,6 +249,22 @@ static uint32_t ensure_root(struct view *v, struct tree *t, unsigned ctx);
 static uint64_t *shadow_slot(struct view *v, uint32_t root, uint64_t la, int leaf_level, bool create);
 static uint32_t pool_idx_of(uint64_t e) { return (uint32_t)(((e & ~0xFFFull & ((1ull << 52) - 1)) - RESERVED_BASE) / 4096); }
 
+/* shadow_slot without creating anything: the entry for la at leaf_level
+ * (or a large leaf above it), NULL when a table on the way is missing. */
+static inline uint64_t *shadow_find(struct view *v, uint32_t root, uint64_t la, int leaf_level)
+{
+    uint64_t *t = pool_page(v, root);
+    for (int level = 4; level > leaf_level; level--) {
+        uint64_t *e = &t[(la >> (12 + 9 * (level - 1))) & 511];
+        if (!(*e & PTE_P))
+            return NULL;
+        if (*e & PTE_PS)
+            return e;
+        t = pool_page(v, pool_idx_of(*e));
+    }
+    return &t[(la >> (12 + 9 * (leaf_level - 1))) & 511];
+}
+
 /* Add a page to an invalidation list (bit 0: a 2-MiB leaf) unless it is
  * there; false when the list is full. */
 static bool list_add(uint64_t *list, unsigned *n, uint64_t page)
@@ -428,7 +444,7 @@ static bool accessed_diff(struct view *v, uint32_t idx, int level, uint64_t base
         }
         if (view_is_reserved(la))
             continue;              /* the trampoline page: the same in every root, mapped again at once */
-        uint64_t *o = to == NO_PAGE ? NULL : shadow_slot(v, to, la, level, false);
+        uint64_t *o = to == NO_PAGE ? NULL : shadow_find(v, to, la, level);
         if (o && !((*o ^ e) & ~PTE_A))
             continue;
         if (!list_add(list, n, la | (level > 1)))
@@ -466,7 +482,7 @@ static void list_commit(struct view *v, const uint64_t *list, unsigned n, unsign
             for (int c = 0; c < 2 && !((emptied >> i) & 1); c++) {
                 uint32_t r = v->tree[i].root[c];
                 for (int level = 1; level <= 2 && r != NO_PAGE; level++) {
-                    uint64_t *sl = shadow_slot(v, r, list[k] & ~1ull, level, false);
+                    uint64_t *sl = shadow_find(v, r, list[k] & ~1ull, level);
                     if (sl && (*sl & PTE_P) && (level == 1 || (*sl & PTE_PS)))
                         *sl &= ~PTE_A;
                 }
@@ -612,7 +628,7 @@ static bool removed_accessed(struct view *v, unsigned trees, bool has_la, uint64
                 continue;
             }
             for (int level = 1; level <= 2; level++) {
-                uint64_t *sl = shadow_slot(v, r, la, level, false);
+                uint64_t *sl = shadow_find(v, r, la, level);
                 if (!sl || !(*sl & PTE_P) || (level == 2 && !(*sl & PTE_PS)))
                     continue;
                 if (*sl & SH_1G)
@@ -1140,12 +1156,12 @@ static void drop_other_trees(struct view *v, uint64_t la)
         for (int c = 0; c < 2; c++) {
             if (t->root[c] == NO_PAGE)
                 continue;
-            uint64_t *s1 = shadow_slot(v, t->root[c], la, 1, false);
+            uint64_t *s1 = shadow_find(v, t->root[c], la, 1);
             if (s1 && (*s1 & PTE_P)) {
                 *s1 = 0;                /* a 4-KiB leaf, or a 2-MiB leaf returned early */
                 v->shadow_lost = true;
             }
-            uint64_t *s2 = shadow_slot(v, t->root[c], la, 2, false);
+            uint64_t *s2 = shadow_find(v, t->root[c], la, 2);
             if (s2 && (*s2 & PTE_P) && (*s2 & PTE_PS)) {
                 *s2 = 0;
                 v->shadow_lost = true;
@@ -1331,7 +1347,7 @@ bool view_engine_maps(struct view *v, uint64_t la)
 {
     struct tree *t = &v->tree[v->cur];
     unsigned ctx = v->cpu->cpl == 3 ? 1 : 0;
-    uint64_t *s1 = t->root[ctx] == NO_PAGE ? NULL : shadow_slot(v, t->root[ctx], la, 1, false);
+    uint64_t *s1 = t->root[ctx] == NO_PAGE ? NULL : shadow_find(v, t->root[ctx], la, 1);
     return s1 && (*s1 & PTE_P);
 }
 
@@ -1395,7 +1411,7 @@ void view_prepare_run(struct view *v)
             uint32_t *e = alias_entry(v, la);
             if (!e || !(*e & AL_CODE) || !(*e & AL_STALE))
                 continue;
-            uint64_t *s1 = t->root[ctx] == NO_PAGE ? NULL : shadow_slot(v, t->root[ctx], la, 1, false);
+            uint64_t *s1 = t->root[ctx] == NO_PAGE ? NULL : shadow_find(v, t->root[ctx], la, 1);
             if (s1 && (*s1 & PTE_P)) {
                 schedule_inval(v, la >> 12);
                 *e &= ~(AL_CODE | AL_STALE);
@@ -1490,7 +1506,7 @@ static void prefetch(struct view *v, uint64_t la, const struct pg_result *r, con
     const uint64_t frame = 0x000FFFFFFFFFF000ull;
     /* The shadow page table covering the same 2 MiB: its slots are indexed
      * like the guest's (the faulting entry was just installed in it). */
-    uint64_t *sh = shadow_slot(v, root, base, 1, false);
+    uint64_t *sh = shadow_find(v, root, base, 1);
     if (!sh)
         return;
     struct tlb_tag tag;
@@ -1592,7 +1608,7 @@ int view_handle_fault(struct view *v, uint64_t la, uint64_t rip, struct xcpt *x)
         unsigned ctx = cur_ctx(v);
         uint64_t *slot = NULL;
         if (t->root[ctx] != NO_PAGE) {
-            slot = shadow_slot(v, t->root[ctx], la, 1, false);
+            slot = shadow_find(v, t->root[ctx], la, 1);
             if (slot && (*slot & PTE_P) && (*slot & PTE_PS))
                 ;                               /* a 2-MiB leaf */
             else if (!slot || !(*slot & PTE_P))
@@ -1763,11 +1779,11 @@ void view_invalidate(struct view *v, const struct tlb_sel *sel)
  * entries, 1 non-global only, 2 global only. */
 static void drop_entry(struct view *v, uint32_t root, uint64_t la, int which)
 {
-    uint64_t *s = shadow_slot(v, root, la, 1, false);
+    uint64_t *s = shadow_find(v, root, la, 1);
     bool from_1g = false;
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1)
-            s = shadow_slot(v, root, la, 2, false);
+            s = shadow_find(v, root, la, 2);
         if (!s || !(*s & PTE_P) || (pass == 1 && !(*s & PTE_PS)))
             continue;
         bool g = (*s & SH_GLOBAL) != 0;
@@ -1782,7 +1798,7 @@ static void drop_entry(struct view *v, uint32_t root, uint64_t la, int which)
         /* The guest's page was 1 GiB: all of it goes (SDM 3A 4.10.4.1).
          * hvsim cached it in pieces, so drop the whole 1-GiB range of this
          * tree (more than needed is allowed). */
-        uint64_t *pdpte = shadow_slot(v, root, la, 3, false);
+        uint64_t *pdpte = shadow_find(v, root, la, 3);
         if (pdpte && (*pdpte & PTE_P) && !(*pdpte & PTE_PS) && *pdpte >= RESERVED_BASE) {
             tree_free_level(v, (uint32_t)(((*pdpte & ~0xFFFull & ((1ull << 52) - 1)) - RESERVED_BASE) / 4096), 2);
             *pdpte = 0;
