@@ -140,8 +140,17 @@ struct walk_ctx {
 static bool pg_read64(void *ctx, uint64_t gpa, uint64_t *v)
 {
     struct walk_ctx *w = ctx;
-    if (!w->cpu->slat_on || !w->cpu->virt.slat)
-        return phys_read(w->cpu, gpa, v, 8);            /* (slat_translate's identity, without its record) */
+    cpu_t *cpu = w->cpu;
+    if (!cpu->slat_on || !cpu->virt.slat) {
+        /* (slat_translate's identity, without its record; the last RAM span
+         * inline, as phys_access looks first) */
+        if (cpu->ram_span.host && gpa - cpu->ram_span.base < cpu->ram_span.len &&
+            8 <= cpu->ram_span.len - (gpa - cpu->ram_span.base)) {
+            memcpy(v, cpu->ram_span.host + (gpa - cpu->ram_span.base), 8);
+            return true;
+        }
+        return phys_read(cpu, gpa, v, 8);
+    }
     struct cpu_slat s;
     unsigned acc = CPU_SLAT_READ | (w->pdpte_load ? 0 : CPU_SLAT_PAGING) | (w->probe ? CPU_SLAT_PROBE : 0);
     if (slat_translate(w->cpu, gpa, acc, &s) != CPU_SLAT_OK)

@@ -148,7 +148,8 @@ static uint64_t pdpte_rsvd(const struct pg_ctx *ctx)
     return bit_range(63, ctx->maxphyaddr) | PDPTE_PAE_RSVD_LOW;
 }
 
-static uint64_t rsvd_mask(const struct pg_ctx *ctx, enum pg_mode mode, unsigned level, uint64_t entry)
+static inline __attribute__((always_inline)) uint64_t rsvd_mask(const struct pg_ctx *ctx, enum pg_mode mode,
+                                                                 unsigned level, uint64_t entry)
 {
     uint64_t m = 0;
     unsigned maxpa = ctx->maxphyaddr;
