@@ -274,6 +274,8 @@ struct cpu_stats {
     uint64_t flushes_in_run;    /* engine TLB flushes folded into the next run (view_flush_in_run) */
     uint64_t flushes_skipped;   /* tree switches without an engine TLB flush (view.c, accessed flags) */
     uint64_t flushes_by_page;   /* tree switches with a few engine INVLPGs instead of a flush */
+    uint64_t pages_dropped_directly; /* ... whose INVLPGs hvsim made itself before the run, without the
+                                        trampoline (the engine's tlb_flush_page) */
     uint64_t mode_loads;        /* engine code-mode / segment-cache reloads */
     uint64_t mode_loads_skipped; /* ... not needed: the engine held the same image (eng_load_mode) */
     uint64_t engine_locks_replaced; /* 1: the engine calls hvsim's no-op page-collection locks

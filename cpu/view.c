@@ -144,6 +144,7 @@ struct view {
     unsigned npending;
     uint32_t hookdel_root;        /* a root mapping every linear address onto the pool (view_hooks_removal_begin) */
     void *eng_cs;                 /* the engine's CPUState, once a fill of it was made a plain-store one */
+    void *eng_cpu;                /* the engine's CPUState, as every fill of its TLB names it (view_engine_seen) */
     struct view *next_live;       /* (live_views) */
 };
 
@@ -1361,6 +1362,33 @@ bool view_flush_in_run_ok(struct view *v)
            !(eng_get(cpu, UC_X86_REG_RFLAGS) & RF_TF);
 }
 
+/* The address the engine's INVLPG is given for an entry of inval_la: a
+ * 2-MiB leaf is dropped by INVLPG of its last page (any page of it empties
+ * the engine's TLB of the 2-MiB range, and its jump cache keeps the code of
+ * the first pages, often hot). */
+static uint64_t inval_addr(uint64_t e)
+{
+    return e & 1 ? (e & ~1ull) + 0x1FF000 : e;
+}
+
+typedef void flush_page_fn(void *cs, uint64_t addr);
+static flush_page_fn *eng_flush_page;
+static int eng_flush_page_api;      /* 0: not looked up yet, 1: found, -1: missing (the trampoline does it) */
+
+static bool flush_page_api(void)
+{
+    if (!eng_flush_page_api) {
+        eng_flush_page = (flush_page_fn *)dlsym(RTLD_DEFAULT, "tlb_flush_page_x86_64");
+        eng_flush_page_api = eng_flush_page ? 1 : -1;
+    }
+    return eng_flush_page_api > 0;
+}
+
+void view_engine_seen(struct view *v, void *cs)
+{
+    v->eng_cpu = cs;
+}
+
 /* Fold the pending flush into the run that starts at target: the run
  * starts at FLUSH_TRAMP with RAX = the shadow root; the trampoline executes
  * MOV CR3 (the engine's TLB flush, as view_sync_engine's), restores RAX and
@@ -1370,6 +1398,17 @@ bool view_flush_in_run_ok(struct view *v)
 uint64_t view_flush_in_run(struct view *v, uint64_t target)
 {
     cpu_t *cpu = v->cpu;
+    if (!v->flush_pending && v->ninval && v->eng_cpu && flush_page_api()) {
+        /* the engine's own INVLPG, called directly: helper_invlpg is
+         * tlb_flush_page of the CPU, which Unicorn runs at once on the
+         * caller's thread (docs/cpu-mmu.md, "Pages dropped without the
+         * trampoline") */
+        for (unsigned k = 0; k < v->ninval; k++)
+            eng_flush_page(v->eng_cpu, inval_addr(v->inval_la[k]));
+        v->ninval = 0;
+        cpu->stats.pages_dropped_directly++;
+        return target;
+    }
     if (!v->flush_pending && v->ninval) {
         /* only pages to drop (engine_tlb_fits): INVL_TRAMP */
         uint64_t regs[3] = { eng_get(cpu, UC_X86_REG_RAX), eng_get(cpu, UC_X86_REG_RCX),
@@ -1380,10 +1419,7 @@ uint64_t view_flush_in_run(struct view *v, uint64_t target)
         memcpy(v->until_host + (INVL_SLOT_RDX - UNTIL_LA), &regs[2], 8);
         memcpy(v->until_host + (INVL_SLOT_COUNT - UNTIL_LA), &count, 8);
         for (unsigned k = 0; k < v->ninval; k++) {
-            /* a 2-MiB leaf is dropped by INVLPG of its last page: any page
-             * of it empties the engine's TLB of the 2-MiB range, and its
-             * jump cache keeps the code of the first pages (often hot) */
-            uint64_t a = v->inval_la[k] & 1 ? (v->inval_la[k] & ~1ull) + 0x1FF000 : v->inval_la[k];
+            uint64_t a = inval_addr(v->inval_la[k]);
             memcpy(v->until_host + (INVL_SLOT_LIST - UNTIL_LA) + 8 * k, &a, 8);
         }
         memcpy(v->until_host + (FLUSH_SLOT_TARGET - UNTIL_LA), &target, 8);
