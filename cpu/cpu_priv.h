@@ -768,7 +768,7 @@ void view_hooks_removal_begin(struct view *v);   /* around uc_hook_del: no engin
 void view_hooks_removal_end(struct view *v);
 void view_engine_code(void *uc, uint64_t ram_addr, bool has_code);   /* the engine's tlb_(un)protect_code */
 void view_engine_fill(struct view *v, void *cs, uint64_t vaddr);      /* a writable identity fill, made */
-void view_engine_seen(struct view *v, void *cs);                      /* a fill of this view's engine's TLB */
+void view_engine_seen(struct view *v, void *cs, int mmu_idx);         /* a fill of this view's engine's TLB */
 extern _Thread_local struct view *engine_view;                        /* the view whose engine runs (eng_run) */
 uint64_t engine_cc_compute_all(uint64_t dst, uint64_t src1, uint64_t src2, int op);   /* the engine's */
 extern _Thread_local void **engine_env_catch;                         /* where update_mxcsr_status puts its env */

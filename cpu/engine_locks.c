@@ -117,7 +117,7 @@ void tlb_set_page_with_attrs_x86_64(void *cs, uint64_t vaddr, uint64_t paddr, ui
         *engine_alarm_word = 0;
     engine_set_page(cs, vaddr, paddr, attrs, prot, mmu_idx, size);
     if (engine_view)
-        view_engine_seen(engine_view, cs);
+        view_engine_seen(engine_view, cs, mmu_idx);
     /* a writable page (QEMU's PAGE_WRITE) of one of hvsim's windows, where
      * engine physical = linear: stores into it need the code check only if
      * the engine holds code there (view_engine_fill) */

@@ -145,6 +145,7 @@ struct view {
     uint32_t hookdel_root;        /* a root mapping every linear address onto the pool (view_hooks_removal_begin) */
     void *eng_cs;                 /* the engine's CPUState, once a fill of it was made a plain-store one */
     void *eng_cpu;                /* the engine's CPUState, as every fill of its TLB names it (view_engine_seen) */
+    uint16_t eng_idx;             /* the engine's MMU indexes any fill has used (a bit each; never cleared) */
     struct view *next_live;       /* (live_views) */
 };
 
@@ -1371,22 +1372,26 @@ static uint64_t inval_addr(uint64_t e)
     return e & 1 ? (e & ~1ull) + 0x1FF000 : e;
 }
 
-typedef void flush_page_fn(void *cs, uint64_t addr);
+/* QEMU's tlb_flush_page_by_mmuidx(cpu, addr, idxmap): INVLPG's
+ * tlb_flush_page is this with every MMU index; the indexes no fill ever
+ * used hold no entry and no large-page range, and are left out */
+typedef void flush_page_fn(void *cs, uint64_t addr, uint16_t idxmap);
 static flush_page_fn *eng_flush_page;
 static int eng_flush_page_api;      /* 0: not looked up yet, 1: found, -1: missing (the trampoline does it) */
 
 static bool flush_page_api(void)
 {
     if (!eng_flush_page_api) {
-        eng_flush_page = (flush_page_fn *)dlsym(RTLD_DEFAULT, "tlb_flush_page_x86_64");
+        eng_flush_page = (flush_page_fn *)dlsym(RTLD_DEFAULT, "tlb_flush_page_by_mmuidx_x86_64");
         eng_flush_page_api = eng_flush_page ? 1 : -1;
     }
     return eng_flush_page_api > 0;
 }
 
-void view_engine_seen(struct view *v, void *cs)
+void view_engine_seen(struct view *v, void *cs, int mmu_idx)
 {
     v->eng_cpu = cs;
+    v->eng_idx |= (uint16_t)(1u << (mmu_idx & 15));
 }
 
 /* Fold the pending flush into the run that starts at target: the run
@@ -1404,7 +1409,7 @@ uint64_t view_flush_in_run(struct view *v, uint64_t target)
          * caller's thread (docs/cpu-mmu.md, "Pages dropped without the
          * trampoline") */
         for (unsigned k = 0; k < v->ninval; k++)
-            eng_flush_page(v->eng_cpu, inval_addr(v->inval_la[k]));
+            eng_flush_page(v->eng_cpu, inval_addr(v->inval_la[k]), v->eng_idx);
         v->ninval = 0;
         cpu->stats.pages_dropped_directly++;
         return target;
