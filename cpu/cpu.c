@@ -220,6 +220,11 @@ uint64_t eng_get_slow(cpu_t *cpu, int ucreg)
     unsigned r = (unsigned)ucreg;
     if (cpu->eng_env && ucreg == UC_X86_REG_RFLAGS && !cpu->in_engine)
         return env_rflags(cpu);
+    if (cpu->eng_segbase_direct && (ucreg == UC_X86_REG_FS_BASE || ucreg == UC_X86_REG_GS_BASE)) {
+        uint64_t v;
+        memcpy(&v, cpu->eng_env + (ucreg == UC_X86_REG_FS_BASE ? cpu->eng_fs_base_at : cpu->eng_gs_base_at), 8);
+        return v;
+    }
     if (!cpu->in_engine && r < UC_X86_REG_ENDING && (cpu->regc_valid[r / 64] >> (r % 64) & 1))
         return cpu->regc_val[r];
     uint64_t v = 0;
@@ -264,7 +269,11 @@ void eng_set_slow(cpu_t *cpu, int ucreg, uint64_t v)
         cpu->rip_dirty = true;
         return;
     }
-    uc_reg_write(cpu->uc, ucreg, &v);
+    bool direct = cpu->eng_segbase_direct && (ucreg == UC_X86_REG_FS_BASE || ucreg == UC_X86_REG_GS_BASE);
+    if (direct)      /* the same store the API makes, and only it (eng_layout_find): no other register changes */
+        memcpy(cpu->eng_env + (ucreg == UC_X86_REG_FS_BASE ? cpu->eng_fs_base_at : cpu->eng_gs_base_at), &v, 8);
+    else
+        uc_reg_write(cpu->uc, ucreg, &v);
     switch (ucreg) {
     case UC_X86_REG_FS_BASE:
     case UC_X86_REG_GS_BASE:
@@ -280,6 +289,8 @@ void eng_set_slow(cpu_t *cpu, int ucreg, uint64_t v)
     default:
         break;
     }
+    if (direct)
+        return;
     if (!cpu->in_engine && ucreg == UC_X86_REG_RFLAGS) {
         /* RFLAGS reads back as written (Unicorn 2.0.1 keeps every bit of
          * the value and bit 1, which cpu_set_rflags always sets; checked

@@ -375,6 +375,8 @@ struct cpu {
                                                 * image (eng_layout_find); NULL: only through the API */
     size_t eng_env_hdr;                        /* where that state starts in a uc_context image */
     bool eng_cr3_direct;                       /* CR3 too is written there (eng_layout_find) */
+    bool eng_segbase_direct;                   /* ... and FS and GS base read and written there, */
+    size_t eng_fs_base_at, eng_gs_base_at;     /* ... at these offsets from eng_env */
     bool eng_mode_dirty;                       /* the engine's segment caches/mode need reloading */
     unsigned eng_bits;                         /* code mode the engine was last given */
     uint64_t eng_cs_base;                      /* CS base the engine was last given */

@@ -154,6 +154,35 @@ bool eng_layout_find(cpu_t *cpu)
         uc_context_restore(uc, a);
         cpu->eng_cr3_direct = plain;
     }
+    /* FS and GS base in place (a VM entry and exit load both, each
+     * uc_reg_write a dispatch of a few hundred host instructions): the
+     * API's write must change the base in the segment cache and nothing
+     * else, and a value stored there must be what the API reads. */
+    cpu->eng_segbase_direct = false;
+    if (cpu->eng_env) {
+        bool plain = true;
+        for (int k = 0; k < 2 && plain; k++) {
+            int reg = k ? UC_X86_REG_GS_BASE : UC_X86_REG_FS_BASE;
+            size_t at = (size_t)segs + (size_t)(k ? CPU_GS : CPU_FS) * SC_SIZE + SC_BASE;
+            uint64_t was = rd64(a, at), probe = 0x00007A5C3E001000ull + (uint64_t)k * 0x2000, got = 0;
+            uc_context_save(uc, a);
+            uc_reg_write(uc, reg, &probe);
+            uc_context_save(uc, b);
+            plain = rd64(b, at) == probe;
+            wr64(b, at, was);
+            plain = plain && !memcmp(a, b, n);
+            uint64_t back = probe ^ 0x5000;
+            memcpy(cpu->eng_env + (at - cpu->eng_env_hdr), &back, 8);
+            plain = plain && uc_reg_read(uc, reg, &got) == UC_ERR_OK && got == back;
+            uc_context_restore(uc, a);
+        }
+        eng_cache_drop(cpu);
+        if (plain) {
+            cpu->eng_fs_base_at = (size_t)segs + CPU_FS * SC_SIZE + SC_BASE - cpu->eng_env_hdr;
+            cpu->eng_gs_base_at = (size_t)segs + CPU_GS * SC_SIZE + SC_BASE - cpu->eng_env_hdr;
+            cpu->eng_segbase_direct = true;
+        }
+    }
     ok = true;
 out:
     if (a)

@@ -207,6 +207,40 @@ START_TEST(engine_registers_direct)
 }
 END_TEST
 
+/* FS and GS base go where the engine keeps them too (a VM entry and exit
+ * load both): written through the MSRs, the engine's FS- and GS-relative
+ * loads use them and the API reads them; written through the API, hvsim
+ * reads them. */
+START_TEST(engine_segment_bases_direct)
+{
+    /* mov rax, fs:[0]; mov rbx, gs:[1]; hlt */
+    const uint8_t code[] = { 0x64, 0x48, 0x8B, 0x04, 0x25, 0x00, 0x00, 0x00, 0x00,
+                             0x65, 0x48, 0x8B, 0x1C, 0x25, 0x01, 0x00, 0x00, 0x00, 0xF4 };
+    struct tm t;
+    tm_create(&t, code, sizeof(code));
+    ck_assert_msg(t.cpu->eng_segbase_direct, "FS/GS base were not found to be plain fields: they go through the API");
+    ck_assert(cpu_msr_write(t.cpu, 0xC0000100, CODE_PA));                 /* IA32_FS_BASE */
+    ck_assert(cpu_msr_write(t.cpu, 0xC0000101, CODE_PA + 8));             /* IA32_GS_BASE */
+    uint64_t v = 0;
+    uc_reg_read(t.cpu->uc, UC_X86_REG_FS_BASE, &v);
+    ck_assert_uint_eq(v, CODE_PA);
+    uc_reg_read(t.cpu->uc, UC_X86_REG_GS_BASE, &v);
+    ck_assert_uint_eq(v, CODE_PA + 8);
+    ck_assert_int_eq(cpu_run(t.cpu, 100), CPU_STOP_HALTED);
+    uint64_t want_a, want_b;
+    memcpy(&want_a, code, 8);
+    memcpy(&want_b, code + 9, 8);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RAX), want_a);
+    ck_assert_uint_eq(cpu_get(t.cpu, CPU_RBX), want_b);
+    v = 0x00007F0012345000ull;
+    uc_reg_write(t.cpu->uc, UC_X86_REG_GS_BASE, &v);
+    uint64_t got = 0;
+    ck_assert(cpu_msr_read(t.cpu, 0xC0000101, &got));
+    ck_assert_uint_eq(got, v);
+    tm_destroy(&t);
+}
+END_TEST
+
 /* A block record evicted from the record cache (its 16-slot neighbourhood
  * full, cpu/decode.c) leaves the engine's translation of that code without
  * a record to compare with memory; the run stops at the block whose record
@@ -1263,6 +1297,7 @@ int main(void)
     tcase_add_test(t, store_into_code_after_data_store);
     tcase_add_test(t, record_eviction_stops_run);
     tcase_add_test(t, engine_registers_direct);
+    tcase_add_test(t, engine_segment_bases_direct);
     tcase_add_test(t, vm_transition_pages_dropped_directly);
     ADD_ROWS(t, port_io, io_rows);
     tcase_add_test(t, in_from_debugcon);
