@@ -161,7 +161,8 @@ static bool env_rflags_check(cpu_t *cpu)
     for (unsigned i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         uint8_t by_api[0x30], direct[0x30];
         uint64_t got = 0;
-        if (uc_reg_write(uc, UC_X86_REG_RFLAGS, &vals[i]) != UC_ERR_OK || env_rflags(cpu) != vals[i])
+        if (uc_reg_write(uc, UC_X86_REG_RFLAGS, &vals[i]) != UC_ERR_OK || env_rflags(cpu) != vals[i] ||
+            cpu_rflags_no_arith(cpu) != (vals[i] & ~RF_ARITH))
             return false;
         memcpy(by_api, cpu->eng_env + ENV_EFLAGS, sizeof(by_api));
         env_set_rflags(cpu, vals[i] ^ RF_ARITH);
@@ -373,6 +374,18 @@ uint64_t cpu_rflags_sys(cpu_t *cpu)
     uint64_t fl;
     memcpy(&fl, cpu->eng_env + ENV_EFLAGS, 8);
     return fl & 0x3FFFFF & ~(RF_ARITH | RF_DF);
+}
+/* RFLAGS with CF, PF, AF, ZF, SF and OF zero: the system flags and DF, as
+ * the API's read makes them (DF from the engine's df word, +1 or -1: its
+ * DF bit), none computed from the lazy state. For an instruction that sets
+ * all six (the VMX instructions) and for tests of the system flags. */
+uint64_t cpu_rflags_no_arith(cpu_t *cpu)
+{
+    if (!cpu->eng_env || cpu->in_engine)
+        return cpu_rflags(cpu) & ~RF_ARITH;
+    uint32_t df;
+    memcpy(&df, cpu->eng_env + ENV_DF, 4);
+    return cpu_rflags_sys(cpu) | (df & RF_DF);
 }
 void cpu_set_rflags(cpu_t *cpu, uint64_t v) { eng_set(cpu, UC_X86_REG_RFLAGS, (v & 0x3FFFFF) | RF_FIXED); }
 static uint64_t ip_mask(const cpu_t *cpu)

@@ -210,6 +210,9 @@ const char *cpu_reg_name(enum cpu_reg r);
 int cpu_reg_by_name(const char *name);       /* -1 if unknown */
 
 uint64_t cpu_get(cpu_t *cpu, enum cpu_reg r);
+/* RFLAGS with the six arithmetic flags zero (cheaper than cpu_get: nothing
+ * computed from the engine's lazy flags) */
+uint64_t cpu_rflags_no_arith(cpu_t *cpu);
 /* Sets a register directly (no architectural checks): for boot and tests. */
 void cpu_set(cpu_t *cpu, enum cpu_reg r, uint64_t v);
 

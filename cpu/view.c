@@ -1360,7 +1360,7 @@ bool view_flush_in_run_ok(struct view *v)
 {
     cpu_t *cpu = v->cpu;
     return (v->flush_pending || v->ninval) && cpu->eng_bits == 64 && !v->any_stale && !v->npending &&
-           !(eng_get(cpu, UC_X86_REG_RFLAGS) & RF_TF);
+           !(cpu_rflags_sys(cpu) & RF_TF);
 }
 
 /* The address the engine's INVLPG is given for an entry of inval_la: a

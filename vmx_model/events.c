@@ -203,7 +203,7 @@ enum cpu_guest_action nonroot_boundary(void *ctx, cpu_t *cpu)
             return v->nonroot ? CPU_GUEST_EXECUTE : CPU_GUEST_EXITED;
         }
     }
-    uint64_t rflags = cpu_get(cpu, CPU_RFLAGS);
+    uint64_t rflags = cpu_rflags_no_arith(cpu);    /* (TF and IF only) */
     if ((v->mtf || v->mtf_pending) && (rflags & RFLAGS_TF))
         return nonroot_stop(v, "the monitor trap flag with RFLAGS.TF = 1: the order of MTF VM exits and single-step "
                             "debug exceptions is not modelled");

@@ -90,7 +90,7 @@ void set_flags(vmx_t *v, const struct vmx_result *r)
 {
     if (r->outcome != VMX_SUCCEED && r->outcome != VMX_FAIL_INVALID && r->outcome != VMX_FAIL_VALID)
         return;
-    uint64_t f = cpu_get(v->cpu, CPU_RFLAGS) & ~RFLAGS_ARITH;
+    uint64_t f = cpu_rflags_no_arith(v->cpu);   /* (all six are written) */
     if (r->outcome == VMX_FAIL_INVALID)
         f |= RFLAGS_CF;
     else if (r->outcome == VMX_FAIL_VALID)

@@ -20,7 +20,6 @@
 #define CR0_PE        (1ull << 0)
 #define CR4_VMXE      (1ull << 13)
 #define RFLAGS_VM     (1ull << 17)
-#define RFLAGS_ARITH  ((1ull << 0) | (1ull << 2) | (1ull << 4) | (1ull << 6) | (1ull << 7) | (1ull << 11))
 #define RFLAGS_CF     (1ull << 0)
 #define RFLAGS_ZF     (1ull << 6)
 

@@ -195,6 +195,9 @@ START_TEST(engine_registers_direct)
     uc_reg_read(t.cpu->uc, UC_X86_REG_RFLAGS, &v);
     ck_assert_uint_eq(fl, v & 0x3FFFFF);
     ck_assert_uint_eq(fl & 0x4D5, 0x485);
+    /* without the six arithmetic flags: nothing computed, DF (set) and the rest as read */
+    ck_assert_uint_eq(cpu_rflags_no_arith(t.cpu), fl & ~0x8D5ull);
+    ck_assert(cpu_rflags_no_arith(t.cpu) & (1u << 10));
     uc_reg_read(t.cpu->uc, UC_X86_REG_R15, &v);
     ck_assert_uint_eq(v, 0x112233445566789Aull);
     v = 0xFEDCBA9876543210ull;
