@@ -247,10 +247,8 @@ void cpu_tlb_tag(const cpu_t *cpu, struct tlb_tag *tag)
 
 static unsigned log2_size(uint64_t size)
 {
-    unsigned n = 0;
-    while ((1ull << n) < size)
-        n++;
-    return n;
+    /* the smallest n with 2^n >= size (sizes here are powers of two) */
+    return size <= 1 ? 0 : 64u - (unsigned)__builtin_clzll(size - 1);
 }
 
 /* Does the cached entry allow the access without a walk? A write needs the
