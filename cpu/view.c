@@ -473,9 +473,9 @@ static void engine_flush_asked(struct view *v)
     v->shadow_lost = false;
 }
 
-/* The engine will not hold the listed pages any more (once it has run
- * INVL_TRAMP): their accessed flags, in every root, need not be looked at
- * again, nor its code there. The trees in `emptied` (a bit per tree) hold
+/* The engine will not hold the listed pages any more (they are dropped
+ * before its next run: view_flush_in_run): their accessed flags, in every
+ * root, need not be looked at again, nor its code there. The trees in `emptied` (a bit per tree) hold
  * no leaf any more and are not looked at. */
 static void list_commit(struct view *v, const uint64_t *list, unsigned n, unsigned emptied)
 {
@@ -607,7 +607,8 @@ static void engine_tlb_flush(struct view *v)
  * its back since the last flush was asked for (shadow_lost), and it can
  * hold no more than INVL_MAX pages among them, list those pages (with the
  * ones already to be dropped): the engine then drops just them before it
- * runs again (INVL_TRAMP), keeping the rest of its TLB and its jump cache.
+ * runs again (view_flush_in_run), keeping the rest of its TLB and its jump
+ * cache.
  * A VM entry or exit without VPID empties the tree it leaves (SDM 3C
  * 29.4.3), but the engine has touched only a few of its pages since. */
 static bool removed_accessed(struct view *v, unsigned trees, bool has_la, uint64_t la, uint64_t *list,
@@ -785,8 +786,10 @@ static void empty_collect(struct view *v, uint32_t idx, int level, uint64_t base
             continue;
         if (level > 1 && !(e & PTE_PS))
             *ok = false;           /* (a table outside the pool) */
-        else if (!view_is_reserved(la) && !list_add(list, n, la | (level > 1)))
-            *ok = false;           /* (the trampoline page is the same in every root, mapped again at once) */
+        else if (view_is_reserved(la))
+            continue;              /* the trampoline page: the same in every root, mapped again at once */
+        else if (!list_add(list, n, la | (level > 1)))
+            *ok = false;
     }
 }
 
@@ -1394,20 +1397,22 @@ void view_engine_seen(struct view *v, void *cs, int mmu_idx)
     v->eng_idx |= (uint16_t)(1u << (mmu_idx & 15));
 }
 
-/* Fold the pending flush into the run that starts at target: the run
- * starts at FLUSH_TRAMP with RAX = the shadow root; the trampoline executes
- * MOV CR3 (the engine's TLB flush, as view_sync_engine's), restores RAX and
- * jumps to target, which the engine then runs without another entry. The
- * block hook ignores hvsim's reserved range (no accounting, no stop), so
- * the run is what it would have been. Returns where to start the run. */
+/* Fold the pending flush into the run that starts at target. Pages to
+ * drop (v->inval_la) are dropped here by the engine's own INVLPG, called
+ * directly, or, before its CPU is known, by INVL_TRAMP, which executes the
+ * INVLPGs and jumps to target. A whole flush starts the run at FLUSH_TRAMP
+ * with RAX = the shadow root; the trampoline executes MOV CR3 (the engine's
+ * TLB flush, as view_sync_engine's), restores RAX and jumps to target,
+ * which the engine then runs without another entry. The block hook
+ * ignores hvsim's reserved range (no accounting, no stop), so the run is
+ * what it would have been. Returns where to start the run. */
 uint64_t view_flush_in_run(struct view *v, uint64_t target)
 {
     cpu_t *cpu = v->cpu;
     if (!v->flush_pending && v->ninval && v->eng_cpu && flush_page_api()) {
-        /* the engine's own INVLPG, called directly: helper_invlpg is
-         * tlb_flush_page of the CPU, which Unicorn runs at once on the
-         * caller's thread (docs/cpu-mmu.md, "Pages dropped without the
-         * trampoline") */
+        /* helper_invlpg is tlb_flush_page of the CPU, which Unicorn runs
+         * at once on the caller's thread (docs/cpu-mmu.md, "Pages dropped
+         * without the trampoline") */
         for (unsigned k = 0; k < v->ninval; k++)
             eng_flush_page(v->eng_cpu, inval_addr(v->inval_la[k]), v->eng_idx);
         v->ninval = 0;
