@@ -161,9 +161,10 @@ bool eng_layout_find(cpu_t *cpu)
     cpu->eng_segbase_direct = false;
     if (cpu->eng_env) {
         bool plain = true;
+        size_t base_at[2] = { (size_t)segs + CPU_FS * SC_SIZE + SC_BASE, (size_t)segs + CPU_GS * SC_SIZE + SC_BASE };
         for (int k = 0; k < 2 && plain; k++) {
             int reg = k ? UC_X86_REG_GS_BASE : UC_X86_REG_FS_BASE;
-            size_t at = (size_t)segs + (size_t)(k ? CPU_GS : CPU_FS) * SC_SIZE + SC_BASE;
+            size_t at = base_at[k];
             uint64_t was = rd64(a, at), probe = 0x00007A5C3E001000ull + (uint64_t)k * 0x2000, got = 0;
             uc_context_save(uc, a);
             uc_reg_write(uc, reg, &probe);
@@ -178,8 +179,8 @@ bool eng_layout_find(cpu_t *cpu)
         }
         eng_cache_drop(cpu);
         if (plain) {
-            cpu->eng_fs_base_at = (size_t)segs + CPU_FS * SC_SIZE + SC_BASE - cpu->eng_env_hdr;
-            cpu->eng_gs_base_at = (size_t)segs + CPU_GS * SC_SIZE + SC_BASE - cpu->eng_env_hdr;
+            cpu->eng_fs_base_at = base_at[0] - cpu->eng_env_hdr;
+            cpu->eng_gs_base_at = base_at[1] - cpu->eng_env_hdr;
             cpu->eng_segbase_direct = true;
         }
     }

@@ -143,7 +143,6 @@ struct view {
     uint64_t pending_inval[MAX_PENDING_INVAL];   /* linear pages whose code must be dropped */
     unsigned npending;
     uint32_t hookdel_root;        /* a root mapping every linear address onto the pool (view_hooks_removal_begin) */
-    void *eng_cs;                 /* the engine's CPUState, once a fill of it was made a plain-store one */
     void *eng_cpu;                /* the engine's CPUState, as every fill of its TLB names it (view_engine_seen) */
     uint16_t eng_idx;             /* the engine's MMU indexes any fill has used (a bit each; never cleared) */
     struct view *next_live;       /* (live_views) */
@@ -2052,8 +2051,8 @@ void view_engine_code(void *uc, uint64_t ram_addr, bool has_code)
             uint64_t k = (uint64_t)(host - w->host) >> 12;
             if (has_code && !tb_bit(w, k)) {
                 w->tbpage[k >> 5] |= 1u << (k & 31);
-                if (v->eng_cs)
-                    eng_reset_dirty(v->eng_cs, (uintptr_t)host, 4096);
+                if (v->eng_cpu)         /* (no fill yet: nothing to mark) */
+                    eng_reset_dirty(v->eng_cpu, (uintptr_t)host, 4096);
                 v->cpu->stats.engine_code_pages++;
             } else if (!has_code) {
                 w->tbpage[k >> 5] &= ~(1u << (k & 31));
@@ -2072,7 +2071,6 @@ void view_engine_fill(struct view *v, void *cs, uint64_t vaddr)
     uint64_t k = (vaddr - w->la) >> 12;
     if (tb_bit(w, k))
         return;
-    v->eng_cs = cs;
     eng_set_dirty(cs, vaddr);
     v->cpu->stats.engine_plain_store_fills++;
 }

@@ -50,4 +50,17 @@ TMPDIR=$long expect 12 "TMPDIR is 415 characters long; at most 400 are supported
     differential --impl shim "$src/scenarios/cpu/hello.xml"
 TMPDIR=/nonexistent/dir expect 12 "cannot create a work directory /nonexistent/dir/hvsim-differential-" \
     differential --impl shim "$src/scenarios/cpu/hello.xml"
+# make bench's counts come from the environment: anything but a positive
+# whole number is refused before anything runs (exit status 2)
+bdir=$(dirname "$hvsim")
+for bad in "BENCH_VX_RUNS=x" "BENCH_RUNS=0" "BENCH_SCALE=*" "BENCH_TRACE_RUNS=3 4"; do
+    name=${bad%%=*}
+    out=$(env "$bad" bash "$src/tests/tools/bench.sh" "$bdir" 2>&1 </dev/null)
+    st=$?
+    if [ "$st" != 2 ] || ! printf '%s\n' "$out" | grep -qF -- "$name must be a positive whole number"; then
+        echo "FAIL: $bad tests/tools/bench.sh: exit status $st"; echo "$out" | head -3; fail=1
+    else
+        echo "ok: $bad tests/tools/bench.sh"
+    fi
+done
 exit $fail

@@ -68,7 +68,15 @@ TRACE_RUNS=${BENCH_TRACE_RUNS:-3}
 SCALE=${BENCH_SCALE:-100}
 BOCHS=${BOCHS:-bochs}
 QEMU=${QEMU:-qemu-system-x86_64}
+VX_RUNS=${BENCH_VX_RUNS:-9}
 
+for v in RUNS:BENCH_RUNS TRACE_RUNS:BENCH_TRACE_RUNS SCALE:BENCH_SCALE VX_RUNS:BENCH_VX_RUNS; do
+    n=${v%%:*}
+    val=${!n}
+    case $val in
+        ''|*[!0-9]*|0) echo "bench.sh: ${v#*:} must be a positive whole number (got '$val')" >&2; exit 2 ;;
+    esac
+done
 mkdir -p "$work/img"
 rm -f "$work"/img/*.elf "$work"/img/*.img
 tmp=$(mktemp -d "$work/run.XXXXXX")
@@ -427,7 +435,6 @@ hvsim_pair() {
     printf '  %-20s %-13s run %d/%d: %d trips %.3f s, %d trips %.3f s -> %8d round trips/s\n' \
         hvsim "$wl" "$i" "$RUNS" "$VXB_S" "$tS" "$VXB_L" "$tL" "$r"
 }
-VX_RUNS=${BENCH_VX_RUNS:-9}
 VX_S=$(( 2000 * SCALE / 100 )); [ "$VX_S" -lt 100 ] && VX_S=100
 VX_L=$(( VX_S * 10 ))
 VXB_S=$(( VX_S * 20 )) VXB_L=$(( VX_L * 20 ))   # every engine: 20x, for Bochs's and QEMU's 0.1-s timing
